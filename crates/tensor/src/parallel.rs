@@ -1,0 +1,121 @@
+//! Row-parallel execution with rayon.
+//!
+//! Rows are the unit of parallel work. A kernel hands each row (and its row index, so it
+//! can find the matching rows of its inputs and derive its random stream) to a closure.
+//! Tensors smaller than [`PAR_MIN_ELEMS`] stay on the calling thread: spawning tasks for a
+//! 64 x 32 matrix costs more than the work. Above it, rayon splits the rows into tasks of at
+//! least [`PAR_MIN_ELEMS`] / cols rows each.
+//!
+//! Determinism: the closure sees whole rows, reduces within a row sequentially, and
+//! results come back in row order. Nothing depends on which thread ran which row, so the
+//! output is bitwise identical for any number of threads. Kernels must not share mutable
+//! state (an RNG, an accumulator) between rows.
+//!
+//! The thread count is rayon's: the global pool, or whichever pool the caller `install`s.
+
+use rayon::prelude::*;
+
+/// Below this many elements a kernel runs on the calling thread.
+pub const PAR_MIN_ELEMS: usize = 1 << 15;
+
+/// Minimum rows per rayon task so that each task touches at least `PAR_MIN_ELEMS` elements.
+#[inline]
+fn min_rows_per_task(cols: usize) -> usize {
+    PAR_MIN_ELEMS.div_ceil(cols.max(1)).max(1)
+}
+
+/// Calls `f(row_index, row)` for every `cols`-long row of `out`, in parallel when `out` is
+/// large. `out.len()` must be a multiple of `cols` (checked in debug builds). A `cols` of 0
+/// means there is nothing to do.
+pub fn for_each_row_mut<T, F>(out: &mut [T], cols: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    if cols == 0 || out.is_empty() {
+        return;
+    }
+    debug_assert_eq!(out.len() % cols, 0);
+    if out.len() < PAR_MIN_ELEMS {
+        out.chunks_mut(cols).enumerate().for_each(|(i, r)| f(i, r));
+    } else {
+        out.par_chunks_mut(cols)
+            .with_min_len(min_rows_per_task(cols))
+            .enumerate()
+            .for_each(|(i, r)| f(i, r));
+    }
+}
+
+/// Like [`for_each_row_mut`], but each call returns a value; the values come back in row
+/// order (one per row).
+pub fn map_rows_mut<T, R, F>(out: &mut [T], cols: usize, f: F) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    F: Fn(usize, &mut [T]) -> R + Sync + Send,
+{
+    if cols == 0 || out.is_empty() {
+        return Vec::new();
+    }
+    debug_assert_eq!(out.len() % cols, 0);
+    if out.len() < PAR_MIN_ELEMS {
+        out.chunks_mut(cols).enumerate().map(|(i, r)| f(i, r)).collect()
+    } else {
+        out.par_chunks_mut(cols)
+            .with_min_len(min_rows_per_task(cols))
+            .enumerate()
+            .map(|(i, r)| f(i, r))
+            .collect()
+    }
+}
+
+/// Calls `f(row_index)` for `rows` rows that each touch `cols` elements, returning the
+/// results in row order. For kernels that only read (reductions, samplers).
+pub fn map_rows<R, F>(rows: usize, cols: usize, f: F) -> Vec<R>
+where
+    R: Send,
+    F: Fn(usize) -> R + Sync + Send,
+{
+    if rows.saturating_mul(cols) < PAR_MIN_ELEMS {
+        (0..rows).map(f).collect()
+    } else {
+        (0..rows)
+            .into_par_iter()
+            .with_min_len(min_rows_per_task(cols))
+            .map(f)
+            .collect()
+    }
+}
+
+/// The first error in row order, if any. Kernels detect bad rows independently in
+/// parallel; reporting the lowest row keeps the message the same for any thread count.
+pub fn first_error<E>(results: impl IntoIterator<Item = Result<(), E>>) -> Result<(), E> {
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_row_is_visited_once_with_its_index() {
+        for &(rows, cols) in &[(0, 3), (1, 1), (5, 7), (3000, 17), (40, 5000)] {
+            let mut out = vec![0usize; rows * cols];
+            for_each_row_mut(&mut out, cols, |i, r| r.iter_mut().for_each(|x| *x += i + 1));
+            for (i, r) in out.chunks(cols.max(1)).enumerate() {
+                assert!(r.iter().all(|&x| x == i + 1));
+            }
+            let sums = map_rows_mut(&mut out, cols, |i, r| (i, r.len()));
+            assert_eq!(sums.len(), rows);
+            assert!(sums.iter().enumerate().all(|(k, &(i, n))| k == i && n == cols));
+            let idx = map_rows(rows, cols, |i| i);
+            assert_eq!(idx, (0..rows).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn first_error_is_the_lowest_row() {
+        let r: Result<(), usize> = first_error(vec![Ok(()), Err(3), Err(5)]);
+        assert_eq!(r, Err(3));
+    }
+}
