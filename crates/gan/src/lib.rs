@@ -10,3 +10,5 @@
 //! `gumbel-tensor` <- `gumbel-autograd` <- `gumbel-gan` <- the `gumbel-lab` CLI.
 
 pub use gumbel_autograd as autograd;
+
+pub mod schedule;
