@@ -6,9 +6,12 @@
 //! metrics (NLL_oracle, NLL_gen, BLEU, self-BLEU, validity, uniqueness), training loops and
 //! checkpoints.
 //!
-//! The crate is being built under issue 4; this header marks its place in the workspace:
 //! `gumbel-tensor` <- `gumbel-autograd` <- `gumbel-gan` <- the `gumbel-lab` CLI.
 
 pub use gumbel_autograd as autograd;
 
+pub mod error;
 pub mod schedule;
+pub mod train;
+
+pub use error::{Error, Result};

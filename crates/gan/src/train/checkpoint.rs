@@ -1,0 +1,367 @@
+//! Checkpoint files: safetensors reading and writing, atomic replacement of a checkpoint
+//! folder, and errors that name the file and the tensor.
+//!
+//! A checkpoint is a folder:
+//!
+//! | file | holds |
+//! |---|---|
+//! | `generator.safetensors` | the generator under PyTorch's names and layouts (`embedding.weight`, `lstm.weight_ih_l0`, ..., `linear.bias`), loadable with `load_state_dict` |
+//! | `discriminator.safetensors` | the discriminator |
+//! | `optimizer.safetensors` | Adam's first and second moments of every parameter, as `<optimizer>/<param>/m` and `.../v` |
+//! | `state.json` | phase, step, epoch, Adam step counts, temperature, the vocabulary, metrics after MLE: everything else an exact resume needs |
+//!
+//! Random draws are functions of (seed, purpose, step) (see `train::rng`), so the step
+//! counters in `state.json` are the whole RNG state.
+//!
+//! Writing never leaves a half-written checkpoint: the files go to a fresh temporary folder
+//! beside the target, are flushed to disk, and the folder is renamed into place (the old
+//! checkpoint is first renamed to `<name>.old` and removed last; a reader that finds only
+//! `<name>.old` after a crash between the two renames uses it).
+
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use gumbel_tensor::Tensor;
+use safetensors::{Dtype, SafeTensors};
+
+use crate::error::{Error, Result};
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk
+/// and renamed over `path`: readers see the old file or the new one, never a mix.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::checkpoint(path, "not a file path"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::io(&tmp, e)
+    })?;
+    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Serialises f32 tensors to safetensors bytes, with `__metadata__` `{"format": "pt"}` plus
+/// `extra` entries.
+pub fn safetensors_bytes(
+    tensors: &[(String, &Tensor<f32>)],
+    extra: &[(&str, String)],
+) -> Result<Vec<u8>> {
+    struct View<'a>(&'a Tensor<f32>);
+    impl safetensors::View for View<'_> {
+        fn dtype(&self) -> Dtype {
+            Dtype::F32
+        }
+        fn shape(&self) -> &[usize] {
+            self.0.shape()
+        }
+        fn data(&self) -> std::borrow::Cow<'_, [u8]> {
+            let mut out = Vec::with_capacity(self.0.numel() * 4);
+            for x in self.0.as_slice() {
+                out.extend_from_slice(&x.to_le_bytes());
+            }
+            out.into()
+        }
+        fn data_len(&self) -> usize {
+            self.0.numel() * 4
+        }
+    }
+    let mut meta: HashMap<String, String> = HashMap::new();
+    meta.insert("format".into(), "pt".into());
+    for (k, v) in extra {
+        meta.insert((*k).into(), v.clone());
+    }
+    let views = tensors.iter().map(|(n, t)| (n.clone(), View(t)));
+    safetensors::serialize(views, Some(meta))
+        .map_err(|e| Error::Config(format!("cannot serialise tensors: {e}")))
+}
+
+/// The tensors of one safetensors file, taken out by name with checked shapes.
+pub struct TensorFile {
+    path: PathBuf,
+    tensors: HashMap<String, Tensor<f32>>,
+    metadata: HashMap<String, String>,
+}
+
+impl TensorFile {
+    /// Reads and validates a safetensors file: a missing file, a truncated or corrupt header,
+    /// data that does not match the header, or a tensor that is not f32 is an error naming
+    /// the file (and the tensor).
+    pub fn load(path: &Path) -> Result<TensorFile> {
+        let bytes = fs::read(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::checkpoint(path, "file not found"),
+            _ => Error::io(path, e),
+        })?;
+        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
+            Error::checkpoint(
+                path,
+                format!(
+                    "not a valid safetensors file ({} bytes; truncated or corrupt?): {e}",
+                    bytes.len()
+                ),
+            )
+        })?;
+        let (_, header) = SafeTensors::read_metadata(&bytes)
+            .map_err(|e| Error::checkpoint(path, format!("bad header: {e}")))?;
+        let metadata = header.metadata().clone().unwrap_or_default();
+        let mut tensors = HashMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(Error::checkpoint_tensor(
+                    path,
+                    name,
+                    format!("dtype {:?}, expected F32", view.dtype()),
+                ));
+            }
+            let data: Vec<f32> = view
+                .data()
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect();
+            let t = Tensor::new(view.shape().to_vec(), data)
+                .map_err(|e| Error::checkpoint_tensor(path, &name, e.to_string()))?;
+            tensors.insert(name, t);
+        }
+        Ok(TensorFile {
+            path: path.to_path_buf(),
+            tensors,
+            metadata,
+        })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The `__metadata__` entries.
+    pub fn metadata(&self) -> &HashMap<String, String> {
+        &self.metadata
+    }
+
+    /// Takes tensor `name`, which must have shape `shape`.
+    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor<f32>> {
+        let t = self
+            .tensors
+            .remove(name)
+            .ok_or_else(|| Error::checkpoint_tensor(&self.path, name, "missing"))?;
+        if t.shape() != shape {
+            return Err(Error::checkpoint_tensor(
+                &self.path,
+                name,
+                format!(
+                    "shape {:?}, but this model needs {:?} (a checkpoint from another model size?)",
+                    t.shape(),
+                    shape
+                ),
+            ));
+        }
+        if let Some(i) = t.as_slice().iter().position(|x| !x.is_finite()) {
+            return Err(Error::checkpoint_tensor(
+                &self.path,
+                name,
+                format!("element {i} is {} (corrupt checkpoint)", t.as_slice()[i]),
+            ));
+        }
+        Ok(t)
+    }
+
+    /// The shape of tensor `name`, if present.
+    pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
+        self.tensors.get(name).map(|t| t.shape())
+    }
+
+    /// Names left after every `take` (unexpected tensors), sorted.
+    pub fn remaining(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.tensors.keys().cloned().collect();
+        v.sort();
+        v
+    }
+
+    /// `Err` naming the first tensor no `take` asked for: a file from another model.
+    pub fn expect_empty(&self) -> Result<()> {
+        match self.remaining().first() {
+            None => Ok(()),
+            Some(n) => Err(Error::checkpoint_tensor(
+                &self.path,
+                n,
+                "unexpected tensor (a checkpoint from another model?)",
+            )),
+        }
+    }
+}
+
+/// Replaces the checkpoint folder `dir` with one holding `files` (name, bytes), atomically
+/// (see the module docs).
+pub fn write_checkpoint_dir(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()> {
+    let parent = dir
+        .parent()
+        .ok_or_else(|| Error::checkpoint(dir, "a checkpoint folder needs a parent folder"))?;
+    let name = dir
+        .file_name()
+        .ok_or_else(|| Error::checkpoint(dir, "not a folder path"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
+    let old = parent.join(format!("{name}.old"));
+    if tmp.exists() {
+        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    }
+    fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    for (file, bytes) in files {
+        let p = tmp.join(file);
+        let mut f = File::create(&p).map_err(|e| Error::io(&p, e))?;
+        f.write_all(bytes)
+            .and_then(|_| f.sync_all())
+            .map_err(|e| Error::io(&p, e))?;
+    }
+    if dir.exists() {
+        if old.exists() {
+            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        }
+        fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+    }
+    fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+    if old.exists() {
+        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+    }
+    // Make the renames durable (best effort: not every platform can open a folder).
+    if let Ok(d) = File::open(parent) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// The checkpoint folder to read for a user-given path: `path` itself if it holds
+/// `state.json`, else `path/checkpoint` (a run folder), falling back to the `.old` copy a
+/// crash between two renames may leave.
+pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    let candidates = [
+        path.to_path_buf(),
+        path.join("checkpoint"),
+        path.join("checkpoint.old"),
+        PathBuf::from(format!("{}.old", path.display())),
+    ];
+    for c in &candidates {
+        if c.join("state.json").is_file() {
+            return Ok(c.clone());
+        }
+    }
+    if !path.exists() {
+        return Err(Error::checkpoint(path, "no such file or folder"));
+    }
+    Err(Error::checkpoint(
+        path,
+        "no checkpoint here: expected a checkpoint folder with state.json, or a run folder \
+         with checkpoint/state.json",
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmpdir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("gumbel-ckpt-{tag}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    #[test]
+    fn tensors_round_trip_bitwise() {
+        let d = tmpdir("rt");
+        let a = Tensor::from_fn([3, 4], |i| (i as f32).sin() * 1e-3);
+        let b = Tensor::from_fn([5], |i| -(i as f32) / 7.0);
+        let bytes = safetensors_bytes(
+            &[("a.weight".into(), &a), ("b".into(), &b)],
+            &[("k", "v".into())],
+        )
+        .unwrap();
+        let p = d.join("x.safetensors");
+        write_atomic(&p, &bytes).unwrap();
+        let mut f = TensorFile::load(&p).unwrap();
+        assert_eq!(f.metadata().get("format").map(String::as_str), Some("pt"));
+        assert_eq!(f.metadata().get("k").map(String::as_str), Some("v"));
+        assert_eq!(f.take("a.weight", &[3, 4]).unwrap(), a);
+        let e = f.take("b", &[6]).unwrap_err().to_string();
+        assert!(
+            e.contains("x.safetensors") && e.contains("'b'") && e.contains("[5]"),
+            "{e}"
+        );
+        let e = f.take("c", &[1]).unwrap_err().to_string();
+        assert!(e.contains("'c'") && e.contains("missing"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn truncated_corrupt_and_missing_files_are_named() {
+        let d = tmpdir("bad");
+        let a = Tensor::from_fn([16, 16], |i| i as f32);
+        let bytes = safetensors_bytes(&[("a".into(), &a)], &[]).unwrap();
+        let p = d.join("g.safetensors");
+        fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
+        let e = TensorFile::load(&p).err().unwrap().to_string();
+        assert!(
+            e.contains("g.safetensors") && e.contains("truncated"),
+            "{e}"
+        );
+        fs::write(&p, b"\xff\xfe garbage").unwrap();
+        let e = TensorFile::load(&p).err().unwrap().to_string();
+        assert!(e.contains("g.safetensors"), "{e}");
+        let e = TensorFile::load(&d.join("nope.safetensors"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("nope.safetensors") && e.contains("not found"),
+            "{e}"
+        );
+        // A NaN inside the data (bit rot) is caught by `take`.
+        let mut nan = bytes.clone();
+        let n = nan.len();
+        nan[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
+        fs::write(&p, &nan).unwrap();
+        let e = TensorFile::load(&p)
+            .unwrap()
+            .take("a", &[16, 16])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("'a'") && e.contains("NaN"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn checkpoint_dir_is_replaced_whole() {
+        let d = tmpdir("dir");
+        let ck = d.join("checkpoint");
+        write_checkpoint_dir(&ck, &[("state.json", b"1".to_vec()), ("x", b"a".to_vec())]).unwrap();
+        write_checkpoint_dir(&ck, &[("state.json", b"2".to_vec())]).unwrap();
+        assert_eq!(fs::read(ck.join("state.json")).unwrap(), b"2");
+        assert!(!ck.join("x").exists(), "old files do not survive");
+        assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
+        assert_eq!(resolve_checkpoint_dir(&ck).unwrap(), ck);
+        // A crash between the two renames leaves only checkpoint.old: it is used.
+        fs::rename(&ck, d.join("checkpoint.old")).unwrap();
+        assert_eq!(
+            resolve_checkpoint_dir(&d).unwrap(),
+            d.join("checkpoint.old")
+        );
+        let leftovers: Vec<_> = fs::read_dir(&d).unwrap().collect();
+        assert_eq!(leftovers.len(), 1, "no temporary folders left behind");
+        let e = resolve_checkpoint_dir(&d.join("missing"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("missing"), "{e}");
+        fs::remove_dir_all(&d).unwrap();
+    }
+}
