@@ -1,11 +1,44 @@
 //! # gumbel-autograd
 //!
-//! A minimal reverse-mode automatic differentiation engine over `gumbel-tensor`: a tape of
-//! nodes in creation order (backward is a reverse walk), a parameter store with stable
-//! names, one module per op family with forward and backward side by side, a public
-//! `gradcheck` by central differences in f64, and the optimizers (SGD, Adam, AdamW).
+//! A small reverse-mode automatic differentiation engine over `gumbel-tensor`, written to be
+//! read: a tape of nodes in creation order (backward is a reverse walk), a parameter store
+//! with stable names outside the tape, one module per op family with forward and backward
+//! side by side, a public [`gradcheck`] by central differences in f64, and the optimizers.
 //!
-//! The engine is being built under issue 3; this header marks the crate's place in the
-//! workspace: `gumbel-tensor` <- `gumbel-autograd` <- `gumbel-gan`.
+//! ## Map
+//! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`.
+//! - `params.rs`: [`ParamStore`] (named parameters and their gradients).
+//! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
+//! - `gradcheck.rs`: [`gradcheck`] (analytic vs central differences).
+//! - `optim.rs`: SGD (momentum), Adam, AdamW, `clip_grad_norm`.
+//!
+//! ## A training step
+//! ```
+//! use gumbel_autograd::{optim::{Optimizer, Sgd}, ParamStore, Tape, tensor::Tensor};
+//! # fn main() -> gumbel_autograd::Result<()> {
+//! let mut params = ParamStore::<f64>::new();
+//! let w = params.add("w", Tensor::new([1], vec![3.0])?)?;
+//! let mut opt = Sgd::new(0.25);
+//! for _ in 0..2 {
+//!     let tape = Tape::new();                       // a fresh tape per step
+//!     let x = params.var(&tape, w)?;                // the parameter as a leaf
+//!     let loss = x.mul(&x)?.sum()?;                 // L = w^2
+//!     params.accumulate(&mut tape.backward(loss)?)?; // dL/dw = 2w into the store
+//!     opt.step(&mut params)?;                       // w -= 0.25 * 2w
+//!     params.zero_grad();
+//! }
+//! assert_eq!(params.value(w)?.as_slice(), &[0.75]); // 3 -> 1.5 -> 0.75
+//! # Ok(()) }
+//! ```
 
+pub mod gradcheck;
+pub mod ops;
+pub mod optim;
+pub mod params;
+pub mod tape;
+
+pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, gradcheck, gradcheck_with};
 pub use gumbel_tensor as tensor;
+pub use gumbel_tensor::{Error, Result};
+pub use params::{ParamId, ParamStore};
+pub use tape::{Gradients, Grads, NodeId, Tape, Var};

@@ -1,0 +1,354 @@
+//! [`gradcheck`]: compare every analytic gradient with central differences (like
+//! `torch.autograd.gradcheck`).
+//!
+//! Given a function `f` from input [`Var`]s to a scalar `Var`, and f64 inputs, gradcheck:
+//! 1. runs `f` once on a tape with the inputs as leaves and calls backward: the analytic
+//!    gradient `a = dL/dx`;
+//! 2. for every input entry `x_j`, evaluates `f` at `x_j + eps` and `x_j - eps` (fresh
+//!    tapes, inputs as constants) and forms the central difference
+//!    `n_j = (f(x + eps e_j) - f(x - eps e_j)) / (2 eps)`;
+//! 3. requires `|a_j - n_j| <= atol + rtol * |n_j|` for every entry, and reports, per
+//!    input, the largest absolute error `|a - n|` and relative error `|a - n| / max(|a|, |n|)`.
+//!
+//! On failure the error names the worst entry (input, multi-index, both values).
+//!
+//! Stochastic ops (Gumbel-Softmax, dropout) must draw the same noise on every evaluation:
+//! create the RNG *inside* `f` from a fixed seed. gradcheck verifies that two evaluations at
+//! the same point agree and fails with a clear message otherwise. Ops with kinks (`relu`,
+//! `max`) are checked at points at least `eps` away from the kink.
+
+use std::fmt;
+
+use gumbel_tensor::{Error, Tensor};
+
+use crate::tape::{Tape, Var};
+
+/// Step and tolerances of [`gradcheck_with`].
+///
+/// The defaults are derived for f64 and well-scaled test functions (values and third
+/// derivatives of order 1..100): the central difference has truncation error
+/// `eps^2 / 6 * |f'''| ~ 1.7e-13 * |f'''|` and rounding error about
+/// `machine_eps * |f| / eps ~ 2.2e-10 * |f|`, so an error above `1e-6 + 1e-5 * |n|` is
+/// at least 50x more than both and points to a wrong derivative, not to noise.
+/// (`torch.autograd.gradcheck` defaults to the looser `atol = 1e-5, rtol = 1e-3`.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct GradcheckOptions {
+    /// Finite-difference step.
+    pub eps: f64,
+    /// Absolute tolerance.
+    pub atol: f64,
+    /// Relative tolerance (times `|numeric|`).
+    pub rtol: f64,
+}
+
+impl Default for GradcheckOptions {
+    fn default() -> Self {
+        GradcheckOptions {
+            eps: 1e-6,
+            atol: 1e-6,
+            rtol: 1e-5,
+        }
+    }
+}
+
+/// Errors of one input of a gradcheck.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InputReport {
+    /// The input's shape.
+    pub shape: Vec<usize>,
+    /// `max_j |a_j - n_j|`.
+    pub max_abs_err: f64,
+    /// `max_j |a_j - n_j| / max(|a_j|, |n_j|)` (0 where both are 0).
+    pub max_rel_err: f64,
+    /// Flat index of the entry with the largest `|a - n| / (atol + rtol |n|)`.
+    pub worst: Option<usize>,
+}
+
+/// What [`gradcheck`] measured, one entry per input.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GradcheckReport {
+    pub inputs: Vec<InputReport>,
+}
+
+impl fmt::Display for GradcheckReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (k, r) in self.inputs.iter().enumerate() {
+            writeln!(
+                f,
+                "  input {k} {:?}: max abs err {:.3e}, max rel err {:.3e}",
+                r.shape, r.max_abs_err, r.max_rel_err
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a gradcheck failed.
+#[derive(Debug, thiserror::Error)]
+pub enum GradcheckError {
+    /// `f` itself failed (a shape error, a non-scalar output, ...).
+    #[error("gradcheck: the function failed: {0}")]
+    Op(#[from] Error),
+    /// `f` gave different values at the same point (unseeded noise?).
+    #[error(
+        "gradcheck: f is not deterministic: {first:e} then {second:e} at the same inputs \
+         (create stochastic ops' RNGs inside f from a fixed seed)"
+    )]
+    NotDeterministic { first: f64, second: f64 },
+    /// An analytic gradient entry disagrees with its central difference.
+    #[error(
+        "gradcheck: input {input} {shape:?}, entry {index:?}: analytic {analytic:e} vs \
+         numeric {numeric:e} (abs err {abs_err:e}, tolerance {tol:e})\n{report}"
+    )]
+    Mismatch {
+        input: usize,
+        shape: Vec<usize>,
+        index: Vec<usize>,
+        analytic: f64,
+        numeric: f64,
+        abs_err: f64,
+        tol: f64,
+        report: GradcheckReport,
+    },
+}
+
+/// [`gradcheck_with`] with the default [`GradcheckOptions`].
+///
+/// ```
+/// use gumbel_autograd::{gradcheck, tensor::Tensor};
+/// // L = sum(tanh(x) * w): dL/dx = w (1 - tanh^2 x), dL/dw = tanh x
+/// let x = Tensor::new([3], vec![0.3, -1.2, 2.0]).unwrap();
+/// let w = Tensor::new([3], vec![1.5, 0.7, -0.4]).unwrap();
+/// let report = gradcheck(|_tape, v| v[0].tanh()?.mul(&v[1])?.sum(), &[x, w]).unwrap();
+/// assert!(report.inputs.iter().all(|r| r.max_abs_err < 1e-8));
+/// ```
+pub fn gradcheck<F>(f: F, inputs: &[Tensor<f64>]) -> Result<GradcheckReport, GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    gradcheck_with(f, inputs, &GradcheckOptions::default())
+}
+
+/// Checks the gradient of the scalar function `f` at `inputs` against central differences
+/// (see the module docs). Returns the per-input errors, or an error naming the worst entry.
+pub fn gradcheck_with<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+    opts: &GradcheckOptions,
+) -> Result<GradcheckReport, GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    // 1. Analytic gradients.
+    let tape = Tape::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
+    let out = f(&tape, &vars)?;
+    let value = out.item().map_err(|_| {
+        Error::invalid_shape(
+            "gradcheck",
+            &out.shape().unwrap_or_default(),
+            "f must return a one-element (scalar) Var",
+        )
+    })?;
+    let analytic: Vec<Tensor<f64>> = if out.requires_grad() {
+        let mut grads = tape.backward(out)?;
+        vars.iter()
+            .zip(inputs)
+            .map(|(&v, x)| grads.take(v).unwrap_or_else(|| Tensor::zeros(x.shape())))
+            .collect()
+    } else {
+        inputs.iter().map(|x| Tensor::zeros(x.shape())).collect()
+    };
+
+    // 2. Numeric gradients, one entry at a time, on fresh tapes with constant inputs (so
+    //    they record no backward closures, but ops behave exactly as in step 1).
+    let eval = |xs: &[Tensor<f64>]| -> Result<f64, GradcheckError> {
+        let tape = Tape::new();
+        let vars: Vec<Var<'_, f64>> = xs.iter().map(|x| tape.constant(x.clone())).collect();
+        Ok(f(&tape, &vars)?.item()?)
+    };
+    let again = eval(inputs)?;
+    if again.to_bits() != value.to_bits() && !(again.is_nan() && value.is_nan()) {
+        return Err(GradcheckError::NotDeterministic {
+            first: value,
+            second: again,
+        });
+    }
+
+    let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
+    let mut report = GradcheckReport { inputs: Vec::new() };
+    // (badness = err / tol, input, flat index, analytic, numeric, abs err, tol)
+    let mut worst: Option<(f64, usize, usize, f64, f64, f64, f64)> = None;
+    for k in 0..inputs.len() {
+        let mut r = InputReport {
+            shape: inputs[k].shape().to_vec(),
+            max_abs_err: 0.0,
+            max_rel_err: 0.0,
+            worst: None,
+        };
+        let mut worst_here = -1.0;
+        for j in 0..inputs[k].numel() {
+            let x0 = inputs[k].as_slice()[j];
+            xs[k].as_mut_slice()[j] = x0 + opts.eps;
+            let plus = eval(&xs)?;
+            xs[k].as_mut_slice()[j] = x0 - opts.eps;
+            let minus = eval(&xs)?;
+            xs[k].as_mut_slice()[j] = x0;
+            let n = (plus - minus) / (2.0 * opts.eps);
+            let a = analytic[k].as_slice()[j];
+            let abs_err = if (a - n).is_nan() {
+                f64::INFINITY
+            } else {
+                (a - n).abs()
+            };
+            let scale = a.abs().max(n.abs());
+            let rel_err = if scale > 0.0 { abs_err / scale } else { 0.0 };
+            let tol = opts.atol + opts.rtol * n.abs();
+            let badness = abs_err / tol;
+            r.max_abs_err = r.max_abs_err.max(abs_err);
+            r.max_rel_err = r.max_rel_err.max(rel_err);
+            if badness > worst_here {
+                worst_here = badness;
+                r.worst = Some(j);
+            }
+            if badness > 1.0 && worst.is_none_or(|w| badness > w.0) {
+                worst = Some((badness, k, j, a, n, abs_err, tol));
+            }
+        }
+        report.inputs.push(r);
+    }
+    match worst {
+        None => Ok(report),
+        Some((_, input, j, analytic, numeric, abs_err, tol)) => Err(GradcheckError::Mismatch {
+            input,
+            shape: inputs[input].shape().to_vec(),
+            index: unflatten(j, inputs[input].shape()),
+            analytic,
+            numeric,
+            abs_err,
+            tol,
+            report,
+        }),
+    }
+}
+
+/// The multi-index of flat index `j` in a row-major `shape`.
+fn unflatten(mut j: usize, shape: &[usize]) -> Vec<usize> {
+    let mut idx = vec![0; shape.len()];
+    for (d, &n) in shape.iter().enumerate().rev() {
+        idx[d] = j % n;
+        j /= n;
+    }
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(shape: &[usize], v: &[f64]) -> Tensor<f64> {
+        Tensor::new(shape, v.to_vec()).unwrap()
+    }
+
+    /// A custom op with a deliberately wrong derivative: y = x^2 elementwise, but the
+    /// backward claims dy/dx = 2x + 1 at entry (1, 0) only.
+    fn bad_square<'t>(x: Var<'t, f64>) -> gumbel_tensor::Result<Var<'t, f64>> {
+        let xv = x.value()?;
+        let y = Tensor::new(xv.shape(), xv.as_slice().iter().map(|v| v * v).collect())?;
+        let ix = x.id();
+        x.tape().op("bad_square", y, &[x], move |_, dy, g| {
+            let mut dx: Vec<f64> = dy
+                .as_slice()
+                .iter()
+                .zip(xv.as_slice())
+                .map(|(d, v)| d * 2.0 * v)
+                .collect();
+            dx[2] += dy.as_slice()[2]; // the bug, at flat index 2 = (1, 0) of [2, 2]
+            g.add(ix, Tensor::new(dy.shape(), dx)?)
+        })
+    }
+
+    fn sum<'t>(x: Var<'t, f64>) -> gumbel_tensor::Result<Var<'t, f64>> {
+        let xv = x.value()?;
+        let shape = xv.shape().to_vec();
+        let ix = x.id();
+        x.tape().op(
+            "sum",
+            Tensor::scalar(xv.as_slice().iter().sum()),
+            &[x],
+            move |_, dy, g| g.add(ix, Tensor::full(shape, dy.item()?)),
+        )
+    }
+
+    #[test]
+    fn a_wrong_derivative_is_caught_and_named() {
+        let x = t(&[2, 2], &[0.5, -1.0, 2.0, 0.25]);
+        let err = gradcheck(|_, v| sum(bad_square(v[0])?), &[x]).unwrap_err();
+        match &err {
+            GradcheckError::Mismatch {
+                input,
+                index,
+                analytic,
+                numeric,
+                ..
+            } => {
+                assert_eq!(*input, 0);
+                assert_eq!(index, &[1, 0]);
+                // analytic 2*2 + 1 = 5, numeric 2*2 = 4
+                assert!((analytic - 5.0).abs() < 1e-12);
+                assert!((numeric - 4.0).abs() < 1e-6);
+            }
+            e => panic!("expected a mismatch, got {e}"),
+        }
+        let msg = err.to_string();
+        assert!(
+            msg.contains("entry [1, 0]") && msg.contains("input 0"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn a_nondeterministic_function_is_reported() {
+        use std::cell::Cell;
+        let calls = Cell::new(0.0);
+        let x = t(&[1], &[1.0]);
+        let err = gradcheck(
+            |tape, v| {
+                calls.set(calls.get() + 1.0);
+                let c = tape.constant(Tensor::scalar(calls.get()));
+                let xv = v[0].value()?;
+                let (ix, ic) = (v[0].id(), c.id());
+                let y = xv.as_slice()[0] + calls.get();
+                tape.op(
+                    "add_noise",
+                    Tensor::new([1], vec![y])?,
+                    &[v[0], c],
+                    move |_, dy, g| {
+                        g.add(ix, dy.clone())?;
+                        g.add(ic, Tensor::new([], dy.into_vec())?)
+                    },
+                )
+            },
+            &[x],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, GradcheckError::NotDeterministic { .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn non_scalar_output_is_an_error() {
+        let x = t(&[2], &[1.0, 2.0]);
+        let err = gradcheck(|_, v| Ok(v[0]), &[x]).unwrap_err();
+        assert!(err.to_string().contains("scalar"), "{err}");
+    }
+
+    #[test]
+    fn unflatten_is_row_major() {
+        assert_eq!(unflatten(5, &[2, 3]), vec![1, 2]);
+        assert_eq!(unflatten(0, &[]), Vec::<usize>::new());
+        assert_eq!(unflatten(7, &[2, 2, 2]), vec![1, 1, 1]);
+    }
+}

@@ -1,0 +1,156 @@
+//! Reductions: `sum` and `mean` of all elements, or along one axis.
+//!
+//! Derivative: a sum copies `dy` back to every element it summed (`dx[.., j, ..] = dy`);
+//! a mean does the same divided by the count.
+
+mod kernel;
+
+use gumbel_tensor::{Element, Error, Result, Tensor};
+
+use crate::ops::shim as k;
+use crate::tape::Var;
+
+/// `(outer, n, inner)`: the shape viewed as `[prod(before), shape[axis], prod(after)]`.
+pub(crate) fn split_at_axis(
+    op: &'static str,
+    shape: &[usize],
+    axis: usize,
+) -> Result<(usize, usize, usize)> {
+    if axis >= shape.len() {
+        return Err(Error::invalid_argument(
+            op,
+            format!("axis {axis} is out of range for shape {shape:?}"),
+        ));
+    }
+    Ok((
+        shape[..axis].iter().product(),
+        shape[axis],
+        shape[axis + 1..].iter().product(),
+    ))
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// The sum of all elements, a rank-0 value. Derivative: `dx = dy` everywhere.
+    pub fn sum(&self) -> Result<Var<'t, T>> {
+        let x = self.value()?;
+        let (ix, shape) = (self.id(), x.shape().to_vec());
+        self.push(
+            "sum",
+            Tensor::scalar(k::sum_all(&x)),
+            &[*self],
+            move |_, dy, g| g.add(ix, Tensor::full(shape, dy.item()?)),
+        )
+    }
+
+    /// The mean of all elements, a rank-0 value. Derivative: `dx = dy / numel` everywhere.
+    pub fn mean(&self) -> Result<Var<'t, T>> {
+        let x = self.value()?;
+        if x.numel() == 0 {
+            return Err(Error::invalid_shape(
+                "mean",
+                x.shape(),
+                "the mean of no elements is undefined",
+            ));
+        }
+        let (ix, shape) = (self.id(), x.shape().to_vec());
+        let n = T::from_usize(x.numel());
+        self.push(
+            "mean",
+            Tensor::scalar(k::sum_all(&x) / n),
+            &[*self],
+            move |_, dy, g| g.add(ix, Tensor::full(shape, dy.item()? / n)),
+        )
+    }
+
+    /// Sum along `axis`, which is removed from the shape (PyTorch's `sum(dim)`).
+    ///
+    /// Derivative: `dx[.., j, ..] = dy[.., ..]` for every `j` along `axis`.
+    ///
+    /// ```
+    /// # use gumbel_autograd::{Tape, tensor::Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.constant(Tensor::new([2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap());
+    /// assert_eq!(x.sum_axis(0).unwrap().value().unwrap().as_slice(), &[5.0, 7.0, 9.0]);
+    /// assert_eq!(x.sum_axis(1).unwrap().value().unwrap().as_slice(), &[6.0, 15.0]);
+    /// ```
+    pub fn sum_axis(&self, axis: usize) -> Result<Var<'t, T>> {
+        self.reduce_axis("sum_axis", axis, false)
+    }
+
+    /// Mean along `axis`, which is removed from the shape.
+    ///
+    /// Derivative: `dx[.., j, ..] = dy[.., ..] / n` with `n = shape[axis]`.
+    pub fn mean_axis(&self, axis: usize) -> Result<Var<'t, T>> {
+        self.reduce_axis("mean_axis", axis, true)
+    }
+
+    fn reduce_axis(&self, op: &'static str, axis: usize, mean: bool) -> Result<Var<'t, T>> {
+        let x = self.value()?;
+        let (outer, n, inner) = split_at_axis(op, x.shape(), axis)?;
+        if mean && n == 0 {
+            return Err(Error::invalid_shape(
+                op,
+                x.shape(),
+                "the mean over an empty axis is undefined",
+            ));
+        }
+        let s = if mean {
+            T::ONE / T::from_usize(n)
+        } else {
+            T::ONE
+        };
+        let mut out_shape = x.shape().to_vec();
+        out_shape.remove(axis);
+        let mut out = Tensor::zeros(out_shape);
+        kernel::sum_axis(x.as_slice(), outer, n, inner, out.as_mut_slice());
+        if mean {
+            out.as_mut_slice().iter_mut().for_each(|v| *v *= s);
+        }
+        let (ix, shape) = (self.id(), x.shape().to_vec());
+        self.push(op, out, &[*self], move |_, dy, g| {
+            let mut dx = Tensor::zeros(shape);
+            kernel::broadcast_axis(dy.as_slice(), outer, n, inner, s, dx.as_mut_slice());
+            g.add(ix, dx)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tape;
+    use crate::ops::testutil::{check, rand, weighted_sum};
+    use gumbel_tensor::Tensor;
+
+    #[test]
+    fn sum_and_mean_all_gradcheck() {
+        let x = rand(&[3, 4], 31);
+        check(|_, v| v[0].sum(), std::slice::from_ref(&x));
+        check(|_, v| v[0].mean(), std::slice::from_ref(&x));
+        // a non-trivial function of the mean, so the 1/n factor is tested
+        check(|_, v| v[0].mean()?.exp()?.sum(), &[x]);
+    }
+
+    #[test]
+    fn sum_and_mean_along_every_axis_gradcheck() {
+        let x = rand(&[2, 3, 4], 32);
+        for axis in 0..3 {
+            check(
+                |_, v| weighted_sum(v[0].sum_axis(axis)?, 7),
+                std::slice::from_ref(&x),
+            );
+            check(
+                |_, v| weighted_sum(v[0].mean_axis(axis)?, 7),
+                std::slice::from_ref(&x),
+            );
+        }
+    }
+
+    #[test]
+    fn axis_out_of_range_is_an_error() {
+        let tape = Tape::<f32>::new();
+        let x = tape.leaf(Tensor::zeros([2, 3]));
+        let msg = x.sum_axis(2).unwrap_err().to_string();
+        assert!(msg.contains("axis 2") && msg.contains("[2, 3]"), "{msg}");
+        assert_eq!(x.mean_axis(1).unwrap().shape().unwrap(), vec![2]);
+    }
+}

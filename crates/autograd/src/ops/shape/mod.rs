@@ -1,0 +1,289 @@
+//! Shape ops: `reshape`, `concat` and `stack` (several values into one), `slice` (a range
+//! along an axis).
+//!
+//! Derivatives are bookkeeping: `reshape` passes `dy` back under the input's shape;
+//! `concat`/`stack` hand each input its block of `dy`; `slice` adds `dy` into its block of
+//! a zero gradient. All use the block copy in `kernel.rs`.
+
+mod kernel;
+
+use gumbel_tensor::{Element, Error, Result, Tensor};
+
+use self::kernel::{AxisBlock, copy_block};
+use crate::ops::reduce::split_at_axis;
+use crate::tape::Var;
+
+impl<'t, T: Element> Var<'t, T> {
+    /// The same elements under a new shape with the same number of elements. Copies the
+    /// data (a node owns its value), O(numel).
+    ///
+    /// Derivative: `dx = reshape(dy, shape of x)`.
+    pub fn reshape(&self, shape: impl Into<Vec<usize>>) -> Result<Var<'t, T>> {
+        let x = self.value()?;
+        let shape = shape.into();
+        if shape.iter().product::<usize>() != x.numel() {
+            return Err(Error::shape_mismatch("reshape", x.shape(), &shape));
+        }
+        let out = Tensor::new(shape, x.as_slice().to_vec())?;
+        let (ix, in_shape) = (self.id(), x.shape().to_vec());
+        self.push("reshape", out, &[*self], move |_, dy, g| {
+            g.add(ix, dy.reshape(in_shape)?)
+        })
+    }
+
+    /// Concatenates values along `axis`; all other dimensions must agree.
+    ///
+    /// Derivative: input `k` receives the block of `dy` it filled.
+    ///
+    /// ```
+    /// # use gumbel_autograd::{Tape, Var, tensor::Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let a = tape.constant(Tensor::new([2, 1], vec![1.0, 2.0]).unwrap());
+    /// let b = tape.constant(Tensor::new([2, 2], vec![3.0, 4.0, 5.0, 6.0]).unwrap());
+    /// let c = Var::concat(&[a, b], 1).unwrap();
+    /// assert_eq!(c.value().unwrap().as_slice(), &[1.0, 3.0, 4.0, 2.0, 5.0, 6.0]);
+    /// ```
+    pub fn concat(vars: &[Var<'t, T>], axis: usize) -> Result<Var<'t, T>> {
+        let Some(first) = vars.first() else {
+            return Err(Error::invalid_argument(
+                "concat",
+                "needs at least one value",
+            ));
+        };
+        let values = vars.iter().map(|v| v.value()).collect::<Result<Vec<_>>>()?;
+        let s0 = values[0].shape().to_vec();
+        let (outer, _, inner) = split_at_axis("concat", &s0, axis)?;
+        let mut lens = Vec::with_capacity(vars.len());
+        for v in &values {
+            let s = v.shape();
+            if s.len() != s0.len() || s[..axis] != s0[..axis] || s[axis + 1..] != s0[axis + 1..] {
+                return Err(Error::shape_mismatch("concat", &s0, s));
+            }
+            lens.push(s[axis]);
+        }
+        let total: usize = lens.iter().sum();
+        let mut out_shape = s0.clone();
+        out_shape[axis] = total;
+        let mut out = Tensor::zeros(out_shape);
+        let mut off = 0;
+        for (v, &len) in values.iter().zip(&lens) {
+            let (s, d) = (AxisBlock { n: len, off: 0 }, AxisBlock { n: total, off });
+            copy_block(
+                v.as_slice(),
+                s,
+                out.as_mut_slice(),
+                d,
+                outer,
+                len,
+                inner,
+                false,
+            );
+            off += len;
+        }
+        let ids: Vec<_> = vars.iter().map(|v| v.id()).collect();
+        first.push("concat", out, vars, move |_, dy, g| {
+            let mut off = 0;
+            for (&id, &len) in ids.iter().zip(&lens) {
+                if let Some(dx) = g.slot(id) {
+                    let (s, d) = (AxisBlock { n: total, off }, AxisBlock { n: len, off: 0 });
+                    copy_block(
+                        dy.as_slice(),
+                        s,
+                        dx.as_mut_slice(),
+                        d,
+                        outer,
+                        len,
+                        inner,
+                        true,
+                    );
+                }
+                off += len;
+            }
+            Ok(())
+        })
+    }
+
+    /// Stacks values of equal shape along a new axis `axis` (`0 ..= rank`).
+    ///
+    /// Derivative: input `k` receives `dy[.., k, ..]`.
+    pub fn stack(vars: &[Var<'t, T>], axis: usize) -> Result<Var<'t, T>> {
+        let Some(first) = vars.first() else {
+            return Err(Error::invalid_argument("stack", "needs at least one value"));
+        };
+        let values = vars.iter().map(|v| v.value()).collect::<Result<Vec<_>>>()?;
+        let s0 = values[0].shape().to_vec();
+        if axis > s0.len() {
+            return Err(Error::invalid_argument(
+                "stack",
+                format!("axis {axis} is out of range for stacking values of shape {s0:?}"),
+            ));
+        }
+        for v in &values {
+            if v.shape() != s0 {
+                return Err(Error::shape_mismatch("stack", &s0, v.shape()));
+            }
+        }
+        // Stacking along `axis` is concatenating blocks of length 1 along it.
+        let outer: usize = s0[..axis].iter().product();
+        let inner: usize = s0[axis..].iter().product();
+        let m = vars.len();
+        let mut out_shape = s0.clone();
+        out_shape.insert(axis, m);
+        let mut out = Tensor::zeros(out_shape);
+        for (k, v) in values.iter().enumerate() {
+            let (s, d) = (AxisBlock { n: 1, off: 0 }, AxisBlock { n: m, off: k });
+            copy_block(
+                v.as_slice(),
+                s,
+                out.as_mut_slice(),
+                d,
+                outer,
+                1,
+                inner,
+                false,
+            );
+        }
+        let ids: Vec<_> = vars.iter().map(|v| v.id()).collect();
+        first.push("stack", out, vars, move |_, dy, g| {
+            for (k, &id) in ids.iter().enumerate() {
+                if let Some(dx) = g.slot(id) {
+                    let (s, d) = (AxisBlock { n: m, off: k }, AxisBlock { n: 1, off: 0 });
+                    copy_block(
+                        dy.as_slice(),
+                        s,
+                        dx.as_mut_slice(),
+                        d,
+                        outer,
+                        1,
+                        inner,
+                        true,
+                    );
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// Indices `start .. end` along `axis` (the axis keeps its place, with length
+    /// `end - start`).
+    ///
+    /// Derivative: `dx` is zero except on the block, where it is `dy`.
+    pub fn slice(&self, axis: usize, start: usize, end: usize) -> Result<Var<'t, T>> {
+        let x = self.value()?;
+        let (outer, n, inner) = split_at_axis("slice", x.shape(), axis)?;
+        if start > end || end > n {
+            return Err(Error::invalid_argument(
+                "slice",
+                format!(
+                    "range {start}..{end} is out of bounds for axis {axis} of shape {:?}",
+                    x.shape()
+                ),
+            ));
+        }
+        let len = end - start;
+        let mut out_shape = x.shape().to_vec();
+        out_shape[axis] = len;
+        let mut out = Tensor::zeros(out_shape);
+        let (s, d) = (AxisBlock { n, off: start }, AxisBlock { n: len, off: 0 });
+        copy_block(
+            x.as_slice(),
+            s,
+            out.as_mut_slice(),
+            d,
+            outer,
+            len,
+            inner,
+            false,
+        );
+        let ix = self.id();
+        self.push("slice", out, &[*self], move |_, dy, g| {
+            if let Some(dx) = g.slot(ix) {
+                let (s, d) = (AxisBlock { n: len, off: 0 }, AxisBlock { n, off: start });
+                copy_block(
+                    dy.as_slice(),
+                    s,
+                    dx.as_mut_slice(),
+                    d,
+                    outer,
+                    len,
+                    inner,
+                    true,
+                );
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::ops::testutil::{check, rand, weighted_sum};
+    use crate::{Tape, Var};
+    use gumbel_tensor::Tensor;
+
+    #[test]
+    fn reshape_gradcheck() {
+        let x = rand(&[2, 6], 41);
+        check(|_, v| weighted_sum(v[0].reshape([3, 4])?.tanh()?, 2), &[x]);
+    }
+
+    #[test]
+    fn concat_along_each_axis_gradcheck() {
+        for axis in 0..3 {
+            let mut sa = vec![2, 3, 2];
+            let mut sb = sa.clone();
+            sa[axis] = 1;
+            sb[axis] = 3;
+            let (a, b) = (rand(&sa, 42), rand(&sb, 43));
+            // the same input twice: fan-out through concat
+            check(
+                |_, v| weighted_sum(Var::concat(&[v[0], v[1], v[0]], axis)?, 3),
+                &[a, b],
+            );
+        }
+    }
+
+    #[test]
+    fn stack_along_each_axis_gradcheck() {
+        for axis in 0..3 {
+            let (a, b) = (rand(&[2, 3], 44), rand(&[2, 3], 45));
+            check(
+                |_, v| weighted_sum(Var::stack(&[v[0], v[1]], axis)?, 4),
+                &[a, b],
+            );
+        }
+    }
+
+    #[test]
+    fn slice_gradcheck_and_overlapping_slices_accumulate() {
+        let x = rand(&[4, 5], 46);
+        for axis in 0..2 {
+            check(
+                |_, v| weighted_sum(v[0].slice(axis, 1, 3)?, 5),
+                std::slice::from_ref(&x),
+            );
+        }
+        // two overlapping slices of the same value
+        check(
+            |_, v| weighted_sum(v[0].slice(1, 0, 3)?.mul(&v[0].slice(1, 2, 5)?)?, 6),
+            &[x],
+        );
+    }
+
+    #[test]
+    fn shape_errors() {
+        let tape = Tape::<f32>::new();
+        let a = tape.leaf(Tensor::zeros([2, 3]));
+        let b = tape.leaf(Tensor::zeros([3, 3]));
+        let msg = Var::concat(&[a, b], 1).unwrap_err().to_string();
+        assert!(msg.contains("[2, 3]") && msg.contains("[3, 3]"), "{msg}");
+        assert_eq!(
+            Var::concat(&[a, b], 0).unwrap().shape().unwrap(),
+            vec![5, 3]
+        );
+        assert!(Var::stack(&[a, b], 0).is_err());
+        assert!(a.slice(1, 2, 4).unwrap_err().to_string().contains("2..4"));
+        assert!(a.reshape([4]).unwrap_err().to_string().contains("reshape"));
+        assert!(Var::<f32>::concat(&[], 0).is_err());
+    }
+}

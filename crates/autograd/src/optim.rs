@@ -1,0 +1,424 @@
+//! Optimizers (SGD with momentum, Adam, AdamW) and gradient clipping by global norm.
+//!
+//! Each optimizer implements PyTorch's update formula for one parameter `p` with gradient
+//! `g` (the formulas are in each type's docs, written in the order PyTorch evaluates them),
+//! keeps its per-parameter state by the parameter's index in the [`ParamStore`] it steps,
+//! and skips parameters whose gradient is `None` (as PyTorch skips `grad is None`).
+//! Hyper-parameters are `f64`; the update runs in the store's element type.
+//!
+//! ```
+//! use gumbel_autograd::{optim::{Adam, Optimizer}, ParamStore, Tape, tensor::Tensor};
+//! # fn main() -> gumbel_autograd::Result<()> {
+//! let mut params = ParamStore::<f64>::new();
+//! let w = params.add("w", Tensor::new([1], vec![1.0])?)?;
+//! let mut opt = Adam::new(0.1);
+//! let tape = Tape::new();
+//! let x = params.var(&tape, w)?;
+//! params.accumulate(&mut x.mul(&x)?.sum()?.backward()?)?; // grad = 2w = 2
+//! opt.step(&mut params)?;
+//! params.zero_grad();
+//! // Adam's first step moves every coordinate by lr (m_hat / sqrt(v_hat) = g / |g|).
+//! assert!((params.value(w)?.as_slice()[0] - 0.9).abs() < 1e-9);
+//! # Ok(()) }
+//! ```
+
+use gumbel_tensor::{Element, Error, Result};
+
+use crate::params::ParamStore;
+
+/// What every optimizer offers: a step over a store's gradients and a learning rate.
+pub trait Optimizer<T: Element> {
+    /// Updates every parameter of `params` that has a gradient.
+    fn step(&mut self, params: &mut ParamStore<T>) -> Result<()>;
+    /// The learning rate.
+    fn lr(&self) -> f64;
+    /// Sets the learning rate (for schedules).
+    fn set_lr(&mut self, lr: f64);
+}
+
+/// Binds an optimizer to the first store it steps; a different store later is an error
+/// (its state is indexed by that store's parameters).
+fn check_store<T: Element>(
+    bound: &mut Option<u32>,
+    params: &ParamStore<T>,
+    op: &'static str,
+) -> Result<()> {
+    match *bound {
+        None => {
+            *bound = Some(params.store_id());
+            Ok(())
+        }
+        Some(id) if id == params.store_id() => Ok(()),
+        Some(_) => Err(Error::invalid_argument(
+            op,
+            "this optimizer was created for another ParamStore (its state is per parameter)",
+        )),
+    }
+}
+
+/// A state buffer per parameter, created on first use with the parameter's length.
+fn state_for<T: Element>(state: &mut Vec<Option<Vec<T>>>, i: usize) -> &mut Option<Vec<T>> {
+    if state.len() <= i {
+        state.resize_with(i + 1, || None);
+    }
+    &mut state[i]
+}
+
+/// Stochastic gradient descent with momentum, weight decay and Nesterov momentum
+/// (`torch.optim.SGD`):
+///
+/// ```text
+/// d = g + weight_decay * p
+/// if momentum != 0:
+///     buf = d                                     (first step)
+///     buf = momentum * buf + (1 - dampening) * d  (later steps)
+///     d = d + momentum * buf  if nesterov  else  buf
+/// p = p - lr * d
+/// ```
+#[derive(Clone, Debug)]
+pub struct Sgd<T: Element> {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    bufs: Vec<Option<Vec<T>>>,
+    store: Option<u32>,
+}
+
+impl<T: Element> Sgd<T> {
+    /// Plain SGD (`p -= lr * g`).
+    pub fn new(lr: f64) -> Self {
+        Sgd {
+            lr,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            bufs: Vec::new(),
+            store: None,
+        }
+    }
+
+    /// With momentum (`dampening = 0`).
+    pub fn with_momentum(lr: f64, momentum: f64) -> Self {
+        Sgd {
+            momentum,
+            ..Self::new(lr)
+        }
+    }
+}
+
+impl<T: Element> Optimizer<T> for Sgd<T> {
+    fn step(&mut self, params: &mut ParamStore<T>) -> Result<()> {
+        check_store(&mut self.store, params, "Sgd::step")?;
+        let lr = T::from_f64(self.lr);
+        let mom = T::from_f64(self.momentum);
+        let damp = T::ONE - T::from_f64(self.dampening);
+        let wd = T::from_f64(self.weight_decay);
+        for (i, p, g) in params.values_and_grads_mut() {
+            let Some(g) = g else { continue };
+            let buf = state_for(&mut self.bufs, i);
+            let p = p.as_mut_slice();
+            let g = g.as_slice();
+            if self.momentum == 0.0 {
+                for (p, &g) in p.iter_mut().zip(g) {
+                    let d = g + wd * *p;
+                    *p -= lr * d;
+                }
+                continue;
+            }
+            let first = buf.is_none();
+            let buf = buf.get_or_insert_with(|| vec![T::ZERO; p.len()]);
+            for ((p, &g), b) in p.iter_mut().zip(g).zip(buf.iter_mut()) {
+                let d = g + wd * *p;
+                *b = if first { d } else { mom * *b + damp * d };
+                let d = if self.nesterov { d + mom * *b } else { *b };
+                *p -= lr * d;
+            }
+        }
+        Ok(())
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`), step `t = 1, 2, ...`:
+///
+/// ```text
+/// Adam:   g = g + weight_decay * p            (L2 penalty folded into the gradient)
+/// AdamW:  p = p * (1 - lr * weight_decay)     (decoupled weight decay)
+/// m = m + (1 - beta1) * (g - m)               (torch: exp_avg.lerp_(g, 1 - beta1))
+/// v = beta2 * v + (1 - beta2) * g * g
+/// step_size = lr / (1 - beta1^t)
+/// denom = sqrt(v) / sqrt(1 - beta2^t) + eps
+/// p = p - step_size * m / denom
+/// ```
+#[derive(Clone, Debug)]
+pub struct Adam<T: Element> {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub eps: f64,
+    pub weight_decay: f64,
+    /// `true` for AdamW (decoupled weight decay).
+    pub decoupled: bool,
+    m: Vec<Option<Vec<T>>>,
+    v: Vec<Option<Vec<T>>>,
+    t: Vec<u64>,
+    store: Option<u32>,
+}
+
+/// AdamW is [`Adam`] with decoupled weight decay; see [`Adam::adamw`].
+pub type AdamW<T> = Adam<T>;
+
+impl<T: Element> Adam<T> {
+    /// Adam with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, no weight decay.
+    pub fn new(lr: f64) -> Self {
+        Adam {
+            lr,
+            beta1: 0.9,
+            beta2: 0.999,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            decoupled: false,
+            m: Vec::new(),
+            v: Vec::new(),
+            t: Vec::new(),
+            store: None,
+        }
+    }
+
+    /// AdamW with PyTorch's defaults: betas (0.9, 0.999), eps 1e-8, weight decay 0.01.
+    pub fn adamw(lr: f64) -> Self {
+        Adam {
+            weight_decay: 0.01,
+            decoupled: true,
+            ..Self::new(lr)
+        }
+    }
+
+    /// Sets `(beta1, beta2)`.
+    pub fn betas(mut self, beta1: f64, beta2: f64) -> Self {
+        self.beta1 = beta1;
+        self.beta2 = beta2;
+        self
+    }
+
+    /// Sets the weight decay (L2 for Adam, decoupled for AdamW).
+    pub fn weight_decay(mut self, wd: f64) -> Self {
+        self.weight_decay = wd;
+        self
+    }
+
+    /// Sets `eps`.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+}
+
+impl<T: Element> Optimizer<T> for Adam<T> {
+    fn step(&mut self, params: &mut ParamStore<T>) -> Result<()> {
+        check_store(&mut self.store, params, "Adam::step")?;
+        let b2 = T::from_f64(self.beta2);
+        let one_minus_b1 = T::from_f64(1.0 - self.beta1);
+        let one_minus_b2 = T::from_f64(1.0 - self.beta2);
+        let eps = T::from_f64(self.eps);
+        let wd = T::from_f64(self.weight_decay);
+        let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
+        for (i, p, g) in params.values_and_grads_mut() {
+            let Some(g) = g else { continue };
+            if self.t.len() <= i {
+                self.t.resize(i + 1, 0);
+            }
+            self.t[i] += 1;
+            let t = self.t[i] as i32;
+            // Bias corrections in f64, as PyTorch computes them on Python floats.
+            let step_size = T::from_f64(self.lr / (1.0 - self.beta1.powi(t)));
+            let bc2_sqrt = T::from_f64((1.0 - self.beta2.powi(t)).sqrt());
+            let n = p.numel();
+            let m = state_for(&mut self.m, i);
+            let m = m.get_or_insert_with(|| vec![T::ZERO; n]);
+            let v = state_for(&mut self.v, i);
+            let v = v.get_or_insert_with(|| vec![T::ZERO; n]);
+            let p = p.as_mut_slice();
+            for (((p, &g), m), v) in p
+                .iter_mut()
+                .zip(g.as_slice())
+                .zip(m.iter_mut())
+                .zip(v.iter_mut())
+            {
+                let g = if self.decoupled {
+                    *p *= decay;
+                    g
+                } else {
+                    g + wd * *p
+                };
+                *m += one_minus_b1 * (g - *m);
+                *v = b2 * *v + one_minus_b2 * g * g;
+                let denom = v.sqrt() / bc2_sqrt + eps;
+                *p -= step_size * (*m / denom);
+            }
+        }
+        Ok(())
+    }
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+}
+
+/// Scales all gradients of `params` so that their global L2 norm is at most `max_norm`
+/// (`torch.nn.utils.clip_grad_norm_`), and returns the norm before clipping:
+///
+/// ```text
+/// total = sqrt(sum over all gradient entries of g^2)
+/// g = g * min(1, max_norm / (total + 1e-6))
+/// ```
+///
+/// The sum of squares is accumulated in f64. `Err` if the norm is NaN or infinite (a NaN
+/// or inf gradient), leaving the gradients untouched, or if `max_norm` is not positive.
+///
+/// ```
+/// use gumbel_autograd::{optim::clip_grad_norm, ParamStore, Tape, tensor::Tensor};
+/// # fn main() -> gumbel_autograd::Result<()> {
+/// let mut params = ParamStore::<f64>::new();
+/// let w = params.add("w", Tensor::new([2], vec![1.5, 2.0])?)?;
+/// let tape = Tape::new();
+/// let x = params.var(&tape, w)?;
+/// params.accumulate(&mut x.mul(&x)?.sum()?.backward()?)?;   // grad = (3, 4), norm 5
+/// let norm = clip_grad_norm(&mut params, 1.0)?;
+/// assert_eq!(norm, 5.0);
+/// let g = params.grad(w).unwrap().as_slice();
+/// assert!((g[0] - 0.6).abs() < 1e-6 && (g[1] - 0.8).abs() < 1e-6);
+/// # Ok(()) }
+/// ```
+pub fn clip_grad_norm<T: Element>(params: &mut ParamStore<T>, max_norm: f64) -> Result<f64> {
+    if !(max_norm > 0.0 && max_norm.is_finite()) {
+        return Err(Error::invalid_argument(
+            "clip_grad_norm",
+            format!("max_norm must be finite and > 0, got {max_norm}"),
+        ));
+    }
+    let mut sq = 0.0f64;
+    for g in params.grads_mut() {
+        sq += g
+            .as_slice()
+            .iter()
+            .map(|x| x.to_f64() * x.to_f64())
+            .sum::<f64>();
+    }
+    let total = sq.sqrt();
+    if !total.is_finite() {
+        return Err(Error::invalid_argument(
+            "clip_grad_norm",
+            format!("the gradients' global norm is {total} (a NaN or inf gradient)"),
+        ));
+    }
+    let coef = max_norm / (total + 1e-6);
+    if coef < 1.0 {
+        let c = T::from_f64(coef);
+        for g in params.grads_mut() {
+            g.as_mut_slice().iter_mut().for_each(|x| *x *= c);
+        }
+    }
+    Ok(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tape;
+    use gumbel_tensor::Tensor;
+
+    /// Sets every gradient of `params` to `g` (test helper).
+    fn set_grad(params: &mut ParamStore<f64>, id: crate::ParamId, g: &[f64]) {
+        // A gradient can only enter a store through backward: L = sum(p * g) has dL/dp = g.
+        let tape = Tape::new();
+        let p = params.var(&tape, id).unwrap();
+        let gv = tape.constant(Tensor::new(params.value(id).unwrap().shape(), g.to_vec()).unwrap());
+        let l = p.mul(&gv).unwrap().sum().unwrap();
+        params.zero_grad();
+        params.accumulate(&mut l.backward().unwrap()).unwrap();
+    }
+
+    fn store(p: &[f64]) -> (ParamStore<f64>, crate::ParamId) {
+        let mut s = ParamStore::new();
+        let id = s
+            .add("p", Tensor::new([p.len()], p.to_vec()).unwrap())
+            .unwrap();
+        (s, id)
+    }
+
+    fn close(a: &[f64], b: &[f64], tol: f64) {
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(b) {
+            assert!((x - y).abs() <= tol, "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
+    fn sgd_momentum_by_hand() {
+        // p0 = 1, lr = 0.1, momentum = 0.9, gradients 1, 2, 3:
+        // step 1: buf = 1,               p = 1 - 0.1*1     = 0.9
+        // step 2: buf = 0.9*1 + 2 = 2.9, p = 0.9 - 0.29    = 0.61
+        // step 3: buf = 0.9*2.9+3 = 5.61, p = 0.61 - 0.561 = 0.049
+        let (mut s, id) = store(&[1.0]);
+        let mut opt = Sgd::with_momentum(0.1, 0.9);
+        let mut got = vec![];
+        for g in [1.0, 2.0, 3.0] {
+            set_grad(&mut s, id, &[g]);
+            opt.step(&mut s).unwrap();
+            got.push(s.value(id).unwrap().as_slice()[0]);
+        }
+        // tolerance: three steps of f64 rounding on values of order 1: well below 1e-15
+        close(&got, &[0.9, 0.61, 0.049], 1e-15);
+    }
+
+    #[test]
+    fn sgd_nesterov_and_weight_decay_by_hand() {
+        // p0 = 2, lr = 0.5, momentum 0.5, wd 0.1, nesterov, gradient 1 both steps:
+        // step 1: d = 1 + 0.2 = 1.2, buf = 1.2, d = 1.2 + 0.5*1.2 = 1.8, p = 2 - 0.9 = 1.1
+        // step 2: d = 1 + 0.11 = 1.11, buf = 0.6 + 1.11 = 1.71, d = 1.11 + 0.855 = 1.965,
+        //         p = 1.1 - 0.9825 = 0.1175
+        let (mut s, id) = store(&[2.0]);
+        let mut opt = Sgd::with_momentum(0.5, 0.5);
+        opt.weight_decay = 0.1;
+        opt.nesterov = true;
+        let mut got = vec![];
+        for _ in 0..2 {
+            set_grad(&mut s, id, &[1.0]);
+            opt.step(&mut s).unwrap();
+            got.push(s.value(id).unwrap().as_slice()[0]);
+        }
+        close(&got, &[1.1, 0.1175], 1e-15);
+    }
+
+    #[test]
+    fn adam_by_hand() {
+        // p0 = 1, lr = 0.1, betas (0.9, 0.999), eps 1e-8, gradients 1 then -1.
+        // step 1: m = 0.1, v = 0.001, step_size = 0.1/0.1 = 1, denom = sqrt(0.001)/sqrt(0.001)
+        //         + 1e-8 = 1 + 1e-8, p = 1 - 0.1/(1+1e-8) = 0.900000001 (to 1e-9)
+        // step 2: m = 0.09 - 0.1 = -0.01, v = 0.000999 + 0.001 = 0.001999,
+        //         step_size = 0.1/0.19, denom = sqrt(0.001999/0.001999999) + 1e-8,
+        //         p = p + (0.1/0.19) * 0.01 / denom
+        let (mut s, id) = store(&[1.0]);
+        let mut opt = Adam::new(0.1);
+        set_grad(&mut s, id, &[1.0]);
+        opt.step(&mut s).unwrap();
+        let p1 = 1.0 - 0.1 / (1.0 + 1e-8);
+        close(s.value(id).unwrap().as_slice(), &[p1], 1e-15);
+        set_grad(&mut s, id, &[-1.0]);
+        opt.step(&mut s).unwrap();
+        let denom = (0.001999f64 / (1.0 - 0.999f64 * 0.999)).sqrt() + 1e-8;
+        let p2 = p1 + (0.1 / 0.19) * 0.01 / denom;
+        close(s.value(id).unwrap().as_slice(), &[p2], 1e-14);
+    }
+}
