@@ -59,7 +59,10 @@ where
     }
     debug_assert_eq!(out.len() % cols, 0);
     if out.len() < PAR_MIN_ELEMS {
-        out.chunks_mut(cols).enumerate().map(|(i, r)| f(i, r)).collect()
+        out.chunks_mut(cols)
+            .enumerate()
+            .map(|(i, r)| f(i, r))
+            .collect()
     } else {
         out.par_chunks_mut(cols)
             .with_min_len(min_rows_per_task(cols))
@@ -101,13 +104,19 @@ mod tests {
     fn every_row_is_visited_once_with_its_index() {
         for &(rows, cols) in &[(0, 3), (1, 1), (5, 7), (3000, 17), (40, 5000)] {
             let mut out = vec![0usize; rows * cols];
-            for_each_row_mut(&mut out, cols, |i, r| r.iter_mut().for_each(|x| *x += i + 1));
+            for_each_row_mut(&mut out, cols, |i, r| {
+                r.iter_mut().for_each(|x| *x += i + 1)
+            });
             for (i, r) in out.chunks(cols.max(1)).enumerate() {
                 assert!(r.iter().all(|&x| x == i + 1));
             }
             let sums = map_rows_mut(&mut out, cols, |i, r| (i, r.len()));
             assert_eq!(sums.len(), rows);
-            assert!(sums.iter().enumerate().all(|(k, &(i, n))| k == i && n == cols));
+            assert!(
+                sums.iter()
+                    .enumerate()
+                    .all(|(k, &(i, n))| k == i && n == cols)
+            );
             let idx = map_rows(rows, cols, |i| i);
             assert_eq!(idx, (0..rows).collect::<Vec<_>>());
         }
