@@ -45,9 +45,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     write().map_err(|e| {
         let _ = fs::remove_file(&tmp);
-        Error::io(&tmp, e)
+        Error::write(&tmp, e)
     })?;
-    fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
 }
 
 /// Serialises f32 tensors to safetensors bytes, with `__metadata__` `{"format": "pt"}` plus
@@ -101,34 +101,32 @@ impl TensorFile {
             std::io::ErrorKind::NotFound => Error::checkpoint(path, "file not found"),
             _ => Error::io(path, e),
         })?;
-        let st = SafeTensors::deserialize(&bytes).map_err(|e| {
-            Error::checkpoint(
-                path,
-                format!(
-                    "not a valid safetensors file ({} bytes; truncated or corrupt?): {e}",
-                    bytes.len()
-                ),
-            )
-        })?;
-        let (_, header) = SafeTensors::read_metadata(&bytes)
-            .map_err(|e| Error::checkpoint(path, format!("bad header: {e}")))?;
+        let corrupt = |e: safetensors::SafeTensorError| Error::Safetensors {
+            path: path.to_path_buf(),
+            what: format!("{} bytes, truncated or corrupt: {e}", bytes.len()),
+        };
+        let st = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
+        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
         let metadata = header.metadata().clone().unwrap_or_default();
         let mut tensors = HashMap::new();
         for (name, view) in st.tensors() {
             if view.dtype() != Dtype::F32 {
-                return Err(Error::checkpoint_tensor(
-                    path,
+                return Err(Error::TensorDtype {
+                    path: path.to_path_buf(),
                     name,
-                    format!("dtype {:?}, expected F32", view.dtype()),
-                ));
+                    expected: "F32",
+                    found: format!("{:?}", view.dtype()),
+                });
             }
             let data: Vec<f32> = view
                 .data()
                 .chunks_exact(4)
                 .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
                 .collect();
-            let t = Tensor::new(view.shape().to_vec(), data)
-                .map_err(|e| Error::checkpoint_tensor(path, &name, e.to_string()))?;
+            let t = Tensor::new(view.shape().to_vec(), data).map_err(|e| Error::Safetensors {
+                path: path.to_path_buf(),
+                what: format!("tensor {name:?}: {e}"),
+            })?;
             tensors.insert(name, t);
         }
         Ok(TensorFile {
@@ -153,24 +151,27 @@ impl TensorFile {
         let t = self
             .tensors
             .remove(name)
-            .ok_or_else(|| Error::checkpoint_tensor(&self.path, name, "missing"))?;
+            .ok_or_else(|| Error::MissingTensor {
+                path: self.path.clone(),
+                name: name.to_string(),
+                available: self.remaining().join(", "),
+            })?;
         if t.shape() != shape {
-            return Err(Error::checkpoint_tensor(
-                &self.path,
-                name,
-                format!(
-                    "shape {:?}, but this model needs {:?} (a checkpoint from another model size?)",
-                    t.shape(),
-                    shape
-                ),
-            ));
+            // The usual cause: a checkpoint of another model size (--gen-hidden, ...).
+            return Err(Error::TensorShape {
+                path: self.path.clone(),
+                name: name.to_string(),
+                expected: shape.to_vec(),
+                found: t.shape().to_vec(),
+            });
         }
         if let Some(i) = t.as_slice().iter().position(|x| !x.is_finite()) {
-            return Err(Error::checkpoint_tensor(
-                &self.path,
-                name,
-                format!("element {i} is {} (corrupt checkpoint)", t.as_slice()[i]),
-            ));
+            return Err(Error::NonFiniteParameter {
+                path: self.path.clone(),
+                name: name.to_string(),
+                index: i,
+                value: t.as_slice()[i] as f64,
+            });
         }
         Ok(t)
     }
@@ -191,10 +192,9 @@ impl TensorFile {
     pub fn expect_empty(&self) -> Result<()> {
         match self.remaining().first() {
             None => Ok(()),
-            Some(n) => Err(Error::checkpoint_tensor(
+            Some(n) => Err(Error::checkpoint(
                 &self.path,
-                n,
-                "unexpected tensor (a checkpoint from another model?)",
+                format!("unexpected tensor {n:?} (a checkpoint from another model?)"),
             )),
         }
     }
@@ -214,25 +214,25 @@ pub fn write_checkpoint_dir(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()>
     let tmp = parent.join(format!(".{name}.tmp-{}", std::process::id()));
     let old = parent.join(format!("{name}.old"));
     if tmp.exists() {
-        fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        fs::remove_dir_all(&tmp).map_err(|e| Error::write(&tmp, e))?;
     }
-    fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    fs::create_dir_all(&tmp).map_err(|e| Error::write(&tmp, e))?;
     for (file, bytes) in files {
         let p = tmp.join(file);
-        let mut f = File::create(&p).map_err(|e| Error::io(&p, e))?;
+        let mut f = File::create(&p).map_err(|e| Error::write(&p, e))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
-            .map_err(|e| Error::io(&p, e))?;
+            .map_err(|e| Error::write(&p, e))?;
     }
     if dir.exists() {
         if old.exists() {
-            fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+            fs::remove_dir_all(&old).map_err(|e| Error::write(&old, e))?;
         }
-        fs::rename(dir, &old).map_err(|e| Error::io(dir, e))?;
+        fs::rename(dir, &old).map_err(|e| Error::write(dir, e))?;
     }
-    fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+    fs::rename(&tmp, dir).map_err(|e| Error::write(dir, e))?;
     if old.exists() {
-        fs::remove_dir_all(&old).map_err(|e| Error::io(&old, e))?;
+        fs::remove_dir_all(&old).map_err(|e| Error::write(&old, e))?;
     }
     // Make the renames durable (best effort: not every platform can open a folder).
     if let Ok(d) = File::open(parent) {
@@ -336,7 +336,7 @@ mod tests {
             .take("a", &[16, 16])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("'a'") && e.contains("NaN"), "{e}");
+        assert!(e.contains("\"a\"") && e.contains("NaN"), "{e}");
         fs::remove_dir_all(&d).unwrap();
     }
 

@@ -201,8 +201,8 @@ pub struct MetricsLog {
 impl MetricsLog {
     /// Creates (or truncates) `path` and writes the header.
     pub fn create(path: &Path) -> Result<MetricsLog> {
-        let mut file = File::create(path).map_err(|e| Error::io(path, e))?;
-        writeln!(file, "{}", header()).map_err(|e| Error::io(path, e))?;
+        let mut file = File::create(path).map_err(|e| Error::write(path, e))?;
+        writeln!(file, "{}", header()).map_err(|e| Error::write(path, e))?;
         Ok(MetricsLog {
             path: path.to_path_buf(),
             file,
@@ -228,7 +228,7 @@ impl MetricsLog {
         let file = OpenOptions::new()
             .append(true)
             .open(path)
-            .map_err(|e| Error::io(path, e))?;
+            .map_err(|e| Error::write(path, e))?;
         Ok(MetricsLog {
             path: path.to_path_buf(),
             file,
@@ -240,7 +240,7 @@ impl MetricsLog {
     pub fn push(&mut self, row: Row) -> Result<()> {
         writeln!(self.file, "{}", row.to_csv())
             .and_then(|_| self.file.flush())
-            .map_err(|e| Error::io(&self.path, e))?;
+            .map_err(|e| Error::write(&self.path, e))?;
         self.rows.push(row);
         Ok(())
     }
