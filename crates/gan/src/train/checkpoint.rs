@@ -295,11 +295,11 @@ mod tests {
         assert_eq!(f.take("a.weight", &[3, 4]).unwrap(), a);
         let e = f.take("b", &[6]).unwrap_err().to_string();
         assert!(
-            e.contains("x.safetensors") && e.contains("'b'") && e.contains("[5]"),
+            e.contains("x.safetensors") && e.contains("\"b\"") && e.contains("[5]"),
             "{e}"
         );
         let e = f.take("c", &[1]).unwrap_err().to_string();
-        assert!(e.contains("'c'") && e.contains("missing"), "{e}");
+        assert!(e.contains("\"c\"") && e.contains("missing"), "{e}");
         fs::remove_dir_all(&d).unwrap();
     }
 
