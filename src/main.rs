@@ -1,1 +1,401 @@
-fn main() {}
+//! `gumbel-lab`: the command line. Parses flags and calls `gumbel-gan`.
+//!
+//! ```text
+//! gumbel-lab train                         # the grammar data set, default configuration
+//! gumbel-lab train --data oracle --oracle-file ../shared/data/seqgan_oracle/oracle.safetensors
+//! gumbel-lab train --data ../shared/data/coco/train.txt --test ../shared/data/coco/test.txt
+//! gumbel-lab train --resume runs/grammar-...   # continue an interrupted run
+//! gumbel-lab sample --checkpoint runs/grammar-... -n 20
+//! gumbel-lab eval --checkpoint runs/grammar-...
+//! ```
+//!
+//! Ctrl-C during training finishes the current step, writes a checkpoint and exits; a
+//! second Ctrl-C exits at once. Progress bars are drawn on stderr when it is a terminal;
+//! evaluations and messages are always printed (`eprintln!`), so logs show them too.
+
+mod progress;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand};
+use gumbel_gan::train::config::{
+    DataSource, DiscInput, Feedback, LossKind, TemperatureForm, TrainConfig,
+};
+use gumbel_gan::train::run::{Outcome, RunOptions};
+use gumbel_gan::train::{inspect, run};
+
+#[derive(Parser)]
+#[command(
+    name = "gumbel-lab",
+    version,
+    about = "Train a text GAN through the Gumbel-Softmax relaxation, sample from it, evaluate it"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Pretrain the generator by MLE, then train it adversarially through Gumbel-Softmax.
+    Train(Box<TrainArgs>),
+    /// Print samples from a checkpoint's generator.
+    Sample(SampleArgs),
+    /// Evaluate a checkpoint's generator (NLL, BLEU, validity, uniqueness).
+    Eval(EvalArgs),
+}
+
+#[derive(Args)]
+struct TrainArgs {
+    /// Data set: `grammar` (built in), `oracle` (SeqGAN's synthetic oracle), or a text file
+    /// with one sentence per line.
+    #[arg(long, default_value = "grammar")]
+    data: String,
+    /// Held-out text file for NLL_gen and BLEU (text data).
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// The oracle's safetensors file (oracle data); without it a random N(0,1) oracle is
+    /// made from --seed.
+    #[arg(long)]
+    oracle_file: Option<PathBuf>,
+    /// Training sequences drawn from the grammar or the oracle.
+    #[arg(long)]
+    train_size: Option<usize>,
+    /// Held-out sequences drawn from the grammar or the oracle.
+    #[arg(long)]
+    test_size: Option<usize>,
+    /// MLE pretraining epochs.
+    #[arg(long)]
+    pretrain_epochs: Option<usize>,
+    /// Adversarial steps.
+    #[arg(long)]
+    adv_steps: Option<usize>,
+    /// Minibatch size.
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Generator updates per adversarial step.
+    #[arg(long)]
+    g_steps: Option<usize>,
+    /// Discriminator updates per adversarial step.
+    #[arg(long)]
+    d_steps: Option<usize>,
+    /// Adam learning rate of MLE pretraining.
+    #[arg(long)]
+    mle_lr: Option<f64>,
+    /// Adam learning rate of the generator in the adversarial phase.
+    #[arg(long)]
+    gen_lr: Option<f64>,
+    /// Adam learning rate of the discriminator.
+    #[arg(long)]
+    disc_lr: Option<f64>,
+    /// Clip each network's gradient to this global L2 norm.
+    #[arg(long)]
+    clip: Option<f64>,
+    /// Adversarial loss: rsgan (relativistic standard GAN) or nsgan (non-saturating).
+    #[arg(long, value_parser = parse_loss)]
+    loss: Option<LossKind>,
+    /// Next generator input: soft (y @ E, gradient through time) or hard (the sampled token).
+    #[arg(long, value_parser = parse_feedback)]
+    feedback: Option<Feedback>,
+    /// What the discriminator sees: soft one-hots or straight-through hard one-hots.
+    #[arg(long, value_parser = parse_disc_input)]
+    disc_input: Option<DiscInput>,
+    /// Temperature form: tau (softmax((o+g)/tau)) or beta (softmax(beta (o+g)), RelGAN).
+    #[arg(long, value_parser = parse_form)]
+    temperature_form: Option<TemperatureForm>,
+    /// Schedule: constant, linear, exp, log, sigmoid, quad, sqrt (RelGAN) or jang.
+    #[arg(long)]
+    schedule: Option<String>,
+    /// Temperature at the first adversarial step (tau_0, or beta = 1).
+    #[arg(long)]
+    temp_start: Option<f64>,
+    /// Temperature at the last step (beta_max, or tau_min for jang).
+    #[arg(long)]
+    temp_end: Option<f64>,
+    /// Jang et al.'s rate r in tau = max(tau_min, tau_0 exp(-r t)).
+    #[arg(long)]
+    jang_rate: Option<f64>,
+    /// Jang et al.'s K: t advances every K steps.
+    #[arg(long)]
+    jang_every: Option<usize>,
+    /// Learn the temperature with the generator (the schedule gives its start value).
+    #[arg(long)]
+    learn_temperature: bool,
+    /// Generator embedding width.
+    #[arg(long)]
+    gen_emb: Option<usize>,
+    /// Generator LSTM hidden width.
+    #[arg(long)]
+    gen_hidden: Option<usize>,
+    /// Discriminator embedding width.
+    #[arg(long)]
+    disc_emb: Option<usize>,
+    /// Discriminator convolution widths, e.g. 2,3,4,5.
+    #[arg(long, value_delimiter = ',')]
+    disc_widths: Option<Vec<usize>>,
+    /// Discriminator filters per width.
+    #[arg(long)]
+    disc_filters: Option<usize>,
+    /// Discriminator dropout probability.
+    #[arg(long)]
+    disc_dropout: Option<f64>,
+    /// Seed of every random draw.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Log losses every N steps.
+    #[arg(long)]
+    log_every: Option<usize>,
+    /// Evaluate every N steps.
+    #[arg(long)]
+    eval_every: Option<usize>,
+    /// Write a checkpoint every N steps.
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Samples per evaluation (9,984 for SeqGAN's NLL_oracle).
+    #[arg(long)]
+    eval_samples: Option<usize>,
+    /// BLEU references from the test set (Texygen's fast mode: 500; 0 = all).
+    #[arg(long)]
+    bleu_refs: Option<usize>,
+    /// Worker threads (results are identical for any number).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Run folder (default: runs/<data>-<UTC date and time>).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Continue the run in this folder from its last checkpoint (other flags but --threads
+    /// are taken from its config.json).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+#[derive(Args)]
+struct SampleArgs {
+    /// A run folder or a checkpoint folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Number of samples.
+    #[arg(short = 'n', long, default_value_t = 20)]
+    count: usize,
+    /// Seed of the draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+#[derive(Args)]
+struct EvalArgs {
+    /// A run folder or a checkpoint folder.
+    #[arg(long)]
+    checkpoint: PathBuf,
+    /// Evaluate against another text test file instead of the run's.
+    #[arg(long)]
+    test: Option<PathBuf>,
+    /// Samples to draw (default: the run's --eval-samples).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Seed of the draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+}
+
+fn parse_loss(s: &str) -> Result<LossKind, String> {
+    match s {
+        "rsgan" => Ok(LossKind::Rsgan),
+        "nsgan" => Ok(LossKind::Nsgan),
+        _ => Err(format!("'{s}': expected rsgan or nsgan")),
+    }
+}
+fn parse_feedback(s: &str) -> Result<Feedback, String> {
+    match s {
+        "soft" => Ok(Feedback::Soft),
+        "hard" => Ok(Feedback::Hard),
+        _ => Err(format!("'{s}': expected soft or hard")),
+    }
+}
+fn parse_disc_input(s: &str) -> Result<DiscInput, String> {
+    match s {
+        "soft" => Ok(DiscInput::Soft),
+        "straight-through" | "st" => Ok(DiscInput::StraightThrough),
+        _ => Err(format!("'{s}': expected soft or straight-through")),
+    }
+}
+fn parse_form(s: &str) -> Result<TemperatureForm, String> {
+    match s {
+        "tau" => Ok(TemperatureForm::Tau),
+        "beta" => Ok(TemperatureForm::Beta),
+        _ => Err(format!("'{s}': expected tau or beta")),
+    }
+}
+
+/// The config the flags describe: the data set's defaults, overridden flag by flag.
+fn config_from(a: &TrainArgs) -> Result<TrainConfig, String> {
+    let data = match a.data.as_str() {
+        "grammar" => DataSource::Grammar,
+        "oracle" => DataSource::Oracle {
+            file: a.oracle_file.clone(),
+        },
+        path => DataSource::Text {
+            train: path.into(),
+            test: a.test.clone(),
+        },
+    };
+    if a.test.is_some() && !matches!(data, DataSource::Text { .. }) {
+        return Err("--test applies to a text corpus (--data FILE); the grammar and the oracle draw their held-out set (--test-size)".into());
+    }
+    if a.oracle_file.is_some() && !matches!(data, DataSource::Oracle { .. }) {
+        return Err("--oracle-file needs --data oracle".into());
+    }
+    let mut c = TrainConfig::defaults_for(data);
+    macro_rules! set {
+        ($($flag:ident => $($field:ident).+),* $(,)?) => {
+            $(if let Some(v) = a.$flag.clone() { c.$($field).+ = v; })*
+        };
+    }
+    set!(
+        train_size => train_size, test_size => test_size,
+        pretrain_epochs => pretrain_epochs, adv_steps => adv_steps, batch => batch,
+        g_steps => g_steps, d_steps => d_steps, mle_lr => mle_lr, gen_lr => gen_lr,
+        disc_lr => disc_lr, clip => clip, loss => loss, feedback => feedback,
+        disc_input => disc_input, temperature_form => temperature.form,
+        schedule => temperature.schedule, temp_start => temperature.start,
+        temp_end => temperature.end, jang_rate => temperature.jang_rate,
+        jang_every => temperature.jang_every, gen_emb => model.gen_emb,
+        gen_hidden => model.gen_hidden, disc_emb => model.disc_emb,
+        disc_widths => model.disc_widths, disc_filters => model.disc_filters,
+        disc_dropout => model.disc_dropout, seed => seed, log_every => log_every,
+        eval_every => eval_every, checkpoint_every => checkpoint_every,
+        eval_samples => eval_samples, bleu_refs => bleu_refs,
+    );
+    if a.learn_temperature {
+        c.temperature.learnable = true;
+    }
+    // With a constant schedule only one value matters: let --temp-start set it too.
+    if c.temperature.schedule == "constant" && a.temp_end.is_none() {
+        if let Some(s) = a.temp_start {
+            c.temperature.end = s;
+        }
+    }
+    c.validate().map_err(|e| e.to_string())?;
+    Ok(c)
+}
+
+/// `runs/<data>-<YYYYMMDD-HHMMSS>` (UTC).
+fn default_out(c: &TrainConfig) -> PathBuf {
+    let name = match &c.data {
+        DataSource::Grammar => "grammar".to_string(),
+        DataSource::Oracle { .. } => "oracle".to_string(),
+        DataSource::Text { train, .. } => train
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "text".into()),
+    };
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + (m <= 2) as i64;
+    PathBuf::from(format!(
+        "runs/{name}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    ))
+}
+
+fn set_threads(n: usize) -> Result<(), String> {
+    if n == 0 {
+        return Err("--threads must be at least 1".into());
+    }
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global()
+        .map_err(|e| format!("cannot start {n} threads: {e}"))
+}
+
+fn train(a: &TrainArgs) -> Result<(), String> {
+    set_threads(a.threads)?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&stop);
+    // The handler only sets a flag: the training loop checks it after each step, writes a
+    // checkpoint and returns. A second Ctrl-C exits at once (the last checkpoint stays).
+    ctrlc::set_handler(move || {
+        if flag.swap(true, Ordering::SeqCst) {
+            eprintln!("\nsecond Ctrl-C: exiting now; the last checkpoint written is kept");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)");
+    })
+    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    let opts = RunOptions {
+        stop,
+        stop_after: None,
+    };
+    let mut bars = progress::Bars::new();
+    let outcome = if let Some(dir) = &a.resume {
+        run::resume(dir, &opts, &mut bars)
+    } else {
+        let cfg = config_from(a)?;
+        let out = a.out.clone().unwrap_or_else(|| default_out(&cfg));
+        eprintln!("run folder: {}", out.display());
+        run::train(cfg, &out, &opts, &mut bars)
+    }
+    .map_err(|e| e.to_string())?;
+    match outcome {
+        Outcome::Finished(summary) => {
+            println!("\nfinished in {:.1} s\n", summary.seconds);
+            print!("{}", summary.text());
+            Ok(())
+        }
+        Outcome::Interrupted { .. } => Err("interrupted (see the message above)".into()),
+    }
+}
+
+fn sample(a: &SampleArgs) -> Result<(), String> {
+    set_threads(a.threads)?;
+    let lines = inspect::sample(&a.checkpoint, a.count, a.seed).map_err(|e| e.to_string())?;
+    for l in lines {
+        println!("{l}");
+    }
+    Ok(())
+}
+
+fn eval(a: &EvalArgs) -> Result<(), String> {
+    set_threads(a.threads)?;
+    let text = inspect::eval(&a.checkpoint, a.test.as_deref(), a.samples, a.seed)
+        .map_err(|e| e.to_string())?;
+    print!("{text}");
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let r = match &cli.cmd {
+        Cmd::Train(a) => train(a),
+        Cmd::Sample(a) => sample(a),
+        Cmd::Eval(a) => eval(a),
+    };
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

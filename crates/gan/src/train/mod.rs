@@ -3,6 +3,11 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod data;
+pub mod eval;
+pub mod inspect;
 pub mod log;
 pub mod report;
 pub mod rng;
+pub mod run;
+pub mod state;

@@ -1,0 +1,377 @@
+//! The generator: embedding -> single-layer LSTM -> linear to the vocabulary, in PyTorch's
+//! layouts and names, so that `generator.safetensors` loads into
+//!
+//! ```python
+//! class Generator(nn.Module):
+//!     def __init__(self, vocab, emb, hidden):
+//!         super().__init__()
+//!         self.embedding = nn.Embedding(vocab, emb)
+//!         self.lstm = nn.LSTM(emb, hidden, batch_first=True)
+//!         self.linear = nn.Linear(hidden, vocab)
+//! ```
+//!
+//! with `load_state_dict` (tensors `embedding.weight [V, E]`, `lstm.weight_ih_l0 [4H, E]`,
+//! `lstm.weight_hh_l0 [4H, H]`, `lstm.bias_ih_l0 [4H]`, `lstm.bias_hh_l0 [4H]` with gates in
+//! PyTorch's order i, f, g, o, `linear.weight [V, H]`, `linear.bias [V]`).
+//!
+//! ## Three ways to run it
+//! - [`Generator::mle_loss`]: teacher forcing. Inputs `start, x_1 .. x_{L-1}`, targets
+//!   `x_1 .. x_L`; mean cross-entropy over the target tokens that are not padding.
+//! - [`Generator::relaxed`]: free-running through the Gumbel-Softmax relaxation, with
+//!   gradients. At step t: `o_t = linear(h_t)`, `y_t = softmax((o_t + g_t) / tau)` (or
+//!   `softmax(beta (o_t + g_t))`), token `k_t = argmax y_t` (a sample of softmax(o_t)); the
+//!   next input is `y_t @ E` (soft feedback: gradient flows through time) or `E[k_t]` (hard
+//!   feedback). The discriminator gets `y_t`, or the straight-through one-hot
+//!   (`e_k + y - stop_grad(y)`: forward one-hot, backward through `y`). After the first
+//!   end token the rows become pad one-hots, as real sequences are padded.
+//! - [`Generator::sample`] / [`Generator::nll`]: no gradient, for evaluation: multinomial
+//!   samples at temperature 1 (inverse CDF) and the NLL of held-out sequences.
+//!
+//! Rows are time-major (`row = t * batch + b`).
+
+use gumbel_autograd::{ParamStore, Tape, Var};
+use gumbel_tensor::Tensor;
+use rand::Rng;
+
+use super::interim::{Embedding, Linear, Lstm, LstmState, Temp, cross_entropy, gumbel_softmax};
+use super::ops::mask_rows;
+use super::sampling::{row_entropy, sample_row};
+use crate::data::Token;
+use crate::error::{Error, Result};
+use crate::train::checkpoint::{self, TensorFile};
+use crate::train::config::{DiscInput, Feedback, TemperatureForm};
+use crate::train::rng;
+
+/// Sizes and special tokens of a generator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GeneratorConfig {
+    pub vocab: usize,
+    pub emb: usize,
+    pub hidden: usize,
+    /// Length of generated sequences.
+    pub seq_len: usize,
+    /// The first input token (beginning of sequence, or SeqGAN's start token 0).
+    pub start: Token,
+    /// Padding (ignored by the MLE loss; written after the end token when generating).
+    pub pad: Option<Token>,
+    /// End of sequence.
+    pub eos: Option<Token>,
+}
+
+/// The temperature of a relaxed sample: fixed, or a learnable scalar on the tape.
+#[derive(Clone, Copy)]
+pub enum Temperature<'t> {
+    Fixed {
+        form: TemperatureForm,
+        value: f64,
+    },
+    Learned {
+        form: TemperatureForm,
+        value: Var<'t, f32>,
+    },
+}
+
+impl<'t> Temperature<'t> {
+    /// A fixed `tau` or `beta`.
+    pub fn fixed(form: TemperatureForm, value: f64) -> Self {
+        Temperature::Fixed { form, value }
+    }
+    /// A learnable `tau` or `beta` (a `[1]` Var, positive).
+    pub fn learned(form: TemperatureForm, value: Var<'t, f32>) -> Self {
+        Temperature::Learned { form, value }
+    }
+}
+
+/// What [`Generator::relaxed`] returns.
+pub struct Relaxed<'t> {
+    /// The discriminator's input: `[seq_len * batch, vocab]`, time-major.
+    pub onehots: Var<'t, f32>,
+    /// The sampled tokens, `[batch, seq_len]` row-major (batch-major).
+    pub tokens: Vec<Token>,
+}
+
+/// The LSTM generator with its parameters.
+pub struct Generator {
+    pub cfg: GeneratorConfig,
+    pub params: ParamStore<f32>,
+    embedding: Embedding,
+    lstm: Lstm,
+    linear: Linear,
+}
+
+impl Generator {
+    /// A generator with PyTorch's default initialisation drawn from `seed`: embedding
+    /// N(0, 1); LSTM and linear U(-1/sqrt(fan), 1/sqrt(fan)) with fan = hidden for the LSTM
+    /// and the linear layer's input width.
+    pub fn new(cfg: GeneratorConfig, seed: u64) -> Result<Generator> {
+        if cfg.vocab == 0 || cfg.emb == 0 || cfg.hidden == 0 || cfg.seq_len == 0 {
+            return Err(Error::Config(format!(
+                "generator sizes must be positive: {cfg:?}"
+            )));
+        }
+        let mut params = ParamStore::new();
+        let mut r = rng::stream(seed, rng::Purpose::Init, 0);
+        let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
+        let lstm = Lstm::new(&mut params, "lstm", cfg.emb, cfg.hidden, &mut r)?;
+        let linear = Linear::new(&mut params, "linear", cfg.hidden, cfg.vocab, true, &mut r)?;
+        Ok(Generator {
+            cfg,
+            params,
+            embedding,
+            lstm,
+            linear,
+        })
+    }
+
+    /// Number of parameters.
+    pub fn numel(&self) -> usize {
+        self.params.numel()
+    }
+
+    /// Teacher-forced mean cross-entropy of a `[batch, seq_len]` token matrix (row-major),
+    /// ignoring pad targets.
+    pub fn mle_loss<'t>(
+        &self,
+        tape: &'t Tape<f32>,
+        tokens: &[Token],
+        batch: usize,
+    ) -> Result<Var<'t, f32>> {
+        let (inputs, targets) = self.teacher_forcing(tokens, batch)?;
+        let logits = self.teacher_forced_logits(tape, &inputs, batch)?;
+        Ok(cross_entropy(
+            &logits,
+            &targets,
+            self.cfg.pad.map(|p| p as usize),
+        )?)
+    }
+
+    /// Time-major inputs `start, x_1 .. x_{L-1}` and targets `x_1 .. x_L` of a batch.
+    fn teacher_forcing(&self, tokens: &[Token], batch: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+        let l = self.cfg.seq_len;
+        if tokens.len() != batch * l {
+            return Err(Error::Config(format!(
+                "generator: {} tokens for a batch of {batch} sequences of length {l}",
+                tokens.len()
+            )));
+        }
+        if let Some(&t) = tokens.iter().find(|&&t| t as usize >= self.cfg.vocab) {
+            return Err(Error::Config(format!(
+                "generator: token {t} is not below the vocabulary size {}",
+                self.cfg.vocab
+            )));
+        }
+        let mut inputs = vec![0usize; batch * l];
+        let mut targets = vec![0usize; batch * l];
+        for t in 0..l {
+            for b in 0..batch {
+                inputs[t * batch + b] = if t == 0 {
+                    self.cfg.start as usize
+                } else {
+                    tokens[b * l + t - 1] as usize
+                };
+                targets[t * batch + b] = tokens[b * l + t] as usize;
+            }
+        }
+        Ok((inputs, targets))
+    }
+
+    /// Logits `[seq_len * batch, vocab]` (time-major) for time-major inputs.
+    fn teacher_forced_logits<'t>(
+        &self,
+        tape: &'t Tape<f32>,
+        inputs: &[usize],
+        batch: usize,
+    ) -> Result<Var<'t, f32>> {
+        let x = self.embedding.forward(&self.params, tape, inputs)?;
+        let h = self.lstm.forward_sequence(&self.params, tape, &x, batch)?;
+        Ok(self.linear.forward(&self.params, tape, &h)?)
+    }
+
+    /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs).
+    /// `key` seeds the noise; each time step is one call of the fused kernel.
+    pub fn relaxed<'t>(
+        &self,
+        tape: &'t Tape<f32>,
+        batch: usize,
+        temp: Temperature<'t>,
+        feedback: Feedback,
+        disc_input: DiscInput,
+        key: u64,
+    ) -> Result<Relaxed<'t>> {
+        let l = self.cfg.seq_len;
+        let emb = self.params.var(tape, self.embedding.weight)?;
+        let mut x =
+            self.embedding
+                .forward(&self.params, tape, &vec![self.cfg.start as usize; batch])?;
+        let mut state: Option<LstmState<'t, f32>> = None;
+        let mut ys = Vec::with_capacity(l);
+        let mut tokens = vec![0 as Token; batch * l];
+        // `alive[b]`: sequence b has not emitted its end token before this step.
+        let mut alive = vec![true; batch];
+        for t in 0..l {
+            let s = self.lstm.step(&self.params, tape, &x, state.as_ref())?;
+            let logits = self.linear.forward(&self.params, tape, &s.h)?;
+            state = Some(s);
+            let hard = disc_input == DiscInput::StraightThrough;
+            let t_arg = match temp {
+                Temperature::Fixed {
+                    form: TemperatureForm::Tau,
+                    value,
+                } => Temp::Tau(value),
+                Temperature::Fixed {
+                    form: TemperatureForm::Beta,
+                    value,
+                } => Temp::Beta(value),
+                Temperature::Learned {
+                    form: TemperatureForm::Tau,
+                    value,
+                } => Temp::LearnedTau(value),
+                Temperature::Learned {
+                    form: TemperatureForm::Beta,
+                    value,
+                } => Temp::LearnedBeta(value),
+            };
+            let out = gumbel_softmax(&logits, t_arg, hard, key, t as u64)?;
+            let (y, index) = (out.y, out.index);
+            for (b, &k) in index.iter().enumerate() {
+                tokens[b * l + t] = k as Token;
+            }
+            // Rows after the end token become pad one-hots (the end token itself stays).
+            let keep = alive.clone();
+            if let Some(eos) = self.cfg.eos {
+                for (b, &k) in index.iter().enumerate() {
+                    if k as Token == eos {
+                        alive[b] = false;
+                    }
+                }
+            }
+            let y_disc = match self.cfg.pad {
+                Some(pad) => mask_rows(&y, &keep, pad as usize)?,
+                None => y,
+            };
+            ys.push(y_disc);
+            if t + 1 < l {
+                x = match feedback {
+                    Feedback::Soft => out.soft.matmul(&emb)?,
+                    Feedback::Hard => self.embedding.forward(&self.params, tape, &index)?,
+                };
+            }
+        }
+        Ok(Relaxed {
+            onehots: Var::concat(&ys, 0)?,
+            tokens,
+        })
+    }
+
+    /// The NLL of padded sequences `[n, seq_len]` (row-major): the mean over all non-pad
+    /// target tokens of `-ln p(x_t | x_<t)`, in nats. No gradient.
+    pub fn nll(&self, tokens: &[Token]) -> Result<f64> {
+        let l = self.cfg.seq_len;
+        let n = tokens.len() / l;
+        const CHUNK: usize = 512;
+        let (mut sum, mut count) = (0.0f64, 0usize);
+        for start in (0..n).step_by(CHUNK) {
+            let b = CHUNK.min(n - start);
+            let chunk = &tokens[start * l..(start + b) * l];
+            let (inputs, targets) = self.teacher_forcing(chunk, b)?;
+            let tape = Tape::inference();
+            let logits = self.teacher_forced_logits(&tape, &inputs, b)?.value()?;
+            for (row, &tgt) in logits.as_slice().chunks(self.cfg.vocab).zip(&targets) {
+                if Some(tgt as Token) == self.cfg.pad {
+                    continue;
+                }
+                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+                let lse = m + row.iter().map(|&z| (z as f64 - m).exp()).sum::<f64>().ln();
+                sum += lse - row[tgt] as f64;
+                count += 1;
+            }
+        }
+        Ok(sum / count.max(1) as f64)
+    }
+
+    /// `n` sequences sampled at temperature 1, `[n, seq_len]` row-major.
+    pub fn sample(&self, n: usize, key: u64) -> Result<Vec<Token>> {
+        Ok(self.sample_with_entropy(n, key)?.0)
+    }
+
+    /// [`Generator::sample`] and the mean entropy (nats) of the next-token distributions
+    /// along the samples (up to and including each end token).
+    ///
+    /// Sequence `i` draws its uniforms from its own stream `(key, i)`, so samples do not
+    /// depend on the chunking or the number of threads.
+    pub fn sample_with_entropy(&self, n: usize, key: u64) -> Result<(Vec<Token>, f64)> {
+        let (l, v) = (self.cfg.seq_len, self.cfg.vocab);
+        let mut out = vec![0 as Token; n * l];
+        let (mut ent_sum, mut ent_count) = (0.0f64, 0usize);
+        const CHUNK: usize = 512;
+        for start in (0..n).step_by(CHUNK) {
+            let b = CHUNK.min(n - start);
+            let mut streams: Vec<_> = (0..b)
+                .map(|i| rng::stream(key, rng::Purpose::Sample, (start + i) as u64))
+                .collect();
+            let tape = Tape::inference();
+            let mut x =
+                self.embedding
+                    .forward(&self.params, &tape, &vec![self.cfg.start as usize; b])?;
+            let mut state = None;
+            let mut alive = vec![true; b];
+            for t in 0..l {
+                let s = self.lstm.step(&self.params, &tape, &x, state.as_ref())?;
+                let logits = self.linear.forward(&self.params, &tape, &s.h)?.value()?;
+                state = Some(s);
+                let mut next = vec![0usize; b];
+                for (i, row) in logits.as_slice().chunks(v).enumerate() {
+                    let u: f64 = (streams[i].next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
+                    let k = sample_row(row, u);
+                    if alive[i] {
+                        ent_sum += row_entropy(row);
+                        ent_count += 1;
+                        if Some(k as Token) == self.cfg.eos {
+                            alive[i] = false;
+                        }
+                    }
+                    next[i] = k;
+                    out[(start + i) * l + t] = k as Token;
+                }
+                x = self.embedding.forward(&self.params, &tape, &next)?;
+            }
+        }
+        Ok((out, ent_sum / ent_count.max(1) as f64))
+    }
+
+    /// The parameters as `(name, tensor)` in PyTorch's names and layouts.
+    pub fn state_dict(&self) -> Vec<(String, &Tensor<f32>)> {
+        self.params
+            .named_values()
+            .map(|(n, t)| (n.to_string(), t))
+            .collect()
+    }
+
+    /// `generator.safetensors` bytes.
+    pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
+        let meta = [
+            (
+                "model",
+                "gumbel-lab generator: nn.Embedding -> nn.LSTM(batch_first=True) -> nn.Linear"
+                    .to_string(),
+            ),
+            ("vocab", self.cfg.vocab.to_string()),
+            ("emb", self.cfg.emb.to_string()),
+            ("hidden", self.cfg.hidden.to_string()),
+        ];
+        checkpoint::safetensors_bytes(&self.state_dict(), &meta)
+    }
+
+    /// Loads every parameter from a `generator.safetensors`; `Err` naming the file and the
+    /// tensor if one is missing or has another shape (a checkpoint of another model size).
+    pub fn load(&mut self, file: &mut TensorFile) -> Result<()> {
+        let ids: Vec<_> = self.params.ids().collect();
+        for id in ids {
+            let name = self.params.name(id)?.to_string();
+            let shape = self.params.value(id)?.shape().to_vec();
+            let t = file.take(&name, &shape)?;
+            self.params.set(id, t)?;
+        }
+        file.expect_empty()
+    }
+}

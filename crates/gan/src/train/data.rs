@@ -1,0 +1,222 @@
+//! [`TrainData`]: a data set prepared for training: padded token matrices, minibatch order,
+//! the oracle (for NLL_oracle) and how to render a sequence as text.
+//!
+//! The data sets themselves (grammar, oracle, text corpus) live in [`crate::data`]; this
+//! file adapts them to the training loop.
+
+use std::path::Path;
+
+use rand::RngExt;
+
+use super::config::{DataSource, TrainConfig};
+use super::rng::{self, Purpose};
+use super::state::TrainState;
+use crate::data::oracle::{self, Oracle};
+use crate::data::{Dataset, Specials, Token};
+use crate::error::{Error, Result};
+use crate::model::discriminator::DiscriminatorConfig;
+use crate::model::generator::GeneratorConfig;
+
+/// Which kind of data set a run trains on (decides the metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DataKind {
+    Grammar,
+    Oracle,
+    Text,
+}
+
+/// A data set ready for training.
+pub struct TrainData {
+    pub kind: DataKind,
+    pub dataset: Dataset,
+    /// Training sequences, padded, row-major `[n_train, seq_len]`.
+    pub train: Vec<Token>,
+    /// Held-out sequences, padded, `[n_test, seq_len]` (may be empty).
+    pub test: Vec<Token>,
+    /// The oracle whose NLL scores samples (oracle data only).
+    pub oracle: Option<Oracle<f32>>,
+}
+
+impl TrainData {
+    /// Builds the data set a config names: samples the grammar or the oracle from the
+    /// run's seed, or reads the text files.
+    pub fn load(cfg: &TrainConfig) -> Result<TrainData> {
+        let data_seed = rng::key(cfg.seed, Purpose::Data, 0);
+        let (kind, dataset, oracle) = match &cfg.data {
+            DataSource::Grammar => (
+                DataKind::Grammar,
+                crate::data::grammar::dataset(cfg.train_size, cfg.test_size, data_seed),
+                None,
+            ),
+            DataSource::Oracle { file } => {
+                let o = match file {
+                    Some(p) => Oracle::<f32>::load(p)?,
+                    None => Oracle::<f32>::random(rng::key(cfg.seed, Purpose::Data, 1)),
+                };
+                let d = oracle::dataset(&o, cfg.train_size, cfg.test_size, data_seed);
+                (DataKind::Oracle, d, Some(o))
+            }
+            DataSource::Text { train, test } => {
+                (DataKind::Text, text_dataset(train, test.as_deref())?, None)
+            }
+        };
+        if dataset.train.len() < cfg.batch {
+            return Err(Error::Config(format!(
+                "--batch {}: the training set has only {} sequences",
+                cfg.batch,
+                dataset.train.len()
+            )));
+        }
+        let train = dataset.padded_batch(&dataset.train)?;
+        let test = dataset.padded_batch(&dataset.test)?;
+        Ok(TrainData {
+            kind,
+            dataset,
+            train,
+            test,
+            oracle,
+        })
+    }
+
+    /// The special tokens.
+    pub fn specials(&self) -> Specials {
+        self.dataset.vocab.specials()
+    }
+
+    /// The generator's first input: the beginning-of-sequence token, or id 0 (SeqGAN's start
+    /// token) for a vocabulary without one.
+    pub fn start_token(&self) -> Token {
+        self.specials().bos.unwrap_or(oracle::START_TOKEN)
+    }
+
+    /// Number of training sequences.
+    pub fn train_len(&self) -> usize {
+        self.dataset.train.len()
+    }
+
+    /// Number of held-out sequences.
+    pub fn test_len(&self) -> usize {
+        self.dataset.test.len()
+    }
+
+    /// The generator's sizes for this data set.
+    pub fn gen_config(&self, cfg: &TrainConfig) -> GeneratorConfig {
+        let s = self.specials();
+        GeneratorConfig {
+            vocab: self.dataset.vocab.len(),
+            emb: cfg.model.gen_emb,
+            hidden: cfg.model.gen_hidden,
+            seq_len: self.dataset.seq_len,
+            start: self.start_token(),
+            pad: s.pad,
+            eos: s.eos,
+        }
+    }
+
+    /// The discriminator's sizes for this data set.
+    pub fn disc_config(&self, cfg: &TrainConfig) -> DiscriminatorConfig {
+        DiscriminatorConfig {
+            vocab: self.dataset.vocab.len(),
+            seq_len: self.dataset.seq_len,
+            emb: cfg.model.disc_emb,
+            widths: cfg.model.disc_widths.clone(),
+            filters: cfg.model.disc_filters,
+            dropout: cfg.model.disc_dropout,
+        }
+    }
+
+    /// The order of the training sequences in MLE epoch `epoch`: a Fisher-Yates shuffle
+    /// drawn from `(seed, Shuffle, epoch)`.
+    pub fn epoch_order(&self, seed: u64, epoch: usize) -> Vec<usize> {
+        let mut r = rng::stream(seed, Purpose::Shuffle, epoch as u64);
+        let mut order: Vec<usize> = (0..self.train_len()).collect();
+        for i in (1..order.len()).rev() {
+            let j = r.random_range(0..=i);
+            order.swap(i, j);
+        }
+        order
+    }
+
+    /// The padded training sequences at `idx`, row-major `[idx.len(), seq_len]`.
+    pub fn train_batch(&self, idx: &[usize]) -> Vec<Token> {
+        let l = self.dataset.seq_len;
+        let mut out = Vec::with_capacity(idx.len() * l);
+        for &i in idx {
+            out.extend_from_slice(&self.train[i * l..(i + 1) * l]);
+        }
+        out
+    }
+
+    /// `b` training sequences drawn uniformly with replacement from `(seed, purpose, k)`.
+    pub fn random_train_batch(&self, seed: u64, purpose: Purpose, k: u64, b: usize) -> Vec<Token> {
+        let mut r = rng::stream(seed, purpose, k);
+        let n = self.train_len();
+        let idx: Vec<usize> = (0..b).map(|_| r.random_range(0..n)).collect();
+        self.train_batch(&idx)
+    }
+
+    /// A generated or padded sequence as text: its tokens up to the end token, joined by
+    /// spaces (grammar tokens are joined without spaces: `(x+y)*x`).
+    pub fn render(&self, seq: &[Token]) -> String {
+        render_tokens(self.dataset.vocab.tokens(), self.specials(), self.kind, seq)
+    }
+
+    /// The content tokens of a sequence as strings (up to the end token).
+    pub fn words<'a>(&'a self, seq: &[Token]) -> Vec<&'a str> {
+        self.dataset
+            .strip(seq)
+            .iter()
+            .filter(|&&t| Some(t) != self.specials().bos)
+            .map(|&t| self.dataset.vocab.token(t).unwrap_or("?"))
+            .collect()
+    }
+
+    /// `Err` if a checkpoint's vocabulary differs from this data set's (the corpus file
+    /// changed since the run started).
+    pub fn check_vocab(&self, state: &TrainState, ck: &Path) -> Result<()> {
+        if state.vocab != self.dataset.vocab.tokens() || state.seq_len != self.dataset.seq_len {
+            return Err(Error::checkpoint(
+                ck,
+                format!(
+                    "the checkpoint's vocabulary ({} tokens, length {}) differs from the data set's ({} tokens, length {}): the data changed since the run started",
+                    state.vocab.len(),
+                    state.seq_len,
+                    self.dataset.vocab.len(),
+                    self.dataset.seq_len
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// See [`TrainData::render`]; usable without the data set (from a checkpoint's
+/// vocabulary).
+pub fn render_tokens(
+    vocab: &[String],
+    specials: Specials,
+    kind: DataKind,
+    seq: &[Token],
+) -> String {
+    let sep = if kind == DataKind::Grammar { "" } else { " " };
+    let mut words = Vec::new();
+    for &t in seq {
+        if Some(t) == specials.eos || Some(t) == specials.pad {
+            break;
+        }
+        if Some(t) == specials.bos {
+            continue;
+        }
+        words.push(vocab.get(t as usize).map(String::as_str).unwrap_or("?"));
+    }
+    words.join(sep)
+}
+
+/// A text corpus as a data set. INTERIM until the text tokenizer lands from the gan-data
+/// branch: reports that text corpora are not available in this build.
+fn text_dataset(train: &Path, _test: Option<&Path>) -> Result<Dataset> {
+    Err(Error::Config(format!(
+        "--data {}: text corpora are not available in this build yet",
+        train.display()
+    )))
+}

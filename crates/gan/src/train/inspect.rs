@@ -1,0 +1,137 @@
+//! `gumbel-lab sample` and `gumbel-lab eval`: load a checkpoint's generator and draw from
+//! it or measure it.
+//!
+//! A checkpoint folder is self-contained for sampling: `config.json` gives the model sizes
+//! and `state.json` the vocabulary. Evaluation rebuilds the data set from `config.json`
+//! (the grammar and the oracle from the seed, a text corpus from its files), optionally with
+//! another test file.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::checkpoint::{TensorFile, resolve_checkpoint_dir};
+use super::config::{DataSource, TrainConfig};
+use super::data::{DataKind, TrainData, render_tokens};
+use super::eval::evaluate;
+use super::report::{self, Evaluation};
+use super::rng::{self, Purpose};
+use super::run::read_state;
+use super::state::TrainState;
+use crate::data::Specials;
+use crate::error::{Error, Result};
+use crate::model::generator::{Generator, GeneratorConfig};
+
+/// A generator loaded from a checkpoint, with the run's config and state.
+pub struct Loaded {
+    pub dir: PathBuf,
+    pub config: TrainConfig,
+    pub state: TrainState,
+    pub generator: Generator,
+}
+
+impl Loaded {
+    /// The data kind of the run.
+    pub fn kind(&self) -> DataKind {
+        match self.config.data {
+            DataSource::Grammar => DataKind::Grammar,
+            DataSource::Oracle { .. } => DataKind::Oracle,
+            DataSource::Text { .. } => DataKind::Text,
+        }
+    }
+
+    /// The vocabulary's special tokens.
+    pub fn specials(&self) -> Specials {
+        Specials {
+            pad: self.state.pad,
+            bos: self.state.bos,
+            eos: self.state.eos,
+            unk: self.state.unk,
+        }
+    }
+}
+
+/// Loads the generator of the checkpoint at `path` (a checkpoint folder or a run folder).
+pub fn load(path: &Path) -> Result<Loaded> {
+    let dir = resolve_checkpoint_dir(path)?;
+    load_dir(&dir)
+}
+
+fn load_dir(dir: &Path) -> Result<Loaded> {
+    let cfg_path = dir.join("config.json");
+    let text = fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+    let config = TrainConfig::from_json(&text, &cfg_path)?;
+    let state = read_state(dir)?;
+    let gc = GeneratorConfig {
+        vocab: state.vocab.len(),
+        emb: config.model.gen_emb,
+        hidden: config.model.gen_hidden,
+        seq_len: state.seq_len,
+        start: state.start_token,
+        pad: state.pad,
+        eos: state.eos,
+    };
+    let mut generator = Generator::new(gc, 0)?;
+    generator.load(&mut TensorFile::load(&dir.join("generator.safetensors"))?)?;
+    Ok(Loaded {
+        dir: dir.to_path_buf(),
+        config,
+        state,
+        generator,
+    })
+}
+
+/// `n` samples (temperature 1) from the checkpoint at `path`, as text.
+pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
+    let l = load(path)?;
+    let tokens = l.generator.sample(n, rng::key(seed, Purpose::Sample, 0))?;
+    Ok(tokens
+        .chunks(l.state.seq_len)
+        .map(|s| render_tokens(&l.state.vocab, l.specials(), l.kind(), s))
+        .collect())
+}
+
+/// Evaluates the checkpoint at `path` and returns a printable table. For a run folder with
+/// a `pretrained/` checkpoint (the model after MLE), both are evaluated side by side.
+pub fn eval(path: &Path, test: Option<&Path>, samples: Option<usize>, seed: u64) -> Result<String> {
+    let l = load(path)?;
+    let mut cfg = l.config.clone();
+    if let Some(t) = test {
+        match &mut cfg.data {
+            DataSource::Text { test, .. } => *test = Some(t.to_path_buf()),
+            _ => {
+                return Err(Error::Config(
+                    "--test applies to runs on a text corpus".into(),
+                ));
+            }
+        }
+    }
+    let data = TrainData::load(&cfg)?;
+    data.check_vocab(&l.state, &l.dir)?;
+    let n = samples.unwrap_or(cfg.eval_samples);
+    let key = rng::key(seed, Purpose::Eval, u64::MAX);
+    let final_eval = evaluate(&l.generator, &data, &cfg, key, n)?.eval;
+    let pretrained = [path.join("pretrained"), path.to_path_buf()]
+        .into_iter()
+        .find(|p| {
+            p.join("generator.safetensors").is_file()
+                && p.file_name().is_some_and(|f| f == "pretrained")
+        });
+    let mut out = format!("checkpoint: {}\n", l.dir.display());
+    match pretrained {
+        Some(p) if p != l.dir => {
+            let m = load_dir(&p)?;
+            let mle_eval: Evaluation = evaluate(&m.generator, &data, &cfg, key, n)?.eval;
+            out.push_str(&format!(
+                "compared with the MLE model in {}\n\n",
+                p.display()
+            ));
+            out.push_str(&report::side_by_side(&mle_eval, Some(&final_eval)));
+        }
+        _ => {
+            for (name, v, _) in final_eval.entries() {
+                out.push_str(&format!("{name:<22} {v:>12.4}\n"));
+            }
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,825 @@
+//! The training run: MLE pretraining, then the adversarial phase, with logging,
+//! evaluation, checkpoints, resume, interruption and the final report.
+//!
+//! ```text
+//! train(config) ──> run folder: config.json, metrics.csv, checkpoint/, pretrained/, report.html
+//!   MLE:  for each step: minibatch (epoch order from (seed, epoch)) -> teacher-forced CE -> clip 5 -> Adam
+//!   adv:  for each step i: temperature = schedule(i)
+//!         G update: relaxed sample (noise key (seed, i)) -> D (frozen) -> G loss -> clip -> Adam(G)
+//!         D update: relaxed sample under no-grad -> D(real), D(fake) -> D loss -> clip -> Adam(D)
+//!   every log_every steps a row of losses; every eval_every steps an evaluation;
+//!   every checkpoint_every steps (and at each phase's end, and on a stop request) a checkpoint.
+//! ```
+//!
+//! Faults: a non-finite loss or gradient norm stops the run *before* the update, with an
+//! [`Error::NonFinite`] naming the step and the last good checkpoint; every row written so
+//! far stays in metrics.csv. A stop request (Ctrl-C in the CLI sets [`RunOptions::stop`])
+//! finishes the current step, writes a checkpoint and returns [`Outcome::Interrupted`];
+//! [`resume`] continues from it and produces the metrics an uninterrupted run produces.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use gumbel_autograd::optim::{Adam, Optimizer, clip_grad_norm};
+use gumbel_autograd::{ParamStore, Tape};
+use gumbel_tensor::Tensor;
+
+use super::checkpoint::{self, TensorFile, write_atomic};
+use super::config::TrainConfig;
+use super::data::TrainData;
+use super::eval::{EvalOutput, evaluate};
+use super::log::{MetricsLog, Phase, Row};
+use super::report::{self, Evaluation, ReportInput};
+use super::rng::{self, Purpose};
+use super::state::{CHECKPOINT_VERSION, Stage, TrainState};
+use crate::error::{Error, Result};
+use crate::model::discriminator::Discriminator;
+use crate::model::generator::{Generator, Temperature};
+use crate::model::loss;
+use crate::schedule::Schedule;
+
+/// Progress callbacks (the CLI draws progress bars with them). Every method has an empty
+/// default.
+pub trait Observer {
+    /// A phase starts (or resumes at `done` of `total` steps).
+    fn phase_start(&mut self, _phase: Phase, _done: usize, _total: usize) {}
+    /// A step finished; `row` holds its losses when the step was logged.
+    fn step(&mut self, _phase: Phase, _done: usize, _row: Option<&Row>) {}
+    /// An evaluation finished.
+    fn evaluated(&mut self, _phase: Phase, _done: usize, _eval: &Evaluation) {}
+    /// A phase ended.
+    fn phase_end(&mut self, _phase: Phase) {}
+    /// A line for the user (checkpoint written, interruption, ...).
+    fn message(&mut self, _text: &str) {}
+}
+
+/// An [`Observer`] that ignores everything.
+pub struct Silent;
+impl Observer for Silent {}
+
+/// How a run is driven from outside.
+#[derive(Clone, Default)]
+pub struct RunOptions {
+    /// Set to request a clean stop (checkpoint, then [`Outcome::Interrupted`]).
+    pub stop: Arc<AtomicBool>,
+    /// Stop by itself after this many steps in total (MLE + adversarial), as if `stop`
+    /// had been set then (for tests of resume).
+    pub stop_after: Option<usize>,
+}
+
+/// How a run ended.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Both phases finished.
+    Finished(Box<Summary>),
+    /// Stopped on request; `checkpoint` continues with [`resume`].
+    Interrupted {
+        checkpoint: PathBuf,
+        global_step: usize,
+    },
+}
+
+/// The results of a finished run.
+#[derive(Debug, Clone)]
+pub struct Summary {
+    pub out: PathBuf,
+    pub after_mle: Option<Evaluation>,
+    pub after_gan: Option<Evaluation>,
+    pub samples_mle: Vec<String>,
+    pub samples_gan: Vec<String>,
+    pub seconds: f64,
+}
+
+impl Summary {
+    /// The end-of-run text: metrics after MLE and after the GAN phase side by side, and
+    /// samples of both.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        if let Some(m) = &self.after_mle {
+            s.push_str(&report::side_by_side(m, self.after_gan.as_ref()));
+        }
+        for (title, samples) in [
+            ("after MLE", &self.samples_mle),
+            ("after GAN", &self.samples_gan),
+        ] {
+            if samples.is_empty() {
+                continue;
+            }
+            s.push_str(&format!("\nsamples {title}:\n"));
+            for x in samples.iter().take(10) {
+                s.push_str(&format!("  {x}\n"));
+            }
+        }
+        s.push_str(&format!(
+            "\nrun folder: {} (report.html, metrics.csv, checkpoint/)\n",
+            self.out.display()
+        ));
+        s
+    }
+}
+
+/// Samples shown in the report and the final summary.
+const SHOWN_SAMPLES: usize = 20;
+
+/// Everything a run holds in memory.
+struct Trainer {
+    cfg: TrainConfig,
+    out: PathBuf,
+    data: TrainData,
+    generator: Generator,
+    disc: Discriminator,
+    /// The learnable temperature's logarithm (one scalar), when the config asks for one.
+    temp_params: ParamStore<f32>,
+    mle_opt: Adam<f32>,
+    gen_opt: Adam<f32>,
+    disc_opt: Adam<f32>,
+    temp_opt: Adam<f32>,
+    schedule: Schedule,
+    state: TrainState,
+    log: MetricsLog,
+    started: Instant,
+    seconds_before: f64,
+    last_checkpoint: Option<PathBuf>,
+}
+
+/// Starts a run in `out` (which must not hold a run already).
+pub fn train(
+    cfg: TrainConfig,
+    out: &Path,
+    opts: &RunOptions,
+    obs: &mut dyn Observer,
+) -> Result<Outcome> {
+    cfg.validate()?;
+    if out.join("config.json").exists() {
+        return Err(Error::Config(format!(
+            "--out {}: this folder already holds a run; continue it with --resume {}, or choose another --out",
+            out.display(),
+            out.display()
+        )));
+    }
+    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let data = TrainData::load(&cfg)?;
+    write_atomic(&out.join("config.json"), cfg.to_json().as_bytes())?;
+    let log = MetricsLog::create(&out.join("metrics.csv"))?;
+    let mut t = Trainer::new(cfg, out.to_path_buf(), data, log)?;
+    t.run(opts, obs)
+}
+
+/// Continues the run in `dir` from its last checkpoint.
+pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Outcome> {
+    let cfg_path = dir.join("config.json");
+    let text = fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
+    let cfg = TrainConfig::from_json(&text, &cfg_path)?;
+    let ck = checkpoint::resolve_checkpoint_dir(dir)?;
+    let data = TrainData::load(&cfg)?;
+    let state = read_state(&ck)?;
+    data.check_vocab(&state, &ck)?;
+    let global = state.mle_step + state.adv_step;
+    let log = MetricsLog::resume(&dir.join("metrics.csv"), global)?;
+    let mut t = Trainer::new(cfg, dir.to_path_buf(), data, log)?;
+    t.load_checkpoint(&ck, state)?;
+    obs.message(&format!(
+        "resuming {} at MLE step {}, adversarial step {}",
+        dir.display(),
+        t.state.mle_step,
+        t.state.adv_step
+    ));
+    t.run(opts, obs)
+}
+
+/// Reads and checks `state.json` of a checkpoint folder.
+pub fn read_state(ck: &Path) -> Result<TrainState> {
+    let p = ck.join("state.json");
+    let text = fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+    let state: TrainState = serde_json::from_str(&text)
+        .map_err(|e| Error::checkpoint(&p, format!("not a valid state.json: {e}")))?;
+    if state.version != CHECKPOINT_VERSION {
+        return Err(Error::checkpoint(
+            &p,
+            format!(
+                "checkpoint version {}, this program reads version {CHECKPOINT_VERSION}",
+                state.version
+            ),
+        ));
+    }
+    Ok(state)
+}
+
+impl Trainer {
+    fn new(cfg: TrainConfig, out: PathBuf, data: TrainData, log: MetricsLog) -> Result<Trainer> {
+        let generator =
+            Generator::new(data.gen_config(&cfg), rng::key(cfg.seed, Purpose::Init, 0))?;
+        let disc =
+            Discriminator::new(data.disc_config(&cfg), rng::key(cfg.seed, Purpose::Init, 1))?;
+        let (b1, b2) = cfg.adam_betas;
+        let schedule = cfg.schedule()?;
+        let mut temp_params = ParamStore::new();
+        let mut temperature = None;
+        if cfg.temperature.learnable {
+            let v = schedule.at(0);
+            temp_params.add("log_temperature", Tensor::new([1], vec![v.ln() as f32])?)?;
+            temperature = Some(v);
+        }
+        let state = TrainState {
+            version: CHECKPOINT_VERSION,
+            stage: Stage::Mle,
+            mle_step: 0,
+            adv_step: 0,
+            adam_steps: Default::default(),
+            vocab: data.dataset.vocab.tokens().to_vec(),
+            pad: data.specials().pad,
+            bos: data.specials().bos,
+            eos: data.specials().eos,
+            unk: data.specials().unk,
+            start_token: data.start_token(),
+            seq_len: data.dataset.seq_len,
+            after_mle: None,
+            samples_mle: Vec::new(),
+            last_eval: None,
+            temperature,
+            seconds: 0.0,
+        };
+        Ok(Trainer {
+            mle_opt: Adam::new(cfg.mle_lr),
+            gen_opt: Adam::new(cfg.gen_lr).betas(b1, b2),
+            disc_opt: Adam::new(cfg.disc_lr).betas(b1, b2),
+            temp_opt: Adam::new(cfg.gen_lr).betas(b1, b2),
+            cfg,
+            out,
+            data,
+            generator,
+            disc,
+            temp_params,
+            schedule,
+            state,
+            log,
+            started: Instant::now(),
+            seconds_before: 0.0,
+            last_checkpoint: None,
+        })
+    }
+
+    fn mle_steps_per_epoch(&self) -> usize {
+        (self.data.train_len() / self.cfg.batch).max(1)
+    }
+
+    fn mle_total(&self) -> usize {
+        self.cfg.pretrain_epochs * self.mle_steps_per_epoch()
+    }
+
+    fn global_step(&self) -> usize {
+        self.state.mle_step + self.state.adv_step
+    }
+
+    fn stop_requested(&self, opts: &RunOptions) -> bool {
+        opts.stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| self.global_step() >= n)
+    }
+
+    fn run(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Outcome> {
+        if self.state.stage == Stage::Mle {
+            if let Some(o) = self.mle_phase(opts, obs)? {
+                return Ok(o);
+            }
+        }
+        if self.state.stage == Stage::Adv {
+            if let Some(o) = self.adv_phase(opts, obs)? {
+                return Ok(o);
+            }
+        }
+        let after_gan = if self.cfg.adv_steps > 0 {
+            self.state.last_eval.clone()
+        } else {
+            None
+        };
+        let samples_gan = if self.cfg.adv_steps > 0 {
+            self.show_samples(Purpose::Sample, 1)?
+        } else {
+            Vec::new()
+        };
+        self.write_report("finished", after_gan.as_ref(), &samples_gan)?;
+        Ok(Outcome::Finished(Box::new(Summary {
+            out: self.out.clone(),
+            after_mle: self.state.after_mle.clone(),
+            after_gan,
+            samples_mle: self.state.samples_mle.clone(),
+            samples_gan,
+            seconds: self.seconds(),
+        })))
+    }
+
+    fn seconds(&self) -> f64 {
+        self.seconds_before + self.started.elapsed().as_secs_f64()
+    }
+
+    // ---------------------------------------------------------------- MLE
+
+    fn mle_phase(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Option<Outcome>> {
+        let total = self.mle_total();
+        let spe = self.mle_steps_per_epoch();
+        obs.phase_start(Phase::Mle, self.state.mle_step, total);
+        let mut order: Option<(usize, Vec<usize>)> = None;
+        let b = self.cfg.batch;
+        while self.state.mle_step < total {
+            if self.stop_requested(opts) {
+                return self.interrupt(obs).map(Some);
+            }
+            let s = self.state.mle_step;
+            let epoch = s / spe;
+            if order.as_ref().is_none_or(|(e, _)| *e != epoch) {
+                order = Some((epoch, self.data.epoch_order(self.cfg.seed, epoch)));
+            }
+            let idx = &order.as_ref().expect("set above").1[(s % spe) * b..(s % spe + 1) * b];
+            let tokens = self.data.train_batch(idx);
+            let tape = Tape::new();
+            let loss_var = self.generator.mle_loss(&tape, &tokens, b)?;
+            let loss = loss_var.item()? as f64;
+            if !loss.is_finite() {
+                return Err(self.non_finite("MLE", s + 1, "the MLE loss", loss));
+            }
+            self.generator
+                .params
+                .accumulate(&mut tape.backward(loss_var)?)?;
+            let norm = clip_grad_norm(&mut self.generator.params, self.cfg.clip).map_err(|_| {
+                self.non_finite("MLE", s + 1, "the generator's gradient norm", f64::NAN)
+            })?;
+            self.mle_opt.step(&mut self.generator.params)?;
+            self.generator.params.zero_grad();
+            self.state.mle_step += 1;
+
+            let done = self.state.mle_step;
+            let last = done == total;
+            let mut row = None;
+            if done % self.cfg.log_every == 0 || last {
+                let mut r = Row::new(Phase::Mle, done, self.global_step());
+                r.set("epoch", (done as f64) / spe as f64)
+                    .set("mle_loss", loss)
+                    .set("g_grad_norm", norm)
+                    .set("lr", self.cfg.mle_lr);
+                row = Some(r);
+            }
+            if done % self.cfg.eval_every == 0 || last {
+                let r = row.get_or_insert_with(|| Row::new(Phase::Mle, done, self.global_step()));
+                let ev = self.evaluate()?;
+                ev.fill(r);
+                obs.evaluated(Phase::Mle, done, &ev);
+                self.state.last_eval = Some(ev);
+            }
+            if let Some(r) = &row {
+                self.log.push(r.clone())?;
+            }
+            obs.step(Phase::Mle, done, row.as_ref());
+            if last {
+                self.state.after_mle = self.state.last_eval.clone();
+                self.state.samples_mle = self.show_samples(Purpose::Sample, 0)?;
+                self.state.stage = Stage::Adv;
+                self.write_checkpoint()?;
+                self.write_generator_copy("pretrained")?;
+            } else if done % self.cfg.checkpoint_every == 0 {
+                self.write_checkpoint()?;
+            }
+        }
+        if total == 0 {
+            // No pretraining: measure the initial model, for the "after MLE" column.
+            let ev = self.evaluate()?;
+            let mut r = Row::new(Phase::Mle, 0, 0);
+            ev.fill(&mut r);
+            self.log.push(r)?;
+            self.state.after_mle = Some(ev.clone());
+            self.state.last_eval = Some(ev);
+            self.state.samples_mle = self.show_samples(Purpose::Sample, 0)?;
+            self.state.stage = Stage::Adv;
+        }
+        obs.phase_end(Phase::Mle);
+        Ok(None)
+    }
+
+    // ---------------------------------------------------------------- adversarial
+
+    /// The temperature of adversarial step `i`: the schedule's value, or the learnable one.
+    fn temperature_value(&self, i: usize) -> Result<f64> {
+        if self.cfg.temperature.learnable {
+            let id = self.temp_params.id("log_temperature")?;
+            Ok((self.temp_params.value(id)?.as_slice()[0] as f64).exp())
+        } else {
+            Ok(self.schedule.at(i))
+        }
+    }
+
+    fn adv_phase(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Option<Outcome>> {
+        let total = self.cfg.adv_steps;
+        obs.phase_start(Phase::Adv, self.state.adv_step, total);
+        let b = self.cfg.batch;
+        while self.state.adv_step < total {
+            if self.stop_requested(opts) {
+                return self.interrupt(obs).map(Some);
+            }
+            let i = self.state.adv_step;
+            let temp = self.temperature_value(i)?;
+
+            // Generator updates: D frozen (its parameters are constants on the tape).
+            let mut g_loss = 0.0;
+            let mut g_norm = 0.0;
+            for g in 0..self.cfg.g_steps {
+                let k = (i * self.cfg.g_steps + g) as u64;
+                let real =
+                    self.data
+                        .random_train_batch(self.cfg.seed, Purpose::RealBatch, 2 * k, b);
+                self.disc.params.set_requires_grad(false);
+                let tape = Tape::new();
+                let t = self.temperature_var(&tape)?;
+                let fake = self.generator.relaxed(
+                    &tape,
+                    b,
+                    t,
+                    self.cfg.feedback,
+                    self.cfg.disc_input,
+                    rng::key(self.cfg.seed, Purpose::GenNoise, k),
+                )?;
+                let d_fake = self.disc.forward_onehot(
+                    &tape,
+                    fake.onehots,
+                    b,
+                    rng::key(self.cfg.seed, Purpose::Dropout, 2 * k),
+                )?;
+                let d_real = {
+                    let _ng = tape.no_grad();
+                    self.disc.forward_tokens(
+                        &tape,
+                        &real,
+                        b,
+                        rng::key(self.cfg.seed, Purpose::Dropout, 2 * k + 1),
+                    )?
+                };
+                let loss_var = loss::generator_loss(self.cfg.loss, d_real, d_fake)?;
+                g_loss = loss_var.item()? as f64;
+                self.disc.params.set_requires_grad(true);
+                if !g_loss.is_finite() {
+                    return Err(self.non_finite(
+                        "adversarial",
+                        i + 1,
+                        "the generator loss",
+                        g_loss,
+                    ));
+                }
+                let mut grads = tape.backward(loss_var)?;
+                self.generator.params.accumulate(&mut grads)?;
+                g_norm =
+                    clip_grad_norm(&mut self.generator.params, self.cfg.clip).map_err(|_| {
+                        self.non_finite(
+                            "adversarial",
+                            i + 1,
+                            "the generator's gradient norm",
+                            f64::NAN,
+                        )
+                    })?;
+                if self.cfg.temperature.learnable {
+                    self.temp_params.accumulate(&mut grads)?;
+                    clip_grad_norm(&mut self.temp_params, self.cfg.clip).map_err(|_| {
+                        self.non_finite(
+                            "adversarial",
+                            i + 1,
+                            "the temperature's gradient",
+                            f64::NAN,
+                        )
+                    })?;
+                    self.temp_opt.step(&mut self.temp_params)?;
+                    self.temp_params.zero_grad();
+                }
+                self.gen_opt.step(&mut self.generator.params)?;
+                self.generator.params.zero_grad();
+            }
+
+            // Discriminator updates: fakes sampled without gradient.
+            let mut d_loss = 0.0;
+            let mut d_norm = 0.0;
+            let (mut d_real_mean, mut d_fake_mean) = (0.0, 0.0);
+            for d in 0..self.cfg.d_steps {
+                let k = (i * self.cfg.d_steps + d) as u64;
+                let real =
+                    self.data
+                        .random_train_batch(self.cfg.seed, Purpose::RealBatch, 2 * k + 1, b);
+                let tape = Tape::new();
+                let fake = {
+                    let _ng = tape.no_grad();
+                    let t = self.temperature_var(&tape)?;
+                    self.generator.relaxed(
+                        &tape,
+                        b,
+                        t,
+                        self.cfg.feedback,
+                        self.cfg.disc_input,
+                        rng::key(self.cfg.seed, Purpose::DiscNoise, k),
+                    )?
+                };
+                let drop_key = rng::key(self.cfg.seed, Purpose::Dropout, (1 << 40) + 2 * k);
+                let d_real = self.disc.forward_tokens(&tape, &real, b, drop_key)?;
+                let d_fake = self.disc.forward_onehot(
+                    &tape,
+                    fake.onehots,
+                    b,
+                    rng::key(self.cfg.seed, Purpose::Dropout, (1 << 40) + 2 * k + 1),
+                )?;
+                d_real_mean = mean(&d_real.value()?);
+                d_fake_mean = mean(&d_fake.value()?);
+                let loss_var = loss::discriminator_loss(self.cfg.loss, d_real, d_fake)?;
+                d_loss = loss_var.item()? as f64;
+                if !d_loss.is_finite() {
+                    return Err(self.non_finite(
+                        "adversarial",
+                        i + 1,
+                        "the discriminator loss",
+                        d_loss,
+                    ));
+                }
+                self.disc.params.accumulate(&mut tape.backward(loss_var)?)?;
+                d_norm = clip_grad_norm(&mut self.disc.params, self.cfg.clip).map_err(|_| {
+                    self.non_finite(
+                        "adversarial",
+                        i + 1,
+                        "the discriminator's gradient norm",
+                        f64::NAN,
+                    )
+                })?;
+                self.disc_opt.step(&mut self.disc.params)?;
+                self.disc.params.zero_grad();
+            }
+            self.state.adv_step += 1;
+            if self.cfg.temperature.learnable {
+                self.state.temperature = Some(self.temperature_value(i + 1)?);
+            }
+
+            let done = self.state.adv_step;
+            let last = done == total;
+            let mut row = None;
+            if done % self.cfg.log_every == 0 || last {
+                let mut r = Row::new(Phase::Adv, done, self.global_step());
+                r.set("g_loss", g_loss)
+                    .set("d_loss", d_loss)
+                    .set("d_real", d_real_mean)
+                    .set("d_fake", d_fake_mean)
+                    .set("temperature", temp)
+                    .set("g_grad_norm", g_norm)
+                    .set("d_grad_norm", d_norm)
+                    .set("lr", self.cfg.gen_lr);
+                row = Some(r);
+            }
+            if done % self.cfg.eval_every == 0 || last {
+                let r = row.get_or_insert_with(|| Row::new(Phase::Adv, done, self.global_step()));
+                let ev = self.evaluate()?;
+                ev.fill(r);
+                obs.evaluated(Phase::Adv, done, &ev);
+                self.state.last_eval = Some(ev);
+            }
+            if let Some(r) = &row {
+                self.log.push(r.clone())?;
+            }
+            obs.step(Phase::Adv, done, row.as_ref());
+            if last {
+                self.state.stage = Stage::Done;
+                self.write_checkpoint()?;
+            } else if done % self.cfg.checkpoint_every == 0 {
+                self.write_checkpoint()?;
+            }
+        }
+        if total == 0 {
+            self.state.stage = Stage::Done;
+            self.write_checkpoint()?;
+        }
+        obs.phase_end(Phase::Adv);
+        Ok(None)
+    }
+
+    /// The temperature as the generator's relaxation takes it.
+    fn temperature_var<'t>(&self, tape: &'t Tape<f32>) -> Result<Temperature<'t>> {
+        let form = self.cfg.temperature.form;
+        if self.cfg.temperature.learnable {
+            let id = self.temp_params.id("log_temperature")?;
+            let log_t = self.temp_params.var(tape, id)?;
+            Ok(Temperature::learned(form, log_t.exp()?))
+        } else {
+            Ok(Temperature::fixed(
+                form,
+                self.schedule.at(self.state.adv_step),
+            ))
+        }
+    }
+
+    // ---------------------------------------------------------------- evaluation
+
+    fn evaluate(&self) -> Result<Evaluation> {
+        let key = rng::key(self.cfg.seed, Purpose::Eval, self.global_step() as u64);
+        let EvalOutput { eval, .. } = evaluate(&self.generator, &self.data, &self.cfg, key, 0)?;
+        Ok(eval)
+    }
+
+    fn show_samples(&self, purpose: Purpose, index: u64) -> Result<Vec<String>> {
+        let key = rng::key(self.cfg.seed, purpose, index);
+        let tokens = self.generator.sample(SHOWN_SAMPLES, key)?;
+        Ok(tokens
+            .chunks(self.data.dataset.seq_len)
+            .map(|s| self.data.render(s))
+            .collect())
+    }
+
+    // ---------------------------------------------------------------- faults and checkpoints
+
+    fn non_finite(
+        &self,
+        phase: &'static str,
+        step: usize,
+        what: &'static str,
+        value: f64,
+    ) -> Error {
+        Error::NonFinite {
+            phase,
+            step,
+            what,
+            value,
+            checkpoint: self.last_checkpoint.clone(),
+        }
+    }
+
+    fn interrupt(&mut self, obs: &mut dyn Observer) -> Result<Outcome> {
+        self.write_checkpoint()?;
+        let ck = self.out.join("checkpoint");
+        obs.message(&format!(
+            "stopped at step {} (MLE {}, adversarial {}); checkpoint written to {}. Continue with: gumbel-lab train --resume {}",
+            self.global_step(),
+            self.state.mle_step,
+            self.state.adv_step,
+            ck.display(),
+            self.out.display()
+        ));
+        self.write_report(
+            &format!(
+                "interrupted at MLE step {}, adversarial step {}",
+                self.state.mle_step, self.state.adv_step
+            ),
+            None,
+            &[],
+        )?;
+        Ok(Outcome::Interrupted {
+            checkpoint: ck,
+            global_step: self.global_step(),
+        })
+    }
+
+    fn write_checkpoint(&mut self) -> Result<()> {
+        self.state.seconds = self.seconds();
+        let mut opt = Vec::new();
+        let adam = [
+            ("mle", &self.mle_opt, &self.generator.params),
+            ("gen", &self.gen_opt, &self.generator.params),
+            ("disc", &self.disc_opt, &self.disc.params),
+            ("temp", &self.temp_opt, &self.temp_params),
+        ];
+        self.state.adam_steps.clear();
+        for (name, o, store) in adam {
+            for (pname, t, m, v) in adam_moments(o, store)? {
+                self.state.adam_steps.insert(format!("{name}/{pname}"), t);
+                opt.push((format!("{name}/{pname}/m"), m));
+                opt.push((format!("{name}/{pname}/v"), v));
+            }
+        }
+        for (pname, t) in self.temp_params.named_values() {
+            opt.push((format!("temp_param/{pname}"), t.clone()));
+        }
+        let opt_refs: Vec<(String, &Tensor<f32>)> =
+            opt.iter().map(|(n, t)| (n.clone(), t)).collect();
+        let files = vec![
+            ("generator.safetensors", self.generator.safetensors_bytes()?),
+            ("discriminator.safetensors", self.disc.safetensors_bytes()?),
+            (
+                "optimizer.safetensors",
+                checkpoint::safetensors_bytes(&opt_refs, &[])?,
+            ),
+            (
+                "state.json",
+                serde_json::to_string_pretty(&self.state)
+                    .expect("state serialises")
+                    .into_bytes(),
+            ),
+            ("config.json", self.cfg.to_json().into_bytes()),
+        ];
+        let ck = self.out.join("checkpoint");
+        checkpoint::write_checkpoint_dir(&ck, &files)?;
+        self.last_checkpoint = Some(ck);
+        Ok(())
+    }
+
+    /// A generator-only checkpoint folder (`pretrained/`: the model after MLE).
+    fn write_generator_copy(&self, name: &str) -> Result<()> {
+        let files = vec![
+            ("generator.safetensors", self.generator.safetensors_bytes()?),
+            (
+                "state.json",
+                serde_json::to_string_pretty(&self.state)
+                    .expect("state serialises")
+                    .into_bytes(),
+            ),
+            ("config.json", self.cfg.to_json().into_bytes()),
+        ];
+        checkpoint::write_checkpoint_dir(&self.out.join(name), &files)
+    }
+
+    fn load_checkpoint(&mut self, ck: &Path, state: TrainState) -> Result<()> {
+        self.generator
+            .load(&mut TensorFile::load(&ck.join("generator.safetensors"))?)?;
+        let mut d = TensorFile::load(&ck.join("discriminator.safetensors"))?;
+        self.disc.load(&mut d)?;
+        let mut o = TensorFile::load(&ck.join("optimizer.safetensors"))?;
+        if self.cfg.temperature.learnable {
+            let id = self.temp_params.id("log_temperature")?;
+            let t = o.take("temp_param/log_temperature", &[1])?;
+            self.temp_params.set(id, t)?;
+        }
+        let s = &state.adam_steps;
+        load_adam(&mut self.mle_opt, &self.generator.params, "mle", s, &mut o)?;
+        load_adam(&mut self.gen_opt, &self.generator.params, "gen", s, &mut o)?;
+        load_adam(&mut self.disc_opt, &self.disc.params, "disc", s, &mut o)?;
+        load_adam(&mut self.temp_opt, &self.temp_params, "temp", s, &mut o)?;
+        o.expect_empty()?;
+        self.seconds_before = state.seconds;
+        self.state = state;
+        self.last_checkpoint = Some(ck.to_path_buf());
+        Ok(())
+    }
+
+    fn write_report(
+        &self,
+        status: &str,
+        after_gan: Option<&Evaluation>,
+        samples_gan: &[String],
+    ) -> Result<()> {
+        let cfg = self.cfg.to_json();
+        let html = report::render(&ReportInput {
+            title: &format!("gumbel-lab run: {}", self.data.dataset.name),
+            config_json: &cfg,
+            rows: self.log.rows(),
+            after_mle: self.state.after_mle.as_ref(),
+            after_gan,
+            samples_mle: &self.state.samples_mle,
+            samples_gan,
+            status: &format!("{status}; {:.1} s of training", self.seconds()),
+        });
+        write_atomic(&self.out.join("report.html"), html.as_bytes())
+    }
+}
+
+fn mean(t: &std::sync::Arc<Tensor<f32>>) -> f64 {
+    t.as_slice().iter().map(|&x| x as f64).sum::<f64>() / t.numel().max(1) as f64
+}
+
+/// One parameter's Adam state: name, step count, first and second moments.
+type AdamEntry = (String, u64, Tensor<f32>, Tensor<f32>);
+
+/// Adam's state of every parameter of `store` that has one.
+fn adam_moments(opt: &Adam<f32>, store: &ParamStore<f32>) -> Result<Vec<AdamEntry>> {
+    let mut out = Vec::new();
+    for id in store.ids() {
+        if let Some((t, m, v)) = opt.moments(id.index()) {
+            let shape = store.value(id)?.shape().to_vec();
+            out.push((
+                store.name(id)?.to_string(),
+                t,
+                Tensor::new(shape.clone(), m.to_vec())?,
+                Tensor::new(shape, v.to_vec())?,
+            ));
+        }
+    }
+    Ok(out)
+}
+
+/// Restores an Adam optimizer's moments (those present in the file) and step count.
+fn load_adam(
+    opt: &mut Adam<f32>,
+    store: &ParamStore<f32>,
+    name: &str,
+    steps: &std::collections::BTreeMap<String, u64>,
+    file: &mut TensorFile,
+) -> Result<()> {
+    for id in store.ids() {
+        let pname = store.name(id)?;
+        let key_m = format!("{name}/{pname}/m");
+        if file.shape_of(&key_m).is_none() {
+            continue;
+        }
+        let t = steps
+            .get(&format!("{name}/{pname}"))
+            .copied()
+            .ok_or_else(|| {
+                Error::checkpoint(
+                    file.path(),
+                    format!("state.json has no Adam step count for {name}/{pname}"),
+                )
+            })?;
+        let shape = store.value(id)?.shape().to_vec();
+        let m = file.take(&key_m, &shape)?;
+        let v = file.take(&format!("{name}/{pname}/v"), &shape)?;
+        opt.set_moments(id.index(), t, m.into_vec(), v.into_vec())?;
+    }
+    Ok(())
+}

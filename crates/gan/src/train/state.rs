@@ -1,0 +1,60 @@
+//! `state.json`: the part of a checkpoint that is not tensors.
+//!
+//! Step counters (which, with the seed, are the whole random state: see `train::rng`), the
+//! phase, Adam's step counts, the metrics and samples after MLE (so that a run resumed in
+//! the adversarial phase still prints its MLE column), and the vocabulary (so that
+//! `gumbel-lab sample` needs no data files, and a resume notices a changed corpus).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::report::Evaluation;
+
+/// Version of the checkpoint layout; a checkpoint of another version is refused.
+pub const CHECKPOINT_VERSION: u32 = 1;
+
+/// Where a run stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// In (or before) MLE pretraining.
+    Mle,
+    /// In the adversarial phase.
+    Adv,
+    /// Both phases finished.
+    Done,
+}
+
+/// Everything in a checkpoint besides the tensors.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    pub version: u32,
+    pub stage: Stage,
+    /// MLE steps completed.
+    pub mle_step: usize,
+    /// Adversarial steps completed.
+    pub adv_step: usize,
+    /// Adam's step count (PyTorch's `state['step']`) of each parameter of each optimizer,
+    /// keyed `<optimizer>/<parameter>` (optimizers: `mle`, `gen`, `disc`, `temp`).
+    pub adam_steps: BTreeMap<String, u64>,
+    /// The vocabulary in id order and the special tokens.
+    pub vocab: Vec<String>,
+    pub pad: Option<u32>,
+    pub bos: Option<u32>,
+    pub eos: Option<u32>,
+    pub unk: Option<u32>,
+    /// The generator's first input.
+    pub start_token: u32,
+    /// Length of generated and padded sequences.
+    pub seq_len: usize,
+    /// Metrics and samples at the end of MLE pretraining.
+    pub after_mle: Option<Evaluation>,
+    pub samples_mle: Vec<String>,
+    /// The most recent evaluation.
+    pub last_eval: Option<Evaluation>,
+    /// The learnable temperature's current value (tau or beta per the config's form).
+    pub temperature: Option<f64>,
+    /// Wall-clock seconds spent so far (informational; not part of any result).
+    pub seconds: f64,
+}
