@@ -180,10 +180,7 @@ impl Discriminator {
 
     /// `discriminator.safetensors` bytes.
     pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
-        checkpoint::safetensors_bytes(
-            &self.state_dict(),
-            &[("model", "gumbel-lab CNN discriminator".into())],
-        )
+        checkpoint::safetensors_bytes(&self.state_dict())
     }
 
     /// Loads every parameter; `Err` naming the file and tensor on a mismatch.

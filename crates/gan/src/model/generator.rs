@@ -349,17 +349,7 @@ impl Generator {
 
     /// `generator.safetensors` bytes.
     pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
-        let meta = [
-            (
-                "model",
-                "gumbel-lab generator: nn.Embedding -> nn.LSTM(batch_first=True) -> nn.Linear"
-                    .to_string(),
-            ),
-            ("vocab", self.cfg.vocab.to_string()),
-            ("emb", self.cfg.emb.to_string()),
-            ("hidden", self.cfg.hidden.to_string()),
-        ];
-        checkpoint::safetensors_bytes(&self.state_dict(), &meta)
+        checkpoint::safetensors_bytes(&self.state_dict())
     }
 
     /// Loads every parameter from a `generator.safetensors`; `Err` naming the file and the

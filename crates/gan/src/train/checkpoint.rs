@@ -50,12 +50,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
 }
 
-/// Serialises f32 tensors to safetensors bytes, with `__metadata__` `{"format": "pt"}` plus
-/// `extra` entries.
-pub fn safetensors_bytes(
-    tensors: &[(String, &Tensor<f32>)],
-    extra: &[(&str, String)],
-) -> Result<Vec<u8>> {
+/// Serialises f32 tensors to safetensors bytes, with `__metadata__` `{"format": "pt"}`
+/// (what `safetensors.torch` writes). Tensors are sorted by name and the metadata has one
+/// entry, so the same tensors always give the same bytes (safetensors keeps metadata in a
+/// hash map, whose order would differ from run to run with more entries).
+pub fn safetensors_bytes(tensors: &[(String, &Tensor<f32>)]) -> Result<Vec<u8>> {
     struct View<'a>(&'a Tensor<f32>);
     impl safetensors::View for View<'_> {
         fn dtype(&self) -> Dtype {
@@ -77,9 +76,6 @@ pub fn safetensors_bytes(
     }
     let mut meta: HashMap<String, String> = HashMap::new();
     meta.insert("format".into(), "pt".into());
-    for (k, v) in extra {
-        meta.insert((*k).into(), v.clone());
-    }
     let views = tensors.iter().map(|(n, t)| (n.clone(), View(t)));
     safetensors::serialize(views, Some(meta))
         .map_err(|e| Error::Config(format!("cannot serialise tensors: {e}")))
@@ -282,16 +278,13 @@ mod tests {
         let d = tmpdir("rt");
         let a = Tensor::from_fn([3, 4], |i| (i as f32).sin() * 1e-3);
         let b = Tensor::from_fn([5], |i| -(i as f32) / 7.0);
-        let bytes = safetensors_bytes(
-            &[("a.weight".into(), &a), ("b".into(), &b)],
-            &[("k", "v".into())],
-        )
-        .unwrap();
+        let bytes = safetensors_bytes(&[("a.weight".into(), &a), ("b".into(), &b)]).unwrap();
+        let again = safetensors_bytes(&[("b".into(), &b), ("a.weight".into(), &a)]).unwrap();
+        assert_eq!(bytes, again, "the same tensors give the same bytes");
         let p = d.join("x.safetensors");
         write_atomic(&p, &bytes).unwrap();
         let mut f = TensorFile::load(&p).unwrap();
         assert_eq!(f.metadata().get("format").map(String::as_str), Some("pt"));
-        assert_eq!(f.metadata().get("k").map(String::as_str), Some("v"));
         assert_eq!(f.take("a.weight", &[3, 4]).unwrap(), a);
         let e = f.take("b", &[6]).unwrap_err().to_string();
         assert!(
@@ -307,7 +300,7 @@ mod tests {
     fn truncated_corrupt_and_missing_files_are_named() {
         let d = tmpdir("bad");
         let a = Tensor::from_fn([16, 16], |i| i as f32);
-        let bytes = safetensors_bytes(&[("a".into(), &a)], &[]).unwrap();
+        let bytes = safetensors_bytes(&[("a".into(), &a)]).unwrap();
         let p = d.join("g.safetensors");
         fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
         let e = TensorFile::load(&p).err().unwrap().to_string();

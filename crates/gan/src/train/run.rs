@@ -35,6 +35,7 @@ use super::log::{MetricsLog, Phase, Row};
 use super::report::{self, Evaluation, ReportInput};
 use super::rng::{self, Purpose};
 use super::state::{CHECKPOINT_VERSION, Stage, TrainState};
+use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::{Generator, Temperature};
@@ -333,20 +334,9 @@ impl Trainer {
             }
             let idx = &order.as_ref().expect("set above").1[(s % spe) * b..(s % spe + 1) * b];
             let tokens = self.data.train_batch(idx);
-            let tape = Tape::new();
-            let loss_var = self.generator.mle_loss(&tape, &tokens, b)?;
-            let loss = loss_var.item()? as f64;
-            if !loss.is_finite() {
-                return Err(self.non_finite("MLE", s + 1, "the MLE loss", loss));
-            }
-            self.generator
-                .params
-                .accumulate(&mut tape.backward(loss_var)?)?;
-            let norm = clip_grad_norm(&mut self.generator.params, self.cfg.clip).map_err(|_| {
-                self.non_finite("MLE", s + 1, "the generator's gradient norm", f64::NAN)
-            })?;
-            self.mle_opt.step(&mut self.generator.params)?;
-            self.generator.params.zero_grad();
+            let (loss, norm) = self
+                .mle_update(&tokens)
+                .map_err(|e| self.fault(e, "MLE", s + 1))?;
             self.state.mle_step += 1;
 
             let done = self.state.mle_step;
@@ -411,7 +401,6 @@ impl Trainer {
     fn adv_phase(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Option<Outcome>> {
         let total = self.cfg.adv_steps;
         obs.phase_start(Phase::Adv, self.state.adv_step, total);
-        let b = self.cfg.batch;
         while self.state.adv_step < total {
             if self.stop_requested(opts) {
                 return self.interrupt(obs).map(Some);
@@ -419,132 +408,19 @@ impl Trainer {
             let i = self.state.adv_step;
             let temp = self.temperature_value(i)?;
 
-            // Generator updates: D frozen (its parameters are constants on the tape).
-            let mut g_loss = 0.0;
-            let mut g_norm = 0.0;
+            let (mut g_loss, mut g_norm) = (0.0, 0.0);
             for g in 0..self.cfg.g_steps {
                 let k = (i * self.cfg.g_steps + g) as u64;
-                let real =
-                    self.data
-                        .random_train_batch(self.cfg.seed, Purpose::RealBatch, 2 * k, b);
-                self.disc.params.set_requires_grad(false);
-                let tape = Tape::new();
-                let t = self.temperature_var(&tape)?;
-                let fake = self.generator.relaxed(
-                    &tape,
-                    b,
-                    t,
-                    self.cfg.feedback,
-                    self.cfg.disc_input,
-                    rng::key(self.cfg.seed, Purpose::GenNoise, k),
-                )?;
-                let d_fake = self.disc.forward_onehot(
-                    &tape,
-                    fake.onehots,
-                    b,
-                    rng::key(self.cfg.seed, Purpose::Dropout, 2 * k),
-                )?;
-                let d_real = {
-                    let _ng = tape.no_grad();
-                    self.disc.forward_tokens(
-                        &tape,
-                        &real,
-                        b,
-                        rng::key(self.cfg.seed, Purpose::Dropout, 2 * k + 1),
-                    )?
-                };
-                let loss_var = loss::generator_loss(self.cfg.loss, d_real, d_fake)?;
-                g_loss = loss_var.item()? as f64;
-                self.disc.params.set_requires_grad(true);
-                if !g_loss.is_finite() {
-                    return Err(self.non_finite(
-                        "adversarial",
-                        i + 1,
-                        "the generator loss",
-                        g_loss,
-                    ));
-                }
-                let mut grads = tape.backward(loss_var)?;
-                self.generator.params.accumulate(&mut grads)?;
-                g_norm =
-                    clip_grad_norm(&mut self.generator.params, self.cfg.clip).map_err(|_| {
-                        self.non_finite(
-                            "adversarial",
-                            i + 1,
-                            "the generator's gradient norm",
-                            f64::NAN,
-                        )
-                    })?;
-                if self.cfg.temperature.learnable {
-                    self.temp_params.accumulate(&mut grads)?;
-                    clip_grad_norm(&mut self.temp_params, self.cfg.clip).map_err(|_| {
-                        self.non_finite(
-                            "adversarial",
-                            i + 1,
-                            "the temperature's gradient",
-                            f64::NAN,
-                        )
-                    })?;
-                    self.temp_opt.step(&mut self.temp_params)?;
-                    self.temp_params.zero_grad();
-                }
-                self.gen_opt.step(&mut self.generator.params)?;
-                self.generator.params.zero_grad();
+                (g_loss, g_norm) = self
+                    .gen_update(i, k)
+                    .map_err(|e| self.fault(e, "adversarial", i + 1))?;
             }
-
-            // Discriminator updates: fakes sampled without gradient.
-            let mut d_loss = 0.0;
-            let mut d_norm = 0.0;
-            let (mut d_real_mean, mut d_fake_mean) = (0.0, 0.0);
+            let (mut d_loss, mut d_norm, mut d_real_mean, mut d_fake_mean) = (0.0, 0.0, 0.0, 0.0);
             for d in 0..self.cfg.d_steps {
                 let k = (i * self.cfg.d_steps + d) as u64;
-                let real =
-                    self.data
-                        .random_train_batch(self.cfg.seed, Purpose::RealBatch, 2 * k + 1, b);
-                let tape = Tape::new();
-                let fake = {
-                    let _ng = tape.no_grad();
-                    let t = self.temperature_var(&tape)?;
-                    self.generator.relaxed(
-                        &tape,
-                        b,
-                        t,
-                        self.cfg.feedback,
-                        self.cfg.disc_input,
-                        rng::key(self.cfg.seed, Purpose::DiscNoise, k),
-                    )?
-                };
-                let drop_key = rng::key(self.cfg.seed, Purpose::Dropout, (1 << 40) + 2 * k);
-                let d_real = self.disc.forward_tokens(&tape, &real, b, drop_key)?;
-                let d_fake = self.disc.forward_onehot(
-                    &tape,
-                    fake.onehots,
-                    b,
-                    rng::key(self.cfg.seed, Purpose::Dropout, (1 << 40) + 2 * k + 1),
-                )?;
-                d_real_mean = mean(&d_real.value()?);
-                d_fake_mean = mean(&d_fake.value()?);
-                let loss_var = loss::discriminator_loss(self.cfg.loss, d_real, d_fake)?;
-                d_loss = loss_var.item()? as f64;
-                if !d_loss.is_finite() {
-                    return Err(self.non_finite(
-                        "adversarial",
-                        i + 1,
-                        "the discriminator loss",
-                        d_loss,
-                    ));
-                }
-                self.disc.params.accumulate(&mut tape.backward(loss_var)?)?;
-                d_norm = clip_grad_norm(&mut self.disc.params, self.cfg.clip).map_err(|_| {
-                    self.non_finite(
-                        "adversarial",
-                        i + 1,
-                        "the discriminator's gradient norm",
-                        f64::NAN,
-                    )
-                })?;
-                self.disc_opt.step(&mut self.disc.params)?;
-                self.disc.params.zero_grad();
+                (d_loss, d_norm, d_real_mean, d_fake_mean) = self
+                    .disc_update(i, k)
+                    .map_err(|e| self.fault(e, "adversarial", i + 1))?;
             }
             self.state.adv_step += 1;
             if self.cfg.temperature.learnable {
@@ -590,6 +466,152 @@ impl Trainer {
         }
         obs.phase_end(Phase::Adv);
         Ok(None)
+    }
+
+    /// One MLE update on a minibatch: returns the loss and the gradient norm before
+    /// clipping.
+    fn mle_update(&mut self, tokens: &[Token]) -> Result<(f64, f64)> {
+        let step = self.state.mle_step + 1;
+        let tape = Tape::new();
+        let loss_var = self.generator.mle_loss(&tape, tokens, self.cfg.batch)?;
+        let loss = loss_var.item()? as f64;
+        if !loss.is_finite() {
+            return Err(self.non_finite("MLE", step, "the MLE loss", loss));
+        }
+        self.generator
+            .params
+            .accumulate(&mut tape.backward(loss_var)?)?;
+        let norm = clip_grad_norm(&mut self.generator.params, self.cfg.clip)
+            .map_err(|_| self.non_finite("MLE", step, "the generator's gradient norm", f64::NAN))?;
+        self.mle_opt.step(&mut self.generator.params)?;
+        self.generator.params.zero_grad();
+        Ok((loss, norm))
+    }
+
+    /// One generator update of adversarial step `i` (`k` numbers the update within the
+    /// run): a relaxed sample with gradient, the discriminator frozen (its parameters are
+    /// constants on the tape, and `D(real)` is computed without gradient), the generator
+    /// loss, clipping, Adam. Returns the loss and the gradient norm before clipping.
+    fn gen_update(&mut self, i: usize, k: u64) -> Result<(f64, f64)> {
+        let b = self.cfg.batch;
+        let seed = self.cfg.seed;
+        let real = self
+            .data
+            .random_train_batch(seed, Purpose::RealBatch, 2 * k, b);
+        let tape = Tape::new();
+        self.disc.params.set_requires_grad(false);
+        let forward = || -> Result<_> {
+            let t = self.temperature_var(&tape)?;
+            let fake = self.generator.relaxed(
+                &tape,
+                b,
+                t,
+                self.cfg.feedback,
+                self.cfg.disc_input,
+                rng::key(seed, Purpose::GenNoise, k),
+            )?;
+            let d_fake = self.disc.forward_onehot(
+                &tape,
+                fake.onehots,
+                b,
+                rng::key(seed, Purpose::Dropout, 2 * k),
+            )?;
+            let d_real = {
+                let _ng = tape.no_grad();
+                self.disc.forward_tokens(
+                    &tape,
+                    &real,
+                    b,
+                    rng::key(seed, Purpose::Dropout, 2 * k + 1),
+                )?
+            };
+            loss::generator_loss(self.cfg.loss, d_real, d_fake)
+        };
+        let loss_var = forward();
+        self.disc.params.set_requires_grad(true);
+        let loss_var = loss_var?;
+        let loss = loss_var.item()? as f64;
+        let last = self.last_checkpoint.clone();
+        let fail = move |what| Error::NonFinite {
+            phase: "adversarial",
+            step: i + 1,
+            what,
+            value: f64::NAN,
+            checkpoint: last.clone(),
+        };
+        if !loss.is_finite() {
+            return Err(self.non_finite("adversarial", i + 1, "the generator loss", loss));
+        }
+        let mut grads = tape.backward(loss_var)?;
+        self.generator.params.accumulate(&mut grads)?;
+        let norm = clip_grad_norm(&mut self.generator.params, self.cfg.clip)
+            .map_err(|_| fail("the generator's gradient norm"))?;
+        if self.cfg.temperature.learnable {
+            self.temp_params.accumulate(&mut grads)?;
+            clip_grad_norm(&mut self.temp_params, self.cfg.clip)
+                .map_err(|_| fail("the temperature's gradient"))?;
+            self.temp_opt.step(&mut self.temp_params)?;
+            self.temp_params.zero_grad();
+        }
+        self.gen_opt.step(&mut self.generator.params)?;
+        self.generator.params.zero_grad();
+        Ok((loss, norm))
+    }
+
+    /// One discriminator update of adversarial step `i`: a relaxed sample without
+    /// gradient, `D(real)` and `D(fake)`, the discriminator loss, clipping, Adam. Returns the
+    /// loss, the gradient norm before clipping, and the mean real and fake logits.
+    fn disc_update(&mut self, i: usize, k: u64) -> Result<(f64, f64, f64, f64)> {
+        let b = self.cfg.batch;
+        let seed = self.cfg.seed;
+        let real = self
+            .data
+            .random_train_batch(seed, Purpose::RealBatch, 2 * k + 1, b);
+        let tape = Tape::new();
+        let fake = {
+            let _ng = tape.no_grad();
+            let t = self.temperature_var(&tape)?;
+            self.generator.relaxed(
+                &tape,
+                b,
+                t,
+                self.cfg.feedback,
+                self.cfg.disc_input,
+                rng::key(seed, Purpose::DiscNoise, k),
+            )?
+        };
+        let drop = |j: u64| rng::key(seed, Purpose::Dropout, (1 << 40) + 2 * k + j);
+        let d_real = self.disc.forward_tokens(&tape, &real, b, drop(0))?;
+        let d_fake = self.disc.forward_onehot(&tape, fake.onehots, b, drop(1))?;
+        let (real_mean, fake_mean) = (mean(&d_real.value()?), mean(&d_fake.value()?));
+        let loss_var = loss::discriminator_loss(self.cfg.loss, d_real, d_fake)?;
+        let loss = loss_var.item()? as f64;
+        if !loss.is_finite() {
+            return Err(self.non_finite("adversarial", i + 1, "the discriminator loss", loss));
+        }
+        self.disc.params.accumulate(&mut tape.backward(loss_var)?)?;
+        let norm = clip_grad_norm(&mut self.disc.params, self.cfg.clip).map_err(|_| {
+            self.non_finite(
+                "adversarial",
+                i + 1,
+                "the discriminator's gradient norm",
+                f64::NAN,
+            )
+        })?;
+        self.disc_opt.step(&mut self.disc.params)?;
+        self.disc.params.zero_grad();
+        Ok((loss, norm, real_mean, fake_mean))
+    }
+
+    /// A step's error as the user should see it: a NaN or infinite logit met inside the
+    /// forward pass (parameters that overflowed) is a non-finite loss of that step.
+    fn fault(&self, e: Error, phase: &'static str, step: usize) -> Error {
+        match e {
+            Error::Tensor(gumbel_tensor::Error::NonFiniteLogit { value, .. }) => {
+                self.non_finite(phase, step, "a logit of the generator", value)
+            }
+            e => e,
+        }
     }
 
     /// The temperature as the generator's relaxation takes it.
@@ -694,7 +716,7 @@ impl Trainer {
             ("discriminator.safetensors", self.disc.safetensors_bytes()?),
             (
                 "optimizer.safetensors",
-                checkpoint::safetensors_bytes(&opt_refs, &[])?,
+                checkpoint::safetensors_bytes(&opt_refs)?,
             ),
             (
                 "state.json",

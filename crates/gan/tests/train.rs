@@ -1,0 +1,288 @@
+//! Training runs end to end, small: resume gives the metrics of an uninterrupted run, 1
+//! thread gives the results of 2, a non-finite loss stops cleanly, bad checkpoints give
+//! errors naming the file and tensor, and PyTorch loads the generator.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use gumbel_gan::Error;
+use gumbel_gan::train::config::{DataSource, Feedback, TrainConfig};
+use gumbel_gan::train::data::TrainData;
+use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
+use gumbel_gan::train::{inspect, log};
+
+fn tmp(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gumbel-train-{tag}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&d);
+    d
+}
+
+/// A grammar run of 16 MLE steps and 6 adversarial steps on a tiny model.
+fn tiny() -> TrainConfig {
+    let mut c = TrainConfig::defaults_for(DataSource::Grammar);
+    c.train_size = 256;
+    c.test_size = 64;
+    c.batch = 32;
+    c.pretrain_epochs = 2;
+    c.adv_steps = 6;
+    c.model.gen_emb = 8;
+    c.model.gen_hidden = 16;
+    c.model.disc_emb = 8;
+    c.model.disc_widths = vec![2, 3];
+    c.model.disc_filters = 8;
+    c.log_every = 2;
+    c.eval_every = 4;
+    c.checkpoint_every = 5;
+    c.eval_samples = 64;
+    c
+}
+
+fn finish(o: Outcome) -> Box<run::Summary> {
+    match o {
+        Outcome::Finished(s) => s,
+        Outcome::Interrupted { global_step, .. } => panic!("interrupted at {global_step}"),
+    }
+}
+
+fn bytes(p: &Path) -> Vec<u8> {
+    fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// metrics.csv and the checkpoint's tensors (state.json also holds wall-clock seconds).
+fn assert_same_run(a: &Path, b: &Path) {
+    assert_eq!(
+        String::from_utf8(bytes(&a.join("metrics.csv"))).unwrap(),
+        String::from_utf8(bytes(&b.join("metrics.csv"))).unwrap(),
+        "metrics.csv differs"
+    );
+    for f in [
+        "generator.safetensors",
+        "discriminator.safetensors",
+        "optimizer.safetensors",
+    ] {
+        assert!(
+            bytes(&a.join("checkpoint").join(f)) == bytes(&b.join("checkpoint").join(f)),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn resumed_runs_match_an_uninterrupted_run() {
+    let (a, b) = (tmp("resume-a"), tmp("resume-b"));
+    let cfg = tiny();
+    finish(run::train(cfg.clone(), &a, &RunOptions::default(), &mut Silent).unwrap());
+    // Stop in the middle of MLE (step 7 of 16), then in the adversarial phase (3 of 6).
+    let stop = |n| RunOptions {
+        stop_after: Some(n),
+        ..Default::default()
+    };
+    let o = run::train(cfg, &b, &stop(7), &mut Silent).unwrap();
+    assert!(matches!(o, Outcome::Interrupted { global_step: 7, .. }));
+    let o = run::resume(&b, &stop(19), &mut Silent).unwrap();
+    assert!(matches!(
+        o,
+        Outcome::Interrupted {
+            global_step: 19,
+            ..
+        }
+    ));
+    finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
+    assert_same_run(&a, &b);
+    let rows = log::read_rows(&a.join("metrics.csv")).unwrap();
+    assert_eq!(rows.last().unwrap().global_step, 22);
+    // Resuming a finished run does nothing more and changes nothing.
+    finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
+    assert_same_run(&a, &b);
+    // Starting a run in a folder that holds one is refused.
+    let e = run::train(tiny(), &a, &RunOptions::default(), &mut Silent).unwrap_err();
+    assert!(e.to_string().contains("--resume"), "{e}");
+    fs::remove_dir_all(&a).unwrap();
+    fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn one_thread_and_two_threads_give_the_same_run() {
+    // The oracle's vocabulary (5000) makes the matmuls and softmaxes large enough to run in
+    // parallel; soft feedback exercises the soft-embedding matmul.
+    let mut cfg = tiny();
+    cfg.data = DataSource::Oracle { file: None };
+    cfg.train_size = 64;
+    cfg.pretrain_epochs = 1;
+    cfg.adv_steps = 2;
+    cfg.eval_every = 2;
+    cfg.feedback = Feedback::Soft;
+    let dirs = [tmp("threads-1"), tmp("threads-2")];
+    for (n, dir) in [1, 2].into_iter().zip(&dirs) {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap();
+        let c = cfg.clone();
+        finish(
+            pool.install(|| run::train(c, dir, &RunOptions::default(), &mut Silent))
+                .unwrap(),
+        );
+    }
+    assert_same_run(&dirs[0], &dirs[1]);
+    let rows = log::read_rows(&dirs[0].join("metrics.csv")).unwrap();
+    assert!(
+        rows.iter().any(|r| r.get("nll_oracle").is_some()),
+        "NLL_oracle was logged"
+    );
+    for d in dirs {
+        fs::remove_dir_all(d).unwrap();
+    }
+}
+
+#[test]
+fn a_non_finite_loss_stops_and_keeps_the_last_checkpoint() {
+    let dir = tmp("nan");
+    let mut cfg = tiny();
+    // Adam moves every weight by about lr per step: 1e38 overflows the next forward pass.
+    cfg.gen_lr = 1e38;
+    cfg.disc_lr = 1e38;
+    let e = run::train(cfg, &dir, &RunOptions::default(), &mut Silent).unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, Error::NonFinite { .. }), "{msg}");
+    assert!(
+        msg.contains("adversarial step") && msg.contains("checkpoint"),
+        "{msg}"
+    );
+    // Everything logged is intact and finite; the checkpoint is the one from the end of
+    // MLE, and it loads.
+    let rows = log::read_rows(&dir.join("metrics.csv")).unwrap();
+    assert!(
+        rows.iter()
+            .any(|r| r.phase == log::Phase::Mle && r.step == 16)
+    );
+    for r in &rows {
+        assert!(r.values.iter().flatten().all(|v| v.is_finite()), "{r:?}");
+    }
+    let loaded = inspect::load(&dir).unwrap();
+    assert_eq!((loaded.state.mle_step, loaded.state.adv_step), (16, 0));
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn bad_checkpoints_name_the_file_and_tensor() {
+    let (a, b) = (tmp("bad-a"), tmp("bad-b"));
+    let mut cfg = tiny();
+    cfg.adv_steps = 0;
+    cfg.pretrain_epochs = 1;
+    finish(run::train(cfg.clone(), &a, &RunOptions::default(), &mut Silent).unwrap());
+    cfg.model.gen_hidden = 8;
+    finish(run::train(cfg, &b, &RunOptions::default(), &mut Silent).unwrap());
+    let gen_a = a.join("checkpoint/generator.safetensors");
+    let gen_b = b.join("checkpoint/generator.safetensors");
+    let good = bytes(&gen_b);
+
+    // Another model size: hidden 16 tensors into a hidden 8 model.
+    fs::copy(&gen_a, &gen_b).unwrap();
+    let e = inspect::load(&b).err().unwrap().to_string();
+    assert!(
+        e.contains("generator.safetensors") && e.contains("lstm.weight_ih_l0"),
+        "{e}"
+    );
+    assert!(
+        e.contains("[32, 8]") && e.contains("[64, 8]"),
+        "expected and found shapes: {e}"
+    );
+    // Truncated.
+    fs::write(&gen_b, &good[..good.len() / 2]).unwrap();
+    let e = inspect::load(&b).err().unwrap().to_string();
+    assert!(
+        e.contains("generator.safetensors") && e.contains("truncated"),
+        "{e}"
+    );
+    // Corrupt header.
+    let mut bad = good.clone();
+    bad[9] = b'#';
+    fs::write(&gen_b, &bad).unwrap();
+    let e = inspect::load(&b).err().unwrap().to_string();
+    assert!(e.contains("generator.safetensors"), "{e}");
+    // Missing file, missing folder, missing state.json.
+    fs::remove_file(&gen_b).unwrap();
+    let e = inspect::load(&b).err().unwrap().to_string();
+    assert!(
+        e.contains("generator.safetensors") && e.contains("not found"),
+        "{e}"
+    );
+    let e = inspect::load(&b.join("nope")).err().unwrap().to_string();
+    assert!(e.contains("nope"), "{e}");
+    fs::remove_file(b.join("checkpoint/state.json")).unwrap();
+    let e = run::resume(&b, &RunOptions::default(), &mut Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("state.json") || e.contains("no checkpoint"),
+        "{e}"
+    );
+    // A damaged discriminator stops a resume, naming it.
+    let disc = a.join("checkpoint/discriminator.safetensors");
+    let d = bytes(&disc);
+    fs::write(&disc, &d[..d.len() - 3]).unwrap();
+    let e = run::resume(&a, &RunOptions::default(), &mut Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("discriminator.safetensors"), "{e}");
+    fs::remove_dir_all(&a).unwrap();
+    fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn pytorch_loads_the_generator_and_computes_the_same_nll() {
+    let python = PathBuf::from(std::env::var("HOME").unwrap_or_default())
+        .join(".cache/gumbel-peers-venv/bin/python");
+    if !python.is_file() {
+        eprintln!(
+            "SKIPPED: {} not found (the PyTorch peers venv); the PyTorch load check did not run",
+            python.display()
+        );
+        return;
+    }
+    let dir = tmp("torch");
+    let mut cfg = tiny();
+    cfg.adv_steps = 2;
+    finish(run::train(cfg.clone(), &dir, &RunOptions::default(), &mut Silent).unwrap());
+    let loaded = inspect::load(&dir).unwrap();
+    let data = TrainData::load(&cfg).unwrap();
+    let nll = loaded.generator.nll(&data.test).unwrap();
+    let l = data.dataset.seq_len;
+    let lines: Vec<String> = data
+        .test
+        .chunks(l)
+        .map(|s| {
+            s.iter()
+                .map(|t| t.to_string())
+                .collect::<Vec<_>>()
+                .join(" ")
+        })
+        .collect();
+    let tokens = dir.join("tokens.txt");
+    fs::write(&tokens, lines.join("\n")).unwrap();
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/pytorch/load_generator.py");
+    let out = Command::new(&python)
+        .arg(&script)
+        .arg(dir.join("checkpoint"))
+        .arg(&tokens)
+        .arg(data.start_token().to_string())
+        .arg(
+            data.specials()
+                .pad
+                .map(|p| p as i64)
+                .unwrap_or(-1)
+                .to_string(),
+        )
+        .arg(format!("{nll}"))
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success() && text.contains("ok"), "{text}");
+    fs::remove_dir_all(&dir).unwrap();
+}
