@@ -23,6 +23,9 @@
 
 pub mod activation;
 pub mod arith;
+pub mod embedding;
+pub mod loss;
+pub mod lstm;
 pub mod matmul;
 pub mod reduce;
 pub mod shape;

@@ -1,138 +1,15 @@
-//! TEMPORARY: plain-loop stand-ins for the `gumbel_tensor::ops` kernels that are being
-//! written on the `tensor-kernels` branch, with the announced signatures, so that the ops
-//! can be written and gradchecked now. Deleted when that branch is merged.
+//! TEMPORARY: plain-loop stand-ins for the `gumbel_tensor::ops` kernels still being written
+//! on the `tensor-kernels` branch (reductions, softmax, matmul), with the announced
+//! signatures, re-exporting the ones that have landed. Deleted when the rest is merged.
 #![allow(dead_code)]
+
+pub use gumbel_tensor::ops::{
+    add, add_scalar, div, exp, leaky_relu, leaky_relu_backward, ln, mul, neg, relu, relu_backward,
+    scale, sigmoid, sigmoid_backward, sub, sum_rows, tanh, tanh_backward,
+};
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-fn bc<T: Element>(
-    op: &'static str,
-    a: &Tensor<T>,
-    b: &Tensor<T>,
-    f: impl Fn(T, T) -> T,
-) -> Result<Tensor<T>> {
-    let c = a.cols();
-    let bs = b.as_slice();
-    let get: Box<dyn Fn(usize) -> T> = if a.shape() == b.shape() {
-        Box::new(|i| bs[i])
-    } else if b.rank() == 1 && b.shape()[0] == c {
-        Box::new(move |i| bs[i % c])
-    } else if b.numel() == 1 {
-        Box::new(|_| bs[0])
-    } else {
-        return Err(Error::shape_mismatch(op, a.shape(), b.shape()));
-    };
-    Ok(Tensor::new(
-        a.shape(),
-        a.as_slice()
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| f(x, get(i)))
-            .collect(),
-    )
-    .unwrap())
-}
-pub fn add<T: Element>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
-    bc("add", a, b, |x, y| x + y)
-}
-pub fn sub<T: Element>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
-    bc("sub", a, b, |x, y| x - y)
-}
-pub fn mul<T: Element>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
-    bc("mul", a, b, |x, y| x * y)
-}
-pub fn div<T: Element>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
-    bc("div", a, b, |x, y| x / y)
-}
-fn map<T: Element>(a: &Tensor<T>, f: impl Fn(T) -> T) -> Tensor<T> {
-    Tensor::new(a.shape(), a.as_slice().iter().map(|&x| f(x)).collect()).unwrap()
-}
-fn zip<T: Element>(
-    op: &'static str,
-    a: &Tensor<T>,
-    b: &Tensor<T>,
-    f: impl Fn(T, T) -> T,
-) -> Result<Tensor<T>> {
-    a.expect_same_shape(op, b)?;
-    Ok(Tensor::new(
-        a.shape(),
-        a.as_slice()
-            .iter()
-            .zip(b.as_slice())
-            .map(|(&x, &y)| f(x, y))
-            .collect(),
-    )
-    .unwrap())
-}
-pub fn scale<T: Element>(a: &Tensor<T>, s: T) -> Tensor<T> {
-    map(a, |x| x * s)
-}
-pub fn add_scalar<T: Element>(a: &Tensor<T>, s: T) -> Tensor<T> {
-    map(a, |x| x + s)
-}
-pub fn neg<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    map(a, |x| -x)
-}
-pub fn exp<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    map(a, |x| x.exp())
-}
-pub fn ln<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    map(a, |x| x.ln())
-}
-pub fn tanh<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    map(a, |x| x.tanh())
-}
-pub fn sigmoid<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    map(a, |x| T::ONE / (T::ONE + (-x).exp()))
-}
-pub fn relu<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    map(a, |x| if x > T::ZERO { x } else { T::ZERO })
-}
-pub fn leaky_relu<T: Element>(a: &Tensor<T>, s: T) -> Tensor<T> {
-    map(a, |x| if x >= T::ZERO { x } else { s * x })
-}
-pub fn tanh_backward<T: Element>(y: &Tensor<T>, dy: &Tensor<T>) -> Result<Tensor<T>> {
-    zip("tanh_backward", y, dy, |y, d| d * (T::ONE - y * y))
-}
-pub fn sigmoid_backward<T: Element>(y: &Tensor<T>, dy: &Tensor<T>) -> Result<Tensor<T>> {
-    zip("sigmoid_backward", y, dy, |y, d| d * y * (T::ONE - y))
-}
-pub fn relu_backward<T: Element>(x: &Tensor<T>, dy: &Tensor<T>) -> Result<Tensor<T>> {
-    zip("relu_backward", x, dy, |x, d| {
-        if x > T::ZERO { d } else { T::ZERO }
-    })
-}
-pub fn leaky_relu_backward<T: Element>(x: &Tensor<T>, dy: &Tensor<T>, s: T) -> Result<Tensor<T>> {
-    zip("leaky_relu_backward", x, dy, |x, d| {
-        if x > T::ZERO { d } else { s * d }
-    })
-}
-pub fn add_assign<T: Element>(acc: &mut Tensor<T>, x: &Tensor<T>) -> Result<()> {
-    acc.expect_same_shape("add_assign", x)?;
-    acc.as_mut_slice()
-        .iter_mut()
-        .zip(x.as_slice())
-        .for_each(|(a, &b)| *a += b);
-    Ok(())
-}
-pub fn axpy<T: Element>(acc: &mut Tensor<T>, alpha: T, x: &Tensor<T>) -> Result<()> {
-    acc.expect_same_shape("axpy", x)?;
-    acc.as_mut_slice()
-        .iter_mut()
-        .zip(x.as_slice())
-        .for_each(|(a, &b)| *a += alpha * b);
-    Ok(())
-}
-pub fn sum_rows<T: Element>(a: &Tensor<T>) -> Tensor<T> {
-    let c = a.cols();
-    let mut out = vec![T::ZERO; c];
-    for r in a.as_slice().chunks(c) {
-        for (o, &x) in out.iter_mut().zip(r) {
-            *o += x;
-        }
-    }
-    Tensor::new([c], out).unwrap()
-}
 pub fn sum_all<T: Element>(a: &Tensor<T>) -> T {
     a.as_slice().iter().copied().sum()
 }

@@ -3,7 +3,7 @@
 //! Derivative: a sum copies `dy` back to every element it summed (`dx[.., j, ..] = dy`);
 //! a mean does the same divided by the count.
 
-mod kernel;
+pub mod kernel;
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
