@@ -23,10 +23,13 @@
 
 pub mod activation;
 pub mod arith;
+pub mod conv1d;
+pub mod dropout;
 pub mod embedding;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;
+pub mod max_pool;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
