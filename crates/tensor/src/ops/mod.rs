@@ -17,8 +17,14 @@
 mod testing;
 
 pub mod elementwise;
+pub mod matmul;
+pub mod reduce;
+pub mod softmax;
 
 pub use elementwise::{
     add, add_assign, add_scalar, axpy, div, exp, leaky_relu, leaky_relu_backward, ln, mul, neg,
     relu, relu_backward, scale, sigmoid, sigmoid_backward, sub, sum_rows, tanh, tanh_backward,
 };
+pub use matmul::{matmul, matmul_acc};
+pub use reduce::{mean_all, row_argmax, row_logsumexp, row_max, row_sum, sum_all, try_row_argmax};
+pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};
