@@ -34,7 +34,5 @@ pub mod reduce;
 pub mod shape;
 pub mod softmax;
 
-pub(crate) mod shim;
-
 #[cfg(test)]
 pub(crate) mod testutil;

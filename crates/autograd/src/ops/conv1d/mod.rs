@@ -22,8 +22,8 @@ pub mod kernel;
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::ops::shim as k;
 use crate::tape::Var;
+use gumbel_tensor::ops as k;
 
 /// 1-D convolution over time; see the module docs. `Err` if `x` is not `[B, L, C]`, `W` not
 /// `[F, C, w]` with the same `C`, `L < w`, or the bias is not `[F]`.

@@ -7,8 +7,8 @@ pub mod kernel;
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::ops::shim as k;
 use crate::tape::Var;
+use gumbel_tensor::ops as k;
 
 /// `(outer, n, inner)`: the shape viewed as `[prod(before), shape[axis], prod(after)]`.
 pub(crate) fn split_at_axis(
