@@ -26,6 +26,7 @@ pub mod arith;
 pub mod conv1d;
 pub mod dropout;
 pub mod embedding;
+pub mod gumbel;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;
