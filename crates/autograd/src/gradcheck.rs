@@ -21,6 +21,7 @@ use std::fmt;
 
 use gumbel_tensor::{Error, Tensor};
 
+use crate::params::{ParamId, ParamStore};
 use crate::tape::{Tape, Var};
 
 /// Step and tolerances of [`gradcheck_with`].
@@ -54,6 +55,8 @@ impl Default for GradcheckOptions {
 /// Errors of one input of a gradcheck.
 #[derive(Clone, Debug, PartialEq)]
 pub struct InputReport {
+    /// `"input k"`, or the parameter's name for [`gradcheck_params`].
+    pub name: String,
     /// The input's shape.
     pub shape: Vec<usize>,
     /// `max_j |a_j - n_j|`.
@@ -75,8 +78,8 @@ impl fmt::Display for GradcheckReport {
         for (k, r) in self.inputs.iter().enumerate() {
             writeln!(
                 f,
-                "  input {k} {:?}: max abs err {:.3e}, max rel err {:.3e}",
-                r.shape, r.max_abs_err, r.max_rel_err
+                "  {k}: {} {:?}: max abs err {:.3e}, max rel err {:.3e}",
+                r.name, r.shape, r.max_abs_err, r.max_rel_err
             )?;
         }
         Ok(())
@@ -96,20 +99,44 @@ pub enum GradcheckError {
     )]
     NotDeterministic { first: f64, second: f64 },
     /// An analytic gradient entry disagrees with its central difference.
-    #[error(
-        "gradcheck: input {input} {shape:?}, entry {index:?}: analytic {analytic:e} vs \
-         numeric {numeric:e} (abs err {abs_err:e}, tolerance {tol:e})\n{report}"
-    )]
-    Mismatch {
-        input: usize,
-        shape: Vec<usize>,
-        index: Vec<usize>,
-        analytic: f64,
-        numeric: f64,
-        abs_err: f64,
-        tol: f64,
-        report: GradcheckReport,
-    },
+    #[error("{0}")]
+    Mismatch(Box<Mismatch>),
+}
+
+/// The worst entry of a failed gradcheck, with the full report.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Mismatch {
+    /// Position of the input (or parameter) in the checked list.
+    pub input: usize,
+    /// `"input k"` or the parameter's name.
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Multi-index of the entry.
+    pub index: Vec<usize>,
+    pub analytic: f64,
+    pub numeric: f64,
+    pub abs_err: f64,
+    /// The tolerance `atol + rtol * |numeric|` it exceeded.
+    pub tol: f64,
+    pub report: GradcheckReport,
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "gradcheck: {} {:?}, entry {:?}: analytic {:e} vs numeric {:e} (abs err {:e}, \
+             tolerance {:e})\n{}",
+            self.name,
+            self.shape,
+            self.index,
+            self.analytic,
+            self.numeric,
+            self.abs_err,
+            self.tol,
+            self.report
+        )
+    }
 }
 
 /// [`gradcheck_with`] with the default [`GradcheckOptions`].
@@ -143,13 +170,7 @@ where
     let tape = Tape::new();
     let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
     let out = f(&tape, &vars)?;
-    let value = out.item().map_err(|_| {
-        Error::invalid_shape(
-            "gradcheck",
-            &out.shape().unwrap_or_default(),
-            "f must return a one-element (scalar) Var",
-        )
-    })?;
+    let value = scalar_value(out)?;
     let analytic: Vec<Tensor<f64>> = if out.requires_grad() {
         let mut grads = tape.backward(out)?;
         vars.iter()
@@ -160,41 +181,140 @@ where
         inputs.iter().map(|x| Tensor::zeros(x.shape())).collect()
     };
 
-    // 2. Numeric gradients, one entry at a time, on fresh tapes with constant inputs (so
-    //    they record no backward closures, but ops behave exactly as in step 1).
-    let eval = |xs: &[Tensor<f64>]| -> Result<f64, GradcheckError> {
+    // 2. Numeric gradients, on fresh tapes with constant inputs (so they record no backward
+    //    closures, but ops behave exactly as in step 1).
+    let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
+    let names: Vec<String> = (0..inputs.len()).map(|k| format!("input {k}")).collect();
+    compare(value, &names, inputs, &analytic, opts, |k, j, x| {
+        xs[k].as_mut_slice()[j] = x;
         let tape = Tape::new();
         let vars: Vec<Var<'_, f64>> = xs.iter().map(|x| tape.constant(x.clone())).collect();
         Ok(f(&tape, &vars)?.item()?)
+    })
+}
+
+/// gradcheck for a model: compares the analytic gradient of `f` with respect to **every
+/// parameter of `params`** with central differences, perturbing the parameters in place
+/// (and restoring them). Reports and errors name the parameters (`"lstm.weight_hh_l0"`).
+///
+/// `f` builds the loss on the tape it is given, reading the parameters from the store (as a
+/// model's forward does). Inputs that are not parameters can be registered as parameters
+/// of a scratch store to have them checked too.
+///
+/// ```
+/// use gumbel_autograd::{gradcheck_params, GradcheckOptions, ParamStore, layers::Linear, init};
+/// let mut params = ParamStore::<f64>::new();
+/// let lin = Linear::new(&mut params, "fc", 3, 2, true, &mut init::seeded(0)).unwrap();
+/// let x = gumbel_autograd::tensor::Tensor::new([1, 3], vec![0.5, -1.0, 2.0]).unwrap();
+/// let report = gradcheck_params(
+///     &mut params,
+///     |tape, p| lin.forward(tape, p, &tape.constant(x.clone()))?.tanh()?.sum(),
+///     &GradcheckOptions::default(),
+/// )
+/// .unwrap();
+/// assert_eq!(report.inputs[0].name, "fc.weight");
+/// ```
+pub fn gradcheck_params<F>(
+    params: &mut ParamStore<f64>,
+    f: F,
+    opts: &GradcheckOptions,
+) -> Result<GradcheckReport, GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &ParamStore<f64>) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    let ids: Vec<ParamId> = params.ids().collect();
+    let names: Vec<String> = ids
+        .iter()
+        .map(|&id| params.name(id).map(str::to_owned))
+        .collect::<gumbel_tensor::Result<_>>()?;
+    let base: Vec<Tensor<f64>> = ids
+        .iter()
+        .map(|&id| params.value(id).cloned())
+        .collect::<gumbel_tensor::Result<_>>()?;
+
+    // 1. Analytic gradients (the store's own gradients are left untouched).
+    let tape = Tape::new();
+    let was = params.requires_grad();
+    params.set_requires_grad(true);
+    let out = f(&tape, params)?;
+    let value = scalar_value(out)?;
+    let analytic: Vec<Tensor<f64>> = if out.requires_grad() {
+        let grads = tape.backward(out)?;
+        ids.iter()
+            .zip(&base)
+            .map(|(&id, x)| {
+                grads
+                    .param(id)
+                    .cloned()
+                    .unwrap_or_else(|| Tensor::zeros(x.shape()))
+            })
+            .collect()
+    } else {
+        base.iter().map(|x| Tensor::zeros(x.shape())).collect()
     };
-    let again = eval(inputs)?;
-    if again.to_bits() != value.to_bits() && !(again.is_nan() && value.is_nan()) {
-        return Err(GradcheckError::NotDeterministic {
-            first: value,
-            second: again,
-        });
+
+    // 2. Numeric gradients with the store frozen (constant leaves), entry by entry.
+    params.set_requires_grad(false);
+    let result = compare(value, &names, &base, &analytic, opts, |k, j, x| {
+        params.value_mut(ids[k])?.as_mut_slice()[j] = x;
+        let tape = Tape::new();
+        Ok(f(&tape, params)?.item()?)
+    });
+    params.set_requires_grad(was);
+    result
+}
+
+/// The loss value, or an error if `f` did not return one element.
+fn scalar_value(out: Var<'_, f64>) -> Result<f64, GradcheckError> {
+    Ok(out.item().map_err(|_| {
+        Error::invalid_shape(
+            "gradcheck",
+            &out.shape().unwrap_or_default(),
+            "f must return a one-element (scalar) Var",
+        )
+    })?)
+}
+
+/// The comparison shared by [`gradcheck_with`] and [`gradcheck_params`]. `eval(k, j, x)`
+/// sets entry `j` of input `k` to `x` and returns `f`; entries are restored to `base`.
+fn compare(
+    value: f64,
+    names: &[String],
+    base: &[Tensor<f64>],
+    analytic: &[Tensor<f64>],
+    opts: &GradcheckOptions,
+    mut eval: impl FnMut(usize, usize, f64) -> Result<f64, GradcheckError>,
+) -> Result<GradcheckReport, GradcheckError> {
+    // f must be a function of its inputs: evaluate it again at the same point (entry 0 of
+    // the first non-empty input set to its own value).
+    if let Some(k) = base.iter().position(|x| x.numel() > 0) {
+        let again = eval(k, 0, base[k].as_slice()[0])?;
+        if again.to_bits() != value.to_bits() && !(again.is_nan() && value.is_nan()) {
+            return Err(GradcheckError::NotDeterministic {
+                first: value,
+                second: again,
+            });
+        }
     }
 
-    let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
     let mut report = GradcheckReport { inputs: Vec::new() };
     // (badness = err / tol, input, flat index, analytic, numeric, abs err, tol)
     let mut worst: Option<(f64, usize, usize, f64, f64, f64, f64)> = None;
-    for k in 0..inputs.len() {
+    for k in 0..base.len() {
         let mut r = InputReport {
-            shape: inputs[k].shape().to_vec(),
+            name: names[k].clone(),
+            shape: base[k].shape().to_vec(),
             max_abs_err: 0.0,
             max_rel_err: 0.0,
             worst: None,
         };
         let mut worst_here = -1.0;
-        for j in 0..inputs[k].numel() {
-            let x0 = inputs[k].as_slice()[j];
-            xs[k].as_mut_slice()[j] = x0 + opts.eps;
-            let plus = eval(&xs)?;
-            xs[k].as_mut_slice()[j] = x0 - opts.eps;
-            let minus = eval(&xs)?;
-            xs[k].as_mut_slice()[j] = x0;
-            let n = (plus - minus) / (2.0 * opts.eps);
+        for j in 0..base[k].numel() {
+            let x0 = base[k].as_slice()[j];
+            let plus = eval(k, j, x0 + opts.eps);
+            let minus = eval(k, j, x0 - opts.eps);
+            eval(k, j, x0)?; // restore (and check nothing was left perturbed)
+            let n = (plus? - minus?) / (2.0 * opts.eps);
             let a = analytic[k].as_slice()[j];
             let abs_err = if (a - n).is_nan() {
                 f64::INFINITY
@@ -219,16 +339,19 @@ where
     }
     match worst {
         None => Ok(report),
-        Some((_, input, j, analytic, numeric, abs_err, tol)) => Err(GradcheckError::Mismatch {
-            input,
-            shape: inputs[input].shape().to_vec(),
-            index: unflatten(j, inputs[input].shape()),
-            analytic,
-            numeric,
-            abs_err,
-            tol,
-            report,
-        }),
+        Some((_, input, j, analytic, numeric, abs_err, tol)) => {
+            Err(GradcheckError::Mismatch(Box::new(Mismatch {
+                input,
+                name: names[input].clone(),
+                shape: base[input].shape().to_vec(),
+                index: unflatten(j, base[input].shape()),
+                analytic,
+                numeric,
+                abs_err,
+                tol,
+                report,
+            })))
+        }
     }
 }
 
@@ -285,13 +408,14 @@ mod tests {
         let x = t(&[2, 2], &[0.5, -1.0, 2.0, 0.25]);
         let err = gradcheck(|_, v| sum(bad_square(v[0])?), &[x]).unwrap_err();
         match &err {
-            GradcheckError::Mismatch {
-                input,
-                index,
-                analytic,
-                numeric,
-                ..
-            } => {
+            GradcheckError::Mismatch(m) => {
+                let Mismatch {
+                    input,
+                    index,
+                    analytic,
+                    numeric,
+                    ..
+                } = &**m;
                 assert_eq!(*input, 0);
                 assert_eq!(index, &[1, 0]);
                 // analytic 2*2 + 1 = 5, numeric 2*2 = 4

@@ -11,6 +11,8 @@
 //! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
 //! - `gradcheck.rs`: [`gradcheck`] (analytic vs central differences).
 //! - `optim.rs`: SGD (momentum), Adam, AdamW, `clip_grad_norm`.
+//! - `layers/`: Linear, Embedding, LSTM (cell and unrolled), Conv1d bank + max-pool,
+//!   Highway, with PyTorch's parameter names and layouts; `init.rs`: their initialisation.
 //!
 //! ## A training step
 //! ```
@@ -32,12 +34,17 @@
 //! ```
 
 pub mod gradcheck;
+pub mod init;
+pub mod layers;
 pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod tape;
 
-pub use gradcheck::{GradcheckError, GradcheckOptions, GradcheckReport, gradcheck, gradcheck_with};
+pub use gradcheck::{
+    GradcheckError, GradcheckOptions, GradcheckReport, Mismatch, gradcheck, gradcheck_params,
+    gradcheck_with,
+};
 pub use gumbel_tensor as tensor;
 pub use gumbel_tensor::{Error, Result};
 pub use params::{ParamId, ParamStore};

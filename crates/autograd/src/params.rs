@@ -233,12 +233,7 @@ impl<T: Element> ParamStore<T> {
         for (id, g) in grads.take_params(|p| p.store == store) {
             let i = id.index as usize;
             match &mut self.grads[i] {
-                Some(acc) => {
-                    acc.expect_same_shape("ParamStore::accumulate", &g)?;
-                    for (a, &b) in acc.as_mut_slice().iter_mut().zip(g.as_slice()) {
-                        *a += b;
-                    }
-                }
+                Some(acc) => gumbel_tensor::ops::add_assign(acc, &g)?,
                 slot @ None => {
                     self.values[i].expect_same_shape("ParamStore::accumulate", &g)?;
                     *slot = Some(g);

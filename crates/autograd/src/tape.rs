@@ -477,7 +477,7 @@ impl<T: Element> Grads<'_, T> {
             ));
         }
         match &mut self.slots[id.0] {
-            Some(acc) => add_assign(acc, &g),
+            Some(acc) => gumbel_tensor::ops::add_assign(acc, &g)?,
             slot @ None => *slot = Some(g),
         }
         Ok(())
@@ -496,13 +496,6 @@ impl<T: Element> Grads<'_, T> {
     /// The value of input `id` (still alive during the walk: inputs precede their users).
     pub fn value(&self, id: NodeId) -> &Arc<Tensor<T>> {
         &self.nodes[id.0].value
-    }
-}
-
-/// `acc += x` elementwise (same shapes, checked by the caller).
-fn add_assign<T: Element>(acc: &mut Tensor<T>, x: &Tensor<T>) {
-    for (a, &b) in acc.as_mut_slice().iter_mut().zip(x.as_slice()) {
-        *a += b;
     }
 }
 

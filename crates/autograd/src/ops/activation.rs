@@ -5,8 +5,8 @@
 
 use gumbel_tensor::{Element, Result};
 
-use crate::ops::shim as k;
 use crate::tape::Var;
+use gumbel_tensor::ops as k;
 
 impl<'t, T: Element> Var<'t, T> {
     /// `y = e^x`. Derivative: `dx = dy * y`.

@@ -8,8 +8,8 @@
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::ops::shim as k;
 use crate::tape::Var;
+use gumbel_tensor::ops as k;
 
 /// How the right operand lines up with the left one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

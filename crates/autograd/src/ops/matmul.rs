@@ -22,8 +22,8 @@
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::ops::shim as k;
 use crate::tape::{Grads, NodeId, Var};
+use gumbel_tensor::ops as k;
 
 /// `(rows, cols)` of `op(a)`, or an error if `a` is not 2-D.
 fn dims<T: Element>(op: &'static str, a: &Tensor<T>, trans: bool) -> Result<(usize, usize)> {

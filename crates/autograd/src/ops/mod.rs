@@ -23,12 +23,17 @@
 
 pub mod activation;
 pub mod arith;
+pub mod conv1d;
+pub mod dropout;
+pub mod embedding;
+pub mod gumbel;
+pub mod loss;
+pub mod lstm;
 pub mod matmul;
+pub mod max_pool;
 pub mod reduce;
 pub mod shape;
 pub mod softmax;
-
-pub(crate) mod shim;
 
 #[cfg(test)]
 pub(crate) mod testutil;

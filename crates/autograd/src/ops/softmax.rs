@@ -10,8 +10,8 @@
 
 use gumbel_tensor::{Element, Result};
 
-use crate::ops::shim as k;
 use crate::tape::Var;
+use gumbel_tensor::ops as k;
 
 impl<'t, T: Element> Var<'t, T> {
     /// Softmax over the last axis. Derivative: `dx = y * (dy - sum_row(dy * y))`.

@@ -3,12 +3,12 @@
 //! Derivative: a sum copies `dy` back to every element it summed (`dx[.., j, ..] = dy`);
 //! a mean does the same divided by the count.
 
-mod kernel;
+pub mod kernel;
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::ops::shim as k;
 use crate::tape::Var;
+use gumbel_tensor::ops as k;
 
 /// `(outer, n, inner)`: the shape viewed as `[prod(before), shape[axis], prod(after)]`.
 pub(crate) fn split_at_axis(

@@ -5,7 +5,7 @@
 //! `concat`/`stack` hand each input its block of `dy`; `slice` adds `dy` into its block of
 //! a zero gradient. All use the block copy in `kernel.rs`.
 
-mod kernel;
+pub mod kernel;
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 

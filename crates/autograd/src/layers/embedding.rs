@@ -1,0 +1,55 @@
+//! [`Embedding`]: a `[num, dim]` table, looked up by index or by a distribution.
+
+use rand::Rng;
+
+use gumbel_tensor::{Element, Result};
+
+use crate::init;
+use crate::ops::embedding::{embedding, soft_embedding};
+use crate::params::{ParamId, ParamStore};
+use crate::tape::{Tape, Var};
+
+/// An embedding table `weight: [num, dim]` (`nn.Embedding`).
+#[derive(Clone, Debug)]
+pub struct Embedding {
+    pub weight: ParamId,
+    pub num: usize,
+    pub dim: usize,
+}
+
+impl Embedding {
+    /// Registers `{name}.weight` with PyTorch's default initialisation `N(0, 1)`.
+    pub fn new<T: Element>(
+        params: &mut ParamStore<T>,
+        name: &str,
+        num: usize,
+        dim: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let weight = params.add(
+            format!("{name}.weight"),
+            init::normal(&[num, dim], 1.0, rng),
+        )?;
+        Ok(Embedding { weight, num, dim })
+    }
+
+    /// Rows at `indices`: `[indices.len(), dim]`.
+    pub fn forward<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+        indices: &[usize],
+    ) -> Result<Var<'t, T>> {
+        embedding(&params.var(tape, self.weight)?, indices)
+    }
+
+    /// `probs @ weight` for `probs: [n, num]`: the expected embedding (soft one-hot input).
+    pub fn forward_soft<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+        probs: &Var<'t, T>,
+    ) -> Result<Var<'t, T>> {
+        soft_embedding(probs, &params.var(tape, self.weight)?)
+    }
+}

@@ -1,0 +1,46 @@
+//! [`Highway`]: `y = t * relu(W_h x + b_h) + (1 - t) * x` with `t = sigmoid(W_t x + b_t)`.
+
+use rand::Rng;
+
+use gumbel_tensor::{Element, Result};
+
+use crate::layers::Linear;
+use crate::params::ParamStore;
+use crate::tape::{Tape, Var};
+
+/// A highway layer on `[rows, d]` (Srivastava et al. 2015), as in the SeqGAN / RelGAN CNN
+/// discriminators. Computed as `x + t * (h - x)`, the same value with one op fewer.
+#[derive(Clone, Debug)]
+pub struct Highway {
+    /// The transform gate `t = sigmoid(gate(x))`.
+    pub gate: Linear,
+    /// The candidate `h = relu(proj(x))`.
+    pub proj: Linear,
+}
+
+impl Highway {
+    /// Registers `{name}.gate.*` and `{name}.proj.*` (two `Linear(d, d)`).
+    pub fn new<T: Element>(
+        params: &mut ParamStore<T>,
+        name: &str,
+        d: usize,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        Ok(Highway {
+            gate: Linear::new(params, &format!("{name}.gate"), d, d, true, rng)?,
+            proj: Linear::new(params, &format!("{name}.proj"), d, d, true, rng)?,
+        })
+    }
+
+    /// `x + t * (h - x)`.
+    pub fn forward<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+        x: &Var<'t, T>,
+    ) -> Result<Var<'t, T>> {
+        let t = self.gate.forward(tape, params, x)?.sigmoid()?;
+        let h = self.proj.forward(tape, params, x)?.relu()?;
+        x.add(&t.mul(&h.sub(x)?)?)
+    }
+}

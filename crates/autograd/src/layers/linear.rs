@@ -1,0 +1,63 @@
+//! [`Linear`]: `y = x W^T + b` (`nn.Linear`), one fused node.
+
+use rand::Rng;
+
+use gumbel_tensor::{Element, Result};
+
+use crate::init;
+use crate::params::{ParamId, ParamStore};
+use crate::tape::{Tape, Var};
+
+/// A fully connected layer, `weight: [out, in]`, `bias: [out]` (optional).
+#[derive(Clone, Debug)]
+pub struct Linear {
+    pub weight: ParamId,
+    pub bias: Option<ParamId>,
+    pub in_dim: usize,
+    pub out_dim: usize,
+}
+
+impl Linear {
+    /// Registers `{name}.weight` and `{name}.bias` with PyTorch's default initialisation
+    /// `U(-1/sqrt(in), 1/sqrt(in))`.
+    pub fn new<T: Element>(
+        params: &mut ParamStore<T>,
+        name: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: bool,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
+        let weight = params.add(
+            format!("{name}.weight"),
+            init::uniform(&[out_dim, in_dim], bound, rng),
+        )?;
+        let bias = if bias {
+            Some(params.add(
+                format!("{name}.bias"),
+                init::uniform(&[out_dim], bound, rng),
+            )?)
+        } else {
+            None
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    /// `x W^T + b` for `x: [rows, in]`.
+    pub fn forward<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+        x: &Var<'t, T>,
+    ) -> Result<Var<'t, T>> {
+        let w = params.var(tape, self.weight)?;
+        let b = self.bias.map(|b| params.var(tape, b)).transpose()?;
+        x.linear(&w, b.as_ref())
+    }
+}

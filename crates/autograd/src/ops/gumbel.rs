@@ -1,0 +1,340 @@
+//! `gumbel_softmax`: the Gumbel-Softmax (Concrete) relaxation as **one tape node** on the
+//! fused kernels of `gumbel_tensor::ops::gumbel`.
+//!
+//! For logits `l`, Gumbel noise `g` and temperature `tau` (or inverse temperature `beta`):
+//!
+//! ```text
+//! y     = softmax((l + g) / tau)                         the relaxed sample (forward)
+//! index = argmax(l + g)                                  the Gumbel-max sample, same noise
+//! dl    = y * (dy - <dy, y>) / tau                       (fused backward kernel)
+//! dtau  = -(1/tau) sum_rows sum_i y_i (dy_i - <dy, y>) ln y_i   (if tau is learned)
+//! ```
+//! (with `beta`: `dl = beta y (dy - <dy, y>)`, `dbeta = (1/beta) sum ... ln y`).
+//!
+//! **Straight-through** (`hard = true`): the forward value is `one_hot(index)`, and the
+//! backward treats the incoming gradient as the gradient of the soft `y` and applies the
+//! formula above. This is *not* the derivative of the hard forward (which is zero almost
+//! everywhere) but of its soft surrogate, by design; the tests check exactly that.
+//!
+//! **Randomness** is explicit: the caller passes a [`GumbelRng`]; each call consumes one
+//! counter value, and a row's noise depends only on `(seed, counter, row)`, so a training
+//! run is reproducible for any thread count. [`gumbel_softmax_with_noise`] takes the noise
+//! itself (studies, cross-checks). The noise is not stored: the backward needs only `y`.
+//!
+//! The temperature is a constant ([`GumbelTemp::Fixed`]) or a learnable one-element value
+//! ([`GumbelTemp::Tau`], [`GumbelTemp::Beta`]) that receives `dtau` / `dbeta`.
+
+use gumbel_tensor::ops::gumbel::{
+    GumbelRng, GumbelSoftmax, Noise, Temperature, gumbel_softmax as fused_forward,
+    gumbel_softmax_backward, gumbel_softmax_with_noise as fused_forward_with_noise,
+};
+use gumbel_tensor::{Element, Error, Result, Tensor};
+
+use crate::tape::{NodeId, Var};
+
+/// The temperature of [`gumbel_softmax`]: a constant, or a learnable one-element value
+/// holding `tau` or `beta`.
+#[derive(Clone, Copy, Debug)]
+pub enum GumbelTemp<'t, T: Element> {
+    /// A constant `tau` or `beta` (no gradient).
+    Fixed(Temperature<T>),
+    /// A learnable temperature `tau` (a one-element value, e.g. a parameter).
+    Tau(Var<'t, T>),
+    /// A learnable inverse temperature `beta`.
+    Beta(Var<'t, T>),
+}
+
+impl<T: Element> From<Temperature<T>> for GumbelTemp<'_, T> {
+    fn from(t: Temperature<T>) -> Self {
+        GumbelTemp::Fixed(t)
+    }
+}
+
+impl<'t, T: Element> GumbelTemp<'t, T> {
+    /// The temperature's current value, and its `Var` if learned.
+    fn resolve(self, op: &'static str) -> Result<(Temperature<T>, Option<Var<'t, T>>)> {
+        let read = |v: Var<'t, T>| -> Result<T> {
+            let t = v.value()?;
+            t.item().map_err(|_| {
+                Error::invalid_shape(op, t.shape(), "a learned temperature must have one element")
+            })
+        };
+        Ok(match self {
+            GumbelTemp::Fixed(t) => (t, None),
+            GumbelTemp::Tau(v) => (Temperature::Tau(read(v)?), Some(v)),
+            GumbelTemp::Beta(v) => (Temperature::Beta(read(v)?), Some(v)),
+        })
+    }
+}
+
+/// The output of [`gumbel_softmax`]: the value on the tape (soft sample, or one-hot with
+/// straight-through) and each row's Gumbel-max index (the sampled token).
+#[derive(Clone, Debug)]
+pub struct GumbelSample<'t, T: Element> {
+    /// `softmax((l + g) / tau)`, or `one_hot(index)` with `hard = true`.
+    pub y: Var<'t, T>,
+    /// `argmax(l + g)` per row: the discrete sample that `y` relaxes.
+    pub index: Vec<usize>,
+}
+
+/// Gumbel-Softmax with noise drawn from `rng` (one counter value per call): one node whose
+/// value is the relaxed sample, or its one-hot with `hard` (straight-through). See the
+/// module docs for the math.
+///
+/// Errors (from the fused kernel): a NaN or `+inf` logit, a row with only `-inf` (masked)
+/// logits, a temperature that is not finite and `> 0`, a learned temperature with more
+/// than one element.
+///
+/// ```
+/// use gumbel_autograd::{Tape, ops::gumbel::{gumbel_softmax, GumbelTemp}, tensor::Tensor};
+/// use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Temperature};
+/// let tape = Tape::<f64>::new();
+/// let logits = tape.leaf(Tensor::new([2, 3], vec![1.0, 0.0, -1.0, 0.0, 0.0, 0.0]).unwrap());
+/// let mut rng = GumbelRng::new(7);
+/// let s = gumbel_softmax(&logits, Temperature::Tau(0.5).into(), &mut rng, true).unwrap();
+/// let y = s.y.value().unwrap();
+/// assert_eq!(y.row(0)[s.index[0]], 1.0); // straight-through: one-hot forward
+/// let g = tape.backward(s.y.slice(1, 0, 1).unwrap().sum().unwrap()).unwrap();
+/// assert!(g.get(logits).is_some()); // ... gradient through the soft sample
+/// ```
+pub fn gumbel_softmax<'t, T: Element>(
+    logits: &Var<'t, T>,
+    temp: GumbelTemp<'t, T>,
+    rng: &mut GumbelRng,
+    hard: bool,
+) -> Result<GumbelSample<'t, T>> {
+    let (t, tvar) = temp.resolve("gumbel_softmax")?;
+    let l = logits.value()?;
+    let out = fused_forward(&l, t, rng, hard)?;
+    record(logits, t, tvar, out)
+}
+
+/// [`gumbel_softmax`] with the caller's noise ([`Noise::Gumbel`] or [`Noise::Uniform`], the
+/// logits' shape) instead of a generator: for studies, and cross-checks against other
+/// implementations given the same noise.
+pub fn gumbel_softmax_with_noise<'t, T: Element>(
+    logits: &Var<'t, T>,
+    noise: Noise<'_, T>,
+    temp: GumbelTemp<'t, T>,
+    hard: bool,
+) -> Result<GumbelSample<'t, T>> {
+    let (t, tvar) = temp.resolve("gumbel_softmax_with_noise")?;
+    let l = logits.value()?;
+    let out = fused_forward_with_noise(&l, noise, t, hard)?;
+    record(logits, t, tvar, out)
+}
+
+/// Records the node: value `y` (or `hard`), inputs the logits and the learned temperature.
+///
+/// Derivative: `(dl, dtemp) = gumbel_softmax_backward(y_soft, dy)`, with `dy` the
+/// gradient of the node's value (straight-through passes it to the soft sample as is).
+fn record<'t, T: Element>(
+    logits: &Var<'t, T>,
+    temp: Temperature<T>,
+    tvar: Option<Var<'t, T>>,
+    out: GumbelSoftmax<T>,
+) -> Result<GumbelSample<'t, T>> {
+    let GumbelSoftmax { y, index, hard } = out;
+    let (value, soft) = match hard {
+        Some(h) => (h, Some(y)), // keep the soft sample for the backward
+        None => (y, None),       // the node's own value is the soft sample
+    };
+    let il = logits.id();
+    let it: Option<(NodeId, Vec<usize>)> = match tvar {
+        Some(v) => Some((v.id(), v.shape()?)),
+        None => None,
+    };
+    let mut inputs = vec![*logits];
+    inputs.extend(tvar);
+    let y = logits.push("gumbel_softmax", value, &inputs, move |out, dy, g| {
+        let y_soft = soft.as_ref().unwrap_or(out);
+        let want_dtemp = it.as_ref().is_some_and(|(i, _)| g.wants(*i));
+        let (dl, dtemp) = gumbel_softmax_backward(y_soft, &dy, temp, want_dtemp)?;
+        if let (Some((i, shape)), Some(d)) = (it, dtemp) {
+            g.add(i, Tensor::full(shape, d))?;
+        }
+        g.add(il, dl)
+    })?;
+    Ok(GumbelSample { y, index })
+}
+
+impl<'t, T: Element> Var<'t, T> {
+    /// Method form of [`gumbel_softmax`]: `logits.gumbel_softmax(temp, &mut rng, hard)`.
+    pub fn gumbel_softmax(
+        &self,
+        temp: GumbelTemp<'t, T>,
+        rng: &mut GumbelRng,
+        hard: bool,
+    ) -> Result<GumbelSample<'t, T>> {
+        gumbel_softmax(self, temp, rng, hard)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Tape;
+    use crate::ops::testutil::{check, rand, rand_in, weighted_sum};
+    use gumbel_tensor::ops::gumbel::gumbel_noise;
+
+    const SEED: u64 = 2024;
+
+    #[test]
+    fn soft_sample_gradcheck_with_a_fixed_seed() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        for t in [Temperature::Tau(0.7), Temperature::Beta(1.3)] {
+            check(
+                |_, v| {
+                    let mut rng = GumbelRng::new(SEED); // same noise at every evaluation
+                    weighted_sum(gumbel_softmax(&v[0], t.into(), &mut rng, false)?.y, 1)
+                },
+                std::slice::from_ref(&l),
+            );
+        }
+    }
+
+    #[test]
+    fn learned_tau_and_beta_gradcheck() {
+        let l = rand_in(&[4, 6], 122, -2.0, 2.0);
+        let tau = Tensor::new([1], vec![0.8]).unwrap();
+        check(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                weighted_sum(
+                    gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, false)?.y,
+                    2,
+                )
+            },
+            &[l.clone(), tau],
+        );
+        let beta = Tensor::scalar(1.7);
+        check(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                weighted_sum(
+                    gumbel_softmax(&v[0], GumbelTemp::Beta(v[1]), &mut rng, false)?.y,
+                    3,
+                )
+            },
+            &[l, beta],
+        );
+    }
+
+    #[test]
+    fn masked_classes_get_zero_gradient() {
+        let mut l = rand(&[2, 4], 123);
+        l.as_mut_slice()[1] = f64::NEG_INFINITY;
+        let tau = Tensor::scalar(0.9);
+        check(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                weighted_sum(
+                    gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, false)?.y,
+                    4,
+                )
+            },
+            &[l.clone(), tau],
+        );
+        let tape = Tape::new();
+        let lv = tape.leaf(l);
+        let s = gumbel_softmax(
+            &lv,
+            Temperature::Tau(0.9).into(),
+            &mut GumbelRng::new(1),
+            false,
+        )
+        .unwrap();
+        assert_eq!(s.y.value().unwrap().row(0)[1], 0.0);
+        let g = tape.backward(weighted_sum(s.y, 5).unwrap()).unwrap();
+        assert_eq!(g.get(lv).unwrap().row(0)[1], 0.0);
+    }
+
+    /// Straight-through is checked against its soft surrogate: with a downstream that is
+    /// linear in the sample (so the incoming gradient is the same constant for both), the
+    /// hard node's gradients equal the soft node's bit for bit, and the soft node's are
+    /// the gradchecked derivative. The hard forward itself is one-hot at `index`.
+    #[test]
+    fn straight_through_gradient_is_the_soft_surrogates() {
+        let lt = rand_in(&[5, 7], 124, -2.0, 2.0);
+        let run = |hard: bool| {
+            let tape = Tape::new();
+            let (l, tau) = (tape.leaf(lt.clone()), tape.leaf(Tensor::scalar(0.6)));
+            let mut rng = GumbelRng::new(SEED);
+            let s = gumbel_softmax(&l, GumbelTemp::Tau(tau), &mut rng, hard).unwrap();
+            let y = (*s.y.value().unwrap()).clone();
+            let mut g = tape.backward(weighted_sum(s.y, 6).unwrap()).unwrap();
+            (y, s.index, g.take(l).unwrap(), g.take(tau).unwrap())
+        };
+        let (y_hard, idx_hard, dl_hard, dtau_hard) = run(true);
+        let (y_soft, idx_soft, dl_soft, dtau_soft) = run(false);
+        assert_eq!(idx_hard, idx_soft);
+        for (r, &k) in idx_hard.iter().enumerate() {
+            let want: Vec<f64> = (0..7).map(|j| if j == k { 1.0 } else { 0.0 }).collect();
+            assert_eq!(y_hard.row(r), &want[..]);
+            // the soft sample's largest entry is the Gumbel-max index
+            let am = y_soft
+                .row(r)
+                .iter()
+                .enumerate()
+                .fold(0, |b, (j, &v)| if v > y_soft.row(r)[b] { j } else { b });
+            assert_eq!(am, k);
+        }
+        assert_eq!(dl_hard, dl_soft);
+        assert_eq!(dtau_hard, dtau_soft);
+    }
+
+    /// The fused node against its composed twin on the same noise: `softmax((l + g) / tau)`
+    /// built from add, div and softmax, in value and in the gradients of `l` and `tau`.
+    #[test]
+    fn fused_node_matches_composed_ops() {
+        let lt = rand_in(&[3, 9], 125, -3.0, 3.0);
+        let g = gumbel_noise::<f64>(&[3, 9], &mut GumbelRng::new(5));
+        let run = |fused: bool| {
+            let tape = Tape::new();
+            let (l, tau) = (tape.leaf(lt.clone()), tape.leaf(Tensor::scalar(0.75)));
+            let y = if fused {
+                gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), GumbelTemp::Tau(tau), false)
+                    .unwrap()
+                    .y
+            } else {
+                l.add(&tape.constant(g.clone()))
+                    .unwrap()
+                    .div(&tau)
+                    .unwrap()
+                    .softmax()
+                    .unwrap()
+            };
+            let val = (*y.value().unwrap()).clone();
+            let mut gr = tape.backward(weighted_sum(y, 7).unwrap()).unwrap();
+            (val, gr.take(l).unwrap(), gr.take(tau).unwrap())
+        };
+        let (y1, dl1, dt1) = run(true);
+        let (y2, dl2, dt2) = run(false);
+        // Both compute in f64 with polynomial exp/ln approximations accurate to ~1 ulp;
+        // values O(1), so 1e-13 leaves a wide margin without hiding a wrong formula (an
+        // error in dtau or a missing 1/tau would be O(0.1)).
+        assert!(y1.max_abs_diff(&y2) < 1e-13, "{y1:?} vs {y2:?}");
+        assert!(dl1.max_abs_diff(&dl2) < 1e-13, "{dl1:?} vs {dl2:?}");
+        assert!(dt1.max_abs_diff(&dt2) < 1e-13, "{dt1:?} vs {dt2:?}");
+    }
+
+    #[test]
+    fn each_call_draws_new_noise_and_errors_are_reported() {
+        let tape = Tape::<f32>::new();
+        let l = tape.leaf(Tensor::zeros([4, 8]));
+        let mut rng = GumbelRng::new(3);
+        let a = gumbel_softmax(&l, Temperature::Tau(1.0).into(), &mut rng, false).unwrap();
+        let b = gumbel_softmax(&l, Temperature::Tau(1.0).into(), &mut rng, false).unwrap();
+        assert_ne!(*a.y.value().unwrap(), *b.y.value().unwrap());
+        assert_eq!(rng.counter(), 2);
+        let bad = gumbel_softmax(&l, Temperature::Tau(0.0).into(), &mut rng, false).unwrap_err();
+        assert!(bad.to_string().contains("tau"), "{bad}");
+        let two = tape.leaf(Tensor::zeros([2]));
+        let msg = gumbel_softmax(&l, GumbelTemp::Tau(two), &mut rng, false)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("one element"), "{msg}");
+        let nan = tape.leaf(Tensor::new([1, 2], vec![f32::NAN, 0.0]).unwrap());
+        assert!(gumbel_softmax(&nan, Temperature::Tau(1.0).into(), &mut rng, false).is_err());
+    }
+}

@@ -1,0 +1,287 @@
+//! Losses: `cross_entropy` from logits against token indices (with an ignore/pad index),
+//! and `bce_with_logits`.
+//!
+//! ## Cross-entropy
+//! For logits `x` (rows = tokens, cols = classes) and targets `t`, over the `N` rows whose
+//! target is not the ignore index:
+//!
+//! ```text
+//! L = (1/N) sum_i (lse(x_i) - x_i[t_i]),         lse(x_i) = ln sum_j exp(x_ij)
+//! dL/dx_ij = (1/N) (softmax(x_i)_j - [j == t_i])   (0 for ignored rows)
+//! ```
+//! Forward keeps one number per row (its `lse`); backward recomputes the softmax from the
+//! logits in the same pass that writes the gradient (kernel `softmax_minus_onehot`), so no
+//! probability matrix is stored.
+//!
+//! ## Binary cross-entropy with logits
+//! `L = mean(max(x, 0) - x y + ln(1 + e^-|x|))`, `dL/dx = (sigmoid(x) - y) / n`,
+//! `dL/dy = -x / n` (targets may be a constant or a value with a gradient).
+
+pub mod kernel;
+
+use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
+
+use crate::tape::Var;
+
+impl<'t, T: Element> Var<'t, T> {
+    /// Mean cross-entropy of the logits (`self`, viewed as `rows x classes`) against one
+    /// target class per row; rows whose target equals `ignore_index` are skipped and not
+    /// counted (PyTorch's `F.cross_entropy(..., ignore_index=..)`, reduction `mean`).
+    ///
+    /// `Err` if `targets.len()` is not the number of rows, a target is out of range, every
+    /// row is ignored, or a row's loss is not finite (a NaN logit, or an infinite one).
+    ///
+    /// ```
+    /// # use gumbel_autograd::{Tape, tensor::Tensor};
+    /// let tape = Tape::<f64>::new();
+    /// // two classes with equal logits: loss ln 2 for either target
+    /// let x = tape.leaf(Tensor::new([2, 2], vec![0.0, 0.0, 5.0, 5.0]).unwrap());
+    /// let l = x.cross_entropy(&[1, 0], None).unwrap();
+    /// assert!((l.item().unwrap() - 2f64.ln()).abs() < 1e-12);
+    /// ```
+    pub fn cross_entropy(
+        &self,
+        targets: &[usize],
+        ignore_index: Option<usize>,
+    ) -> Result<Var<'t, T>> {
+        const OP: &str = "cross_entropy";
+        let x = self.value()?;
+        let (rows, cols) = (x.rows(), x.cols());
+        if x.rank() == 0 || targets.len() != rows {
+            return Err(Error::invalid_argument(
+                OP,
+                format!(
+                    "logits {:?} have {rows} rows but {} targets were given",
+                    x.shape(),
+                    targets.len()
+                ),
+            ));
+        }
+        let mut count = 0usize;
+        for (i, &t) in targets.iter().enumerate() {
+            if Some(t) == ignore_index {
+                continue;
+            }
+            if t >= cols {
+                return Err(Error::invalid_argument(
+                    OP,
+                    format!("row {i}: target {t} is out of range for {cols} classes"),
+                ));
+            }
+            count += 1;
+        }
+        if count == 0 {
+            return Err(Error::invalid_argument(
+                OP,
+                "every target is the ignore index: the mean is undefined",
+            ));
+        }
+        let xs = x.as_slice();
+        let lse: Vec<T> = parallel::map_rows(rows, cols, |i| {
+            if Some(targets[i]) == ignore_index {
+                T::ZERO
+            } else {
+                kernel::simd::logsumexp(&xs[i * cols..(i + 1) * cols])
+            }
+        });
+        let mut total = 0.0f64;
+        for (i, (&t, &l)) in targets.iter().zip(&lse).enumerate() {
+            if Some(t) == ignore_index {
+                continue;
+            }
+            let loss = l - xs[i * cols + t];
+            if !loss.is_finite() {
+                return Err(Error::invalid_argument(
+                    OP,
+                    format!("row {i}: the loss is {loss} (a NaN or infinite logit in this row)"),
+                ));
+            }
+            total += loss.to_f64();
+        }
+        let out = Tensor::scalar(T::from_f64(total / count as f64));
+        let targets = targets.to_vec();
+        let inv_n = T::ONE / T::from_usize(count);
+        let ix = self.id();
+        self.push(OP, out, &[*self], move |_, dy, g| {
+            let scale = dy.item()? * inv_n;
+            let mut dx = Tensor::zeros(x.shape());
+            let xs = x.as_slice();
+            parallel::for_each_row_mut(dx.as_mut_slice(), cols, |i, d| {
+                if Some(targets[i]) != ignore_index {
+                    let row = &xs[i * cols..(i + 1) * cols];
+                    kernel::simd::softmax_minus_onehot(row, lse[i], targets[i], scale, d);
+                }
+            });
+            g.add(ix, dx)
+        })
+    }
+
+    /// Mean binary cross-entropy between `sigmoid(self)` and `targets` (same shape), from
+    /// logits (PyTorch's `F.binary_cross_entropy_with_logits`, reduction `mean`).
+    ///
+    /// Derivative: `dx = (sigmoid(x) - y) / n`, `dy = -x / n`.
+    pub fn bce_with_logits(&self, targets: &Var<'t, T>) -> Result<Var<'t, T>> {
+        const OP: &str = "bce_with_logits";
+        let (x, y) = (self.value()?, targets.value()?);
+        x.expect_same_shape(OP, &y)?;
+        if x.numel() == 0 {
+            return Err(Error::invalid_shape(
+                OP,
+                x.shape(),
+                "the mean of no elements is undefined",
+            ));
+        }
+        let total: f64 = x
+            .as_slice()
+            .iter()
+            .zip(y.as_slice())
+            .map(|(&a, &b)| kernel::bce_with_logits(a, b).to_f64())
+            .sum();
+        if total.is_nan() {
+            return Err(Error::invalid_argument(
+                OP,
+                "the loss is NaN (a NaN logit or target)",
+            ));
+        }
+        let n = x.numel();
+        let out = Tensor::scalar(T::from_f64(total / n as f64));
+        let (ix, iy) = (self.id(), targets.id());
+        let inv_n = T::ONE / T::from_usize(n);
+        self.push(OP, out, &[*self, *targets], move |_, dl, g| {
+            let s = dl.item()? * inv_n;
+            let (xs, ys) = (x.as_slice(), y.as_slice());
+            if g.wants(iy) {
+                let d = xs.iter().map(|&a| -a * s).collect();
+                g.add(iy, Tensor::new(x.shape(), d)?)?;
+            }
+            if g.wants(ix) {
+                let d = xs
+                    .iter()
+                    .zip(ys)
+                    .map(|(&a, &b)| (kernel::sigmoid(a) - b) * s)
+                    .collect();
+                g.add(ix, Tensor::new(x.shape(), d)?)?;
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::Tape;
+    use crate::ops::testutil::{TestRng, check, rand_in};
+    use gumbel_tensor::Tensor;
+
+    #[test]
+    fn cross_entropy_gradcheck_with_ignore_index() {
+        let (rows, classes) = (6, 5);
+        let x = rand_in(&[rows, classes], 61, -3.0, 3.0);
+        let mut r = TestRng::new(62);
+        let mut targets: Vec<usize> = (0..rows)
+            .map(|_| (r.next_u64() % classes as u64) as usize)
+            .collect();
+        check(
+            |_, v| v[0].cross_entropy(&targets, None),
+            std::slice::from_ref(&x),
+        );
+        // pad index 0 on two rows: those rows get zero gradient and are not counted
+        targets[1] = 0;
+        targets[4] = 0;
+        check(
+            |_, v| v[0].cross_entropy(&targets, Some(0))?.scale(3.0),
+            std::slice::from_ref(&x),
+        );
+        let tape = Tape::new();
+        let xv = tape.leaf(x);
+        let l = xv.cross_entropy(&targets, Some(0)).unwrap();
+        let g = tape.backward(l).unwrap();
+        let g = g.get(xv).unwrap();
+        assert!(g.row(1).iter().chain(g.row(4)).all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn cross_entropy_matches_log_softmax_composition() {
+        // mean_i -log_softmax(x)_i[t_i], composed from other ops, in value and gradient
+        let x = rand_in(&[4, 7], 63, -2.0, 2.0);
+        let targets = [3usize, 0, 6, 2];
+        let onehot = Tensor::from_fn(
+            [4, 7],
+            |k| if targets[k / 7] == k % 7 { -0.25 } else { 0.0 },
+        );
+        let fused = |tape: &Tape<f64>| {
+            let v = tape.leaf(x.clone());
+            let l = v.cross_entropy(&targets, None).unwrap();
+            let val = l.item().unwrap();
+            (val, tape.backward(l).unwrap().get(v).unwrap().clone())
+        };
+        let composed = |tape: &Tape<f64>| {
+            let v = tape.leaf(x.clone());
+            let w = tape.constant(onehot.clone());
+            let l = v.log_softmax().unwrap().mul(&w).unwrap().sum().unwrap();
+            let val = l.item().unwrap();
+            (val, tape.backward(l).unwrap().get(v).unwrap().clone())
+        };
+        let (a, ga) = fused(&Tape::new());
+        let (b, gb) = composed(&Tape::new());
+        // same math, different summation order: a few ulp of values of order 1
+        assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+        assert!(ga.max_abs_diff(&gb) < 1e-15, "{ga:?} vs {gb:?}");
+    }
+
+    #[test]
+    fn cross_entropy_errors() {
+        let tape = Tape::<f32>::new();
+        let x = tape.leaf(Tensor::zeros([2, 3]));
+        assert!(
+            x.cross_entropy(&[0], None)
+                .unwrap_err()
+                .to_string()
+                .contains("2 rows")
+        );
+        assert!(
+            x.cross_entropy(&[0, 3], None)
+                .unwrap_err()
+                .to_string()
+                .contains("row 1: target 3")
+        );
+        assert!(
+            x.cross_entropy(&[2, 2], Some(2))
+                .unwrap_err()
+                .to_string()
+                .contains("ignore")
+        );
+        let nan = tape.leaf(Tensor::new([1, 2], vec![f32::NAN, 0.0]).unwrap());
+        assert!(
+            nan.cross_entropy(&[1], None)
+                .unwrap_err()
+                .to_string()
+                .contains("row 0")
+        );
+    }
+
+    #[test]
+    fn bce_with_logits_gradcheck_including_targets() {
+        let x = rand_in(&[5, 1], 64, -4.0, 4.0);
+        let y = rand_in(&[5, 1], 65, 0.0, 1.0);
+        check(|_, v| v[0].bce_with_logits(&v[1]), &[x, y]);
+    }
+
+    #[test]
+    fn bce_with_logits_by_hand() {
+        // x = 0 -> ln 2 for any target; x = 2, y = 1 -> ln(1 + e^-2)
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::new([2], vec![0.0, 2.0]).unwrap());
+        let y = tape.constant(Tensor::new([2], vec![0.3, 1.0]).unwrap());
+        let l = x.bce_with_logits(&y).unwrap();
+        let want = (2f64.ln() + (1.0 + (-2f64).exp()).ln()) / 2.0;
+        assert!((l.item().unwrap() - want).abs() < 1e-15);
+        let bad = tape.constant(Tensor::zeros([3]));
+        assert!(
+            x.bce_with_logits(&bad)
+                .unwrap_err()
+                .to_string()
+                .contains("[3]")
+        );
+    }
+}
