@@ -18,6 +18,7 @@
 
 pub mod data;
 pub mod error;
+pub mod metrics;
 
 pub use error::{Error, Result};
 pub use gumbel_autograd as autograd;
