@@ -18,6 +18,7 @@
 
 pub mod data;
 pub mod error;
+pub mod metrics;
 pub mod model;
 pub mod schedule;
 pub mod train;

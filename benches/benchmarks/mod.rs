@@ -1,0 +1,3 @@
+//! Benchmark groups, one file per family (registered in `benches/main.rs`).
+
+pub mod data;
