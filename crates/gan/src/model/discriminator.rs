@@ -1,27 +1,21 @@
 //! The discriminator: a CNN over (soft) one-hot sequences, as in SeqGAN and RelGAN.
 //!
 //! ```text
-//! one-hots [L*B, V] (time-major) --@ E [V, De]--> x [L*B, De]      (real data: rows of E)
-//! for each width k:  windows [P*B, k*De] (P = L-k+1) --linear--> relu --max over time--> [B, F]
-//! concat [B, F*n_widths] --highway--> dropout --linear--> logit [B, 1]
+//! one-hots [B*L, V] --@ E [V, De]--> [B, L, De]          (real data: rows of E, the same value)
+//! conv bank: widths w_k, F filters each: relu(conv1d) -> max over time -> concat [B, F * n_widths]
 //! highway: t = sigmoid(W_t x + b_t);  y = t * relu(W_h x + b_h) + (1 - t) * x
+//! dropout -> linear -> logit [B, 1]
 //! ```
 //!
 //! Real sequences are token ids, and `one_hot(ids) @ E` is a row lookup of `E`: the same
-//! value and the same gradient as the matmul, for a fraction of the cost.
-//!
-//! The window of width `k` starting at position `p` is the concatenation of rows
-//! `(p + j) * B + b`, j = 0..k; with time-major rows, the `j`-th block of all windows is the
-//! contiguous slice of rows `j*B .. (j+P)*B`, so `windows = concat_j(x[j*B .. (j+P)*B], axis 1)`.
-//! The convolution weight `conv{k}.weight [F, k*De]` has column `j*De + c` for input channel
-//! `c` at offset `j` (PyTorch's `Conv1d` weight `[F, De, k]`, permuted to `[F, k, De]` and
-//! flattened).
+//! value and the same gradient as the matmul at a fraction of the cost. Parameter names
+//! follow PyTorch modules (`embedding.weight`, `convs.convs.{k}.weight [F, De, w_k]` as
+//! `nn.Conv1d`, `highway.gate.*`, `highway.proj.*`, `out.*`).
 
+use gumbel_autograd::layers::{Conv1dBank, Embedding, Highway, Linear};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 
-use super::interim::{Embedding, Linear, dropout};
-use super::ops::max_over_time;
 use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{self, TensorFile};
@@ -47,15 +41,13 @@ pub struct Discriminator {
     pub cfg: DiscriminatorConfig,
     pub params: ParamStore<f32>,
     embedding: Embedding,
-    convs: Vec<Linear>,
-    highway_gate: Linear,
-    highway: Linear,
+    convs: Conv1dBank,
+    highway: Highway,
     out: Linear,
 }
 
 impl Discriminator {
-    /// A discriminator initialised from `seed`: embedding N(0, 1), linear maps with
-    /// PyTorch's U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+    /// A discriminator with PyTorch's default initialisation drawn from `seed`.
     pub fn new(cfg: DiscriminatorConfig, seed: u64) -> Result<Discriminator> {
         if let Some(&k) = cfg.widths.iter().find(|&&k| k == 0 || k > cfg.seq_len) {
             return Err(Error::Config(format!(
@@ -66,43 +58,30 @@ impl Discriminator {
         let mut params = ParamStore::new();
         let mut r = rng::stream(seed, rng::Purpose::Init, 1);
         let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
-        let mut convs = Vec::new();
-        for &k in &cfg.widths {
-            convs.push(Linear::new(
-                &mut params,
-                &format!("conv{k}"),
-                k * cfg.emb,
-                cfg.filters,
-                true,
-                &mut r,
-            )?);
-        }
-        let feat = cfg.filters * cfg.widths.len();
-        let highway_gate = Linear::new(&mut params, "highway.gate", feat, feat, true, &mut r)?;
-        let highway = Linear::new(&mut params, "highway.transform", feat, feat, true, &mut r)?;
-        let out = Linear::new(&mut params, "out", feat, 1, true, &mut r)?;
+        let filters = vec![cfg.filters; cfg.widths.len()];
+        let convs = Conv1dBank::new(&mut params, "convs", cfg.emb, &cfg.widths, &filters, &mut r)?;
+        let highway = Highway::new(&mut params, "highway", convs.out_dim, &mut r)?;
+        let out = Linear::new(&mut params, "out", convs.out_dim, 1, true, &mut r)?;
         Ok(Discriminator {
             cfg,
             params,
             embedding,
             convs,
-            highway_gate,
             highway,
             out,
         })
     }
 
-    /// Logits `[batch, 1]` for (soft) one-hots `[seq_len * batch, vocab]`, time-major.
+    /// Logits `[batch, 1]` for (soft) one-hots `[batch * seq_len, vocab]`, batch-major.
     pub fn forward_onehot<'t>(
         &self,
         tape: &'t Tape<f32>,
         onehots: Var<'t, f32>,
         batch: usize,
-        dropout_key: u64,
+        dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
-        let e = self.params.var(tape, self.embedding.weight)?;
-        let x = onehots.matmul(&e)?;
-        self.head(tape, x, batch, dropout_key)
+        let x = self.embedding.forward_soft(tape, &self.params, &onehots)?;
+        self.head(tape, x, batch, dropout_seed)
     }
 
     /// Logits `[batch, 1]` for real sequences `[batch, seq_len]` (row-major token ids).
@@ -111,7 +90,7 @@ impl Discriminator {
         tape: &'t Tape<f32>,
         tokens: &[Token],
         batch: usize,
-        dropout_key: u64,
+        dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
         let l = self.cfg.seq_len;
         if tokens.len() != batch * l {
@@ -120,54 +99,25 @@ impl Discriminator {
                 tokens.len()
             )));
         }
-        let mut ids = vec![0usize; batch * l];
-        for t in 0..l {
-            for b in 0..batch {
-                ids[t * batch + b] = tokens[b * l + t] as usize;
-            }
-        }
-        let x = self.embedding.forward(&self.params, tape, &ids)?;
-        self.head(tape, x, batch, dropout_key)
+        let ids: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
+        let x = self.embedding.forward(tape, &self.params, &ids)?;
+        self.head(tape, x, batch, dropout_seed)
     }
 
-    /// Everything after the embedding: convolutions, max over time, highway, dropout,
-    /// output.
+    /// Everything after the embedding `[B*L, De]`: convolutions with max over time,
+    /// highway, dropout, output.
     fn head<'t>(
         &self,
         tape: &'t Tape<f32>,
         x: Var<'t, f32>,
         batch: usize,
-        dropout_key: u64,
+        dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
-        let l = self.cfg.seq_len;
-        let mut feats = Vec::with_capacity(self.convs.len());
-        for (&k, conv) in self.cfg.widths.iter().zip(&self.convs) {
-            let p = l - k + 1;
-            let blocks: Vec<Var<'t, f32>> = (0..k)
-                .map(|j| x.slice(0, j * batch, (j + p) * batch))
-                .collect::<std::result::Result<_, _>>()?;
-            let windows = if k == 1 {
-                blocks[0]
-            } else {
-                Var::concat(&blocks, 1)?
-            };
-            let h = conv.forward(&self.params, tape, &windows)?.relu()?;
-            feats.push(max_over_time(&h, batch)?);
-        }
-        let f = if feats.len() == 1 {
-            feats[0]
-        } else {
-            Var::concat(&feats, 1)?
-        };
-        let gate = self
-            .highway_gate
-            .forward(&self.params, tape, &f)?
-            .sigmoid()?;
-        let trans = self.highway.forward(&self.params, tape, &f)?.relu()?;
-        // y = t * h + (1 - t) * x = x + t * (h - x)
-        let y = f.add(&gate.mul(&trans.sub(&f)?)?)?;
-        let y = dropout(&y, self.cfg.dropout, dropout_key)?;
-        Ok(self.out.forward(&self.params, tape, &y)?)
+        let x = x.reshape([batch, self.cfg.seq_len, self.cfg.emb])?;
+        let f = self.convs.forward(tape, &self.params, &x)?;
+        let y = self.highway.forward(tape, &self.params, &f)?;
+        let y = y.dropout(self.cfg.dropout, dropout_seed)?;
+        Ok(self.out.forward(tape, &self.params, &y)?)
     }
 
     /// The parameters as `(name, tensor)`.

@@ -27,14 +27,18 @@
 //! - [`Generator::sample`] / [`Generator::nll`]: no gradient, for evaluation: multinomial
 //!   samples at temperature 1 (inverse CDF) and the NLL of held-out sequences.
 //!
-//! Rows are time-major (`row = t * batch + b`).
+//! Teacher forcing runs time-major (`row = t * batch + b`, so each LSTM step reads a
+//! contiguous block); relaxed samples come out batch-major (`row = b * seq_len + t`), the
+//! `[B, L, V]` layout of the discriminator's input.
 
+use gumbel_autograd::layers::{Embedding, Linear, Lstm, LstmState};
+use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
+use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
 use rand::Rng;
 
-use super::interim::{Embedding, Linear, Lstm, LstmState, Temp, cross_entropy, gumbel_softmax};
-use super::ops::mask_rows;
+use super::ops::{mask_rows, straight_through};
 use super::sampling::{row_entropy, sample_row};
 use crate::data::Token;
 use crate::error::{Error, Result};
@@ -84,7 +88,7 @@ impl<'t> Temperature<'t> {
 
 /// What [`Generator::relaxed`] returns.
 pub struct Relaxed<'t> {
-    /// The discriminator's input: `[seq_len * batch, vocab]`, time-major.
+    /// The discriminator's input: `[batch * seq_len, vocab]`, batch-major (row `b * L + t`).
     pub onehots: Var<'t, f32>,
     /// The sampled tokens, `[batch, seq_len]` row-major (batch-major).
     pub tokens: Vec<Token>,
@@ -138,11 +142,7 @@ impl Generator {
     ) -> Result<Var<'t, f32>> {
         let (inputs, targets) = self.teacher_forcing(tokens, batch)?;
         let logits = self.teacher_forced_logits(tape, &inputs, batch)?;
-        Ok(cross_entropy(
-            &logits,
-            &targets,
-            self.cfg.pad.map(|p| p as usize),
-        )?)
+        Ok(logits.cross_entropy(&targets, self.cfg.pad.map(|p| p as usize))?)
     }
 
     /// Time-major inputs `start, x_1 .. x_{L-1}` and targets `x_1 .. x_L` of a batch.
@@ -182,9 +182,9 @@ impl Generator {
         inputs: &[usize],
         batch: usize,
     ) -> Result<Var<'t, f32>> {
-        let x = self.embedding.forward(&self.params, tape, inputs)?;
-        let h = self.lstm.forward_sequence(&self.params, tape, &x, batch)?;
-        Ok(self.linear.forward(&self.params, tape, &h)?)
+        let x = self.embedding.forward(tape, &self.params, inputs)?;
+        let (h, _) = self.lstm.forward_seq(tape, &self.params, &x, batch, None)?;
+        Ok(self.linear.forward(tape, &self.params, &h)?)
     }
 
     /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs).
@@ -199,43 +199,48 @@ impl Generator {
         key: u64,
     ) -> Result<Relaxed<'t>> {
         let l = self.cfg.seq_len;
-        let emb = self.params.var(tape, self.embedding.weight)?;
+        let mut noise = GumbelRng::new(key);
         let mut x =
             self.embedding
-                .forward(&self.params, tape, &vec![self.cfg.start as usize; batch])?;
+                .forward(tape, &self.params, &vec![self.cfg.start as usize; batch])?;
         let mut state: Option<LstmState<'t, f32>> = None;
         let mut ys = Vec::with_capacity(l);
         let mut tokens = vec![0 as Token; batch * l];
         // `alive[b]`: sequence b has not emitted its end token before this step.
         let mut alive = vec![true; batch];
         for t in 0..l {
-            let s = self.lstm.step(&self.params, tape, &x, state.as_ref())?;
-            let logits = self.linear.forward(&self.params, tape, &s.h)?;
+            let s = self.lstm.step(tape, &self.params, &x, state)?;
+            let logits = self.linear.forward(tape, &self.params, &s.h)?;
             state = Some(s);
-            let hard = disc_input == DiscInput::StraightThrough;
-            let t_arg = match temp {
+            let temp = match temp {
                 Temperature::Fixed {
                     form: TemperatureForm::Tau,
                     value,
-                } => Temp::Tau(value),
+                } => GumbelTemp::Fixed(Temp::Tau(value as f32)),
                 Temperature::Fixed {
                     form: TemperatureForm::Beta,
                     value,
-                } => Temp::Beta(value),
+                } => GumbelTemp::Fixed(Temp::Beta(value as f32)),
                 Temperature::Learned {
                     form: TemperatureForm::Tau,
                     value,
-                } => Temp::LearnedTau(value),
+                } => GumbelTemp::Tau(value),
                 Temperature::Learned {
                     form: TemperatureForm::Beta,
                     value,
-                } => Temp::LearnedBeta(value),
+                } => GumbelTemp::Beta(value),
             };
-            let out = gumbel_softmax(&logits, t_arg, hard, key, t as u64)?;
-            let (y, index) = (out.y, out.index);
+            // Always the soft sample: soft feedback needs it, and the straight-through
+            // one-hot is built from it below.
+            let sample = gumbel_softmax(&logits, temp, &mut noise, false)?;
+            let (soft, index) = (sample.y, sample.index);
             for (b, &k) in index.iter().enumerate() {
                 tokens[b * l + t] = k as Token;
             }
+            let y = match disc_input {
+                DiscInput::Soft => soft,
+                DiscInput::StraightThrough => straight_through(&soft, &index)?,
+            };
             // Rows after the end token become pad one-hots (the end token itself stays).
             let keep = alive.clone();
             if let Some(eos) = self.cfg.eos {
@@ -245,20 +250,21 @@ impl Generator {
                     }
                 }
             }
-            let y_disc = match self.cfg.pad {
+            ys.push(match self.cfg.pad {
                 Some(pad) => mask_rows(&y, &keep, pad as usize)?,
                 None => y,
-            };
-            ys.push(y_disc);
+            });
             if t + 1 < l {
                 x = match feedback {
-                    Feedback::Soft => out.soft.matmul(&emb)?,
-                    Feedback::Hard => self.embedding.forward(&self.params, tape, &index)?,
+                    Feedback::Soft => self.embedding.forward_soft(tape, &self.params, &soft)?,
+                    Feedback::Hard => self.embedding.forward(tape, &self.params, &index)?,
                 };
             }
         }
+        // [B, L, V] -> [B*L, V], batch-major, as the discriminator reads it.
+        let v = self.cfg.vocab;
         Ok(Relaxed {
-            onehots: Var::concat(&ys, 0)?,
+            onehots: Var::stack(&ys, 1)?.reshape([batch * l, v])?,
             tokens,
         })
     }
@@ -312,12 +318,12 @@ impl Generator {
             let tape = Tape::inference();
             let mut x =
                 self.embedding
-                    .forward(&self.params, &tape, &vec![self.cfg.start as usize; b])?;
+                    .forward(&tape, &self.params, &vec![self.cfg.start as usize; b])?;
             let mut state = None;
             let mut alive = vec![true; b];
             for t in 0..l {
-                let s = self.lstm.step(&self.params, &tape, &x, state.as_ref())?;
-                let logits = self.linear.forward(&self.params, &tape, &s.h)?.value()?;
+                let s = self.lstm.step(&tape, &self.params, &x, state)?;
+                let logits = self.linear.forward(&tape, &self.params, &s.h)?.value()?;
                 state = Some(s);
                 let mut next = vec![0usize; b];
                 for (i, row) in logits.as_slice().chunks(v).enumerate() {
@@ -333,7 +339,7 @@ impl Generator {
                     next[i] = k;
                     out[(start + i) * l + t] = k as Token;
                 }
-                x = self.embedding.forward(&self.params, &tape, &next)?;
+                x = self.embedding.forward(&tape, &self.params, &next)?;
             }
         }
         Ok((out, ent_sum / ent_count.max(1) as f64))

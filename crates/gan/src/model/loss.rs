@@ -1,21 +1,27 @@
 //! The adversarial losses, from the discriminator's logits on a real and a fake batch.
 //!
-//! With `softplus(x) = ln(1 + e^x)`, binary cross-entropy with logits is
-//! `BCE(z, 1) = -ln sigmoid(z) = softplus(-z)` and `BCE(z, 0) = softplus(z)`:
+//! With binary cross-entropy from logits, `BCE(z, 1) = -ln sigmoid(z)` and
+//! `BCE(z, 0) = -ln(1 - sigmoid(z))` (means over the batch):
 //!
 //! | loss | discriminator | generator |
 //! |---|---|---|
-//! | RSGAN (relativistic standard GAN; RelGAN) | `mean softplus(-(D(r) - D(f)))` | `mean softplus(-(D(f) - D(r)))` |
-//! | NS-GAN (non-saturating standard GAN) | `mean softplus(-D(r)) + mean softplus(D(f))` | `mean softplus(-D(f))` |
+//! | RSGAN (relativistic standard GAN; RelGAN) | `BCE(D(r) - D(f), 1)` | `BCE(D(f) - D(r), 1)` |
+//! | NS-GAN (non-saturating standard GAN) | `BCE(D(r), 1) + BCE(D(f), 0)` | `BCE(D(f), 1)` |
 //!
 //! RSGAN pairs the i-th real with the i-th fake logit, as RelGAN's
 //! `BCEWithLogits(d_real - d_fake, 1)` does.
 
 use gumbel_autograd::Var;
+use gumbel_tensor::Tensor;
 
-use super::ops::softplus_mean;
 use crate::error::Result;
 use crate::train::config::LossKind;
+
+/// `BCE(z, target)` with a constant target for every element.
+fn bce<'t>(z: &Var<'t, f32>, target: f32) -> Result<Var<'t, f32>> {
+    let t = z.tape().constant(Tensor::full(z.shape()?, target));
+    Ok(z.bce_with_logits(&t)?)
+}
 
 /// The discriminator's loss (lower when it tells real from fake).
 pub fn discriminator_loss<'t>(
@@ -24,8 +30,8 @@ pub fn discriminator_loss<'t>(
     d_fake: Var<'t, f32>,
 ) -> Result<Var<'t, f32>> {
     Ok(match kind {
-        LossKind::Rsgan => softplus_mean(&d_fake.sub(&d_real)?)?,
-        LossKind::Nsgan => softplus_mean(&d_real.neg()?)?.add(&softplus_mean(&d_fake)?)?,
+        LossKind::Rsgan => bce(&d_real.sub(&d_fake)?, 1.0)?,
+        LossKind::Nsgan => bce(&d_real, 1.0)?.add(&bce(&d_fake, 0.0)?)?,
     })
 }
 
@@ -36,8 +42,8 @@ pub fn generator_loss<'t>(
     d_fake: Var<'t, f32>,
 ) -> Result<Var<'t, f32>> {
     Ok(match kind {
-        LossKind::Rsgan => softplus_mean(&d_real.sub(&d_fake)?)?,
-        LossKind::Nsgan => softplus_mean(&d_fake.neg()?)?,
+        LossKind::Rsgan => bce(&d_fake.sub(&d_real)?, 1.0)?,
+        LossKind::Nsgan => bce(&d_fake, 1.0)?,
     })
 }
 

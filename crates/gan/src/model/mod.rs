@@ -4,12 +4,12 @@
 //!   free-running relaxed samples through Gumbel-Softmax, evaluation sampling and NLL.
 //! - [`discriminator`]: a CNN over (soft) one-hot sequences (SeqGAN/RelGAN).
 //! - [`loss`]: RSGAN and non-saturating GAN losses.
-//! - [`ops`]: the few tape ops specific to these models.
+//! - [`ops`]: the two tape ops specific to these models (padding after the end token,
+//!   straight-through one-hots).
 //! - [`sampling`]: one multinomial draw from a row of logits (inverse CDF), and its entropy.
 
 pub mod discriminator;
 pub mod generator;
-pub mod interim;
 pub mod loss;
 pub mod ops;
 pub mod sampling;

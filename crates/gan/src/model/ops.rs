@@ -1,18 +1,12 @@
-//! Tape ops the GAN models need beyond the autograd crate's generic ones, each with its
-//! forward and backward side by side.
+//! Tape ops the GAN models need beyond the autograd crate's generic ones.
 //!
 //! | op | forward | backward |
 //! |---|---|---|
 //! | [`mask_rows`] | rows with `keep[r] = false` become the one-hot of `token` | `dx[r] = keep[r] ? dy[r] : 0` |
-//! | [`max_over_time`] | `y[b, f] = max_p x[p*B + b, f]` | `dy` routed to the argmax row |
-//! | [`softplus_mean`] | `mean_i ln(1 + e^{x_i})` | `dx_i = sigmoid(x_i) / n` |
-//!
-//! Rows are time-major throughout the models (`row = t * batch + b`), so that the rows of
-//! one time step, and the window of a convolution, are contiguous slices.
+//! | [`straight_through`] | `one_hot(index)` | `dy` passed to the soft sample as is |
 
 use gumbel_autograd::Var;
 use gumbel_tensor::{Element, Error, Result, Tensor};
-
 /// Replaces the rows `r` with `keep[r] == false` by the one-hot of `token`; gradients of
 /// those rows are zero (they no longer depend on `x`):
 ///
@@ -62,97 +56,32 @@ pub fn mask_rows<'t, T: Element>(
     })
 }
 
-/// Max over time of a time-major `[positions * batch, features]` matrix:
+/// The straight-through estimator of a soft sample `y [B, V]` and its argmax `index`:
 ///
 /// ```text
-/// y[b, f] = max_p x[p * batch + b, f]        dx[p* batch + b, f] = dy[b, f] if p = argmax else 0
+/// forward: one_hot(index)        backward: dy flows to y unchanged
 /// ```
 ///
-/// Ties go to the first position (as `torch.max`).
-pub fn max_over_time<'t, T: Element>(x: &Var<'t, T>, batch: usize) -> Result<Var<'t, T>> {
-    const OP: &str = "max_over_time";
-    let xv = x.value()?;
-    let (rows, f) = (xv.rows(), xv.cols());
-    if xv.rank() != 2 || batch == 0 || rows % batch != 0 || rows == 0 {
-        return Err(Error::invalid_shape(
-            OP,
-            xv.shape(),
-            format!("expected [positions * {batch}, features]"),
+/// built as `one_hot + y - stop_grad(y)` (three tape nodes on `[B, V]`). The autograd
+/// crate's `gumbel_softmax(.., hard = true)` does this inside its node, but it returns
+/// only the one-hot, and soft feedback needs the soft sample of the same draw too.
+pub fn straight_through<'t, T: Element>(y: &Var<'t, T>, index: &[usize]) -> Result<Var<'t, T>> {
+    let yv = y.value()?;
+    let (rows, cols) = (yv.rows(), yv.cols());
+    if index.len() != rows || index.iter().any(|&k| k >= cols) {
+        return Err(Error::invalid_argument(
+            "straight_through",
+            format!("{} indices for a [{rows}, {cols}] sample", index.len()),
         ));
     }
-    let positions = rows / batch;
-    let xs = xv.as_slice();
-    let mut y = xs[..batch * f].to_vec();
-    let mut arg = vec![0u32; batch * f];
-    for p in 1..positions {
-        let src = &xs[p * batch * f..(p + 1) * batch * f];
-        for ((yv, a), &v) in y.iter_mut().zip(arg.iter_mut()).zip(src) {
-            if v > *yv {
-                *yv = v;
-                *a = p as u32;
-            }
+    let one_hot = Tensor::from_fn([rows, cols], |i| {
+        if index[i / cols] == i % cols {
+            T::ONE
+        } else {
+            T::ZERO
         }
-    }
-    let xid = x.id();
-    x.tape()
-        .op(OP, Tensor::new([batch, f], y)?, &[*x], move |_y, dy, g| {
-            if let Some(dx) = g.slot(xid) {
-                let dx = dx.as_mut_slice();
-                for (i, (&a, &d)) in arg.iter().zip(dy.as_slice()).enumerate() {
-                    dx[a as usize * batch * f + i] += d;
-                }
-            }
-            Ok(())
-        })
-}
-
-/// `mean_i softplus(x_i)` with `softplus(x) = ln(1 + e^x) = max(x, 0) + ln(1 + e^{-|x|})`
-/// (the stable form), and `d/dx softplus(x) = sigmoid(x)`:
-///
-/// ```text
-/// L = (1/n) sum_i softplus(x_i)        dL/dx_i = sigmoid(x_i) / n
-/// ```
-///
-/// Binary cross-entropy with logits is a softplus: `-ln sigmoid(z) = softplus(-z)` and
-/// `-ln(1 - sigmoid(z)) = softplus(z)`, so every GAN loss here is one call.
-pub fn softplus_mean<'t, T: Element>(x: &Var<'t, T>) -> Result<Var<'t, T>> {
-    const OP: &str = "softplus_mean";
-    let xv = x.value()?;
-    let n = xv.numel();
-    if n == 0 {
-        return Err(Error::invalid_shape(
-            OP,
-            xv.shape(),
-            "the mean of no elements",
-        ));
-    }
-    let mut s = 0.0f64;
-    for &v in xv.as_slice() {
-        let v = v.to_f64();
-        s += v.max(0.0) + (-v.abs()).exp().ln_1p();
-    }
-    let value = Tensor::scalar(T::from_f64(s / n as f64));
-    let xid = x.id();
-    x.tape().op(OP, value, &[*x], move |_y, dy, g| {
-        let d = dy.as_slice()[0].to_f64() / n as f64;
-        let xv = g.value(xid).clone();
-        let dx: Vec<T> = xv
-            .as_slice()
-            .iter()
-            .map(|&v| {
-                let v = v.to_f64();
-                // sigmoid(v), stable for either sign.
-                let s = if v >= 0.0 {
-                    1.0 / (1.0 + (-v).exp())
-                } else {
-                    let e = v.exp();
-                    e / (1.0 + e)
-                };
-                T::from_f64(d * s)
-            })
-            .collect();
-        g.add(xid, Tensor::new(xv.shape(), dx)?)
-    })
+    });
+    y.tape().constant(one_hot).add(&y.sub(&y.detach()?)?)
 }
 
 #[cfg(test)]
@@ -184,28 +113,32 @@ mod tests {
     }
 
     #[test]
-    fn max_over_time_routes_to_the_argmax() {
-        // 3 positions x batch 2, 4 features; random values have no ties.
-        gradcheck(
-            |_t, v| max_over_time(&v[0], 2)?.mul(&v[1])?.sum(),
-            &[rand(&[6, 4], 4), rand(&[2, 4], 5)],
-        )
-        .unwrap();
+    fn straight_through_forwards_the_one_hot_and_passes_the_gradient() {
+        let index = [2, 0, 1];
+        // Not a derivative (the forward does not move with y, so central differences give
+        // 0): by design the gradient of sum(w * st(y)) with respect to y is w itself.
         let tape = Tape::<f64>::new();
-        let x = tape.leaf(Tensor::new([4, 1], vec![1.0, 5.0, 3.0, 2.0]).unwrap());
-        // batch 2: b0 sees rows 0, 2 -> 3; b1 sees rows 1, 3 -> 5.
-        let y = max_over_time(&x, 2).unwrap().value().unwrap();
-        assert_eq!(y.as_slice(), &[3.0, 5.0]);
-        assert!(max_over_time(&x, 3).is_err());
-    }
-
-    #[test]
-    fn softplus_mean_matches_the_formula_and_its_gradient() {
-        gradcheck(|_t, v| softplus_mean(&v[0]), &[rand(&[5, 3], 6)]).unwrap();
+        let y = tape.leaf(rand(&[3, 3], 7));
+        let wv = rand(&[3, 3], 8);
+        let w = tape.constant(wv.clone());
+        let g = tape
+            .backward(
+                straight_through(&y, &index)
+                    .unwrap()
+                    .mul(&w)
+                    .unwrap()
+                    .sum()
+                    .unwrap(),
+            )
+            .unwrap();
+        assert_eq!(g.get(y).unwrap(), &wv);
         let tape = Tape::<f64>::new();
-        let x = tape.leaf(Tensor::new([3], vec![0.0, 800.0, -800.0]).unwrap());
-        let v = softplus_mean(&x).unwrap().item().unwrap();
-        // (ln 2 + 800 + 0) / 3, finite for huge |x|.
-        assert!((v - (2f64.ln() + 800.0) / 3.0).abs() < 1e-12, "{v}");
+        let y = tape.leaf(rand(&[3, 3], 9));
+        let st = straight_through(&y, &index).unwrap().value().unwrap();
+        assert_eq!(
+            st.as_slice(),
+            &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        );
+        assert!(straight_through(&y, &[3, 0, 0]).is_err());
     }
 }

@@ -35,6 +35,9 @@ pub struct TrainData {
     pub test: Vec<Token>,
     /// The oracle whose NLL scores samples (oracle data only).
     pub oracle: Option<Oracle<f32>>,
+    /// The test sentences as words (text data with a test file): BLEU's references. Words
+    /// outside the training vocabulary keep their spelling here.
+    pub test_words: Vec<Vec<String>>,
 }
 
 impl TrainData {
@@ -42,6 +45,7 @@ impl TrainData {
     /// run's seed, or reads the text files.
     pub fn load(cfg: &TrainConfig) -> Result<TrainData> {
         let data_seed = rng::key(cfg.seed, Purpose::Data, 0);
+        let mut test_words = Vec::new();
         let (kind, dataset, oracle) = match &cfg.data {
             DataSource::Grammar => (
                 DataKind::Grammar,
@@ -57,7 +61,16 @@ impl TrainData {
                 (DataKind::Oracle, d, Some(o))
             }
             DataSource::Text { train, test } => {
-                (DataKind::Text, text_dataset(train, test.as_deref())?, None)
+                // Without a test file, the corpus loader gets the training file twice and the
+                // held-out set stays empty: no NLL_gen and no BLEU.
+                let corpus = crate::data::text::load(train, test.as_deref().unwrap_or(train))?;
+                let mut d = corpus.dataset;
+                if test.is_some() {
+                    test_words = corpus.test_tokens;
+                } else {
+                    d.test.clear();
+                }
+                (DataKind::Text, d, None)
             }
         };
         if dataset.train.len() < cfg.batch {
@@ -75,6 +88,7 @@ impl TrainData {
             train,
             test,
             oracle,
+            test_words,
         })
     }
 
@@ -210,13 +224,4 @@ pub fn render_tokens(
         words.push(vocab.get(t as usize).map(String::as_str).unwrap_or("?"));
     }
     words.join(sep)
-}
-
-/// A text corpus as a data set. INTERIM until the text tokenizer lands from the gan-data
-/// branch: reports that text corpora are not available in this build.
-fn text_dataset(train: &Path, _test: Option<&Path>) -> Result<Dataset> {
-    Err(Error::Config(format!(
-        "--data {}: text corpora are not available in this build yet",
-        train.display()
-    )))
 }

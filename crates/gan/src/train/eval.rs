@@ -16,6 +16,7 @@ use super::data::{DataKind, TrainData};
 use super::report::Evaluation;
 use crate::data::Token;
 use crate::error::Result;
+use crate::metrics::bleu::{References, bleu_2_to_5, self_bleu_2_to_5};
 use crate::model::generator::Generator;
 
 /// Samples drawn for BLEU and self-BLEU (their cost grows with samples x references).
@@ -74,40 +75,21 @@ pub fn evaluate(
         DataKind::Text => {
             let k = BLEU_SAMPLES.min(n);
             let hyps: Vec<Vec<&str>> = rows[..k].iter().map(|r| data.words(r)).collect();
-            let refs_n = if cfg.bleu_refs == 0 {
-                data.test_len()
+            let which = if cfg.bleu_refs == 0 {
+                References::All
             } else {
-                cfg.bleu_refs.min(data.test_len())
+                References::First(cfg.bleu_refs)
             };
-            let refs: Vec<Vec<&str>> = data.dataset.test[..refs_n]
-                .iter()
-                .map(|s| {
-                    s.iter()
-                        .map(|&t| data.dataset.vocab.token(t).unwrap_or("?"))
-                        .collect()
-                })
-                .collect();
-            if !refs.is_empty() {
-                ev.bleu = Some(bleu_2_to_5(&refs, &hyps)?);
+            if !data.test_words.is_empty() {
+                let refs: Vec<Vec<&str>> = data
+                    .test_words
+                    .iter()
+                    .map(|s| s.iter().map(String::as_str).collect())
+                    .collect();
+                ev.bleu = Some(bleu_2_to_5(&hyps, &refs, which)?.scores);
             }
-            ev.self_bleu = Some(self_bleu_2_to_5(&hyps)?);
+            ev.self_bleu = Some(self_bleu_2_to_5(&hyps, References::All)?.scores);
         }
     }
     Ok(EvalOutput { eval: ev, samples })
-}
-
-/// INTERIM until the metrics land from the gan-data branch.
-fn bleu_2_to_5(_refs: &[Vec<&str>], _hyps: &[Vec<&str>]) -> Result<[f64; 4]> {
-    Err(crate::Error::invalid_argument(
-        "bleu",
-        "BLEU is not available in this build yet",
-    ))
-}
-
-/// INTERIM until the metrics land from the gan-data branch.
-fn self_bleu_2_to_5(_hyps: &[Vec<&str>]) -> Result<[f64; 4]> {
-    Err(crate::Error::invalid_argument(
-        "self_bleu",
-        "self-BLEU is not available in this build yet",
-    ))
 }
