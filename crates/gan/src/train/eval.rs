@@ -45,17 +45,44 @@ pub fn evaluate(
     let l = data.dataset.seq_len;
     let (samples, entropy) = generator.sample_with_entropy(n, key)?;
     let rows: Vec<&[Token]> = samples.chunks(l).collect();
-    let content: Vec<&[Token]> = rows.iter().map(|r| data.dataset.strip(r)).collect();
-    let distinct: HashSet<&[Token]> = content.iter().copied().collect();
-    let mut ev = Evaluation {
-        uniqueness: Some(distinct.len() as f64 / n.max(1) as f64),
-        entropy: Some(entropy),
-        mean_length: Some(content.iter().map(|c| c.len()).sum::<usize>() as f64 / n.max(1) as f64),
-        ..Default::default()
-    };
+    let mut ev = measure(data, cfg, &rows)?;
+    ev.entropy = Some(entropy);
     if data.test_len() > 0 {
         ev.nll_gen = Some(generator.nll(&data.test)?);
     }
+    Ok(EvalOutput { eval: ev, samples })
+}
+
+/// The same measurements on held-out real sequences, as a reference for the generator's
+/// (up to `cfg.eval_samples` of them; for BLEU, sentences after the ones used as
+/// references, so that no sentence is scored against itself). `None` without a held-out
+/// set.
+pub fn evaluate_real(data: &TrainData, cfg: &TrainConfig) -> Result<Option<Evaluation>> {
+    let l = data.dataset.seq_len;
+    let rows: Vec<&[Token]> = data.test.chunks(l).collect();
+    let skip = match data.kind {
+        DataKind::Text if cfg.bleu_refs == 0 => return Ok(None),
+        DataKind::Text => cfg.bleu_refs.min(rows.len()),
+        _ => 0,
+    };
+    let rows = &rows[skip..(skip + cfg.eval_samples).min(rows.len())];
+    if rows.is_empty() {
+        return Ok(None);
+    }
+    measure(data, cfg, rows).map(Some)
+}
+
+/// Uniqueness, mean length, and the data set's own metric (NLL_oracle, validity, or BLEU
+/// and self-BLEU) of sequences `rows` (each `seq_len` tokens).
+fn measure(data: &TrainData, cfg: &TrainConfig, rows: &[&[Token]]) -> Result<Evaluation> {
+    let n = rows.len().max(1) as f64;
+    let content: Vec<&[Token]> = rows.iter().map(|r| data.dataset.strip(r)).collect();
+    let distinct: HashSet<&[Token]> = content.iter().copied().collect();
+    let mut ev = Evaluation {
+        uniqueness: Some(distinct.len() as f64 / n),
+        mean_length: Some(content.iter().map(|c| c.len()).sum::<usize>() as f64 / n),
+        ..Default::default()
+    };
     match data.kind {
         DataKind::Oracle => {
             let o = data
@@ -66,14 +93,14 @@ pub fn evaluate(
             ev.nll_oracle = Some(o.nll_oracle(&seqs)?);
         }
         DataKind::Grammar => {
-            let valid = rows
+            let valid = content
                 .iter()
-                .filter(|r| crate::data::grammar::is_valid(data.dataset.strip(r)))
+                .filter(|c| crate::data::grammar::is_valid(c))
                 .count();
-            ev.validity = Some(valid as f64 / n.max(1) as f64);
+            ev.validity = Some(valid as f64 / n);
         }
         DataKind::Text => {
-            let k = BLEU_SAMPLES.min(n);
+            let k = BLEU_SAMPLES.min(rows.len());
             let hyps: Vec<Vec<&str>> = rows[..k].iter().map(|r| data.words(r)).collect();
             let which = if cfg.bleu_refs == 0 {
                 References::All
@@ -91,5 +118,5 @@ pub fn evaluate(
             ev.self_bleu = Some(self_bleu_2_to_5(&hyps, References::All)?.scores);
         }
     }
-    Ok(EvalOutput { eval: ev, samples })
+    Ok(ev)
 }

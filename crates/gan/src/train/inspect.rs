@@ -125,7 +125,12 @@ pub fn eval(path: &Path, test: Option<&Path>, samples: Option<usize>, seed: u64)
                 "compared with the MLE model in {}\n\n",
                 p.display()
             ));
-            out.push_str(&report::side_by_side(&mle_eval, Some(&final_eval)));
+            let real = super::eval::evaluate_real(&data, &cfg)?;
+            out.push_str(&report::side_by_side(
+                &mle_eval,
+                Some(&final_eval),
+                real.as_ref(),
+            ));
         }
         _ => {
             for (name, v, _) in final_eval.entries() {

@@ -86,22 +86,31 @@ impl Evaluation {
     }
 }
 
-/// A plain-text table of two evaluations side by side (the end-of-run summary).
-pub fn side_by_side(mle: &Evaluation, gan: Option<&Evaluation>) -> String {
+/// A plain-text table of the evaluations after MLE and after the GAN phase side by side,
+/// with held-out real data as a reference column (the end-of-run summary).
+pub fn side_by_side(
+    mle: &Evaluation,
+    gan: Option<&Evaluation>,
+    real: Option<&Evaluation>,
+) -> String {
     let mut s = String::new();
     let _ = writeln!(
         s,
-        "{:<22} {:>12} {:>12}",
-        "metric", "after MLE", "after GAN"
+        "{:<22} {:>12} {:>12} {:>12}",
+        "metric", "after MLE", "after GAN", "real data"
     );
-    let gan_entries = gan.map(|g| g.entries()).unwrap_or_default();
-    for (name, x, _) in mle.entries() {
-        let g = gan_entries
-            .iter()
-            .find(|(n, _, _)| *n == name)
+    let cell = |e: Option<&Evaluation>, name: &str| {
+        e.and_then(|e| e.entries().into_iter().find(|(n, _, _)| n == name))
             .map(|(_, y, _)| format!("{y:>12.4}"))
-            .unwrap_or_else(|| format!("{:>12}", "-"));
-        let _ = writeln!(s, "{name:<22} {x:>12.4} {g}");
+            .unwrap_or_else(|| format!("{:>12}", "-"))
+    };
+    for (name, x, _) in mle.entries() {
+        let _ = writeln!(
+            s,
+            "{name:<22} {x:>12.4} {} {}",
+            cell(gan, &name),
+            cell(real, &name)
+        );
     }
     s
 }
@@ -205,6 +214,8 @@ pub struct ReportInput<'a> {
     pub rows: &'a [Row],
     pub after_mle: Option<&'a Evaluation>,
     pub after_gan: Option<&'a Evaluation>,
+    /// The same measurements on held-out real data, for reference.
+    pub real: Option<&'a Evaluation>,
     pub samples_mle: &'a [String],
     pub samples_gan: &'a [String],
     /// A line about how the run ended (finished, interrupted at step ..., stopped by ...).
@@ -307,20 +318,23 @@ pub fn render(input: &ReportInput) -> String {
         status = escape(input.status)
     );
     if let Some(mle) = input.after_mle {
-        h.push_str("<h2>Metrics after MLE and after the GAN phase</h2>\n<table><tr><th>metric</th><th>after MLE</th><th>after GAN</th></tr>\n");
+        h.push_str("<h2>Metrics after MLE and after the GAN phase</h2>\n<table><tr><th>metric</th><th>after MLE</th><th>after GAN</th><th>real data</th></tr>\n");
         let gan = input.after_gan.map(|g| g.entries()).unwrap_or_default();
+        let real = input.real.map(|g| g.entries()).unwrap_or_default();
         for (name, x, up) in mle.entries() {
             let g = gan.iter().find(|(n, _, _)| *n == name).map(|e| e.1);
             let better = g.is_some_and(|g| if up { g > x } else { g < x });
+            let r = real.iter().find(|(n, _, _)| *n == name).map(|e| e.1);
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td class=\"num\">{x:.4}</td><td class=\"num{}\">{}</td></tr>",
+                "<tr><td>{}</td><td class=\"num\">{x:.4}</td><td class=\"num{}\">{}</td><td class=\"num\">{}</td></tr>",
                 escape(&name),
                 if better { " better" } else { "" },
-                g.map(|g| format!("{g:.4}")).unwrap_or_else(|| "-".into())
+                g.map(|g| format!("{g:.4}")).unwrap_or_else(|| "-".into()),
+                r.map(|r| format!("{r:.4}")).unwrap_or_else(|| "-".into())
             );
         }
-        h.push_str("</table>\n<p>Green: the GAN phase moved the metric in its better direction (for NLL and self-BLEU, lower).</p>\n");
+        h.push_str("</table>\n<p>Green: the GAN phase moved the metric in its better direction (for NLL and self-BLEU, lower). Real data: the same measurements on held-out real sequences.</p>\n");
     }
     h.push_str("<h2>Over training</h2>\n<div class=\"charts\">\n");
     for c in &charts {
@@ -391,6 +405,7 @@ mod tests {
             rows: &rows,
             after_mle: Some(&mle),
             after_gan: Some(&gan),
+            real: None,
             samples_mle: &["x<y".to_string()],
             samples_gan: &["(x+y)&".to_string()],
             status: "finished",
@@ -414,7 +429,7 @@ mod tests {
             html.contains("class=\"num\">1.3000"),
             "NLL_gen rose: not marked better"
         );
-        let table = side_by_side(&mle, Some(&gan));
+        let table = side_by_side(&mle, Some(&gan), Some(&mle));
         assert!(
             table.contains("validity") && table.contains("0.7000"),
             "{table}"

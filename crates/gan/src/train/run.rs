@@ -30,7 +30,7 @@ use gumbel_tensor::Tensor;
 use super::checkpoint::{self, TensorFile, write_atomic};
 use super::config::TrainConfig;
 use super::data::TrainData;
-use super::eval::{EvalOutput, evaluate};
+use super::eval::{EvalOutput, evaluate, evaluate_real};
 use super::log::{MetricsLog, Phase, Row};
 use super::report::{self, Evaluation, ReportInput};
 use super::rng::{self, Purpose};
@@ -89,6 +89,8 @@ pub struct Summary {
     pub out: PathBuf,
     pub after_mle: Option<Evaluation>,
     pub after_gan: Option<Evaluation>,
+    /// The same measurements on held-out real data, for reference.
+    pub real: Option<Evaluation>,
     pub samples_mle: Vec<String>,
     pub samples_gan: Vec<String>,
     pub seconds: f64,
@@ -100,7 +102,11 @@ impl Summary {
     pub fn text(&self) -> String {
         let mut s = String::new();
         if let Some(m) = &self.after_mle {
-            s.push_str(&report::side_by_side(m, self.after_gan.as_ref()));
+            s.push_str(&report::side_by_side(
+                m,
+                self.after_gan.as_ref(),
+                self.real.as_ref(),
+            ));
         }
         for (title, samples) in [
             ("after MLE", &self.samples_mle),
@@ -300,13 +306,15 @@ impl Trainer {
         } else {
             Vec::new()
         };
-        self.write_report("finished", after_gan.as_ref(), &samples_gan)?;
+        let real = evaluate_real(&self.data, &self.cfg)?;
+        self.write_report("finished", after_gan.as_ref(), &samples_gan, real.as_ref())?;
         Ok(Outcome::Finished(Box::new(Summary {
             out: self.out.clone(),
             after_mle: self.state.after_mle.clone(),
             after_gan,
             samples_mle: self.state.samples_mle.clone(),
             samples_gan,
+            real,
             seconds: self.seconds(),
         })))
     }
@@ -682,6 +690,7 @@ impl Trainer {
             ),
             None,
             &[],
+            None,
         )?;
         Ok(Outcome::Interrupted {
             checkpoint: ck,
@@ -775,6 +784,7 @@ impl Trainer {
         status: &str,
         after_gan: Option<&Evaluation>,
         samples_gan: &[String],
+        real: Option<&Evaluation>,
     ) -> Result<()> {
         let cfg = self.cfg.to_json();
         let html = report::render(&ReportInput {
@@ -783,6 +793,7 @@ impl Trainer {
             rows: self.log.rows(),
             after_mle: self.state.after_mle.as_ref(),
             after_gan,
+            real,
             samples_mle: &self.state.samples_mle,
             samples_gan,
             status: &format!("{status}; {:.1} s of training", self.seconds()),
