@@ -11,3 +11,4 @@ pub mod report;
 pub mod rng;
 pub mod run;
 pub mod state;
+pub mod step;

@@ -23,8 +23,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use gumbel_autograd::optim::{Adam, Optimizer, clip_grad_norm};
-use gumbel_autograd::{ParamStore, Tape};
+use gumbel_autograd::ParamStore;
+use gumbel_autograd::optim::Adam;
 use gumbel_tensor::Tensor;
 
 use super::checkpoint::{self, TensorFile, write_atomic};
@@ -35,11 +35,11 @@ use super::log::{MetricsLog, Phase, Row};
 use super::report::{self, Evaluation, ReportInput};
 use super::rng::{self, Purpose};
 use super::state::{CHECKPOINT_VERSION, Stage, TrainState};
+use super::step::{self, AdvSettings, DiscStats, LOG_TEMPERATURE, StepKeys, TemperatureSource};
 use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::model::discriminator::Discriminator;
-use crate::model::generator::{Generator, Temperature};
-use crate::model::loss;
+use crate::model::generator::Generator;
 use crate::schedule::Schedule;
 
 /// Progress callbacks (the CLI draws progress bars with them). Every method has an empty
@@ -227,7 +227,7 @@ impl Trainer {
         let mut temperature = None;
         if cfg.temperature.learnable {
             let v = schedule.at(0);
-            temp_params.add("log_temperature", Tensor::new([1], vec![v.ln() as f32])?)?;
+            temp_params.add(LOG_TEMPERATURE, Tensor::new([1], vec![v.ln() as f32])?)?;
             temperature = Some(v);
         }
         let state = TrainState {
@@ -399,7 +399,7 @@ impl Trainer {
     /// The temperature of adversarial step `i`: the schedule's value, or the learnable one.
     fn temperature_value(&self, i: usize) -> Result<f64> {
         if self.cfg.temperature.learnable {
-            let id = self.temp_params.id("log_temperature")?;
+            let id = self.temp_params.id(LOG_TEMPERATURE)?;
             Ok((self.temp_params.value(id)?.as_slice()[0] as f64).exp())
         } else {
             Ok(self.schedule.at(i))
@@ -423,13 +423,15 @@ impl Trainer {
                     .gen_update(i, k)
                     .map_err(|e| self.fault(e, "adversarial", i + 1))?;
             }
-            let (mut d_loss, mut d_norm, mut d_real_mean, mut d_fake_mean) = (0.0, 0.0, 0.0, 0.0);
-            for d in 0..self.cfg.d_steps {
-                let k = (i * self.cfg.d_steps + d) as u64;
-                (d_loss, d_norm, d_real_mean, d_fake_mean) = self
-                    .disc_update(i, k)
-                    .map_err(|e| self.fault(e, "adversarial", i + 1))?;
+            let mut d = None;
+            for j in 0..self.cfg.d_steps {
+                let k = (i * self.cfg.d_steps + j) as u64;
+                d = Some(
+                    self.disc_update(i, k)
+                        .map_err(|e| self.fault(e, "adversarial", i + 1))?,
+                );
             }
+            let d = d.expect("d_steps >= 1 (validated)");
             self.state.adv_step += 1;
             if self.cfg.temperature.learnable {
                 self.state.temperature = Some(self.temperature_value(i + 1)?);
@@ -441,12 +443,12 @@ impl Trainer {
             if done % self.cfg.log_every == 0 || last {
                 let mut r = Row::new(Phase::Adv, done, self.global_step());
                 r.set("g_loss", g_loss)
-                    .set("d_loss", d_loss)
-                    .set("d_real", d_real_mean)
-                    .set("d_fake", d_fake_mean)
+                    .set("d_loss", d.loss)
+                    .set("d_real", d.real_logit)
+                    .set("d_fake", d.fake_logit)
                     .set("temperature", temp)
                     .set("g_grad_norm", g_norm)
-                    .set("d_grad_norm", d_norm)
+                    .set("d_grad_norm", d.grad_norm)
                     .set("lr", self.cfg.gen_lr);
                 row = Some(r);
             }
@@ -479,161 +481,93 @@ impl Trainer {
     /// One MLE update on a minibatch: returns the loss and the gradient norm before
     /// clipping.
     fn mle_update(&mut self, tokens: &[Token]) -> Result<(f64, f64)> {
-        let step = self.state.mle_step + 1;
-        let tape = Tape::new();
-        let loss_var = self.generator.mle_loss(&tape, tokens, self.cfg.batch)?;
-        let loss = loss_var.item()? as f64;
-        if !loss.is_finite() {
-            return Err(self.non_finite("MLE", step, "the MLE loss", loss));
-        }
-        self.generator
-            .params
-            .accumulate(&mut tape.backward(loss_var)?)?;
-        let norm = clip_grad_norm(&mut self.generator.params, self.cfg.clip)
-            .map_err(|_| self.non_finite("MLE", step, "the generator's gradient norm", f64::NAN))?;
-        self.mle_opt.step(&mut self.generator.params)?;
-        self.generator.params.zero_grad();
-        Ok((loss, norm))
+        step::mle_step(
+            &mut self.generator,
+            &mut self.mle_opt,
+            tokens,
+            self.cfg.batch,
+            self.cfg.clip,
+        )
     }
 
-    /// One generator update of adversarial step `i` (`k` numbers the update within the
-    /// run): a relaxed sample with gradient, the discriminator frozen (its parameters are
-    /// constants on the tape, and `D(real)` is computed without gradient), the generator
-    /// loss, clipping, Adam. Returns the loss and the gradient norm before clipping.
+    fn adv_settings(&self) -> AdvSettings {
+        AdvSettings {
+            loss: self.cfg.loss,
+            feedback: self.cfg.feedback,
+            disc_input: self.cfg.disc_input,
+            form: self.cfg.temperature.form,
+            batch: self.cfg.batch,
+            clip: self.cfg.clip,
+        }
+    }
+
+    /// Generator update `k` (of adversarial step `i`): see [`step::generator_step`].
     fn gen_update(&mut self, i: usize, k: u64) -> Result<(f64, f64)> {
-        let b = self.cfg.batch;
         let seed = self.cfg.seed;
         let real = self
             .data
-            .random_train_batch(seed, Purpose::RealBatch, 2 * k, b);
-        let tape = Tape::new();
-        self.disc.params.set_requires_grad(false);
-        let forward = || -> Result<_> {
-            let t = self.temperature_var(&tape)?;
-            let fake = self.generator.relaxed(
-                &tape,
-                b,
-                t,
-                self.cfg.feedback,
-                self.cfg.disc_input,
-                rng::key(seed, Purpose::GenNoise, k),
-            )?;
-            let d_fake = self.disc.forward_onehot(
-                &tape,
-                fake.onehots,
-                b,
-                rng::key(seed, Purpose::Dropout, 2 * k),
-            )?;
-            let d_real = {
-                let _ng = tape.no_grad();
-                self.disc.forward_tokens(
-                    &tape,
-                    &real,
-                    b,
+            .random_train_batch(seed, Purpose::RealBatch, 2 * k, self.cfg.batch);
+        let settings = self.adv_settings();
+        let temp = if self.cfg.temperature.learnable {
+            TemperatureSource::Learned {
+                params: &mut self.temp_params,
+                opt: &mut self.temp_opt,
+            }
+        } else {
+            TemperatureSource::Fixed(self.schedule.at(i))
+        };
+        step::generator_step(
+            &mut self.generator,
+            &mut self.gen_opt,
+            &mut self.disc,
+            temp,
+            &real,
+            &settings,
+            StepKeys {
+                noise: rng::key(seed, Purpose::GenNoise, k),
+                dropout: [
+                    rng::key(seed, Purpose::Dropout, 2 * k),
                     rng::key(seed, Purpose::Dropout, 2 * k + 1),
-                )?
-            };
-            loss::generator_loss(self.cfg.loss, d_real, d_fake)
-        };
-        let loss_var = forward();
-        self.disc.params.set_requires_grad(true);
-        let loss_var = loss_var?;
-        let loss = loss_var.item()? as f64;
-        let last = self.last_checkpoint.clone();
-        let fail = move |what| Error::NonFinite {
-            phase: "adversarial",
-            step: i + 1,
-            what,
-            value: f64::NAN,
-            checkpoint: last.clone(),
-        };
-        if !loss.is_finite() {
-            return Err(self.non_finite("adversarial", i + 1, "the generator loss", loss));
-        }
-        let mut grads = tape.backward(loss_var)?;
-        self.generator.params.accumulate(&mut grads)?;
-        let norm = clip_grad_norm(&mut self.generator.params, self.cfg.clip)
-            .map_err(|_| fail("the generator's gradient norm"))?;
-        if self.cfg.temperature.learnable {
-            self.temp_params.accumulate(&mut grads)?;
-            clip_grad_norm(&mut self.temp_params, self.cfg.clip)
-                .map_err(|_| fail("the temperature's gradient"))?;
-            self.temp_opt.step(&mut self.temp_params)?;
-            self.temp_params.zero_grad();
-        }
-        self.gen_opt.step(&mut self.generator.params)?;
-        self.generator.params.zero_grad();
-        Ok((loss, norm))
+                ],
+            },
+        )
     }
 
-    /// One discriminator update of adversarial step `i`: a relaxed sample without
-    /// gradient, `D(real)` and `D(fake)`, the discriminator loss, clipping, Adam. Returns the
-    /// loss, the gradient norm before clipping, and the mean real and fake logits.
-    fn disc_update(&mut self, i: usize, k: u64) -> Result<(f64, f64, f64, f64)> {
-        let b = self.cfg.batch;
+    /// Discriminator update `k` (of adversarial step `i`): see
+    /// [`step::discriminator_step`].
+    fn disc_update(&mut self, i: usize, k: u64) -> Result<DiscStats> {
         let seed = self.cfg.seed;
-        let real = self
-            .data
-            .random_train_batch(seed, Purpose::RealBatch, 2 * k + 1, b);
-        let tape = Tape::new();
-        let fake = {
-            let _ng = tape.no_grad();
-            let t = self.temperature_var(&tape)?;
-            self.generator.relaxed(
-                &tape,
-                b,
-                t,
-                self.cfg.feedback,
-                self.cfg.disc_input,
-                rng::key(seed, Purpose::DiscNoise, k),
-            )?
-        };
-        let drop = |j: u64| rng::key(seed, Purpose::Dropout, (1 << 40) + 2 * k + j);
-        let d_real = self.disc.forward_tokens(&tape, &real, b, drop(0))?;
-        let d_fake = self.disc.forward_onehot(&tape, fake.onehots, b, drop(1))?;
-        let (real_mean, fake_mean) = (mean(&d_real.value()?), mean(&d_fake.value()?));
-        let loss_var = loss::discriminator_loss(self.cfg.loss, d_real, d_fake)?;
-        let loss = loss_var.item()? as f64;
-        if !loss.is_finite() {
-            return Err(self.non_finite("adversarial", i + 1, "the discriminator loss", loss));
-        }
-        self.disc.params.accumulate(&mut tape.backward(loss_var)?)?;
-        let norm = clip_grad_norm(&mut self.disc.params, self.cfg.clip).map_err(|_| {
-            self.non_finite(
-                "adversarial",
-                i + 1,
-                "the discriminator's gradient norm",
-                f64::NAN,
-            )
-        })?;
-        self.disc_opt.step(&mut self.disc.params)?;
-        self.disc.params.zero_grad();
-        Ok((loss, norm, real_mean, fake_mean))
+        let real =
+            self.data
+                .random_train_batch(seed, Purpose::RealBatch, 2 * k + 1, self.cfg.batch);
+        let settings = self.adv_settings();
+        let temp = self.temperature_value(i)?;
+        step::discriminator_step(
+            &self.generator,
+            &mut self.disc,
+            &mut self.disc_opt,
+            temp,
+            &real,
+            &settings,
+            StepKeys {
+                noise: rng::key(seed, Purpose::DiscNoise, k),
+                dropout: [
+                    rng::key(seed, Purpose::Dropout, (1 << 40) + 2 * k),
+                    rng::key(seed, Purpose::Dropout, (1 << 40) + 2 * k + 1),
+                ],
+            },
+        )
     }
 
     /// A step's error as the user should see it: a NaN or infinite logit met inside the
     /// forward pass (parameters that overflowed) is a non-finite loss of that step.
     fn fault(&self, e: Error, phase: &'static str, step: usize) -> Error {
         match e {
+            Error::NonFinite { what, value, .. } => self.non_finite(phase, step, what, value),
             Error::Tensor(gumbel_tensor::Error::NonFiniteLogit { value, .. }) => {
                 self.non_finite(phase, step, "a logit of the generator", value)
             }
             e => e,
-        }
-    }
-
-    /// The temperature as the generator's relaxation takes it.
-    fn temperature_var<'t>(&self, tape: &'t Tape<f32>) -> Result<Temperature<'t>> {
-        let form = self.cfg.temperature.form;
-        if self.cfg.temperature.learnable {
-            let id = self.temp_params.id("log_temperature")?;
-            let log_t = self.temp_params.var(tape, id)?;
-            Ok(Temperature::learned(form, log_t.exp()?))
-        } else {
-            Ok(Temperature::fixed(
-                form,
-                self.schedule.at(self.state.adv_step),
-            ))
         }
     }
 
@@ -763,7 +697,7 @@ impl Trainer {
         self.disc.load(&mut d)?;
         let mut o = TensorFile::load(&ck.join("optimizer.safetensors"))?;
         if self.cfg.temperature.learnable {
-            let id = self.temp_params.id("log_temperature")?;
+            let id = self.temp_params.id(LOG_TEMPERATURE)?;
             let t = o.take("temp_param/log_temperature", &[1])?;
             self.temp_params.set(id, t)?;
         }
@@ -800,10 +734,6 @@ impl Trainer {
         });
         write_atomic(&self.out.join("report.html"), html.as_bytes())
     }
-}
-
-fn mean(t: &std::sync::Arc<Tensor<f32>>) -> f64 {
-    t.as_slice().iter().map(|&x| x as f64).sum::<f64>() / t.numel().max(1) as f64
 }
 
 /// One parameter's Adam state: name, step count, first and second moments.
