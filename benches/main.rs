@@ -3,4 +3,4 @@
 
 mod benchmarks;
 
-criterion::criterion_main!(benchmarks::data::benches);
+criterion::criterion_main!(benchmarks::data::benches, benchmarks::gan::benches);

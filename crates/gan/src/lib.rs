@@ -18,6 +18,7 @@
 
 pub mod data;
 pub mod error;
+pub mod malloc;
 pub mod metrics;
 pub mod model;
 pub mod schedule;

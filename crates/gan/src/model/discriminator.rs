@@ -1,7 +1,7 @@
 //! The discriminator: a CNN over (soft) one-hot sequences, as in SeqGAN and RelGAN.
 //!
 //! ```text
-//! one-hots [B*L, V] --@ E [V, De]--> [B, L, De]          (real data: rows of E, the same value)
+//! one-hots [B, V] per step --@ E [V, De]--> stacked [B, L, De]   (real data: rows of E, the same value)
 //! conv bank: widths w_k, F filters each: relu(conv1d) -> max over time -> concat [B, F * n_widths]
 //! highway: t = sigmoid(W_t x + b_t);  y = t * relu(W_h x + b_h) + (1 - t) * x
 //! dropout -> linear -> logit [B, 1]
@@ -72,15 +72,28 @@ impl Discriminator {
         })
     }
 
-    /// Logits `[batch, 1]` for (soft) one-hots `[batch * seq_len, vocab]`, batch-major.
+    /// Logits `[batch, 1]` for (soft) one-hots given per time step (`seq_len` values of
+    /// `[batch, vocab]`). Each step is embedded on its own (`[B, V] @ [V, De]`) and the small
+    /// `[B, De]` results are stacked: the `[B, L, V]` one-hots are never copied.
     pub fn forward_onehot<'t>(
         &self,
         tape: &'t Tape<f32>,
-        onehots: Var<'t, f32>,
+        steps: &[Var<'t, f32>],
         batch: usize,
         dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
-        let x = self.embedding.forward_soft(tape, &self.params, &onehots)?;
+        if steps.len() != self.cfg.seq_len {
+            return Err(Error::Config(format!(
+                "discriminator: {} time steps for sequences of length {}",
+                steps.len(),
+                self.cfg.seq_len
+            )));
+        }
+        let xs = steps
+            .iter()
+            .map(|y| self.embedding.forward_soft(tape, &self.params, y))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        let x = Var::stack(&xs, 1)?;
         self.head(tape, x, batch, dropout_seed)
     }
 
@@ -100,20 +113,22 @@ impl Discriminator {
             )));
         }
         let ids: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
-        let x = self.embedding.forward(tape, &self.params, &ids)?;
+        let x =
+            self.embedding
+                .forward(tape, &self.params, &ids)?
+                .reshape([batch, l, self.cfg.emb])?;
         self.head(tape, x, batch, dropout_seed)
     }
 
-    /// Everything after the embedding `[B*L, De]`: convolutions with max over time,
+    /// Everything after the embedding `[B, L, De]`: convolutions with max over time,
     /// highway, dropout, output.
     fn head<'t>(
         &self,
         tape: &'t Tape<f32>,
         x: Var<'t, f32>,
-        batch: usize,
+        _batch: usize,
         dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
-        let x = x.reshape([batch, self.cfg.seq_len, self.cfg.emb])?;
         let f = self.convs.forward(tape, &self.params, &x)?;
         let y = self.highway.forward(tape, &self.params, &f)?;
         let y = y.dropout(self.cfg.dropout, dropout_seed)?;

@@ -28,8 +28,8 @@
 //!   samples at temperature 1 (inverse CDF) and the NLL of held-out sequences.
 //!
 //! Teacher forcing runs time-major (`row = t * batch + b`, so each LSTM step reads a
-//! contiguous block); relaxed samples come out batch-major (`row = b * seq_len + t`), the
-//! `[B, L, V]` layout of the discriminator's input.
+//! contiguous block); relaxed samples come out as one `[B, V]` value per time step, which
+//! the discriminator embeds step by step (never copying the `[B, L, V]` one-hots).
 
 use gumbel_autograd::layers::{Embedding, Linear, Lstm, LstmState};
 use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax};
@@ -88,8 +88,8 @@ impl<'t> Temperature<'t> {
 
 /// What [`Generator::relaxed`] returns.
 pub struct Relaxed<'t> {
-    /// The discriminator's input: `[batch * seq_len, vocab]`, batch-major (row `b * L + t`).
-    pub onehots: Var<'t, f32>,
+    /// The discriminator's input: one `[batch, vocab]` (soft) one-hot per time step.
+    pub steps: Vec<Var<'t, f32>>,
     /// The sampled tokens, `[batch, seq_len]` row-major (batch-major).
     pub tokens: Vec<Token>,
 }
@@ -261,12 +261,7 @@ impl Generator {
                 };
             }
         }
-        // [B, L, V] -> [B*L, V], batch-major, as the discriminator reads it.
-        let v = self.cfg.vocab;
-        Ok(Relaxed {
-            onehots: Var::stack(&ys, 1)?.reshape([batch * l, v])?,
-            tokens,
-        })
+        Ok(Relaxed { steps: ys, tokens })
     }
 
     /// The NLL of padded sequences `[n, seq_len]` (row-major): the mean over all non-pad

@@ -115,7 +115,7 @@ pub fn generator_step(
             }
         };
         let fake = generator.relaxed(&tape, s.batch, t, s.feedback, s.disc_input, keys.noise)?;
-        let d_fake = disc.forward_onehot(&tape, fake.onehots, s.batch, keys.dropout[0])?;
+        let d_fake = disc.forward_onehot(&tape, &fake.steps, s.batch, keys.dropout[0])?;
         let d_real = disc.forward_tokens(&tape, real, s.batch, keys.dropout[1])?;
         loss::generator_loss(s.loss, d_real, d_fake)
     };
@@ -173,7 +173,7 @@ pub fn discriminator_step(
         generator.relaxed(&tape, s.batch, t, s.feedback, s.disc_input, keys.noise)?
     };
     let d_real = disc.forward_tokens(&tape, real, s.batch, keys.dropout[0])?;
-    let d_fake = disc.forward_onehot(&tape, fake.onehots, s.batch, keys.dropout[1])?;
+    let d_fake = disc.forward_onehot(&tape, &fake.steps, s.batch, keys.dropout[1])?;
     let mean = |v: &gumbel_tensor::Tensor<f32>| {
         v.as_slice().iter().map(|&x| x as f64).sum::<f64>() / v.numel().max(1) as f64
     };

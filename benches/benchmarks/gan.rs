@@ -1,0 +1,145 @@
+//! One adversarial step (one generator update + one discriminator update) and one MLE
+//! step of the text GAN, at the configuration of `../shared/peers/gan_step_bench.py`:
+//! vocabulary 5000, length 20, batch 64; generator embedding 32, LSTM 32, soft feedback;
+//! discriminator embedding 64, widths 2, 3, 4, 5 x 64 filters, no dropout; RSGAN; Adam
+//! (lr 1e-4); tau 1; f32; 1 and 2 threads.
+//!
+//! As in the PyTorch script, real data are fixed random tokens made outside the timed
+//! region, the generator update freezes the discriminator, and the discriminator update
+//! samples without gradient. Differences: the discriminator reads real sequences as rows
+//! of its embedding (the same value as `one_hot @ E`, by design cheaper), and both updates
+//! clip the gradient norm at 5 as training does (the script does not clip; clipping is one
+//! pass over the parameters). glibc's allocator is told to keep freed memory
+//! (`gumbel_gan::malloc`), as the CLI does; this matters (about 2x on the MLE step).
+
+use std::hint::black_box;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use gumbel_gan::autograd::optim::Adam;
+use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
+use gumbel_gan::model::generator::{Generator, GeneratorConfig};
+use gumbel_gan::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::train::step::{
+    AdvSettings, StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
+};
+
+const V: usize = 5000;
+const L: usize = 20;
+const B: usize = 64;
+
+fn pool(threads: usize) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+}
+
+fn models() -> (Generator, Discriminator) {
+    let g = Generator::new(
+        GeneratorConfig {
+            vocab: V,
+            emb: 32,
+            hidden: 32,
+            seq_len: L,
+            start: 0,
+            pad: None,
+            eos: None,
+        },
+        1,
+    )
+    .unwrap();
+    let d = Discriminator::new(
+        DiscriminatorConfig {
+            vocab: V,
+            seq_len: L,
+            emb: 64,
+            widths: vec![2, 3, 4, 5],
+            filters: 64,
+            dropout: 0.0,
+        },
+        2,
+    )
+    .unwrap();
+    (g, d)
+}
+
+/// Random token ids `[B, L]` (the peer's `torch.randint(0, V, (B, L))`).
+fn random_tokens(seed: u64) -> Vec<u32> {
+    let mut s = seed;
+    (0..B * L)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % V as u64) as u32
+        })
+        .collect()
+}
+
+const SETTINGS: AdvSettings = AdvSettings {
+    loss: LossKind::Rsgan,
+    feedback: Feedback::Soft,
+    disc_input: DiscInput::Soft,
+    form: TemperatureForm::Tau,
+    batch: B,
+    clip: 5.0,
+};
+
+fn gan_steps(c: &mut Criterion) {
+    // As the CLI does: keep freed tensor memory in the process (gumbel_gan::malloc).
+    gumbel_gan::malloc::keep_freed_memory();
+    let real = random_tokens(7);
+    let mut g = c.benchmark_group("gan_adv_step/f32");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((B * L * V) as u64));
+    for threads in [1, 2] {
+        let (mut gen_model, mut disc) = models();
+        let mut g_opt = Adam::new(1e-4);
+        let mut d_opt = Adam::new(1e-4);
+        let mut k = 0u64;
+        g.bench_function(BenchmarkId::new("adv_step", threads), |b| {
+            pool(threads).install(|| {
+                b.iter(|| {
+                    k += 1;
+                    let keys = StepKeys {
+                        noise: k,
+                        dropout: [0, 0],
+                    };
+                    let gl = generator_step(
+                        &mut gen_model,
+                        &mut g_opt,
+                        &mut disc,
+                        TemperatureSource::Fixed(1.0),
+                        &real,
+                        &SETTINGS,
+                        keys,
+                    )
+                    .unwrap();
+                    let dl = discriminator_step(
+                        &gen_model, &mut disc, &mut d_opt, 1.0, &real, &SETTINGS, keys,
+                    )
+                    .unwrap();
+                    black_box((gl, dl.loss))
+                })
+            })
+        });
+    }
+    g.finish();
+
+    let tokens = random_tokens(9);
+    let mut g = c.benchmark_group("gan_mle_step/f32");
+    g.sample_size(20);
+    g.throughput(Throughput::Elements((B * L * V) as u64));
+    for threads in [1, 2] {
+        let (mut gen_model, _) = models();
+        let mut opt = Adam::new(1e-4);
+        g.bench_function(BenchmarkId::new("mle_step", threads), |b| {
+            pool(threads).install(|| {
+                b.iter(|| black_box(mle_step(&mut gen_model, &mut opt, &tokens, B, 5.0).unwrap()))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gan_steps);
