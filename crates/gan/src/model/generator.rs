@@ -36,10 +36,11 @@ use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
+use gumbel_tensor::ops::reduce::row_logsumexp;
 use rand::Rng;
 
 use super::ops::{mask_rows, straight_through};
-use super::sampling::{row_entropy, sample_row};
+use super::sampling::sample_rows;
 use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::train::checkpoint::{self, TensorFile};
@@ -269,7 +270,9 @@ impl Generator {
     pub fn nll(&self, tokens: &[Token]) -> Result<f64> {
         let l = self.cfg.seq_len;
         let n = tokens.len() / l;
-        const CHUNK: usize = 512;
+        // 64 sequences: [64 * seq_len, vocab] logits (25.6 MB for the oracle) stay below glibc's
+        // mmap threshold and near the caches.
+        const CHUNK: usize = 64;
         let (mut sum, mut count) = (0.0f64, 0usize);
         for start in (0..n).step_by(CHUNK) {
             let b = CHUNK.min(n - start);
@@ -277,13 +280,12 @@ impl Generator {
             let (inputs, targets) = self.teacher_forcing(chunk, b)?;
             let tape = Tape::inference();
             let logits = self.teacher_forced_logits(&tape, &inputs, b)?.value()?;
-            for (row, &tgt) in logits.as_slice().chunks(self.cfg.vocab).zip(&targets) {
+            let lse = row_logsumexp(&logits);
+            for (r, &tgt) in targets.iter().enumerate() {
                 if Some(tgt as Token) == self.cfg.pad {
                     continue;
                 }
-                let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-                let lse = m + row.iter().map(|&z| (z as f64 - m).exp()).sum::<f64>().ln();
-                sum += lse - row[tgt] as f64;
+                sum += lse.as_slice()[r] as f64 - logits.row(r)[tgt] as f64;
                 count += 1;
             }
         }
@@ -301,7 +303,7 @@ impl Generator {
     /// Sequence `i` draws its uniforms from its own stream `(key, i)`, so samples do not
     /// depend on the chunking or the number of threads.
     pub fn sample_with_entropy(&self, n: usize, key: u64) -> Result<(Vec<Token>, f64)> {
-        let (l, v) = (self.cfg.seq_len, self.cfg.vocab);
+        let l = self.cfg.seq_len;
         let mut out = vec![0 as Token; n * l];
         let (mut ent_sum, mut ent_count) = (0.0f64, 0usize);
         const CHUNK: usize = 512;
@@ -320,12 +322,15 @@ impl Generator {
                 let s = self.lstm.step(&tape, &self.params, &x, state)?;
                 let logits = self.linear.forward(&tape, &self.params, &s.h)?.value()?;
                 state = Some(s);
+                let us: Vec<f64> = streams
+                    .iter_mut()
+                    .map(|r| (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64))
+                    .collect();
+                let drawn = sample_rows(&logits, &us, &alive);
                 let mut next = vec![0usize; b];
-                for (i, row) in logits.as_slice().chunks(v).enumerate() {
-                    let u: f64 = (streams[i].next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64);
-                    let k = sample_row(row, u);
+                for (i, &(k, h)) in drawn.iter().enumerate() {
                     if alive[i] {
-                        ent_sum += row_entropy(row);
+                        ent_sum += h;
                         ent_count += 1;
                         if Some(k as Token) == self.cfg.eos {
                             alive[i] = false;
