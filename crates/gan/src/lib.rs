@@ -19,6 +19,8 @@
 pub mod data;
 pub mod error;
 pub mod metrics;
+pub mod schedule;
 
 pub use error::{Error, Result};
 pub use gumbel_autograd as autograd;
+
