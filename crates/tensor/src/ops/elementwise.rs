@@ -100,7 +100,8 @@ fn binary<T: Element>(
 /// let a = Tensor::new([2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
 /// let bias = Tensor::new([3], vec![10.0f32, 20.0, 30.0]).unwrap();
 /// assert_eq!(ops::add(&a, &bias).unwrap().as_slice(), &[11.0, 22.0, 33.0, 14.0, 25.0, 36.0]);
-/// assert_eq!(ops::add(&a, &Tensor::scalar(1.0)).unwrap().as_slice(), &[2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
+/// let plus_one = ops::add(&a, &Tensor::scalar(1.0)).unwrap();
+/// assert_eq!(plus_one.as_slice(), &[2.0, 3.0, 4.0, 5.0, 6.0, 7.0]);
 /// assert!(ops::add(&a, &Tensor::zeros([2])).is_err());
 /// ```
 pub fn add<T: Element>(a: &Tensor<T>, b: &Tensor<T>) -> Result<Tensor<T>> {
@@ -826,9 +827,10 @@ mod tests {
 
     fn ln_twins_agree<T: Element>() {
         // wide's ln is within 1 ulp of the correctly rounded log in f32 and of std's in f64
-        // (measured over the whole normal range), std's within 1 => 2 ulp apart. For subnormal inputs our rescaling adds the rounding
-        // of p ln 2 (half an ulp of ~17, ~36 in f64) and of the subtraction: under 1 ulp of
-        // the result (~ -90 / -730) each. Hence 3 ulp. Inputs are |x| (uniform in
+        // (measured over the whole normal range), std's within 1 => 2 ulp apart. For
+        // subnormal inputs our rescaling adds the rounding of p ln 2 (half an ulp of ~17,
+        // ~36 in f64) and of the subtraction: under 1 ulp of the result (~ -90 / -730)
+        // each. Hence 3 ulp. Inputs are |x| (uniform in
         // [0, 1e3)), then tiny ones, then negatives (NaN).
         compare_unary::<T>("ln", simd::ln, scalar::ln, 0.0, 1e3, 3.0, 0.0);
         let sub = T::MIN_POSITIVE.to_f64();
