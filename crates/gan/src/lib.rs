@@ -23,4 +23,3 @@ pub mod schedule;
 
 pub use error::{Error, Result};
 pub use gumbel_autograd as autograd;
-
