@@ -613,14 +613,17 @@ impl<T: Element> Oracle<T> {
                 for (k, &hk) in ws.h[r * h..][..h].iter().enumerate() {
                     axpy(hk, &self.w_h[k * h4..][..h4], g);
                 }
+                // i, f, o = sigma(.), g = tanh(.), in place; then c and h.
+                sigmoid_in_place(&mut g[..3 * h]);
+                tanh_in_place(&mut g[3 * h..]);
                 let (c, hr) = (&mut ws.c[r * h..][..h], &mut ws.h[r * h..][..h]);
                 for j in 0..h {
-                    let i_g = sigmoid(g[j]);
-                    let f_g = sigmoid(g[h + j]);
-                    let o_g = sigmoid(g[2 * h + j]);
-                    let c_g = g[3 * h + j].tanh();
-                    c[j] = f_g * c[j] + i_g * c_g;
-                    hr[j] = o_g * c[j].tanh();
+                    c[j] = g[h + j] * c[j] + g[j] * g[3 * h + j];
+                    hr[j] = c[j];
+                }
+                tanh_in_place(hr);
+                for j in 0..h {
+                    hr[j] *= g[2 * h + j];
                 }
             }
             // z = h W_out + b_out ([rows, vocab]): the bias rows, then gemm adds the product
@@ -669,9 +672,33 @@ impl<T: Element> Workspace<T> {
     }
 }
 
-#[inline]
-fn sigmoid<T: Element>(z: T) -> T {
-    T::ONE / (T::ONE + (-z).exp())
+/// `x = 1 / (1 + exp(-x))` elementwise: SIMD `exp` over whole vectors, std `exp` on the
+/// tail. (A position always takes the same path, so results do not depend on batching.)
+fn sigmoid_in_place<T: Element>(x: &mut [T]) {
+    let l = T::LANES;
+    let body = x.len() / l * l;
+    let one = T::Simd::splat(T::ONE);
+    for c in x[..body].chunks_exact_mut(l) {
+        let v = T::Simd::load(c);
+        (one / (one + (-v).exp())).store(c);
+    }
+    // tail
+    for v in &mut x[body..] {
+        *v = T::ONE / (T::ONE + (-*v).exp());
+    }
+}
+
+/// `x = tanh(x)` elementwise: SIMD `tanh` over whole vectors, std `tanh` on the tail.
+fn tanh_in_place<T: Element>(x: &mut [T]) {
+    let l = T::LANES;
+    let body = x.len() / l * l;
+    for c in x[..body].chunks_exact_mut(l) {
+        T::Simd::load(c).tanh().store(c);
+    }
+    // tail
+    for v in &mut x[body..] {
+        *v = v.tanh();
+    }
 }
 
 /// `y += a * x` (plain loop; the compiler vectorises it).
@@ -908,6 +935,50 @@ mod tests {
                 ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
             })
             .collect()
+    }
+
+    #[test]
+    fn simd_gate_nonlinearities_match_std() {
+        // wide's exp/tanh are polynomial approximations, accurate to a few ulps of values
+        // that lie in (0, 1) / (-1, 1) here; the bounds are 8 ulps of 1 (8 * 1.2e-7 for f32,
+        // 8 * 2.2e-16 for f64). Lengths cover the SIMD body and the scalar tail.
+        for len in [0usize, 1, 3, 4, 7, 8, 9, 33, 128] {
+            let x = lcg_fill(len, 7 + len as u64)
+                .iter()
+                .map(|v| v * 5.0)
+                .collect::<Vec<f64>>();
+            let (mut s64, mut t64) = (x.clone(), x.clone());
+            sigmoid_in_place(&mut s64);
+            tanh_in_place(&mut t64);
+            let mut s32: Vec<f32> = x.iter().map(|&v| v as f32).collect();
+            let mut t32 = s32.clone();
+            sigmoid_in_place(&mut s32);
+            tanh_in_place(&mut t32);
+            for i in 0..len {
+                let (sig, th) = (1.0 / (1.0 + (-x[i]).exp()), x[i].tanh());
+                assert!(
+                    (s64[i] - sig).abs() < 8.0 * f64::EPSILON,
+                    "sigmoid f64 {}",
+                    x[i]
+                );
+                assert!(
+                    (t64[i] - th).abs() < 8.0 * f64::EPSILON,
+                    "tanh f64 {}",
+                    x[i]
+                );
+                // f32: the input itself is rounded (relative 6e-8, times |d/dx| <= 1).
+                assert!(
+                    (s32[i] as f64 - sig).abs() < 8.0 * f32::EPSILON as f64 + 1.0e-6,
+                    "sigmoid f32 {}",
+                    x[i]
+                );
+                assert!(
+                    (t32[i] as f64 - th).abs() < 8.0 * f32::EPSILON as f64 + 1.0e-6,
+                    "tanh f32 {}",
+                    x[i]
+                );
+            }
+        }
     }
 
     #[test]
