@@ -1,4 +1,8 @@
-//! Benchmark groups, one file per family (registered in `benches/main.rs`).
+//! One module per kernel family; each exports a criterion group named `benches`, listed in
+//! `benches/main.rs`.
 
 pub mod data;
+pub mod elementwise;
 pub mod gan;
+pub mod matmul;
+pub mod softmax;

@@ -230,6 +230,18 @@ fn sampling_and_scoring_are_identical_for_1_2_7_threads() {
     // A prefix of the draw is the draw of fewer sequences (per-sequence streams).
     assert_eq!(o.sample(17, 9, 42), one.0[..17].to_vec());
     assert_ne!(o.sample(17, 9, 43), one.0[..17].to_vec());
+    // The SeqGAN size, where the logits product is large enough for gemm to split it over
+    // threads: still identical, and a row's values do not depend on its block's size.
+    let big = Oracle::<f32>::random(5);
+    let run = |t| common::with_threads(t, || big.sample(40, SEQ_LEN, 1));
+    let one = run(1);
+    assert_eq!(one, run(2));
+    assert_eq!(one, run(7));
+    assert_eq!(big.sample(17, SEQ_LEN, 1), one[..17].to_vec());
+    let nll = |s: &[Vec<u32>], t| common::with_threads(t, || big.sequence_nll(s).unwrap());
+    let all = nll(&one, 1);
+    assert_eq!(all, nll(&one, 7));
+    assert_eq!(nll(&one[..17], 2), all[..17].to_vec());
 }
 
 #[test]

@@ -82,8 +82,7 @@ impl Vocab {
             ("eos", specials.eos),
             ("unk", specials.unk),
         ] {
-            if id.is_some_and(|id| id as usize >= tokens.len()) {
-                let id = id.unwrap_or_default();
+            if let Some(id) = id.filter(|&id| id as usize >= tokens.len()) {
                 return Err(Error::invalid_argument(
                     OP,
                     format!(

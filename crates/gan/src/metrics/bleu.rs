@@ -2,7 +2,7 @@
 //! `SmoothingFunction().method1` and uniform weights, every hypothesis against the whole
 //! reference set, averaged over hypotheses.
 //!
-//! # NLTK's sentence BLEU-N (nltk/translate/bleu_score.py, 3.4.5; unchanged in 3.5-3.8)
+//! # NLTK's sentence BLEU-N (nltk/translate/bleu_score.py, NLTK 3.4.5)
 //! For a hypothesis `h` of length `c` and references `R`:
 //! - modified precision of order `n`: `p_n = num_n / den_n` with
 //!   `num_n = sum_g min(count_h(g), max_{r in R} count_r(g))` over the n-grams `g` of `h`,
