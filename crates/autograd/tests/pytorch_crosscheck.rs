@@ -117,7 +117,7 @@ fn close(what: &str, got: &[f64], want: &[f64]) {
     }
 }
 
-fn grad<'a>(p: &'a ParamStore<f64>, id: ParamId) -> &'a [f64] {
+fn grad(p: &ParamStore<f64>, id: ParamId) -> &[f64] {
     p.grad(id).expect("a gradient").as_slice()
 }
 
