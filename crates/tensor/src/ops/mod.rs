@@ -9,8 +9,8 @@
 //!   `sigmoid`, `relu`, `leaky_relu` with their backward twins, in-place accumulation, and
 //!   `sum_rows` (the gradient of a broadcast bias).
 //! - [`reduce`]: per-row `sum`, `max`, `argmax`, `logsumexp`, and whole-tensor sum/mean.
-//! - [`softmax`]: softmax and log-softmax over the last dimension, forward and backward.
-//! - [`matmul`]: 2-D matrix products with optional transposes, through the `gemm` crate.
+//! - [`softmax`](mod@softmax): softmax and log-softmax over the last dimension, forward and backward.
+//! - [`matmul`](mod@matmul): 2-D matrix products with optional transposes, through the `gemm` crate.
 //! - [`gumbel`]: Gumbel noise streams and the fused Gumbel-Softmax forward and backward.
 
 #[cfg(test)]

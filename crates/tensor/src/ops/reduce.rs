@@ -44,7 +44,9 @@ fn per_row<T: Element>(a: &Tensor<T>, f: impl Fn(&[T]) -> T + Sync + Send) -> Te
 /// use gumbel_tensor::{Tensor, ops};
 /// let a = Tensor::new([2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
 /// assert_eq!(ops::row_sum(&a).as_slice(), &[6.0, 15.0]);
-/// assert_eq!(ops::row_sum(&Tensor::new([2], vec![1.0f32, 2.0]).unwrap()).shape(), &[] as &[usize]);
+/// let v = Tensor::new([2], vec![1.0f32, 2.0]).unwrap();
+/// assert_eq!(ops::row_sum(&v).rank(), 0); // a 1-D input gives a rank-0 result
+/// assert_eq!(ops::row_sum(&v).item().unwrap(), 3.0);
 /// ```
 pub fn row_sum<T: Element>(a: &Tensor<T>) -> Tensor<T> {
     per_row(a, simd::sum)

@@ -828,6 +828,65 @@ mod tests {
         );
     }
 
+    fn twins_report_the_same_fault<T: Element>() {
+        for &n in LENGTHS.iter().filter(|&&n| n > 0) {
+            let x = uniform::<T>(n, 31 + n as u64, -5.0, 5.0);
+            let mut cases = vec![(vec![T::NEG_INFINITY; n], RowFault::AllMasked)];
+            // A bad value in the first block, in a whole vector after the blocks, and in the
+            // tail; when two are planted the first one is reported.
+            for at in [0, n / 2, n - 1] {
+                for bad in [T::NAN, T::INFINITY] {
+                    let mut y = x.clone();
+                    put(&mut y, &[(n - 1, T::NAN), (at, bad)]);
+                    let fault = RowFault::NonFinite {
+                        col: at,
+                        value: bad.to_f64(),
+                    };
+                    cases.push((y, fault));
+                }
+            }
+            for (y, want) in cases {
+                let mut out = vec![T::ZERO; n];
+                type Kernel<T> = fn(&[T], &mut [T]) -> Result<(), RowFault>;
+                let kernels: [(&str, Kernel<T>); 4] = [
+                    ("simd::softmax", simd::softmax),
+                    ("scalar::softmax", scalar::softmax),
+                    ("simd::log_softmax", simd::log_softmax),
+                    ("scalar::log_softmax", scalar::log_softmax),
+                ];
+                for (name, kernel) in kernels {
+                    let got = kernel(&y, &mut out).unwrap_err();
+                    // RowFault holds an f64 that may be NaN: compare the parts.
+                    let same = match (got, want) {
+                        (RowFault::AllMasked, RowFault::AllMasked) => true,
+                        (
+                            RowFault::NonFinite { col: c, value: v },
+                            RowFault::NonFinite { col: d, value: w },
+                        ) => c == d && (v == w || (v.is_nan() && w.is_nan())),
+                        _ => false,
+                    };
+                    assert!(same, "{name} n = {n}: {got:?}, want {want:?}");
+                }
+            }
+        }
+    }
+
+    fn huge_finite_logits_never_give_nan<T: Element>() {
+        // Far beyond the contract's |1e4|: a spread of MAX / 2 still subtracts without
+        // overflow, so every output is finite (probabilities 0 or 1 up to rounding).
+        let big = T::MAX.to_f64() / 4.0;
+        for &n in LENGTHS.iter().filter(|&&n| n > 0) {
+            let x = uniform::<T>(n, 41 + n as u64, -big, big);
+            let (mut y, mut lp) = (vec![T::NAN; n], vec![T::NAN; n]);
+            simd::softmax(&x, &mut y).unwrap();
+            simd::log_softmax(&x, &mut lp).unwrap();
+            assert!(y.iter().all(|v| v.is_finite()), "n = {n}");
+            assert!(lp.iter().all(|v| v.is_finite()), "n = {n}");
+            let total: f64 = y.iter().map(|v| v.to_f64()).sum();
+            assert!((total - 1.0).abs() <= 1e-5, "n = {n}: {total}");
+        }
+    }
+
     fn results_do_not_depend_on_the_thread_count<T: Element>() {
         let (rows, cols) = (129, 1031);
         let mut x = uniform::<T>(rows * cols, 21, -30.0, 30.0);
@@ -863,6 +922,8 @@ mod tests {
         matches_an_f64_reference,
         errors_name_the_first_bad_row_and_column,
         masked_classes_are_exact_zeros_and_never_nan,
+        twins_report_the_same_fault,
+        huge_finite_logits_never_give_nan,
         results_do_not_depend_on_the_thread_count,
     );
 }

@@ -1,0 +1,6 @@
+//! One module per kernel family; each exports a criterion group named `benches`, listed in
+//! `benches/main.rs`.
+
+pub mod elementwise;
+pub mod matmul;
+pub mod softmax;
