@@ -12,4 +12,5 @@ criterion::criterion_main!(
     benchmarks::softmax::benches,
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
+    benchmarks::autograd::benches,
 );

@@ -1,6 +1,7 @@
 //! One module per kernel family; each exports a criterion group named `benches`, listed in
 //! `benches/main.rs`.
 
+pub mod autograd;
 pub mod elementwise;
 pub mod matmul;
 pub mod softmax;
