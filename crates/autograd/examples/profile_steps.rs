@@ -31,6 +31,9 @@ fn cpu_seconds() -> Option<f64> {
     Some(ticks as f64 / 100.0)
 }
 
+/// One training step's forward + backward on the store; returns the tape's node count.
+type Step = Box<dyn FnMut(&mut ParamStore<f32>) -> usize>;
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("lstm");
@@ -39,7 +42,7 @@ fn main() {
     let mut p = ParamStore::<f32>::new();
     let mut rng = init::seeded(1);
     let tokens: Vec<usize> = (0..BATCH * LEN).map(|i| (i * 7919) % VOCAB).collect();
-    let mut run: Box<dyn FnMut(&mut ParamStore<f32>) -> usize> = match which {
+    let mut run: Step = match which {
         "lstm" => {
             let emb = Embedding::new(&mut p, "emb", VOCAB, 32, &mut rng).unwrap();
             let lstm = Lstm::new(&mut p, "lstm", 32, hidden, &mut rng).unwrap();
