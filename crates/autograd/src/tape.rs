@@ -493,6 +493,13 @@ impl<T: Element> Grads<'_, T> {
         Some(self.slots[id.0].get_or_insert_with(|| Tensor::zeros(node.value.shape())))
     }
 
+    /// The gradient of input `id` if something was already added to it (for kernels that
+    /// can either accumulate into an existing buffer or write a fresh one, like gemm with
+    /// `beta = 1` or `beta = 0`).
+    pub fn existing(&mut self, id: NodeId) -> Option<&mut Tensor<T>> {
+        self.slots[id.0].as_mut()
+    }
+
     /// The value of input `id` (still alive during the walk: inputs precede their users).
     pub fn value(&self, id: NodeId) -> &Arc<Tensor<T>> {
         &self.nodes[id.0].value
