@@ -13,4 +13,5 @@ criterion::criterion_main!(
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
     benchmarks::autograd::benches,
+    benchmarks::data::benches,
 );

@@ -6,7 +6,20 @@
 //! metrics (NLL_oracle, NLL_gen, BLEU, self-BLEU, validity, uniqueness), training loops and
 //! checkpoints.
 //!
-//! The crate is being built under issue 4; this header marks its place in the workspace:
+//! ## Map
+//! - [`data`]: vocabularies and padded sequences ([`data::Dataset`]), the three data sources
+//!   ([`data::grammar`], [`data::oracle`], [`data::text`]).
+//! - [`metrics`]: BLEU and self-BLEU (NLTK's `sentence_bleu`, Texygen's protocol), unique
+//!   fraction, grammar validity, NLL_oracle, and the masked mean of per-token NLLs.
+//! - [`Error`] (`error.rs`): every fallible call returns it; messages name the file, line,
+//!   tensor or sequence at fault.
+//!
 //! `gumbel-tensor` <- `gumbel-autograd` <- `gumbel-gan` <- the `gumbel-lab` CLI.
 
+pub mod data;
+pub mod error;
+pub mod metrics;
+pub mod schedule;
+
+pub use error::{Error, Result};
 pub use gumbel_autograd as autograd;

@@ -341,7 +341,10 @@ mod tests {
 
     #[test]
     fn pairwise_fold_sums_every_lane_once() {
-        assert_eq!(pairwise_fold([1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], |a, b| a + b), 36.0);
+        assert_eq!(
+            pairwise_fold([1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], |a, b| a + b),
+            36.0
+        );
         assert_eq!(pairwise_fold([1.0f64, 2.0, 3.0], |a, b| a + b), 6.0);
         assert_eq!(pairwise_fold([5.0f32], |a, b| a + b), 5.0);
     }

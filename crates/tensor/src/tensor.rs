@@ -211,14 +211,23 @@ impl<T: Element> Tensor<T> {
             .iter()
             .zip(&other.data)
             .map(|(a, b)| (a.to_f64() - b.to_f64()).abs())
-            .fold(0.0, |m, d| if d.is_nan() || m.is_nan() { f64::NAN } else { m.max(d) })
+            .fold(0.0, |m, d| {
+                if d.is_nan() || m.is_nan() {
+                    f64::NAN
+                } else {
+                    m.max(d)
+                }
+            })
     }
 }
 
 fn checked_numel(shape: &[usize]) -> Result<usize> {
-    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
-        Error::invalid_shape("Tensor", shape, "the number of elements overflows usize")
-    })
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::invalid_shape("Tensor", shape, "the number of elements overflows usize")
+        })
 }
 
 impl<T: Element> fmt::Debug for Tensor<T> {

@@ -43,15 +43,17 @@ enum Broadcast {
     Scalar,
 }
 
-/// Decides how `b` broadcasts against `a` (same shape first, then row vector, then scalar),
-/// or names both shapes in an [`Error::ShapeMismatch`].
+/// Decides how `b` broadcasts against `a`, or names both shapes in an
+/// [`Error::ShapeMismatch`]. A one-element `b` is a scalar even when it is also a row
+/// vector (then `a.cols()` is 1 and both readings agree; the scalar path avoids one kernel
+/// call per one-element row).
 fn broadcast<T: Element>(op: &'static str, a: &Tensor<T>, b: &Tensor<T>) -> Result<Broadcast> {
     if a.shape() == b.shape() {
         Ok(Broadcast::Same)
-    } else if b.rank() == 1 && b.shape()[0] == a.cols() {
-        Ok(Broadcast::Row)
     } else if b.numel() == 1 {
         Ok(Broadcast::Scalar)
+    } else if b.rank() == 1 && b.shape()[0] == a.cols() {
+        Ok(Broadcast::Row)
     } else {
         Err(Error::shape_mismatch(op, a.shape(), b.shape()))
     }
@@ -969,6 +971,12 @@ mod tests {
         let y = div(&a, &s).unwrap();
         assert_eq!(y.shape(), &[3, 4]);
         assert_eq!(y.at(&[2, 3]), Some(T::from_f64(5.5)));
+        // A one-element b that is also a row vector of a one-column a: both readings agree.
+        let col = Tensor::from_fn([3, 1], |i| T::from_usize(i));
+        let one = Tensor::new([1], vec![T::from_f64(10.0)]).unwrap();
+        let y = add(&col, &one).unwrap();
+        assert_eq!(y.shape(), &[3, 1]);
+        assert_eq!(y.as_slice(), &[10.0, 11.0, 12.0].map(T::from_f64));
         let same = mul(&a, &a).unwrap();
         assert_eq!(same.at(&[1, 1]), Some(T::from_usize(25)));
         // A column vector, a row of the wrong length and a 2-D "row" are all rejected.
