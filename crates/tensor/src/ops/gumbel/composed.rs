@@ -120,35 +120,51 @@ pub fn forward<T: Element>(
     Ok(Composed { g, p, z, y, index })
 }
 
+/// The composed Gumbel-max: `g = gumbel_noise(..)`, `p = l + g`, `argmax p`, three
+/// passes. Same noise, same indices and errors as [`gumbel_max`](super::gumbel_max).
+pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result<Vec<usize>> {
+    const OP: &str = "composed::gumbel_max";
+    if logits.rank() == 0 {
+        return Err(Error::invalid_shape(
+            OP,
+            logits.shape(),
+            "logits need a class dimension",
+        ));
+    }
+    let counter = rng.counter();
+    let g = gumbel_noise(logits.shape(), rng);
+    let p = zip_map(logits, &g, |a, b| a + b);
+    argmax_rows(OP, logits, &p).inspect_err(|_| rng.set_counter(counter))
+}
+
 /// First argmax of each row of `p`, with the contract's errors (from the logits).
 fn argmax_rows<T: Element>(
     op: &'static str,
     logits: &Tensor<T>,
     p: &Tensor<T>,
 ) -> Result<Vec<usize>> {
-    (0..p.rows())
-        .map(|r| {
-            let (lr, pr) = (logits.row(r), p.row(r));
-            if let Some(col) = lr.iter().position(|x| x.is_nan() || *x == T::INFINITY) {
-                return Err(Error::NonFiniteLogit {
-                    op,
-                    row: r,
-                    col,
-                    value: lr[col].to_f64(),
-                });
+    let rows: Vec<Result<usize>> = parallel::map_rows(p.rows(), p.cols(), |r| {
+        let (lr, pr) = (logits.row(r), p.row(r));
+        if let Some(col) = lr.iter().position(|x| x.is_nan() || *x == T::INFINITY) {
+            return Err(Error::NonFiniteLogit {
+                op,
+                row: r,
+                col,
+                value: lr[col].to_f64(),
+            });
+        }
+        let mut best = 0;
+        for (i, &x) in pr.iter().enumerate() {
+            if x > pr[best] {
+                best = i;
             }
-            let mut best = 0;
-            for (i, &x) in pr.iter().enumerate() {
-                if x > pr[best] {
-                    best = i;
-                }
-            }
-            if pr.is_empty() || pr[best] == T::NEG_INFINITY {
-                return Err(Error::AllMasked { op, row: r });
-            }
-            Ok(best)
-        })
-        .collect()
+        }
+        if pr.is_empty() || pr[best] == T::NEG_INFINITY {
+            return Err(Error::AllMasked { op, row: r });
+        }
+        Ok(best)
+    });
+    rows.into_iter().collect()
 }
 
 /// The composed backward: `dz = y (dy - <dy, y>)` (softmax backward, one pass for the

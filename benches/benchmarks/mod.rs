@@ -1,0 +1,3 @@
+//! Benchmark groups, one file per kernel family.
+
+pub mod gumbel;
