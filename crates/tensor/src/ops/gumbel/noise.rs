@@ -8,10 +8,11 @@
 //! It is built exactly with one OR and two additions:
 //!
 //! ```text
-//! from_bits(bits(1.0) | k) = 1 + k 2^-b      (k fills the mantissa: exact)
-//!                    - 1.0 = k 2^-b           (exact: Sterbenz)
-//!               + 2^-(b+1) = (2k + 1) 2^-(b+1) (exact: 2k + 1 < 2^(b+1) fits the mantissa)
+//! from_bits(bits(1.0) | k)  = 1 + k 2^-b             (k fills the mantissa: exact)
+//!   - (1 - 2^-(b+1))         = (2k + 1) 2^-(b+1)      (exact: Sterbenz, both in [1/2, 2])
 //! ```
+//!
+//! (one subtraction; `2k + 1 < 2^(b+1)` fits the mantissa, so the result is exact too).
 //!
 //! so `u` runs over `2^-(b+1), 3 2^-(b+1), ..., 1 - 2^-(b+1)`: symmetric about 1/2, never
 //! 0 or 1, never subnormal, and `-ln u` never 0 or subnormal either (its smallest value is
@@ -31,9 +32,11 @@ use crate::parallel;
 use crate::tensor::Tensor;
 
 const F32_ONE_BITS: u32 = 0x3f80_0000;
-const F32_HALF_STEP: f32 = 1.0 / 16_777_216.0; // 2^-24
+/// `1 - 2^-24`: `(1 + k 2^-23) - (1 - 2^-24) = (k + 1/2) 2^-23`, exactly.
+const F32_ONE_MINUS_HALF_STEP: f32 = 1.0 - 1.0 / 16_777_216.0;
 const F64_ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
-const F64_HALF_STEP: f64 = 1.0 / 9_007_199_254_740_992.0; // 2^-53
+/// `1 - 2^-53`: `(1 + k 2^-52) - (1 - 2^-53) = (k + 1/2) 2^-52`, exactly.
+const F64_ONE_MINUS_HALF_STEP: f64 = 1.0 - 1.0 / 9_007_199_254_740_992.0;
 
 /// 16 `f32` uniforms from one generator step. Element `2j` takes bits 31..9 of lane `j`'s
 /// word, element `2j + 1` bits 63..41: exactly the `u32x16` view of the `u64x8`
@@ -43,14 +46,14 @@ pub(crate) fn uniforms_f32x16(w: u64x8) -> f32x16 {
     use wide::bytemuck::cast;
     let k = cast::<u64x8, u32x16>(w) >> 9;
     let one_plus: f32x16 = cast(k | u32x16::splat(F32_ONE_BITS));
-    (one_plus - f32x16::splat(1.0)) + f32x16::splat(F32_HALF_STEP)
+    one_plus - f32x16::splat(F32_ONE_MINUS_HALF_STEP)
 }
 
 /// The `f32` uniform of the 23-bit integer `k`: `(k + 1/2) 2^-23`.
 #[inline(always)]
 pub(crate) fn uniform_f32(k: u32) -> f32 {
     debug_assert!(k < 1 << 23);
-    (f32::from_bits(F32_ONE_BITS | k) - 1.0) + F32_HALF_STEP
+    f32::from_bits(F32_ONE_BITS | k) - F32_ONE_MINUS_HALF_STEP
 }
 
 /// Scalar twin of [`uniforms_f32x16`].
@@ -67,14 +70,14 @@ pub(crate) fn uniforms_f32(w: [u64; 8], out: &mut [f32]) {
 pub(crate) fn uniforms_f64x8(w: u64x8) -> f64x8 {
     use wide::bytemuck::cast;
     let one_plus: f64x8 = cast(w.unbounded_shr_scalar(12) | u64x8::splat(F64_ONE_BITS));
-    (one_plus - f64x8::splat(1.0)) + f64x8::splat(F64_HALF_STEP)
+    one_plus - f64x8::splat(F64_ONE_MINUS_HALF_STEP)
 }
 
 /// The `f64` uniform of the 52-bit integer `k`: `(k + 1/2) 2^-52`.
 #[inline(always)]
 pub(crate) fn uniform_f64(k: u64) -> f64 {
     debug_assert!(k < 1 << 52);
-    (f64::from_bits(F64_ONE_BITS | k) - 1.0) + F64_HALF_STEP
+    f64::from_bits(F64_ONE_BITS | k) - F64_ONE_MINUS_HALF_STEP
 }
 
 /// Scalar twin of [`uniforms_f64x8`].
