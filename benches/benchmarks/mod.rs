@@ -1,3 +1,7 @@
-//! Benchmark groups, one file per kernel family.
+//! One module per kernel family; each exports a criterion group named `benches`, listed in
+//! `benches/main.rs`.
 
+pub mod elementwise;
 pub mod gumbel;
+pub mod matmul;
+pub mod softmax;

@@ -59,7 +59,10 @@ where
     }
     debug_assert_eq!(out.len() % cols, 0);
     if out.len() < PAR_MIN_ELEMS {
-        out.chunks_mut(cols).enumerate().map(|(i, r)| f(i, r)).collect()
+        out.chunks_mut(cols)
+            .enumerate()
+            .map(|(i, r)| f(i, r))
+            .collect()
     } else {
         out.par_chunks_mut(cols)
             .with_min_len(min_rows_per_task(cols))
@@ -87,6 +90,37 @@ where
     }
 }
 
+/// Calls `f(start, piece)` for consecutive `chunk`-long pieces of `out` (the last one may be
+/// shorter; `start` is the piece's offset in `out`), in parallel when the op touches at least
+/// [`PAR_MIN_ELEMS`] elements, counting `work_per_elem` reads per element of `out`.
+///
+/// For kernels in which no element's result depends on where `out` is cut: elementwise maps
+/// over a flat buffer (work 1-2 per element), or column sums over a block of columns (work =
+/// the number of rows). `out` is cut at the same places whether or not the pieces run in
+/// parallel, so even a kernel that did depend on the cuts would give the same bits for any
+/// thread count.
+pub fn for_each_chunk_mut<T, F>(out: &mut [T], chunk: usize, work_per_elem: usize, f: F)
+where
+    T: Send,
+    F: Fn(usize, &mut [T]) + Sync + Send,
+{
+    assert!(chunk > 0, "for_each_chunk_mut: chunk must be > 0");
+    let work_per_elem = work_per_elem.max(1);
+    if out.len().saturating_mul(work_per_elem) < PAR_MIN_ELEMS {
+        out.chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(i, c)| f(i * chunk, c));
+    } else {
+        let min_pieces = PAR_MIN_ELEMS
+            .div_ceil(chunk.saturating_mul(work_per_elem))
+            .max(1);
+        out.par_chunks_mut(chunk)
+            .with_min_len(min_pieces)
+            .enumerate()
+            .for_each(|(i, c)| f(i * chunk, c));
+    }
+}
+
 /// The first error in row order, if any. Kernels detect bad rows independently in
 /// parallel; reporting the lowest row keeps the message the same for any thread count.
 pub fn first_error<E>(results: impl IntoIterator<Item = Result<(), E>>) -> Result<(), E> {
@@ -101,15 +135,41 @@ mod tests {
     fn every_row_is_visited_once_with_its_index() {
         for &(rows, cols) in &[(0, 3), (1, 1), (5, 7), (3000, 17), (40, 5000)] {
             let mut out = vec![0usize; rows * cols];
-            for_each_row_mut(&mut out, cols, |i, r| r.iter_mut().for_each(|x| *x += i + 1));
+            for_each_row_mut(&mut out, cols, |i, r| {
+                r.iter_mut().for_each(|x| *x += i + 1)
+            });
             for (i, r) in out.chunks(cols.max(1)).enumerate() {
                 assert!(r.iter().all(|&x| x == i + 1));
             }
             let sums = map_rows_mut(&mut out, cols, |i, r| (i, r.len()));
             assert_eq!(sums.len(), rows);
-            assert!(sums.iter().enumerate().all(|(k, &(i, n))| k == i && n == cols));
+            assert!(
+                sums.iter()
+                    .enumerate()
+                    .all(|(k, &(i, n))| k == i && n == cols)
+            );
             let idx = map_rows(rows, cols, |i| i);
             assert_eq!(idx, (0..rows).collect::<Vec<_>>());
+        }
+    }
+
+    #[test]
+    fn chunks_cover_the_buffer_once_with_their_offsets() {
+        for &(len, chunk, work) in &[
+            (0, 4, 1),
+            (1, 4, 1),
+            (10, 4, 1),
+            (100_000, 4096, 2),
+            (300, 7, 1000),
+        ] {
+            let mut out = vec![0usize; len];
+            for_each_chunk_mut(&mut out, chunk, work, |start, c| {
+                assert!(c.len() == chunk || start + c.len() == len);
+                c.iter_mut()
+                    .enumerate()
+                    .for_each(|(j, x)| *x += start + j + 1);
+            });
+            assert!(out.iter().enumerate().all(|(i, &x)| x == i + 1));
         }
     }
 

@@ -1,0 +1,567 @@
+//! Matrix products of 2-D tensors, `op(a) @ op(b)` with optional transposes, through the
+//! `gemm` crate (what candle uses on CPU).
+//!
+//! ## Why gemm
+//! A fast matrix multiply is a blocked algorithm (pack panels of `a` and `b` to fit L1/L2,
+//! run a register-tiled micro-kernel of FMAs) tuned per ISA; `gemm` does this well for f32
+//! and f64 with run-time CPU detection, and reads any row/column strides, so a transposed
+//! operand costs nothing: `a^T` is `a` with its strides swapped, never a copy. A naive
+//! loop ([`scalar::matmul`], kept as the reference) is 20-100x slower. docs/kernels.md has
+//! the measured numbers.
+//!
+//! ## Parallelism and determinism
+//! Products of at least [`PAR_MIN_FLOPS`] multiply-adds run with gemm's rayon parallelism
+//! over `rayon::current_num_threads()` threads (the caller's pool); smaller ones run on
+//! the calling thread, where spawning would cost more than the work. gemm gives each
+//! thread whole output tiles, and the inner dimension is walked in the same blocks in the
+//! same order whatever the thread count (its block sizes depend on the shapes and the
+//! cache sizes, not on the threads), so every output element is the same chain of
+//! multiply-adds: the result is bitwise identical for any thread count (tested for 1, 2
+//! and 7).
+//!
+//! ## Naming
+//! gemm's own convention is `dst = alpha dst + beta lhs rhs`; ours is BLAS's:
+//! `out = alpha op(a) op(b) + beta out`. The swap happens in one place, [`simd::matmul`].
+
+use gemm::Parallelism;
+
+use crate::{Element, Error, Result, Tensor};
+
+/// Products with fewer multiply-adds (`m * n * k`) than this run on the calling thread.
+/// This is gemm's own default threading threshold (48 * 48 * 256, about 0.6 M): below it
+/// gemm would not split the work anyway.
+pub const PAR_MIN_FLOPS: usize = 48 * 48 * 256;
+
+/// The shape of one product `op(a) @ op(b)`: `op(a)` is `m x k`, `op(b)` is `k x n`, and
+/// `a` / `b` are stored row-major as `m x k` / `k x n`, or as `k x m` / `n x k` when
+/// transposed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    pub m: usize,
+    pub k: usize,
+    pub n: usize,
+    pub trans_a: bool,
+    pub trans_b: bool,
+}
+
+impl Dims {
+    /// The dims of `op(a) @ op(b)`, or an error naming `op` and both shapes if an operand
+    /// is not 2-D or the inner dimensions differ.
+    pub fn of<T: Element>(
+        op: &'static str,
+        a: &Tensor<T>,
+        trans_a: bool,
+        b: &Tensor<T>,
+        trans_b: bool,
+    ) -> Result<Dims> {
+        if a.rank() != 2 || b.rank() != 2 {
+            return Err(Error::invalid_shape(
+                op,
+                if a.rank() != 2 { a.shape() } else { b.shape() },
+                format!(
+                    "both operands must be 2-D, got lhs {:?} and rhs {:?}",
+                    a.shape(),
+                    b.shape()
+                ),
+            ));
+        }
+        let (sa, sb) = (a.shape(), b.shape());
+        let (m, ka) = if trans_a {
+            (sa[1], sa[0])
+        } else {
+            (sa[0], sa[1])
+        };
+        let (kb, n) = if trans_b {
+            (sb[1], sb[0])
+        } else {
+            (sb[0], sb[1])
+        };
+        if ka != kb {
+            return Err(Error::shape_mismatch(op, sa, sb));
+        }
+        Ok(Dims {
+            m,
+            k: ka,
+            n,
+            trans_a,
+            trans_b,
+        })
+    }
+}
+
+/// The op name for error messages, saying which operands are transposed.
+fn op_name(acc: bool, trans_a: bool, trans_b: bool) -> &'static str {
+    match (acc, trans_a, trans_b) {
+        (false, false, false) => "matmul(a @ b)",
+        (false, true, false) => "matmul(a^T @ b)",
+        (false, false, true) => "matmul(a @ b^T)",
+        (false, true, true) => "matmul(a^T @ b^T)",
+        (true, false, false) => "matmul_acc(a @ b)",
+        (true, true, false) => "matmul_acc(a^T @ b)",
+        (true, false, true) => "matmul_acc(a @ b^T)",
+        (true, true, true) => "matmul_acc(a^T @ b^T)",
+    }
+}
+
+/// `op(a) @ op(b)`, where `op(x)` is `x^T` if its flag is set and `x` otherwise: for
+/// `op(a)` of shape `m x k` and `op(b)` of shape `k x n`, `out[i, j] = sum_p op(a)[i, p]
+/// op(b)[p, j]`, shape `[m, n]`. Transposes cost nothing (gemm reads the strides).
+///
+/// The gradients of `c = a @ b` are `da = dc @ b^T` and `db = a^T @ dc`, which is why the
+/// flags exist: `matmul(dc, false, b, true)` and `matmul(a, true, dc, false)`.
+///
+/// ```
+/// use gumbel_tensor::{Tensor, ops};
+/// let a = Tensor::new([2, 3], vec![1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+/// let b = Tensor::new([3, 1], vec![1.0f32, 0.0, -1.0]).unwrap();
+/// assert_eq!(ops::matmul(&a, false, &b, false).unwrap().as_slice(), &[-2.0, -2.0]);
+/// // a^T @ a: [3, 2] @ [2, 3] = [3, 3], first row (1*1 + 4*4, 1*2 + 4*5, 1*3 + 4*6).
+/// let g = ops::matmul(&a, true, &a, false).unwrap();
+/// assert_eq!(g.shape(), &[3, 3]);
+/// assert_eq!(g.row(0), &[17.0, 22.0, 27.0]);
+/// assert!(ops::matmul(&a, false, &a, false).is_err());
+/// ```
+pub fn matmul<T: Element>(
+    a: &Tensor<T>,
+    trans_a: bool,
+    b: &Tensor<T>,
+    trans_b: bool,
+) -> Result<Tensor<T>> {
+    let d = Dims::of(op_name(false, trans_a, trans_b), a, trans_a, b, trans_b)?;
+    let mut out = Tensor::zeros([d.m, d.n]);
+    simd::matmul(
+        d,
+        a.as_slice(),
+        b.as_slice(),
+        T::ONE,
+        T::ZERO,
+        out.as_mut_slice(),
+    );
+    Ok(out)
+}
+
+/// `out = alpha * op(a) @ op(b) + beta * out` in place (BLAS `gemm`), with `op` as in
+/// [`matmul`]; `out` must have shape `[m, n]`.
+///
+/// `beta = 1` accumulates (gradients); `beta = 0` overwrites: `out`'s old contents are
+/// then never read, so even NaNs there are ignored. `alpha = 0` likewise skips the
+/// product, leaving `beta * out` (as BLAS does: `a` and `b` are not read).
+///
+/// ```
+/// use gumbel_tensor::{Tensor, ops};
+/// let a = Tensor::new([1, 2], vec![1.0f64, 2.0]).unwrap();
+/// let b = Tensor::new([2, 1], vec![3.0f64, 4.0]).unwrap();
+/// let mut out = Tensor::new([1, 1], vec![100.0f64]).unwrap();
+/// ops::matmul_acc(&mut out, &a, false, &b, false, 2.0, 1.0).unwrap(); // 2 * 11 + 100
+/// assert_eq!(out.as_slice(), &[122.0]);
+/// let mut out = Tensor::new([1, 1], vec![f64::NAN]).unwrap();
+/// ops::matmul_acc(&mut out, &a, false, &b, false, 1.0, 0.0).unwrap();
+/// assert_eq!(out.as_slice(), &[11.0]);
+/// ```
+pub fn matmul_acc<T: Element>(
+    out: &mut Tensor<T>,
+    a: &Tensor<T>,
+    trans_a: bool,
+    b: &Tensor<T>,
+    trans_b: bool,
+    alpha: T,
+    beta: T,
+) -> Result<()> {
+    let op = op_name(true, trans_a, trans_b);
+    let d = Dims::of(op, a, trans_a, b, trans_b)?;
+    if out.shape() != [d.m, d.n] {
+        return Err(Error::invalid_shape(
+            op,
+            out.shape(),
+            format!(
+                "out must be [{}, {}] for op(a) @ op(b) with a {:?} and b {:?}",
+                d.m,
+                d.n,
+                a.shape(),
+                b.shape()
+            ),
+        ));
+    }
+    simd::matmul(
+        d,
+        a.as_slice(),
+        b.as_slice(),
+        alpha,
+        beta,
+        out.as_mut_slice(),
+    );
+    Ok(())
+}
+
+/// Scales `out` by `beta` in place, with `beta = 0` meaning "overwrite with zeros" (so NaNs
+/// in `out` are dropped, as in the product path).
+fn scale_out<T: Element>(out: &mut [T], beta: T) {
+    if beta == T::ZERO {
+        out.fill(T::ZERO);
+    } else if beta != T::ONE {
+        out.iter_mut().for_each(|o| *o *= beta);
+    }
+}
+
+/// The fast kernel: gemm with strides (the name `simd` keeps the op families' layout; the
+/// SIMD lives inside gemm's micro-kernels).
+pub mod simd {
+    use super::{Dims, Element, PAR_MIN_FLOPS, Parallelism, scale_out};
+
+    /// `out = alpha op(a) op(b) + beta out` for row-major slices with the lengths `d`
+    /// implies (asserted: the raw-pointer call below relies on them).
+    pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
+        assert!(
+            a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n,
+            "matmul kernel: slice lengths do not match {d:?}"
+        );
+        if d.m == 0 || d.n == 0 {
+            return;
+        }
+        if d.k == 0 || alpha == T::ZERO {
+            // No product term: an empty sum, or alpha = 0 (a and b are not read).
+            scale_out(out, beta);
+            return;
+        }
+        // Element (i, p) of op(a) sits at i * rs + p * cs: row-major [m, k] has (rs, cs) =
+        // (k, 1); a stored as [k, m] and transposed has (1, m). Likewise for b and out.
+        let (a_rs, a_cs) = if d.trans_a { (1, d.m) } else { (d.k, 1) };
+        let (b_rs, b_cs) = if d.trans_b { (1, d.k) } else { (d.n, 1) };
+        let work = d.m.saturating_mul(d.n).saturating_mul(d.k);
+        let par = if work >= PAR_MIN_FLOPS {
+            Parallelism::Rayon(rayon::current_num_threads())
+        } else {
+            Parallelism::None
+        };
+        // SAFETY: the lengths are asserted above, so for i < m, p < k, j < n every offset
+        // i * a_rs + p * a_cs, p * b_rs + j * b_cs and i * n + j is in bounds of its slice;
+        // `out` is a unique borrow, so it aliases neither `a` nor `b`. `T` is f32 or f64
+        // (the `Element` trait is sealed), both of which gemm supports. gemm computes
+        // dst = alpha' dst + beta' lhs rhs and never reads dst when read_dst is false: we
+        // pass alpha' = beta, beta' = alpha, read_dst = (beta != 0).
+        unsafe {
+            gemm::gemm(
+                d.m,
+                d.n,
+                d.k,
+                out.as_mut_ptr(),
+                1,
+                d.n as isize,
+                beta != T::ZERO,
+                a.as_ptr(),
+                a_cs as isize,
+                a_rs as isize,
+                b.as_ptr(),
+                b_cs as isize,
+                b_rs as isize,
+                beta,
+                alpha,
+                false,
+                false,
+                false,
+                par,
+            );
+        }
+    }
+}
+
+/// The naive reference: a triple loop, the inner dimension summed in order. For tests.
+pub mod scalar {
+    use super::{Dims, Element, scale_out};
+
+    /// `out = alpha op(a) op(b) + beta out`, same contract as [`super::simd::matmul`].
+    pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
+        assert!(a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n);
+        if d.k == 0 || alpha == T::ZERO {
+            scale_out(out, beta);
+            return;
+        }
+        let a_at = |i: usize, p: usize| {
+            if d.trans_a {
+                a[p * d.m + i]
+            } else {
+                a[i * d.k + p]
+            }
+        };
+        let b_at = |p: usize, j: usize| {
+            if d.trans_b {
+                b[j * d.k + p]
+            } else {
+                b[p * d.n + j]
+            }
+        };
+        // LOOP 1: rows of out
+        for i in 0..d.m {
+            // LOOP 2: columns of out
+            for j in 0..d.n {
+                // LOOP 3: the inner dimension, in order
+                let mut acc = T::ZERO;
+                for p in 0..d.k {
+                    acc += a_at(i, p) * b_at(p, j);
+                }
+                let o = &mut out[i * d.n + j];
+                *o = if beta == T::ZERO {
+                    alpha * acc
+                } else {
+                    alpha * acc + beta * *o
+                };
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ops::testing::{assert_bitwise, uniform, with_threads};
+
+    /// (m, k, n) triples with awkward sizes: 1 (gemv / outer-product paths), primes around
+    /// gemm's register tiles, small m * n (its "horizontal" kernel), k <= 2 (its gevv path).
+    const SHAPES: [(usize, usize, usize); 14] = [
+        (1, 1, 1),
+        (1, 7, 1),
+        (7, 1, 33),
+        (1, 33, 65),
+        (65, 33, 1),
+        (7, 7, 7),
+        (33, 2, 65),
+        (16, 300, 16),
+        (33, 65, 7),
+        (65, 130, 33),
+        (130, 65, 67),
+        (1, 1000, 3),
+        (3, 1000, 1),
+        (129, 257, 65),
+    ];
+
+    /// Operands of the stored shapes for `op(a)` `m x k` and `op(b)` `k x n`.
+    fn operands<T: Element>(
+        (m, k, n): (usize, usize, usize),
+        trans_a: bool,
+        trans_b: bool,
+        seed: u64,
+    ) -> (Tensor<T>, Tensor<T>) {
+        let sa = if trans_a { [k, m] } else { [m, k] };
+        let sb = if trans_b { [n, k] } else { [k, n] };
+        let a = Tensor::new(sa, uniform::<T>(m * k, seed, -1.0, 1.0)).unwrap();
+        let b = Tensor::new(sb, uniform::<T>(k * n, seed + 1, -1.0, 1.0)).unwrap();
+        (a, b)
+    }
+
+    /// The naive loop in f64 on the same values, and sum_p |a_ip| |b_pj| for the bound.
+    fn reference<T: Element>(d: Dims, a: &Tensor<T>, b: &Tensor<T>) -> (Vec<f64>, Vec<f64>) {
+        let (af, bf) = (a.cast::<f64>(), b.cast::<f64>());
+        let mut want = vec![0.0; d.m * d.n];
+        scalar::matmul(d, af.as_slice(), bf.as_slice(), 1.0, 0.0, &mut want);
+        let abs = |t: &Tensor<f64>| t.as_slice().iter().map(|v| v.abs()).collect::<Vec<_>>();
+        let mut mag = vec![0.0; d.m * d.n];
+        scalar::matmul(d, &abs(&af), &abs(&bf), 1.0, 0.0, &mut mag);
+        (want, mag)
+    }
+
+    fn matches_the_naive_loop_in_f64_for_all_transposes<T: Element>() {
+        // A dot product of length k in any order (FMA or not) is within k u sum |a_ip b_pj|
+        // of the exact value (to first order); the f64 reference is within k u_f64 of it,
+        // negligible for f32 and accounted for by using eps (= 2u) for f64.
+        for (s, &mkn) in SHAPES.iter().enumerate() {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (a, b) = operands::<T>(mkn, trans_a, trans_b, 10 * s as u64);
+                let c = matmul(&a, trans_a, &b, trans_b).unwrap();
+                let d = Dims::of("test", &a, trans_a, &b, trans_b).unwrap();
+                assert_eq!(c.shape(), &[d.m, d.n]);
+                let (want, mag) = reference(d, &a, &b);
+                let k = d.k as f64;
+                for (idx, (&got, (&w, &g))) in
+                    c.as_slice().iter().zip(want.iter().zip(&mag)).enumerate()
+                {
+                    let tol = k * T::EPSILON.to_f64() * g;
+                    assert!(
+                        (got.to_f64() - w).abs() <= tol,
+                        "{mkn:?} trans ({trans_a}, {trans_b}) element {idx}: {got:e} vs {w:e}"
+                    );
+                }
+            }
+        }
+    }
+
+    fn accumulates_with_alpha_and_beta<T: Element>() {
+        // out = alpha P + beta out0: the product's error is |alpha| k u sum |a b| (as above);
+        // scaling P, scaling out0 and the sum add eps (|alpha P| + |beta out0|) at most.
+        for (s, &mkn) in SHAPES.iter().enumerate() {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (a, b) = operands::<T>(mkn, trans_a, trans_b, 7 + s as u64);
+                let d = Dims::of("test", &a, trans_a, &b, trans_b).unwrap();
+                let out0 = Tensor::new([d.m, d.n], uniform::<T>(d.m * d.n, 3, -2.0, 2.0)).unwrap();
+                let (want, mag) = reference(d, &a, &b);
+                for (alpha, beta) in [(1.0, 1.0), (0.5, -2.0), (-3.0, 0.25)] {
+                    let mut out = out0.clone();
+                    let (al, be) = (T::from_f64(alpha), T::from_f64(beta));
+                    matmul_acc(&mut out, &a, trans_a, &b, trans_b, al, be).unwrap();
+                    let eps = T::EPSILON.to_f64();
+                    for i in 0..d.m * d.n {
+                        let (p, o0) = (want[i], out0.as_slice()[i].to_f64());
+                        let w = alpha * p + beta * o0;
+                        let tol = alpha.abs() * d.k as f64 * eps * mag[i]
+                            + 2.0 * eps * ((alpha * p).abs() + (beta * o0).abs());
+                        let got = out.as_slice()[i].to_f64();
+                        assert!(
+                            (got - w).abs() <= tol,
+                            "{mkn:?} ({alpha}, {beta}) [{i}]: {got:e} vs {w:e}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn beta_zero_ignores_nan_in_out_and_alpha_zero_ignores_a_and_b<T: Element>() {
+        for (s, &mkn) in SHAPES.iter().enumerate() {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (a, b) = operands::<T>(mkn, trans_a, trans_b, 100 + s as u64);
+                let fresh = matmul(&a, trans_a, &b, trans_b).unwrap();
+                let mut out = Tensor::full(fresh.shape().to_vec(), T::NAN);
+                matmul_acc(&mut out, &a, trans_a, &b, trans_b, T::ONE, T::ZERO).unwrap();
+                assert_bitwise(
+                    &format!("beta = 0, {mkn:?}"),
+                    out.as_slice(),
+                    fresh.as_slice(),
+                );
+                // alpha = 0: the NaNs in a and b are not read; out becomes beta * out.
+                let nan_a = Tensor::full(a.shape().to_vec(), T::NAN);
+                let mut out = Tensor::full(fresh.shape().to_vec(), T::from_f64(3.0));
+                let half = T::from_f64(0.5);
+                matmul_acc(&mut out, &nan_a, trans_a, &b, trans_b, T::ZERO, half).unwrap();
+                assert!(out.as_slice().iter().all(|&v| v == T::from_f64(1.5)));
+            }
+        }
+        // k = 0: the product is a zero matrix.
+        let a = Tensor::<T>::zeros([3, 0]);
+        let b = Tensor::<T>::zeros([0, 4]);
+        assert_eq!(
+            matmul(&a, false, &b, false).unwrap().as_slice(),
+            &[T::ZERO; 12]
+        );
+        let mut out = Tensor::full([3, 4], T::NAN);
+        matmul_acc(&mut out, &a, false, &b, false, T::ONE, T::ZERO).unwrap();
+        assert_eq!(out.as_slice(), &[T::ZERO; 12]);
+        let mut out = Tensor::full([3, 4], T::ONE);
+        matmul_acc(&mut out, &a, false, &b, false, T::ONE, T::from_f64(2.0)).unwrap();
+        assert_eq!(out.as_slice(), &[T::from_f64(2.0); 12]);
+        // m = 0 or n = 0: an empty result.
+        assert_eq!(
+            matmul(
+                &Tensor::<T>::zeros([0, 5]),
+                false,
+                &Tensor::zeros([5, 2]),
+                false
+            )
+            .unwrap()
+            .shape(),
+            &[0, 2]
+        );
+    }
+
+    fn bitwise_identical_for_1_2_and_7_threads<T: Element>() {
+        // All above PAR_MIN_FLOPS, so gemm splits them over the pool's threads; the GAN's
+        // three shapes in miniature, plus a square one.
+        let shapes = [
+            (256, 32, 1000),
+            (256, 1000, 32),
+            (1000, 256, 32),
+            (200, 300, 150),
+        ];
+        for (s, &mkn) in shapes.iter().enumerate() {
+            assert!(mkn.0 * mkn.1 * mkn.2 >= PAR_MIN_FLOPS);
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let (a, b) = operands::<T>(mkn, trans_a, trans_b, 50 + s as u64);
+                let d = Dims::of("test", &a, trans_a, &b, trans_b).unwrap();
+                let out0 = Tensor::new([d.m, d.n], uniform::<T>(d.m * d.n, 4, -1.0, 1.0)).unwrap();
+                let run = || {
+                    let c = matmul(&a, trans_a, &b, trans_b).unwrap();
+                    let mut acc = out0.clone();
+                    matmul_acc(&mut acc, &a, trans_a, &b, trans_b, T::from_f64(0.5), T::ONE)
+                        .unwrap();
+                    (c, acc)
+                };
+                let (c1, acc1) = with_threads(1, run);
+                for threads in [2, 7] {
+                    let (c, acc) = with_threads(threads, run);
+                    let what = format!("{mkn:?} trans ({trans_a}, {trans_b}), {threads} threads");
+                    assert_bitwise(&what, c.as_slice(), c1.as_slice());
+                    assert_bitwise(&what, acc.as_slice(), acc1.as_slice());
+                }
+            }
+        }
+    }
+
+    fn shape_errors_name_the_op_and_both_shapes<T: Element>() {
+        let a = Tensor::<T>::zeros([2, 3]);
+        let b = Tensor::<T>::zeros([2, 4]);
+        assert_eq!(
+            matmul(&a, false, &b, false).unwrap_err(),
+            Error::ShapeMismatch {
+                op: "matmul(a @ b)",
+                lhs: vec![2, 3],
+                rhs: vec![2, 4]
+            }
+        );
+        // a^T @ b is [3, 2] @ [2, 4]: fine. a @ b^T is [2, 3] @ [4, 2]: not.
+        assert_eq!(matmul(&a, true, &b, false).unwrap().shape(), &[3, 4]);
+        let e = matmul(&a, false, &b, true).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "matmul(a @ b^T): shape mismatch: lhs [2, 3] vs rhs [2, 4]"
+        );
+        let v = Tensor::<T>::zeros([3]);
+        let e = matmul(&a, false, &v, false).unwrap_err();
+        assert!(matches!(e, Error::InvalidShape { .. }), "{e}");
+        assert!(
+            e.to_string().contains("[2, 3]") && e.to_string().contains("[3]"),
+            "{e}"
+        );
+        let mut out = Tensor::<T>::zeros([4, 3]);
+        let e = matmul_acc(&mut out, &a, true, &b, false, T::ONE, T::ONE).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("matmul_acc(a^T @ b): invalid shape [4, 3]"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("[3, 4]"), "{e}");
+    }
+
+    fn kernel_twins_agree<T: Element>() {
+        // Same contract on slices; compared with the product-error bound in units of eps.
+        for (s, &(m, k, n)) in SHAPES.iter().enumerate() {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let d = Dims {
+                    m,
+                    k,
+                    n,
+                    trans_a,
+                    trans_b,
+                };
+                let a = uniform::<T>(m * k, s as u64, -1.0, 1.0);
+                let b = uniform::<T>(k * n, s as u64 + 9, -1.0, 1.0);
+                let (mut x, mut y) = (vec![T::ONE; m * n], vec![T::ONE; m * n]);
+                let beta = T::from_f64(0.5);
+                simd::matmul(d, &a, &b, T::ONE, beta, &mut x);
+                scalar::matmul(d, &a, &b, T::ONE, beta, &mut y);
+                // |a|, |b| <= 1: each twin is within k u k + u (|P| + 0.5) of exact.
+                let tol =
+                    T::EPSILON.to_f64() * (k * k) as f64 + T::EPSILON.to_f64() * (k as f64 + 1.0);
+                for i in 0..m * n {
+                    assert!((x[i].to_f64() - y[i].to_f64()).abs() <= tol, "{d:?} [{i}]");
+                }
+            }
+        }
+    }
+
+    float_tests!(
+        matches_the_naive_loop_in_f64_for_all_transposes,
+        accumulates_with_alpha_and_beta,
+        beta_zero_ignores_nan_in_out_and_alpha_zero_ignores_a_and_b,
+        bitwise_identical_for_1_2_and_7_threads,
+        shape_errors_name_the_op_and_both_shapes,
+        kernel_twins_agree,
+    );
+}
