@@ -22,13 +22,15 @@
 //! The grid truncates the Gumbel tails at `g` in `[-2.81, 16.6]` (`f32`) and
 //! `[-3.60, 36.7]` (`f64`); the mass beyond is about `1e-7` resp. `1e-16`.
 
+use std::mem::MaybeUninit;
+
 use wide::{f32x16, f64x8, u32x16, u64x8};
 
 use super::lanes::Lanes;
 use super::rng::{CallKey, GumbelRng, LaneRng};
+use super::uninit::write_rows;
 use super::{GumbelElement, poly};
 use crate::element::Element;
-use crate::parallel;
 use crate::tensor::Tensor;
 
 const F32_ONE_BITS: u32 = 0x3f80_0000;
@@ -224,11 +226,11 @@ pub fn gumbel_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor<
         let n = <T::Lanes as Lanes>::N;
         let mut chunks = row.chunks_exact_mut(n);
         for (i, out) in chunks.by_ref().enumerate() {
-            NoiseSource::<T>::gumbel(&mut src, i * n, n).store(out);
+            NoiseSource::<T>::gumbel(&mut src, i * n, n).store_uninit(out);
         }
         let tail = chunks.into_remainder();
         if !tail.is_empty() {
-            NoiseSource::<T>::gumbel(&mut src, 0, tail.len()).store_part(tail);
+            NoiseSource::<T>::gumbel(&mut src, 0, tail.len()).store_part_uninit(tail);
         }
     })
 }
@@ -243,28 +245,33 @@ pub fn uniform_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor
         let n = <T::Lanes as Lanes>::N;
         let mut chunks = row.chunks_exact_mut(n);
         for out in chunks.by_ref() {
-            T::uniforms(lanes.next()).store(out);
+            T::uniforms(lanes.next()).store_uninit(out);
         }
         let tail = chunks.into_remainder();
         if !tail.is_empty() {
-            T::uniforms(lanes.next()).store_part(tail);
+            T::uniforms(lanes.next()).store_part_uninit(tail);
         }
     })
 }
 
 /// Allocates a tensor and fills each row with `f(call_key, row, row_slice)`, consuming one
-/// counter value.
+/// counter value. `f` must initialise every element of its row.
 fn fill_rows<T: Element>(
     shape: &[usize],
     rng: &mut GumbelRng,
-    f: impl Fn(CallKey, usize, &mut [T]) + Sync + Send,
+    f: impl Fn(CallKey, usize, &mut [MaybeUninit<T>]) + Sync + Send,
 ) -> Tensor<T> {
     let key = rng.call_key();
-    let mut out = Tensor::zeros(shape.to_vec());
-    let cols = out.cols();
-    parallel::for_each_row_mut(out.as_mut_slice(), cols, |r, row| f(key, r, row));
+    // SAFETY: both callers store a vector into every full chunk of the row and store_part
+    // into the tail, so every element is initialised.
+    let written = unsafe {
+        write_rows::<T, (), ()>(shape, |r, row| {
+            f(key, r, row);
+            Ok(())
+        })
+    };
     rng.advance();
-    out
+    written.expect("noise rows cannot fail").0
 }
 
 /// Scalar references for the noise: the rand_xoshiro lanes, the scalar uniform mapping and
