@@ -7,7 +7,7 @@ mod gumbel_common;
 
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, exp_concrete_log_density, gumbel_softmax,
+    GumbelRng, Noise, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
     gumbel_softmax_with_noise,
 };
 use gumbel_tensor::{Error, Tensor};
@@ -128,6 +128,10 @@ fn forward_samples_follow_the_density() {
     let rows = 200_000;
     let l = Tensor::from_fn([rows, 2], |i| if i % 2 == 0 { l1 } else { l2 });
     let s = gumbel_softmax(&l, Temperature::Tau(tau), &mut GumbelRng::new(3), false).unwrap();
+    let g = gumbel_noise::<f64>(&[rows, 2], &mut GumbelRng::new(3));
+    let sg =
+        gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), false).unwrap();
+    assert_eq!(sg.y, s.y, "the noise-given forward draws the same samples");
     let t: Vec<f64> = (0..rows)
         .map(|r| s.y.row(r)[0].ln() - s.y.row(r)[1].ln())
         .collect();

@@ -7,7 +7,7 @@ mod gumbel_common;
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Temperature, composed, exp_concrete_log_density, gumbel_max, gumbel_noise,
-    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, uniform_noise,
+    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, scalar, uniform_noise,
 };
 use gumbel_tensor::{Element, Error, Tensor};
 
@@ -451,4 +451,32 @@ fn shapes_single_class_empty_and_higher_rank() {
         gumbel_softmax_backward(&y, &Tensor::zeros([3, 2]), Temperature::Tau(1.0), false),
         Err(Error::ShapeMismatch { .. })
     ));
+}
+
+/// Length 0 (no classes): the forward and Gumbel-max (SIMD and scalar) reject the rows,
+/// the backward and the noise return empty tensors of the right shape.
+#[test]
+fn rows_of_length_zero() {
+    let l = Tensor::<f32>::zeros([3, 0]);
+    let t = Temperature::Tau(1.0);
+    assert!(matches!(
+        gumbel_softmax(&l, t, &mut GumbelRng::new(0), false),
+        Err(Error::InvalidShape { .. })
+    ));
+    assert!(matches!(
+        scalar::gumbel_softmax(&l, t, &mut GumbelRng::new(0), false),
+        Err(Error::InvalidShape { .. })
+    ));
+    assert!(matches!(
+        gumbel_max(&l, &mut GumbelRng::new(0)),
+        Err(Error::InvalidShape { .. })
+    ));
+    let (dl, dt) = gumbel_softmax_backward(&l, &l, t, true).unwrap();
+    assert_eq!((dl.shape(), dt), (&[3usize, 0][..], Some(0.0)));
+    let (dl, dt) = scalar::gumbel_softmax_backward(&l, &l, t, true).unwrap();
+    assert_eq!((dl.shape(), dt), (&[3usize, 0][..], Some(0.0)));
+    assert_eq!(
+        gumbel_noise::<f64>(&[3, 0], &mut GumbelRng::new(0)).shape(),
+        &[3, 0]
+    );
 }
