@@ -14,4 +14,5 @@ criterion::criterion_main!(
     benchmarks::elementwise::benches,
     benchmarks::autograd::benches,
     benchmarks::data::benches,
+    benchmarks::gumbel::benches,
 );

@@ -4,5 +4,6 @@
 pub mod autograd;
 pub mod data;
 pub mod elementwise;
+pub mod gumbel;
 pub mod matmul;
 pub mod softmax;
