@@ -104,12 +104,12 @@ pub mod simd {
 pub mod scalar {
     use super::*;
 
-    /// Scalar twin of [`simd::max`](super::simd::max).
+    /// Scalar twin of [`super::simd::max`].
     pub fn max<T: Element>(x: &[T]) -> T {
         x.iter().fold(T::NEG_INFINITY, |a, &b| a.max(b))
     }
 
-    /// Scalar twin of [`simd::exp_store_sum`](super::simd::exp_store_sum).
+    /// Scalar twin of [`super::simd::exp_store_sum`].
     pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
         let mut s = T::ZERO;
         for (o, &v) in out.iter_mut().zip(x) {
@@ -119,7 +119,7 @@ pub mod scalar {
         s
     }
 
-    /// Scalar twin of [`simd::logsumexp`](super::simd::logsumexp).
+    /// Scalar twin of [`super::simd::logsumexp`].
     pub fn logsumexp<T: Element>(x: &[T]) -> T {
         if x.iter().any(|v| v.is_nan()) {
             return T::NAN;
