@@ -1,8 +1,10 @@
 //! One module per kernel family; each exports a criterion group named `benches`, listed in
 //! `benches/main.rs`.
 
+pub mod autograd;
 pub mod data;
 pub mod elementwise;
 pub mod gan;
+pub mod gumbel;
 pub mod matmul;
 pub mod softmax;

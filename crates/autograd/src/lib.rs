@@ -3,13 +3,13 @@
 //! A small reverse-mode automatic differentiation engine over `gumbel-tensor`, written to be
 //! read: a tape of nodes in creation order (backward is a reverse walk), a parameter store
 //! with stable names outside the tape, one module per op family with forward and backward
-//! side by side, a public [`gradcheck`] by central differences in f64, and the optimizers.
+//! side by side, a public [`gradcheck()`] by central differences in f64, and the optimizers.
 //!
 //! ## Map
 //! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`.
 //! - `params.rs`: [`ParamStore`] (named parameters and their gradients).
 //! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
-//! - `gradcheck.rs`: [`gradcheck`] (analytic vs central differences).
+//! - `gradcheck.rs`: [`gradcheck()`] (analytic vs central differences).
 //! - `optim.rs`: SGD (momentum), Adam, AdamW, `clip_grad_norm`.
 //! - `layers/`: Linear, Embedding, LSTM (cell and unrolled), Conv1d bank + max-pool,
 //!   Highway, with PyTorch's parameter names and layouts; `init.rs`: their initialisation.

@@ -22,7 +22,7 @@
 //! # Ok(()) }
 //! ```
 
-use gumbel_tensor::{Element, Error, Result};
+use gumbel_tensor::{Element, Error, Result, Tensor};
 
 use crate::params::ParamStore;
 
@@ -34,6 +34,62 @@ pub trait Optimizer<T: Element> {
     fn lr(&self) -> f64;
     /// Sets the learning rate (for schedules).
     fn set_lr(&mut self, lr: f64);
+    /// The per-parameter state as named tensors, for checkpoints: `"{param}.{buffer}"`
+    /// (PyTorch's buffer names: `momentum_buffer`; `exp_avg`, `exp_avg_sq`, `step`).
+    fn state_dict(&self, params: &ParamStore<T>) -> Result<Vec<(String, Tensor<T>)>>;
+    /// Restores a state saved by [`Optimizer::state_dict`] for the parameters of `params`
+    /// (matched by name; parameters without saved state start fresh) and binds the optimizer
+    /// to `params`. `Err`, naming the tensor, if a buffer's size does not match its parameter.
+    fn load_state_dict(
+        &mut self,
+        params: &ParamStore<T>,
+        state: &[(String, Tensor<T>)],
+    ) -> Result<()>;
+}
+
+/// Exports the buffers `bufs[i]` of every parameter `i` that has one as `"{name}.{what}"`.
+fn export_buffers<T: Element>(
+    params: &ParamStore<T>,
+    bufs: &[Option<Vec<T>>],
+    what: &str,
+    out: &mut Vec<(String, Tensor<T>)>,
+) -> Result<()> {
+    for (id, buf) in params.ids().zip(bufs) {
+        if let Some(b) = buf {
+            let shape = params.value(id)?.shape().to_vec();
+            out.push((
+                format!("{}.{what}", params.name(id)?),
+                Tensor::new(shape, b.clone())?,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The inverse of [`export_buffers`]: one buffer per parameter, `None` where absent.
+fn import_buffers<T: Element>(
+    params: &ParamStore<T>,
+    state: &[(String, Tensor<T>)],
+    what: &str,
+    op: &'static str,
+) -> Result<Vec<Option<Vec<T>>>> {
+    params
+        .ids()
+        .map(|id| {
+            let key = format!("{}.{what}", params.name(id)?);
+            match state.iter().find(|(n, _)| *n == key) {
+                None => Ok(None),
+                Some((_, t)) if t.numel() == params.value(id)?.numel() => {
+                    Ok(Some(t.as_slice().to_vec()))
+                }
+                Some((_, t)) => Err(Error::shape_mismatch(
+                    op,
+                    params.value(id)?.shape(),
+                    t.shape(),
+                )),
+            }
+        })
+        .collect()
 }
 
 /// Binds an optimizer to the first store it steps; a different store later is an error
@@ -145,6 +201,20 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
     }
+    fn state_dict(&self, params: &ParamStore<T>) -> Result<Vec<(String, Tensor<T>)>> {
+        let mut out = Vec::new();
+        export_buffers(params, &self.bufs, "momentum_buffer", &mut out)?;
+        Ok(out)
+    }
+    fn load_state_dict(
+        &mut self,
+        params: &ParamStore<T>,
+        state: &[(String, Tensor<T>)],
+    ) -> Result<()> {
+        self.bufs = import_buffers(params, state, "momentum_buffer", "Sgd::load_state_dict")?;
+        self.store = Some(params.store_id());
+        Ok(())
+    }
 }
 
 /// Adam and AdamW (`torch.optim.Adam`, `torch.optim.AdamW`), step `t = 1, 2, ...`:
@@ -220,33 +290,6 @@ impl<T: Element> Adam<T> {
         self.eps = eps;
         self
     }
-
-    /// The state of parameter `index` (its position in the store): the step count `t` and
-    /// the moments `m`, `v`, or `None` before its first update. For checkpoints.
-    pub fn moments(&self, index: usize) -> Option<(u64, &[T], &[T])> {
-        let m = self.m.get(index)?.as_deref()?;
-        let v = self.v.get(index)?.as_deref()?;
-        Some((self.t[index], m, v))
-    }
-
-    /// Restores the state of parameter `index` saved by [`Adam::moments`]: resuming from it
-    /// continues exactly as if training had not stopped. `Err` if `m` and `v` differ in
-    /// length.
-    pub fn set_moments(&mut self, index: usize, t: u64, m: Vec<T>, v: Vec<T>) -> Result<()> {
-        if m.len() != v.len() {
-            return Err(Error::invalid_argument(
-                "Adam::set_moments",
-                format!("m has {} elements but v has {}", m.len(), v.len()),
-            ));
-        }
-        if self.t.len() <= index {
-            self.t.resize(index + 1, 0);
-        }
-        self.t[index] = t;
-        *state_for(&mut self.m, index) = Some(m);
-        *state_for(&mut self.v, index) = Some(v);
-        Ok(())
-    }
 }
 
 impl<T: Element> Optimizer<T> for Adam<T> {
@@ -299,6 +342,42 @@ impl<T: Element> Optimizer<T> for Adam<T> {
     }
     fn set_lr(&mut self, lr: f64) {
         self.lr = lr;
+    }
+    fn state_dict(&self, params: &ParamStore<T>) -> Result<Vec<(String, Tensor<T>)>> {
+        let mut out = Vec::new();
+        export_buffers(params, &self.m, "exp_avg", &mut out)?;
+        export_buffers(params, &self.v, "exp_avg_sq", &mut out)?;
+        for (id, &t) in params.ids().zip(&self.t) {
+            if t > 0 {
+                // the step count as a one-element tensor (exact in f32 below 2^24 steps)
+                out.push((
+                    format!("{}.step", params.name(id)?),
+                    Tensor::scalar(T::from_f64(t as f64)),
+                ));
+            }
+        }
+        Ok(out)
+    }
+    fn load_state_dict(
+        &mut self,
+        params: &ParamStore<T>,
+        state: &[(String, Tensor<T>)],
+    ) -> Result<()> {
+        const OP: &str = "Adam::load_state_dict";
+        self.m = import_buffers(params, state, "exp_avg", OP)?;
+        self.v = import_buffers(params, state, "exp_avg_sq", OP)?;
+        self.t = params
+            .ids()
+            .map(|id| {
+                let key = format!("{}.step", params.name(id)?);
+                match state.iter().find(|(n, _)| *n == key) {
+                    None => Ok(0),
+                    Some((_, t)) => Ok(t.item()?.to_f64() as u64),
+                }
+            })
+            .collect::<Result<_>>()?;
+        self.store = Some(params.store_id());
+        Ok(())
     }
 }
 
@@ -429,38 +508,48 @@ mod tests {
     }
 
     #[test]
-    fn adam_moments_restore_continues_exactly() {
-        // Two steps, save the state into a fresh optimizer and store, two more steps on
-        // both: bitwise the same parameters.
-        let grads = [0.3, -1.2, 0.7, 2.0];
-        let (mut a, ia) = store(&[1.0, -2.0]);
-        let mut opt_a = Adam::new(0.05);
-        for g in &grads[..2] {
-            set_grad(&mut a, ia, &[*g, -*g]);
-            opt_a.step(&mut a).unwrap();
-            a.zero_grad();
+    fn state_dict_round_trip_resumes_bitwise() {
+        // 5 steps uninterrupted vs 3 steps, export, a fresh optimizer and store, 2 steps
+        let grads = [
+            [0.3, -0.1],
+            [-0.5, 0.4],
+            [0.1, 0.1],
+            [2.0, -1.0],
+            [0.7, 0.2],
+        ];
+        type Make = fn() -> Box<dyn Optimizer<f64>>;
+        let opts: [Make; 2] = [
+            || Box::new(Adam::new(0.01).weight_decay(0.1)),
+            || Box::new(Sgd::with_momentum(0.1, 0.9)),
+        ];
+        for make in opts {
+            let (mut a, ia) = store(&[1.0, -2.0]);
+            let mut oa = make();
+            for g in &grads {
+                set_grad(&mut a, ia, g);
+                oa.step(&mut a).unwrap();
+            }
+            let (mut b, ib) = store(&[1.0, -2.0]);
+            let mut ob = make();
+            for g in &grads[..3] {
+                set_grad(&mut b, ib, g);
+                ob.step(&mut b).unwrap();
+            }
+            let saved = ob.state_dict(&b).unwrap();
+            assert!(!saved.is_empty() && saved.iter().all(|(n, _)| n.starts_with("p.")));
+            let (mut c, ic) = store(b.value(ib).unwrap().as_slice());
+            let mut oc = make();
+            oc.load_state_dict(&c, &saved).unwrap();
+            for g in &grads[3..] {
+                set_grad(&mut c, ic, g);
+                oc.step(&mut c).unwrap();
+            }
+            assert_eq!(a.value(ia).unwrap(), c.value(ic).unwrap());
+            // a buffer of the wrong size is named
+            let bad = vec![(saved[0].0.clone(), Tensor::zeros([3]))];
+            let msg = oc.load_state_dict(&c, &bad).unwrap_err().to_string();
+            assert!(msg.contains("[2]") && msg.contains("[3]"), "{msg}");
         }
-        assert!(
-            opt_a.moments(1).is_none(),
-            "no state for a parameter never stepped"
-        );
-        let (t, m, v) = opt_a.moments(ia.index()).unwrap();
-        assert_eq!(t, 2);
-        let (mut b, ib) = store(a.value(ia).unwrap().as_slice());
-        let mut opt_b = Adam::new(0.05);
-        opt_b
-            .set_moments(ib.index(), t, m.to_vec(), v.to_vec())
-            .unwrap();
-        for g in &grads[2..] {
-            set_grad(&mut a, ia, &[*g, -*g]);
-            opt_a.step(&mut a).unwrap();
-            a.zero_grad();
-            set_grad(&mut b, ib, &[*g, -*g]);
-            opt_b.step(&mut b).unwrap();
-            b.zero_grad();
-        }
-        assert_eq!(a.value(ia).unwrap(), b.value(ib).unwrap());
-        assert!(opt_b.set_moments(0, 1, vec![0.0], vec![]).is_err());
     }
 
     #[test]

@@ -459,13 +459,26 @@ pub struct Grads<'a, T: Element> {
 impl<T: Element> Grads<'_, T> {
     /// `true` if the input `id` requires a gradient.
     pub fn wants(&self, id: NodeId) -> bool {
-        self.nodes[id.0].requires_grad
+        self.node(id).is_some_and(|n| n.requires_grad)
+    }
+
+    /// The node `id`, if it precedes the op being differentiated (as its inputs do). A
+    /// closure of a custom op that names any other node is a bug in that op: `add`
+    /// reports it, the other accessors ignore it.
+    fn node(&self, id: NodeId) -> Option<&Node<T>> {
+        self.nodes.get(id.0)
     }
 
     /// Adds `g` into the gradient of input `id` (`slot += g`). `Err` if `g`'s shape is not
     /// the input's.
     pub fn add(&mut self, id: NodeId, g: Tensor<T>) -> Result<()> {
-        let node = &self.nodes[id.0];
+        let Some(node) = self.node(id) else {
+            return Err(Error::invalid_argument(
+                self.op,
+                "the backward closure added a gradient for a value created after the op \
+                 (only the op's inputs can receive gradients)",
+            ));
+        };
         if !node.requires_grad {
             return Ok(());
         }
@@ -486,16 +499,23 @@ impl<T: Element> Grads<'_, T> {
     /// The gradient of input `id`, zero-filled if nothing was added yet, for in-place
     /// accumulation; `None` if the input does not require a gradient.
     pub fn slot(&mut self, id: NodeId) -> Option<&mut Tensor<T>> {
-        let node = &self.nodes[id.0];
+        let node = self.nodes.get(id.0)?;
         if !node.requires_grad {
             return None;
         }
         Some(self.slots[id.0].get_or_insert_with(|| Tensor::zeros(node.value.shape())))
     }
 
+    /// The gradient of input `id` if something was already added to it (for kernels that
+    /// can either accumulate into an existing buffer or write a fresh one, like gemm with
+    /// `beta = 1` or `beta = 0`).
+    pub fn existing(&mut self, id: NodeId) -> Option<&mut Tensor<T>> {
+        self.slots.get_mut(id.0)?.as_mut()
+    }
+
     /// The value of input `id` (still alive during the walk: inputs precede their users).
-    pub fn value(&self, id: NodeId) -> &Arc<Tensor<T>> {
-        &self.nodes[id.0].value
+    pub fn value(&self, id: NodeId) -> Option<&Arc<Tensor<T>>> {
+        self.node(id).map(|n| &n.value)
     }
 }
 
@@ -851,6 +871,24 @@ mod tests {
         let inf = Tape::<f64>::inference();
         assert!(!inf.leaf(t(&[1.0])).requires_grad());
         assert!(!inf.is_training());
+    }
+
+    #[test]
+    fn a_custom_op_naming_a_later_node_is_an_error_not_a_panic() {
+        let tape = Tape::new();
+        let x = tape.leaf(t(&[1.0]));
+        let later = NodeId(5);
+        let y = tape
+            .op("buggy", Tensor::scalar(1.0), &[x], move |_, dy, g| {
+                assert!(!g.wants(later) && g.slot(later).is_none() && g.value(later).is_none());
+                g.add(later, dy)
+            })
+            .unwrap();
+        let err = tape.backward(y).unwrap_err().to_string();
+        assert!(
+            err.starts_with("buggy") && err.contains("created after"),
+            "{err}"
+        );
     }
 
     #[test]

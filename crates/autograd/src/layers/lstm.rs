@@ -132,11 +132,15 @@ impl Lstm {
         batch: usize,
         state: Option<LstmState<'t, T>>,
     ) -> Result<(Var<'t, T>, LstmState<'t, T>)> {
-        let rows = xs.shape()?[0];
-        if batch == 0 || rows % batch != 0 || rows == 0 {
+        let shape = xs.shape()?;
+        let rows = shape.first().copied().unwrap_or(0);
+        if shape.len() != 2 || batch == 0 || rows % batch != 0 || rows == 0 {
             return Err(Error::invalid_argument(
                 "Lstm::forward_seq",
-                format!("{rows} input rows are not a positive multiple of the batch size {batch}"),
+                format!(
+                    "inputs {shape:?} must be 2-D [steps * batch, in] with a positive multiple \
+                     of the batch size {batch} rows"
+                ),
             ));
         }
         let steps = rows / batch;

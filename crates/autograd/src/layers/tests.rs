@@ -89,6 +89,33 @@ fn lstm_unrolled_over_5_steps_gradcheck() {
     });
 }
 
+#[test]
+fn layer_input_errors_are_errors() {
+    let mut p = ParamStore::<f32>::new();
+    let lstm = Lstm::new(&mut p, "lstm", 3, 4, &mut seeded(0)).unwrap();
+    let tape = Tape::new();
+    let scalar = tape.constant(Tensor::scalar(1.0));
+    let msg = lstm
+        .forward_seq(&tape, &p, &scalar, 2, None)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("2-D"), "{msg}");
+    let x = tape.constant(Tensor::zeros([5, 3]));
+    assert!(
+        lstm.forward_seq(&tape, &p, &x, 2, None)
+            .unwrap_err()
+            .to_string()
+            .contains("batch size 2")
+    );
+    let wrong = tape.constant(Tensor::zeros([4, 2]));
+    let msg = lstm
+        .forward_seq(&tape, &p, &wrong, 2, None)
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("[4, 2]") && msg.contains("[16, 3]"), "{msg}");
+    assert!(scalar.reshape([usize::MAX, 2]).is_err());
+}
+
 /// `step` five times equals `forward_seq`, in value and gradient.
 #[test]
 fn lstm_step_loop_equals_forward_seq() {

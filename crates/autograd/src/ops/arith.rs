@@ -4,7 +4,7 @@
 //! Broadcasting (the tensor kernels' rule): the right operand `b` has the shape of `a`, or
 //! shape `[a.cols()]` (one row, applied to every row of `a`: a bias), or one element.
 //! Backward sums the gradient back down to `b`'s shape: broadcasting copies `b`, and the
-//! adjoint of a copy is a sum ([`unbroadcast`]).
+//! adjoint of a copy is a sum (`unbroadcast`).
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 

@@ -15,9 +15,10 @@
 //!   A^T B^T   B^T dC^T                    dC^T A^T
 //! ```
 //!
-//! Each is one more `matmul_acc` call with transpose flags (no transposed copy is made),
-//! accumulating straight into the operand's gradient slot (`beta = 1`), so a weight used at
-//! every step of an unrolled LSTM collects its gradient in one buffer without temporaries.
+//! Each is one more gemm call with transpose flags (no transposed copy is made). The first
+//! contribution to an operand's gradient is written fresh; later ones accumulate straight
+//! into it (`matmul_acc` with `beta = 1`), so a weight used at every step of an unrolled
+//! LSTM collects its gradient in one buffer without temporaries.
 //! The bias of an affine map gets the column sums of `dC` (the adjoint of broadcasting).
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
@@ -44,21 +45,34 @@ fn matmul_backward<T: Element>(
     (ia, a, ta): (NodeId, &Tensor<T>, bool),
     (ib, b, tb): (NodeId, &Tensor<T>, bool),
 ) -> Result<()> {
-    if let Some(da) = g.slot(ia) {
-        if ta {
-            k::matmul_acc(da, b, tb, dc, true, T::ONE, T::ONE)?; // op(B) dC^T
-        } else {
-            k::matmul_acc(da, dc, false, b, !tb, T::ONE, T::ONE)?; // dC op(B)^T
-        }
+    if ta {
+        add_product(g, ia, (b, tb), (dc, true))?; // op(B) dC^T
+    } else {
+        add_product(g, ia, (dc, false), (b, !tb))?; // dC op(B)^T
     }
-    if let Some(db) = g.slot(ib) {
-        if tb {
-            k::matmul_acc(db, dc, true, a, ta, T::ONE, T::ONE)?; // dC^T op(A)
-        } else {
-            k::matmul_acc(db, a, !ta, dc, false, T::ONE, T::ONE)?; // op(A)^T dC
-        }
+    if tb {
+        add_product(g, ib, (dc, true), (a, ta)) // dC^T op(A)
+    } else {
+        add_product(g, ib, (a, !ta), (dc, false)) // op(A)^T dC
     }
-    Ok(())
+}
+
+/// `grad(id) += op(x) op(y)`: accumulated in place by gemm (`beta = 1`) if the gradient
+/// already holds something, else written fresh (`beta = 0`, so the gemm does not read a
+/// zero-filled buffer) and moved in.
+fn add_product<T: Element>(
+    g: &mut Grads<'_, T>,
+    id: NodeId,
+    (x, tx): (&Tensor<T>, bool),
+    (y, ty): (&Tensor<T>, bool),
+) -> Result<()> {
+    if !g.wants(id) {
+        return Ok(());
+    }
+    match g.existing(id) {
+        Some(acc) => k::matmul_acc(acc, x, tx, y, ty, T::ONE, T::ONE),
+        None => g.add(id, k::matmul(x, tx, y, ty)?),
+    }
 }
 
 /// `c + op(a) op(b)`, one node. `c` is `None`, a full `[m, n]` matrix, or a row `[n]` added

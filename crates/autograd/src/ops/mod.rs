@@ -36,4 +36,6 @@ pub mod shape;
 pub mod softmax;
 
 #[cfg(test)]
+mod dtypes;
+#[cfg(test)]
 pub(crate) mod testutil;

@@ -7,8 +7,8 @@
 //! |---|---|
 //! | `generator.safetensors` | the generator under PyTorch's names and layouts (`embedding.weight`, `lstm.weight_ih_l0`, ..., `linear.bias`), loadable with `load_state_dict` |
 //! | `discriminator.safetensors` | the discriminator |
-//! | `optimizer.safetensors` | Adam's first and second moments of every parameter, as `<optimizer>/<param>/m` and `.../v` |
-//! | `state.json` | phase, step, epoch, Adam step counts, temperature, the vocabulary, metrics after MLE: everything else an exact resume needs |
+//! | `optimizer.safetensors` | every Adam state (`exp_avg`, `exp_avg_sq`, `step`, PyTorch's names) as `<optimizer>/<param>.<buffer>`, optimizers `mle`, `gen`, `disc`, `temp`; and the learnable temperature |
+//! | `state.json` | stage, step counters, the vocabulary, metrics and samples after MLE: everything else an exact resume needs |
 //!
 //! Random draws are functions of (seed, purpose, step) (see `train::rng`), so the step
 //! counters in `state.json` are the whole RNG state.
@@ -170,6 +170,26 @@ impl TensorFile {
             });
         }
         Ok(t)
+    }
+
+    /// Takes every tensor whose name starts with `prefix`, with the prefix removed, sorted
+    /// by name.
+    pub fn take_prefix(&mut self, prefix: &str) -> Vec<(String, Tensor<f32>)> {
+        let names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|n| n.starts_with(prefix))
+            .cloned()
+            .collect();
+        let mut out: Vec<(String, Tensor<f32>)> = names
+            .into_iter()
+            .map(|n| {
+                let t = self.tensors.remove(&n).expect("listed above");
+                (n[prefix.len()..].to_string(), t)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
     }
 
     /// The shape of tensor `name`, if present.

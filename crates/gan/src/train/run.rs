@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use gumbel_autograd::ParamStore;
-use gumbel_autograd::optim::Adam;
+use gumbel_autograd::optim::{Adam, Optimizer};
 use gumbel_tensor::Tensor;
 
 use super::checkpoint::{self, TensorFile, write_atomic};
@@ -235,7 +235,6 @@ impl Trainer {
             stage: Stage::Mle,
             mle_step: 0,
             adv_step: 0,
-            adam_steps: Default::default(),
             vocab: data.dataset.vocab.tokens().to_vec(),
             pad: data.specials().pad,
             bos: data.specials().bos,
@@ -641,12 +640,9 @@ impl Trainer {
             ("disc", &self.disc_opt, &self.disc.params),
             ("temp", &self.temp_opt, &self.temp_params),
         ];
-        self.state.adam_steps.clear();
         for (name, o, store) in adam {
-            for (pname, t, m, v) in adam_moments(o, store)? {
-                self.state.adam_steps.insert(format!("{name}/{pname}"), t);
-                opt.push((format!("{name}/{pname}/m"), m));
-                opt.push((format!("{name}/{pname}/v"), v));
+            for (key, t) in o.state_dict(store)? {
+                opt.push((format!("{name}/{key}"), t));
             }
         }
         for (pname, t) in self.temp_params.named_values() {
@@ -701,11 +697,16 @@ impl Trainer {
             let t = o.take("temp_param/log_temperature", &[1])?;
             self.temp_params.set(id, t)?;
         }
-        let s = &state.adam_steps;
-        load_adam(&mut self.mle_opt, &self.generator.params, "mle", s, &mut o)?;
-        load_adam(&mut self.gen_opt, &self.generator.params, "gen", s, &mut o)?;
-        load_adam(&mut self.disc_opt, &self.disc.params, "disc", s, &mut o)?;
-        load_adam(&mut self.temp_opt, &self.temp_params, "temp", s, &mut o)?;
+        for (name, opt, store) in [
+            ("mle", &mut self.mle_opt, &self.generator.params),
+            ("gen", &mut self.gen_opt, &self.generator.params),
+            ("disc", &mut self.disc_opt, &self.disc.params),
+            ("temp", &mut self.temp_opt, &self.temp_params),
+        ] {
+            let saved = o.take_prefix(&format!("{name}/"));
+            opt.load_state_dict(store, &saved)
+                .map_err(|e| Error::checkpoint(o.path(), format!("optimizer '{name}': {e}")))?;
+        }
         o.expect_empty()?;
         self.seconds_before = state.seconds;
         self.state = state;
@@ -734,55 +735,4 @@ impl Trainer {
         });
         write_atomic(&self.out.join("report.html"), html.as_bytes())
     }
-}
-
-/// One parameter's Adam state: name, step count, first and second moments.
-type AdamEntry = (String, u64, Tensor<f32>, Tensor<f32>);
-
-/// Adam's state of every parameter of `store` that has one.
-fn adam_moments(opt: &Adam<f32>, store: &ParamStore<f32>) -> Result<Vec<AdamEntry>> {
-    let mut out = Vec::new();
-    for id in store.ids() {
-        if let Some((t, m, v)) = opt.moments(id.index()) {
-            let shape = store.value(id)?.shape().to_vec();
-            out.push((
-                store.name(id)?.to_string(),
-                t,
-                Tensor::new(shape.clone(), m.to_vec())?,
-                Tensor::new(shape, v.to_vec())?,
-            ));
-        }
-    }
-    Ok(out)
-}
-
-/// Restores an Adam optimizer's moments (those present in the file) and step count.
-fn load_adam(
-    opt: &mut Adam<f32>,
-    store: &ParamStore<f32>,
-    name: &str,
-    steps: &std::collections::BTreeMap<String, u64>,
-    file: &mut TensorFile,
-) -> Result<()> {
-    for id in store.ids() {
-        let pname = store.name(id)?;
-        let key_m = format!("{name}/{pname}/m");
-        if file.shape_of(&key_m).is_none() {
-            continue;
-        }
-        let t = steps
-            .get(&format!("{name}/{pname}"))
-            .copied()
-            .ok_or_else(|| {
-                Error::checkpoint(
-                    file.path(),
-                    format!("state.json has no Adam step count for {name}/{pname}"),
-                )
-            })?;
-        let shape = store.value(id)?.shape().to_vec();
-        let m = file.take(&key_m, &shape)?;
-        let v = file.take(&format!("{name}/{pname}/v"), &shape)?;
-        opt.set_moments(id.index(), t, m.into_vec(), v.into_vec())?;
-    }
-    Ok(())
 }

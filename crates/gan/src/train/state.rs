@@ -5,8 +5,6 @@
 //! the adversarial phase still prints its MLE column), and the vocabulary (so that
 //! `gumbel-lab sample` needs no data files, and a resume notices a changed corpus).
 
-use std::collections::BTreeMap;
-
 use serde::{Deserialize, Serialize};
 
 use super::report::Evaluation;
@@ -35,9 +33,6 @@ pub struct TrainState {
     pub mle_step: usize,
     /// Adversarial steps completed.
     pub adv_step: usize,
-    /// Adam's step count (PyTorch's `state['step']`) of each parameter of each optimizer,
-    /// keyed `<optimizer>/<parameter>` (optimizers: `mle`, `gen`, `disc`, `temp`).
-    pub adam_steps: BTreeMap<String, u64>,
     /// The vocabulary in id order and the special tokens.
     pub vocab: Vec<String>,
     pub pad: Option<u32>,

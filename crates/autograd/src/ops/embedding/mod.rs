@@ -39,6 +39,10 @@ pub fn embedding<'t, T: Element>(weight: &Var<'t, T>, indices: &[usize]) -> Resu
         ));
     }
     let mut out = Tensor::zeros([indices.len(), dim]);
+    if dim == 0 {
+        // nothing to copy (and no zero-width rows to hand to the kernels)
+        return weight.push(OP, out, &[*weight], |_, _, _| Ok(()));
+    }
     kernel::gather_rows(w.as_slice(), dim, indices, out.as_mut_slice());
     let (iw, idx) = (weight.id(), indices.to_vec());
     weight.push(OP, out, &[*weight], move |_, dy, g| {
@@ -121,5 +125,11 @@ mod tests {
         );
         let v = tape.leaf(Tensor::zeros([4]));
         assert!(embedding(&v, &[0]).unwrap_err().to_string().contains("2-D"));
+        // zero-width embeddings are empty, not a panic
+        let w0 = tape.leaf(Tensor::zeros([4, 0]));
+        assert_eq!(
+            embedding(&w0, &[1, 2]).unwrap().shape().unwrap(),
+            vec![2, 0]
+        );
     }
 }

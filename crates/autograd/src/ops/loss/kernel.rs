@@ -1,6 +1,7 @@
-//! Row kernels of the losses: the log-sum-exp of a row of logits, and the fused
-//! cross-entropy gradient `scale * (softmax(x) - onehot(t))` in one pass; SIMD ([`simd`])
-//! with a scalar twin ([`scalar`]) of the same signatures. Plus the elementwise
+//! Row kernels of the losses: the row max, `exp(x - m)` stored and summed in one pass (the
+//! unnormalised softmax and its normaliser), and the log-sum-exp; SIMD ([`simd`]) with a
+//! scalar twin ([`scalar`]) of the same signatures. Then the in-place step that turns the
+//! stored exponentials into the cross-entropy gradient, and the elementwise
 //! binary-cross-entropy-with-logits terms (small tensors, scalar code).
 //!
 //! SIMD loop shape: two independent accumulators over `2 * LANES` elements, then one
@@ -20,11 +21,10 @@ fn load_padded<T: Element>(x: &[T], fill: T) -> T::Simd {
 pub mod simd {
     use super::*;
 
-    /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`
-    /// so that no exponential overflows. `-inf` if every entry is `-inf`; NaN if any is NaN.
-    pub fn logsumexp<T: Element>(x: &[T]) -> T {
+    /// `max_j x_j` (`-inf` for an empty row; NaN lanes are skipped by the lane max, so
+    /// callers detect NaN through the sum of exponentials, which it poisons).
+    pub fn max<T: Element>(x: &[T]) -> T {
         let l = T::LANES;
-        // pass 1: max (NaN-aware lane max; a NaN is re-detected below through the sum)
         let mut m0 = T::Simd::splat(T::NEG_INFINITY);
         let mut m1 = m0;
         let mut pairs = x.chunks_exact(2 * l);
@@ -32,91 +32,114 @@ pub mod simd {
             m0 = m0.max(T::Simd::load(c));
             m1 = m1.max(T::Simd::load(&c[l..]));
         }
-        let rest = pairs.remainder();
-        let mut singles = rest.chunks_exact(l);
+        let mut singles = pairs.remainder().chunks_exact(l);
         for c in &mut singles {
             m0 = m0.max(T::Simd::load(c));
         }
         // tail
         m1 = m1.max(load_padded(singles.remainder(), T::NEG_INFINITY));
-        let m = m0.max(m1).reduce_max();
-        if m == T::NEG_INFINITY || m == T::INFINITY || m.is_nan() {
-            return super::scalar::logsumexp(x);
-        }
-        // pass 2: sum of exp(x - m)
+        m0.max(m1).reduce_max()
+    }
+
+    /// `sum_j exp(x_j - m)`, writing each `exp(x_j - m)` to `out[j]`: the unnormalised
+    /// softmax of the row and its normaliser, in one pass.
+    pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
+        debug_assert_eq!(x.len(), out.len());
+        let l = T::LANES;
         let mv = T::Simd::splat(m);
-        let mut s0 = T::Simd::splat(T::ZERO);
-        let mut s1 = s0;
+        let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
+        let mut xs = x.chunks_exact(2 * l);
+        let mut os = out.chunks_exact_mut(2 * l);
+        for (c, o) in (&mut xs).zip(&mut os) {
+            let (e0, e1) = (
+                (T::Simd::load(c) - mv).exp(),
+                (T::Simd::load(&c[l..]) - mv).exp(),
+            );
+            e0.store(o);
+            e1.store(&mut o[l..]);
+            s0 += e0;
+            s1 += e1;
+        }
+        // tail: up to 2 vectors' worth, padded with -inf (exp = 0)
+        let (xt, ot) = (xs.remainder(), os.into_remainder());
+        for (c, o) in xt.chunks(l).zip(ot.chunks_mut(l)) {
+            let e = (load_padded(c, T::NEG_INFINITY) - mv).exp();
+            let mut buf = [T::ZERO; 16];
+            e.store(&mut buf);
+            o.copy_from_slice(&buf[..c.len()]);
+            s1 += e;
+        }
+        (s0 + s1).reduce_add()
+    }
+
+    /// `sum_j exp(x_j - m)` without storing the terms.
+    pub fn exp_sum<T: Element>(x: &[T], m: T) -> T {
+        let l = T::LANES;
+        let mv = T::Simd::splat(m);
+        let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
         let mut pairs = x.chunks_exact(2 * l);
         for c in &mut pairs {
             s0 += (T::Simd::load(c) - mv).exp();
             s1 += (T::Simd::load(&c[l..]) - mv).exp();
         }
-        let mut singles = pairs.remainder().chunks_exact(l);
-        for c in &mut singles {
-            s0 += (T::Simd::load(c) - mv).exp();
-        }
         // tail
-        s1 += (load_padded(singles.remainder(), T::NEG_INFINITY) - mv).exp();
-        m + (s0 + s1).reduce_add().ln()
+        for c in pairs.remainder().chunks(l) {
+            s1 += (load_padded(c, T::NEG_INFINITY) - mv).exp();
+        }
+        (s0 + s1).reduce_add()
     }
 
-    /// `dx_j = scale * (exp(x_j - lse) - [j == target])`: the gradient of
-    /// `scale * (lse - x_target)` with respect to the row `x`.
-    pub fn softmax_minus_onehot<T: Element>(
-        x: &[T],
-        lse: T,
-        target: usize,
-        scale: T,
-        dx: &mut [T],
-    ) {
-        debug_assert_eq!(x.len(), dx.len());
-        let l = T::LANES;
-        let (lv, sv) = (T::Simd::splat(lse), T::Simd::splat(scale));
-        let mut xs = x.chunks_exact(l);
-        let mut ds = dx.chunks_exact_mut(l);
-        for (c, d) in (&mut xs).zip(&mut ds) {
-            ((T::Simd::load(c) - lv).exp() * sv).store(d);
+    /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`
+    /// so that no exponential overflows. `-inf` if every entry is `-inf`; NaN if any is NaN.
+    pub fn logsumexp<T: Element>(x: &[T]) -> T {
+        let m = max(x);
+        if m == T::NEG_INFINITY || m == T::INFINITY {
+            // an empty or all-masked row, or a +inf entry: the scalar twin's special cases
+            return super::scalar::logsumexp(x);
         }
-        // tail
-        let (xt, dt) = (xs.remainder(), ds.into_remainder());
-        if !xt.is_empty() {
-            let mut buf = [T::ZERO; 16];
-            ((load_padded(xt, T::NEG_INFINITY) - lv).exp() * sv).store(&mut buf);
-            dt.copy_from_slice(&buf[..xt.len()]);
-        }
-        dx[target] -= scale;
+        m + exp_sum(x, m).ln()
     }
 }
 
 pub mod scalar {
     use super::*;
 
-    /// Scalar twin of [`simd::logsumexp`](super::simd::logsumexp).
+    /// Scalar twin of [`super::simd::max`].
+    pub fn max<T: Element>(x: &[T]) -> T {
+        x.iter().fold(T::NEG_INFINITY, |a, &b| a.max(b))
+    }
+
+    /// Scalar twin of [`super::simd::exp_store_sum`].
+    pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
+        let mut s = T::ZERO;
+        for (o, &v) in out.iter_mut().zip(x) {
+            *o = (v - m).exp();
+            s += *o;
+        }
+        s
+    }
+
+    /// Scalar twin of [`super::simd::logsumexp`].
     pub fn logsumexp<T: Element>(x: &[T]) -> T {
         if x.iter().any(|v| v.is_nan()) {
             return T::NAN;
         }
-        let m = x.iter().fold(T::NEG_INFINITY, |a, &b| a.max(b));
+        let m = max(x);
         if m == T::NEG_INFINITY || m == T::INFINITY {
             return m;
         }
         m + x.iter().map(|&v| (v - m).exp()).sum::<T>().ln()
     }
+}
 
-    /// Scalar twin of [`simd::softmax_minus_onehot`](super::simd::softmax_minus_onehot).
-    pub fn softmax_minus_onehot<T: Element>(
-        x: &[T],
-        lse: T,
-        target: usize,
-        scale: T,
-        dx: &mut [T],
-    ) {
-        for (d, &v) in dx.iter_mut().zip(x) {
-            *d = scale * (v - lse).exp();
-        }
-        dx[target] -= scale;
+/// Turns a row of `exp(x_j - m)` into the cross-entropy gradient in place:
+/// `p_j = scale * p_j / s - scale * [j == target]` (`factor = scale / s`), i.e.
+/// `scale * (softmax(x) - onehot(target))`.
+pub fn softmax_minus_onehot_in_place<T: Element>(p: &mut [T], factor: T, target: usize, scale: T) {
+    for v in p.iter_mut() {
+        *v *= factor;
     }
+    p[target] -= scale;
 }
 
 /// Binary cross-entropy with logits, one element: `max(x, 0) - x y + ln(1 + e^-|x|)`,
@@ -158,11 +181,16 @@ mod tests {
                         (a - b).abs() <= $tol * b.abs().max(1.0),
                         "n={n}: {a} vs {b}"
                     );
-                    let t = n / 2;
-                    let (mut da, mut db) = (vec![0.0; n], vec![0.0; n]);
-                    simd::softmax_minus_onehot(&x, b, t, 0.5, &mut da);
-                    scalar::softmax_minus_onehot(&x, b, t, 0.5, &mut db);
-                    for (p, q) in da.iter().zip(&db) {
+                    assert_eq!(simd::max(&x), scalar::max(&x));
+                    let m = scalar::max(&x);
+                    let (mut pa, mut pb) = (vec![0.0; n], vec![0.0; n]);
+                    let (sa, sb) = (
+                        simd::exp_store_sum(&x, m, &mut pa),
+                        scalar::exp_store_sum(&x, m, &mut pb),
+                    );
+                    assert!((sa - sb).abs() <= $tol * sb, "n={n}: {sa} vs {sb}");
+                    assert!((simd::exp_sum(&x, m) - sa).abs() <= $tol * sa);
+                    for (p, q) in pa.iter().zip(&pb) {
                         assert!((p - q).abs() <= $tol, "n={n}: {p} vs {q}");
                     }
                 }
@@ -179,6 +207,14 @@ mod tests {
     }
     twins_agree!(twins_agree_f32, f32, 1e-4);
     twins_agree!(twins_agree_f64, f64, 1e-12);
+
+    #[test]
+    fn in_place_gradient_by_hand() {
+        // p = exp(x - m) = (1, 3), s = 4, scale 2, target 1: 2 * (1/4, 3/4) - 2 * (0, 1)
+        let mut p = [1.0f64, 3.0];
+        softmax_minus_onehot_in_place(&mut p, 2.0 / 4.0, 1, 2.0);
+        assert_eq!(p, [0.5, -0.5]);
+    }
 
     #[test]
     fn bce_terms_by_hand() {

@@ -9,9 +9,11 @@
 //! L = (1/N) sum_i (lse(x_i) - x_i[t_i]),         lse(x_i) = ln sum_j exp(x_ij)
 //! dL/dx_ij = (1/N) (softmax(x_i)_j - [j == t_i])   (0 for ignored rows)
 //! ```
-//! Forward keeps one number per row (its `lse`); backward recomputes the softmax from the
-//! logits in the same pass that writes the gradient (kernel `softmax_minus_onehot`), so no
-//! probability matrix is stored.
+//! The forward pass computes `exp(x_ij - m_i)` once (`m_i` the row max) and, when a
+//! gradient will be needed, stores it in the buffer that becomes the gradient: the backward
+//! scales it in place by `scale / sum_j exp(x_ij - m_i)` and subtracts `scale` at the
+//! target, with no second pass of `exp`. The buffer has the logits' size, the same as the
+//! gradient the backward must produce anyway, so the peak memory does not grow.
 //!
 //! ## Binary cross-entropy with logits
 //! `L = mean(max(x, 0) - x y + ln(1 + e^-|x|))`, `dL/dx = (sigmoid(x) - y) / n`,
@@ -77,19 +79,43 @@ impl<'t, T: Element> Var<'t, T> {
             ));
         }
         let xs = x.as_slice();
-        let lse: Vec<T> = parallel::map_rows(rows, cols, |i| {
-            if Some(targets[i]) == ignore_index {
-                T::ZERO
-            } else {
-                kernel::simd::logsumexp(&xs[i * cols..(i + 1) * cols])
-            }
-        });
+        let ignored = |i: usize| Some(targets[i]) == ignore_index;
+        // With a gradient to record, the forward pass stores exp(x - max) per row (the
+        // backward turns it into the gradient in place, without a second pass of exp);
+        // otherwise it only sums them. Rows: (max, sum of exp).
+        let record = self.requires_grad() && self.tape().is_grad_enabled();
+        let mut p = if record {
+            Tensor::zeros(x.shape())
+        } else {
+            Tensor::zeros([0])
+        };
+        let stats: Vec<(T, T)> = if record {
+            parallel::map_rows_mut(p.as_mut_slice(), cols, |i, pr| {
+                let row = &xs[i * cols..(i + 1) * cols];
+                if ignored(i) {
+                    return (T::ZERO, T::ONE);
+                }
+                let m = kernel::simd::max(row);
+                (m, kernel::simd::exp_store_sum(row, m, pr))
+            })
+        } else {
+            parallel::map_rows(rows, cols, |i| {
+                let row = &xs[i * cols..(i + 1) * cols];
+                if ignored(i) {
+                    return (T::ZERO, T::ONE);
+                }
+                let m = kernel::simd::max(row);
+                (m, kernel::simd::exp_sum(row, m))
+            })
+        };
         let mut total = 0.0f64;
-        for (i, (&t, &l)) in targets.iter().zip(&lse).enumerate() {
-            if Some(t) == ignore_index {
+        for (i, &(m, s)) in stats.iter().enumerate() {
+            if ignored(i) {
                 continue;
             }
-            let loss = l - xs[i * cols + t];
+            // loss_i = lse(x_i) - x_i[t_i] = m + ln s - x_i[t_i]; a NaN, a +inf or an
+            // all -inf row makes it non-finite
+            let loss = m + s.ln() - xs[i * cols + targets[i]];
             if !loss.is_finite() {
                 return Err(Error::invalid_argument(
                     OP,
@@ -104,12 +130,11 @@ impl<'t, T: Element> Var<'t, T> {
         let ix = self.id();
         self.push(OP, out, &[*self], move |_, dy, g| {
             let scale = dy.item()? * inv_n;
-            let mut dx = Tensor::zeros(x.shape());
-            let xs = x.as_slice();
+            let mut dx = p; // exp(x - m) per row, zero on ignored rows
             parallel::for_each_row_mut(dx.as_mut_slice(), cols, |i, d| {
                 if Some(targets[i]) != ignore_index {
-                    let row = &xs[i * cols..(i + 1) * cols];
-                    kernel::simd::softmax_minus_onehot(row, lse[i], targets[i], scale, d);
+                    let factor = scale / stats[i].1;
+                    kernel::softmax_minus_onehot_in_place(d, factor, targets[i], scale);
                 }
             });
             g.add(ix, dx)
@@ -227,6 +252,20 @@ mod tests {
         // same math, different summation order: a few ulp of values of order 1
         assert!((a - b).abs() < 1e-14, "{a} vs {b}");
         assert!(ga.max_abs_diff(&gb) < 1e-15, "{ga:?} vs {gb:?}");
+    }
+
+    #[test]
+    fn cross_entropy_without_a_gradient_gives_the_same_loss() {
+        // the no-grad path sums exp without storing it, in the same order: same bits
+        let x = rand_in(&[3, 37], 66, -4.0, 4.0);
+        let tape = Tape::new();
+        let a = tape
+            .leaf(x.clone())
+            .cross_entropy(&[0, 36, 5], None)
+            .unwrap();
+        let b = tape.constant(x).cross_entropy(&[0, 36, 5], None).unwrap();
+        assert!(a.requires_grad() && !b.requires_grad());
+        assert_eq!(a.item().unwrap().to_bits(), b.item().unwrap().to_bits());
     }
 
     #[test]

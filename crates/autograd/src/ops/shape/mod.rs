@@ -21,7 +21,7 @@ impl<'t, T: Element> Var<'t, T> {
     pub fn reshape(&self, shape: impl Into<Vec<usize>>) -> Result<Var<'t, T>> {
         let x = self.value()?;
         let shape = shape.into();
-        if shape.iter().product::<usize>() != x.numel() {
+        if shape.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) != Some(x.numel()) {
             return Err(Error::shape_mismatch("reshape", x.shape(), &shape));
         }
         let out = Tensor::new(shape, x.as_slice().to_vec())?;

@@ -1,11 +1,18 @@
 //! The ExpConcrete log-density (Maddison, Mnih and Teh, 2017): the density of a
 //! Gumbel-Softmax sample in log space, `v = ln y`, in its numerically stable form.
 //!
-//! For `k` (unmasked) classes with logits `l` and temperature `tau` (`lambda = 1/tau`):
+//! For `k` (unmasked) classes with logits `l` and temperature `tau`:
 //!
 //! ```text
-//! log p(v) = lgamma(k) + (k - 1) ln(lambda) + sum_i log_softmax(l - lambda v)_i
+//! log p(v) = lgamma(k) + (k - 1) ln(lambda) + sum_i log_softmax(l - lambda v)_i,   lambda = tau
 //! ```
+//!
+//! `lambda` is the temperature itself (Maddison et al. write `Concrete(alpha, lambda)`
+//! with `lambda` the temperature and `alpha = exp(l)`). Note: the project's issue text
+//! says `lambda = 1/tau`; with `1/tau` the formula still integrates to 1 (it is a density
+//! for any `lambda > 0`) but it is *not* the density of the samples: the tests
+//! (`tests/gumbel_concrete.rs`) derive the density from the Gumbel densities and check it
+//! against the forward's samples, which pins `lambda = tau`.
 //!
 //! a density with respect to Lebesgue measure on the log-ratios `(v_i - v_k)_{i<k}`
 //! (equivalently: on `v` up to an additive constant, which `log_softmax` ignores).
@@ -38,8 +45,11 @@ pub(crate) fn ln_gamma_int(k: usize) -> f64 {
 /// dimension),
 ///
 /// ```text
-/// log p(v) = lgamma(k) + (k - 1) ln(1/tau) + sum_i log_softmax(l - v/tau)_i
+/// log p(v) = lgamma(k) + (k - 1) ln(tau) + sum_i log_softmax(l - tau v)_i
 /// ```
+///
+/// (Maddison et al.'s ExpConcrete with `lambda = tau`; see the module docs on why not
+/// `1/tau`).
 ///
 /// with `k` the number of unmasked classes; masked classes (`-inf` logits) are left out,
 /// and `v` is ignored there. It is the density of the log-ratios `v_i - v_k`; for `v = ln y`
@@ -52,7 +62,7 @@ pub(crate) fn ln_gamma_int(k: usize) -> f64 {
 /// ```
 /// use gumbel_tensor::Tensor;
 /// use gumbel_tensor::ops::gumbel::exp_concrete_log_density;
-/// // k = 2, l = 0, tau = 1, v = (0, 0): log p = 0 + 0 + 2 ln(1/2)
+/// // k = 2, l = 0, tau = 1, v = (0, 0): log p = lgamma(2) + ln 1 + 2 ln(1/2) = 2 ln(1/2)
 /// let l = Tensor::new([2], vec![0.0f64, 0.0]).unwrap();
 /// let v = Tensor::new([2], vec![0.0f64, 0.0]).unwrap();
 /// let lp = exp_concrete_log_density(&l, &v, 1.0).unwrap();
@@ -64,7 +74,9 @@ pub fn exp_concrete_log_density<T: Element>(
     tau: T,
 ) -> Result<Tensor<T>> {
     const OP: &str = "exp_concrete_log_density";
-    let lambda = Temperature::Tau(tau).scale(OP)?.to_f64();
+    // validates tau (finite, > 0, finite reciprocal); lambda is tau itself
+    Temperature::Tau(tau).scale(OP)?;
+    let lambda = tau.to_f64();
     if logits.rank() == 0 {
         return Err(Error::invalid_shape(
             OP,

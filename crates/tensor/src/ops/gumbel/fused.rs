@@ -34,10 +34,13 @@
 //! Pass 1 computes `<dy, y>`, pass 2 writes `dl` and (if asked) accumulates `a ln y`.
 //! Terms with `y_i = 0` or subnormal `y_i` contribute exactly 0 (masked classes).
 
+use std::mem::MaybeUninit;
+
 use super::lanes::Lanes;
 use super::noise::{GivenGumbel, GivenUniform, NoiseSource, RowStream};
 use super::poly::fast_max;
 use super::rng::GumbelRng;
+use super::uninit::{assume_init_mut, write_rows};
 use super::{GumbelSoftmax, Noise, Temperature};
 use crate::element::Element;
 use crate::error::{Error, Result};
@@ -115,13 +118,13 @@ fn first_index_of<T: Element>(xs: &[T], v: T) -> usize {
 }
 
 /// Pass 1 on one chunk: `out = l + g` with noise for columns `base ..`, returning the
-/// chunk's max and adding every `p` into `sentinel`.
+/// chunk's max and adding every `p` into `sentinel`. Initialises every element of `out`.
 #[inline(always)]
 fn noisy_chunk<T: Element, S: NoiseSource<T>>(
     l: &[T],
     noise: &mut S,
     base: usize,
-    out: &mut [T],
+    out: &mut [MaybeUninit<T>],
     sentinel: &mut T::Lanes,
 ) -> T {
     let n = <T::Lanes as Lanes>::N;
@@ -132,7 +135,7 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
     let mut col = base;
     for (a, o) in ls.by_ref().zip(os.by_ref()) {
         let p = T::Lanes::load(a) + noise.gumbel(col, n);
-        p.store(o);
+        p.store_uninit(o);
         mx = mx.fast_max(p);
         sent = sent + p;
         col += n;
@@ -141,7 +144,7 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
     let (lt, ot) = (ls.remainder(), os.into_remainder());
     if !lt.is_empty() {
         let p = T::Lanes::load_or(lt, T::NEG_INFINITY) + noise.gumbel(col, lt.len());
-        p.store_part(ot);
+        p.store_part_uninit(ot);
         mx = mx.fast_max(p);
         sent = sent + p;
     }
@@ -187,13 +190,14 @@ fn scale_chunk<T: Element>(y: &mut [T], f: T) {
 }
 
 /// The fused forward on one row: `y = softmax(c (l + g))`, returning the first argmax of
-/// `l + g`. See the module docs for the three passes.
+/// `l + g`. See the module docs for the three passes. On `Ok`, every element of `y` is
+/// initialised (pass 1 writes each chunk in full before anything reads it).
 #[inline(always)]
 pub(crate) fn forward_row<T: Element, S: NoiseSource<T>>(
     l: &[T],
     noise: &mut S,
     c: T,
-    y: &mut [T],
+    y: &mut [MaybeUninit<T>],
 ) -> std::result::Result<usize, RowFault> {
     debug_assert_eq!(l.len(), y.len());
     let n_chunks = l.len().div_ceil(CHUNK);
@@ -217,6 +221,8 @@ pub(crate) fn forward_row<T: Element, S: NoiseSource<T>>(
     {
         let base = k * CHUNK;
         let m = noisy_chunk(lc, noise, base, yc, &mut sentinel);
+        // SAFETY: noisy_chunk initialised every element of the chunk.
+        let yc = unsafe { assume_init_mut(yc) };
         if m == T::INFINITY {
             // +inf logit, or (caller-given noise) l + g overflowed
             let col = base + first_index_of(yc, m);
@@ -259,6 +265,8 @@ pub(crate) fn forward_row<T: Element, S: NoiseSource<T>>(
         }
     }
     let inv = T::ONE / total;
+    // SAFETY: loop 1 ran pass 1 over every chunk of the row.
+    let y = unsafe { assume_init_mut(y) };
 
     // LOOP 2: pass 3, normalise each chunk by exp(c (m_k - M)) / S.
     for (yc, &(m, _)) in y.chunks_mut(CHUNK).zip(stats.iter()) {
@@ -338,8 +346,14 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
 /// be shifted by its log-sum-exp: `z_i - lse(z) = ln y_i`, so
 /// `sum_i a_i z_i = sum_i a_i ln y_i` and no noise needs storing. `ln y` is also the
 /// better-conditioned choice: it is bounded where `y` is normal, while `z` can be `1e7`.
+/// Initialises every element of `dx`.
 #[inline(always)]
-fn backward_row<T: Element, const WANT_DTEMP: bool>(y: &[T], dy: &[T], c: T, dx: &mut [T]) -> T {
+fn backward_row<T: Element, const WANT_DTEMP: bool>(
+    y: &[T],
+    dy: &[T],
+    c: T,
+    dx: &mut [MaybeUninit<T>],
+) -> T {
     let n = <T::Lanes as Lanes>::N;
     // LOOP 1: <dy, y> (tail padded with zeros, which add nothing)
     let mut acc = T::Lanes::splat(T::ZERO);
@@ -376,13 +390,13 @@ fn backward_row<T: Element, const WANT_DTEMP: bool>(y: &[T], dy: &[T], c: T, dx:
         a * cv
     };
     for ((a, b), o) in ys.by_ref().zip(ds.by_ref()).zip(xs.by_ref()) {
-        step(T::Lanes::load(a), T::Lanes::load(b)).store(o);
+        step(T::Lanes::load(a), T::Lanes::load(b)).store_uninit(o);
     }
     let xt = xs.into_remainder();
     if !xt.is_empty() {
         let yv = T::Lanes::load_or(ys.remainder(), T::ZERO);
         let dv = T::Lanes::load_or(ds.remainder(), T::ZERO);
-        step(yv, dv).store_part(xt);
+        step(yv, dv).store_part_uninit(xt);
     }
     if WANT_DTEMP { t.reduce_add() } else { T::ZERO }
 }
@@ -407,22 +421,22 @@ fn check_logits<T: Element>(op: &'static str, logits: &Tensor<T>) -> Result<()> 
     Ok(())
 }
 
-/// Runs `row_fn` on every row of `y` in parallel; returns the per-row indices or the error
-/// of the first failing row (the same row for any thread count).
-fn run_forward<T: Element>(
+/// Runs `row_fn` on every row of a new `y` in parallel; returns `y` with the per-row
+/// indices, or the error of the first failing row (the same row for any thread count).
+///
+/// # Safety
+/// `row_fn` must initialise every element of its `y` row whenever it returns `Ok`.
+unsafe fn run_forward<T: Element>(
     op: &'static str,
     logits: &Tensor<T>,
     hard: bool,
-    row_fn: impl Fn(usize, &[T], &mut [T]) -> std::result::Result<usize, RowFault> + Sync + Send,
+    row_fn: impl Fn(usize, &[T], &mut [MaybeUninit<T>]) -> std::result::Result<usize, RowFault>
+    + Sync
+    + Send,
 ) -> Result<GumbelSoftmax<T>> {
-    let cols = logits.cols();
-    let mut y = Tensor::zeros(logits.shape().to_vec());
-    let results =
-        parallel::map_rows_mut(y.as_mut_slice(), cols, |r, yr| row_fn(r, logits.row(r), yr));
-    let mut index = Vec::with_capacity(results.len());
-    for (r, res) in results.into_iter().enumerate() {
-        index.push(res.map_err(|f| f.into_error(op, r))?);
-    }
+    // SAFETY: passed on from the caller.
+    let written = unsafe { write_rows(logits.shape(), |r, yr| row_fn(r, logits.row(r), yr)) };
+    let (y, index) = written.map_err(|(r, f)| f.into_error(op, r))?;
     let hard = hard.then(|| one_hot(logits.shape(), &index));
     Ok(GumbelSoftmax { y, index, hard })
 }
@@ -474,9 +488,12 @@ pub fn gumbel_softmax<T: Element>(
     let c = temp.scale(OP)?;
     check_logits(OP, logits)?;
     let key = rng.call_key();
-    let out = run_forward(OP, logits, hard, |r, l, y| {
-        forward_row(l, &mut RowStream::new(key, r), c, y)
-    })?;
+    // SAFETY: forward_row initialises its row whenever it returns Ok.
+    let out = unsafe {
+        run_forward(OP, logits, hard, |r, l, y| {
+            forward_row(l, &mut RowStream::new(key, r), c, y)
+        })
+    }?;
     rng.advance();
     Ok(out)
 }
@@ -498,13 +515,16 @@ pub fn gumbel_softmax_with_noise<T: Element>(
     let c = temp.scale(OP)?;
     check_logits(OP, logits)?;
     check_noise(OP, logits, noise)?;
-    match noise {
-        Noise::Gumbel(g) => run_forward(OP, logits, hard, |r, l, y| {
-            forward_row(l, &mut GivenGumbel(g.row(r)), c, y)
-        }),
-        Noise::Uniform(u) => run_forward(OP, logits, hard, |r, l, y| {
-            forward_row(l, &mut GivenUniform(u.row(r)), c, y)
-        }),
+    // SAFETY: forward_row initialises its row whenever it returns Ok.
+    unsafe {
+        match noise {
+            Noise::Gumbel(g) => run_forward(OP, logits, hard, |r, l, y| {
+                forward_row(l, &mut GivenGumbel(g.row(r)), c, y)
+            }),
+            Noise::Uniform(u) => run_forward(OP, logits, hard, |r, l, y| {
+                forward_row(l, &mut GivenUniform(u.row(r)), c, y)
+            }),
+        }
     }
 }
 
@@ -610,18 +630,17 @@ pub fn gumbel_softmax_backward<T: Element>(
     const OP: &str = "gumbel_softmax_backward";
     let c = temp.scale(OP)?;
     y.expect_same_shape(OP, dy)?;
-    let cols = y.cols();
-    let mut dx = Tensor::zeros(y.shape().to_vec());
-    let parts = if want_dtemp {
-        parallel::map_rows_mut(dx.as_mut_slice(), cols, |r, o| {
-            backward_row::<T, true>(y.row(r), dy.row(r), c, o)
+    // SAFETY: backward_row initialises every element of its dx row.
+    let written = unsafe {
+        write_rows(y.shape(), |r, o| {
+            Ok::<T, ()>(if want_dtemp {
+                backward_row::<T, true>(y.row(r), dy.row(r), c, o)
+            } else {
+                backward_row::<T, false>(y.row(r), dy.row(r), c, o)
+            })
         })
-    } else {
-        parallel::for_each_row_mut(dx.as_mut_slice(), cols, |r, o| {
-            backward_row::<T, false>(y.row(r), dy.row(r), c, o);
-        });
-        Vec::new()
     };
+    let (dx, parts) = written.expect("backward rows cannot fail");
     Ok((dx, want_dtemp.then(|| dtemp_from_rows(temp, &parts))))
 }
 
@@ -648,7 +667,7 @@ pub mod scalar {
         l: &[T],
         g: &[T],
         c: T,
-        y: &mut [T],
+        y: &mut [MaybeUninit<T>],
     ) -> std::result::Result<usize, RowFault> {
         if let Some(f) = find_non_finite(l) {
             return Err(f);
@@ -671,7 +690,7 @@ pub mod scalar {
         let e: Vec<f64> = p.iter().map(|pi| ((pi.to_f64() - m) * c).exp()).collect();
         let s: f64 = e.iter().sum();
         for (yi, ei) in y.iter_mut().zip(e) {
-            *yi = T::from_f64(ei / s);
+            yi.write(T::from_f64(ei / s));
         }
         Ok(best)
     }
@@ -687,11 +706,14 @@ pub mod scalar {
         let c = temp.scale(OP)?;
         check_logits(OP, logits)?;
         let key = rng.call_key();
-        let out = run_forward(OP, logits, hard, |r, l, y| {
-            let mut g = vec![T::ZERO; l.len()];
-            gumbel_row(key, r, &mut g);
-            forward_row_ref(l, &g, c, y)
-        })?;
+        // SAFETY: forward_row_ref initialises its row whenever it returns Ok.
+        let out = unsafe {
+            run_forward(OP, logits, hard, |r, l, y| {
+                let mut g = vec![T::ZERO; l.len()];
+                gumbel_row(key, r, &mut g);
+                forward_row_ref(l, &g, c, y)
+            })
+        }?;
         rng.advance();
         Ok(out)
     }
@@ -707,9 +729,12 @@ pub mod scalar {
         let c = temp.scale(OP)?;
         check_logits(OP, logits)?;
         check_noise(OP, logits, Noise::Gumbel(g))?;
-        run_forward(OP, logits, false, |r, l, y| {
-            forward_row_ref(l, g.row(r), c, y)
-        })
+        // SAFETY: forward_row_ref initialises its row whenever it returns Ok.
+        unsafe {
+            run_forward(OP, logits, false, |r, l, y| {
+                forward_row_ref(l, g.row(r), c, y)
+            })
+        }
     }
 
     /// Reference [`gumbel_max`](super::gumbel_max).
@@ -729,9 +754,8 @@ pub mod scalar {
         const OP: &str = "scalar::gumbel_softmax_backward";
         let c = temp.scale(OP)?;
         y.expect_same_shape(OP, dy)?;
-        let cols = y.cols();
         let mut dx = Tensor::zeros(y.shape().to_vec());
-        let parts = parallel::map_rows_mut(dx.as_mut_slice(), cols, |r, o| {
+        let parts = parallel::map_rows_mut(dx.as_mut_slice(), y.cols(), |r, o| {
             let (yr, dr) = (y.row(r), dy.row(r));
             let dot = yr.iter().zip(dr).fold(T::ZERO, |s, (&a, &b)| s + a * b);
             let mut t = T::ZERO;
@@ -775,27 +799,31 @@ mod tests {
                 let l: Vec<f32> = (0..len)
                     .map(|i| ((i * 7919 % 101) as f32 - 50.0) * scale / 50.0)
                     .collect();
-                let mut y = vec![0.0f32; len];
+                let mut y = vec![MaybeUninit::<f32>::uninit(); len];
                 let i = forward_row(&l, &mut RowStream::new(key, 0), c, &mut y).unwrap();
+                // SAFETY: forward_row returned Ok, so it initialised every element.
+                let y = unsafe { assume_init_mut(&mut y) };
                 let mut g = vec![0.0f32; len];
                 gumbel_row(key, 0, &mut g);
-                let mut yr = vec![0.0f32; len];
+                let mut yr = vec![MaybeUninit::<f32>::uninit(); len];
                 let ir = scalar::forward_row_ref(&l, &g, c, &mut yr).unwrap();
+                // SAFETY: as above.
+                let yr = unsafe { assume_init_mut(&mut yr) };
                 assert_eq!(i, ir, "len {len}");
                 let m = max_row(&l, &mut RowStream::new(key, 0)).unwrap();
                 assert_eq!(m, ir, "gumbel-max len {len}");
-                // Bound (docs/kernels.md, "Accuracy"): relative 2^-24 (150 + c |p - M|):
-                // 2 exp's of 2 ulp, 4 roundings, the lane sums of <= 128 terms and their
-                // 4-level fold and chunk combination, and the rounding of p - m_k and
-                // m_k - M, magnified by c; plus the flush of results below 2^-126.
+                // Bound (docs/kernels.md, "Accuracy"): relative 2^-24 (180 + 2 c |p - M|):
+                // 2 exp's of 2 ulp, 4 roundings, the lane sums of <= 128 terms, their
+                // 4-level fold and the chunk combination, and the roundings of p - m_k,
+                // m_k - M and their products with c; plus the flush below 2^-126.
                 let big_m = l
                     .iter()
                     .zip(&g)
                     .map(|(a, b)| a + b)
                     .fold(f32::NEG_INFINITY, f32::max);
-                for ((a, b), (li, gi)) in y.iter().zip(&yr).zip(l.iter().zip(&g)) {
+                for ((a, b), (li, gi)) in y.iter().zip(yr.iter()).zip(l.iter().zip(&g)) {
                     let p = li + gi;
-                    let tol = *b as f64 * 2f64.powi(-24) * (150.0 + (c * (big_m - p)) as f64)
+                    let tol = *b as f64 * 2f64.powi(-24) * (180.0 + 2.0 * (c * (big_m - p)) as f64)
                         + 2f64.powi(-126);
                     assert!(((a - b) as f64).abs() <= tol, "len {len}: {a} vs {b}");
                 }

@@ -11,6 +11,7 @@
 //! Only the operations the kernels use are here. Horizontal reductions fold the lanes in
 //! a fixed pairwise order, so results never depend on how rows are scheduled.
 
+use std::mem::MaybeUninit;
 use std::ops::{Add, Mul, Neg, Sub};
 
 use wide::{f32x16, f64x8};
@@ -40,6 +41,10 @@ pub trait Lanes:
     fn store(self, dst: &mut [Self::Scalar]);
     /// Writes the first `dst.len()` (at most `N`) lanes to `dst`.
     fn store_part(self, dst: &mut [Self::Scalar]);
+    /// [`Lanes::store`] into uninitialised memory (initialising the first `N` elements).
+    fn store_uninit(self, dst: &mut [MaybeUninit<Self::Scalar>]);
+    /// [`Lanes::store_part`] into uninitialised memory (initialising all of `dst`).
+    fn store_part_uninit(self, dst: &mut [MaybeUninit<Self::Scalar>]);
     /// The lanes as an array-like vector (for reductions and tests).
     fn to_vec(self) -> Vec<Self::Scalar>;
     /// `self * a + b`: one rounding when the target has FMA (wide's `mul_add`), two
@@ -90,6 +95,18 @@ macro_rules! impl_lanes {
             fn store_part(self, dst: &mut [$t]) {
                 let k = dst.len();
                 dst.copy_from_slice(&self.as_array()[..k]);
+            }
+            #[inline(always)]
+            fn store_uninit(self, dst: &mut [MaybeUninit<$t>]) {
+                for (d, &x) in dst[..$n].iter_mut().zip(self.as_array()) {
+                    d.write(x);
+                }
+            }
+            #[inline(always)]
+            fn store_part_uninit(self, dst: &mut [MaybeUninit<$t>]) {
+                for (d, &x) in dst.iter_mut().zip(self.as_array()) {
+                    d.write(x);
+                }
             }
             fn to_vec(self) -> Vec<$t> {
                 self.to_array().to_vec()

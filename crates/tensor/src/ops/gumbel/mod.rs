@@ -23,6 +23,7 @@
 //! | `composed.rs` | the unfused twin (noise, add, scale, softmax as separate passes) |
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
 //! | `lanes.rs` | the 512-bit vectors (`f32x16`, `f64x8`) the kernels run on |
+//! | `uninit.rs` | output tensors written in full without zeroing them first |
 //!
 //! ## Numerical contract
 //! - `tau`/`beta` must be finite and `> 0`, and so must their reciprocal:
@@ -44,6 +45,7 @@ pub(crate) mod lanes;
 mod noise;
 pub(crate) mod poly;
 mod rng;
+mod uninit;
 
 pub use concrete::exp_concrete_log_density;
 pub use fused::{gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise};

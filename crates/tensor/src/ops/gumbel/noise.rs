@@ -8,10 +8,11 @@
 //! It is built exactly with one OR and two additions:
 //!
 //! ```text
-//! from_bits(bits(1.0) | k) = 1 + k 2^-b      (k fills the mantissa: exact)
-//!                    - 1.0 = k 2^-b           (exact: Sterbenz)
-//!               + 2^-(b+1) = (2k + 1) 2^-(b+1) (exact: 2k + 1 < 2^(b+1) fits the mantissa)
+//! from_bits(bits(1.0) | k)  = 1 + k 2^-b             (k fills the mantissa: exact)
+//!   - (1 - 2^-(b+1))         = (2k + 1) 2^-(b+1)      (exact: Sterbenz, both in [1/2, 2])
 //! ```
+//!
+//! (one subtraction; `2k + 1 < 2^(b+1)` fits the mantissa, so the result is exact too).
 //!
 //! so `u` runs over `2^-(b+1), 3 2^-(b+1), ..., 1 - 2^-(b+1)`: symmetric about 1/2, never
 //! 0 or 1, never subnormal, and `-ln u` never 0 or subnormal either (its smallest value is
@@ -21,19 +22,23 @@
 //! The grid truncates the Gumbel tails at `g` in `[-2.81, 16.6]` (`f32`) and
 //! `[-3.60, 36.7]` (`f64`); the mass beyond is about `1e-7` resp. `1e-16`.
 
+use std::mem::MaybeUninit;
+
 use wide::{f32x16, f64x8, u32x16, u64x8};
 
 use super::lanes::Lanes;
 use super::rng::{CallKey, GumbelRng, LaneRng};
+use super::uninit::write_rows;
 use super::{GumbelElement, poly};
 use crate::element::Element;
-use crate::parallel;
 use crate::tensor::Tensor;
 
 const F32_ONE_BITS: u32 = 0x3f80_0000;
-const F32_HALF_STEP: f32 = 1.0 / 16_777_216.0; // 2^-24
+/// `1 - 2^-24`: `(1 + k 2^-23) - (1 - 2^-24) = (k + 1/2) 2^-23`, exactly.
+const F32_ONE_MINUS_HALF_STEP: f32 = 1.0 - 1.0 / 16_777_216.0;
 const F64_ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
-const F64_HALF_STEP: f64 = 1.0 / 9_007_199_254_740_992.0; // 2^-53
+/// `1 - 2^-53`: `(1 + k 2^-52) - (1 - 2^-53) = (k + 1/2) 2^-52`, exactly.
+const F64_ONE_MINUS_HALF_STEP: f64 = 1.0 - 1.0 / 9_007_199_254_740_992.0;
 
 /// 16 `f32` uniforms from one generator step. Element `2j` takes bits 31..9 of lane `j`'s
 /// word, element `2j + 1` bits 63..41: exactly the `u32x16` view of the `u64x8`
@@ -43,14 +48,14 @@ pub(crate) fn uniforms_f32x16(w: u64x8) -> f32x16 {
     use wide::bytemuck::cast;
     let k = cast::<u64x8, u32x16>(w) >> 9;
     let one_plus: f32x16 = cast(k | u32x16::splat(F32_ONE_BITS));
-    (one_plus - f32x16::splat(1.0)) + f32x16::splat(F32_HALF_STEP)
+    one_plus - f32x16::splat(F32_ONE_MINUS_HALF_STEP)
 }
 
 /// The `f32` uniform of the 23-bit integer `k`: `(k + 1/2) 2^-23`.
 #[inline(always)]
 pub(crate) fn uniform_f32(k: u32) -> f32 {
     debug_assert!(k < 1 << 23);
-    (f32::from_bits(F32_ONE_BITS | k) - 1.0) + F32_HALF_STEP
+    f32::from_bits(F32_ONE_BITS | k) - F32_ONE_MINUS_HALF_STEP
 }
 
 /// Scalar twin of [`uniforms_f32x16`].
@@ -67,14 +72,14 @@ pub(crate) fn uniforms_f32(w: [u64; 8], out: &mut [f32]) {
 pub(crate) fn uniforms_f64x8(w: u64x8) -> f64x8 {
     use wide::bytemuck::cast;
     let one_plus: f64x8 = cast(w.unbounded_shr_scalar(12) | u64x8::splat(F64_ONE_BITS));
-    (one_plus - f64x8::splat(1.0)) + f64x8::splat(F64_HALF_STEP)
+    one_plus - f64x8::splat(F64_ONE_MINUS_HALF_STEP)
 }
 
 /// The `f64` uniform of the 52-bit integer `k`: `(k + 1/2) 2^-52`.
 #[inline(always)]
 pub(crate) fn uniform_f64(k: u64) -> f64 {
     debug_assert!(k < 1 << 52);
-    (f64::from_bits(F64_ONE_BITS | k) - 1.0) + F64_HALF_STEP
+    f64::from_bits(F64_ONE_BITS | k) - F64_ONE_MINUS_HALF_STEP
 }
 
 /// Scalar twin of [`uniforms_f64x8`].
@@ -221,11 +226,11 @@ pub fn gumbel_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor<
         let n = <T::Lanes as Lanes>::N;
         let mut chunks = row.chunks_exact_mut(n);
         for (i, out) in chunks.by_ref().enumerate() {
-            NoiseSource::<T>::gumbel(&mut src, i * n, n).store(out);
+            NoiseSource::<T>::gumbel(&mut src, i * n, n).store_uninit(out);
         }
         let tail = chunks.into_remainder();
         if !tail.is_empty() {
-            NoiseSource::<T>::gumbel(&mut src, 0, tail.len()).store_part(tail);
+            NoiseSource::<T>::gumbel(&mut src, 0, tail.len()).store_part_uninit(tail);
         }
     })
 }
@@ -240,28 +245,33 @@ pub fn uniform_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor
         let n = <T::Lanes as Lanes>::N;
         let mut chunks = row.chunks_exact_mut(n);
         for out in chunks.by_ref() {
-            T::uniforms(lanes.next()).store(out);
+            T::uniforms(lanes.next()).store_uninit(out);
         }
         let tail = chunks.into_remainder();
         if !tail.is_empty() {
-            T::uniforms(lanes.next()).store_part(tail);
+            T::uniforms(lanes.next()).store_part_uninit(tail);
         }
     })
 }
 
 /// Allocates a tensor and fills each row with `f(call_key, row, row_slice)`, consuming one
-/// counter value.
+/// counter value. `f` must initialise every element of its row.
 fn fill_rows<T: Element>(
     shape: &[usize],
     rng: &mut GumbelRng,
-    f: impl Fn(CallKey, usize, &mut [T]) + Sync + Send,
+    f: impl Fn(CallKey, usize, &mut [MaybeUninit<T>]) + Sync + Send,
 ) -> Tensor<T> {
     let key = rng.call_key();
-    let mut out = Tensor::zeros(shape.to_vec());
-    let cols = out.cols();
-    parallel::for_each_row_mut(out.as_mut_slice(), cols, |r, row| f(key, r, row));
+    // SAFETY: both callers store a vector into every full chunk of the row and store_part
+    // into the tail, so every element is initialised.
+    let written = unsafe {
+        write_rows::<T, (), ()>(shape, |r, row| {
+            f(key, r, row);
+            Ok(())
+        })
+    };
     rng.advance();
-    out
+    written.expect("noise rows cannot fail").0
 }
 
 /// Scalar references for the noise: the rand_xoshiro lanes, the scalar uniform mapping and
