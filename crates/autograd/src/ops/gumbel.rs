@@ -13,7 +13,9 @@
 //!
 //! **Straight-through** (`hard = true`): the forward value is `one_hot(index)`, and the
 //! backward treats the incoming gradient as the gradient of the soft `y` and applies the
-//! formula above. This is *not* the derivative of the hard forward (which is zero almost
+//! formula above. When the soft sample and its hard version of the same draw are both
+//! needed, sample soft and call [`GumbelSample::straight_through`] (one more node, whose
+//! backward passes its gradient to the soft node). This is *not* the derivative of the hard forward (which is zero almost
 //! everywhere) but of its soft surrogate, by design; the tests check exactly that.
 //!
 //! **Randomness** is explicit: the caller passes a [`GumbelRng`]; each call consumes one
@@ -158,6 +160,49 @@ fn record<'t, T: Element>(
     Ok(GumbelSample { y, index })
 }
 
+impl<'t, T: Element> GumbelSample<'t, T> {
+    /// The straight-through version of this sample: see [`straight_through`].
+    pub fn straight_through(&self) -> Result<Var<'t, T>> {
+        straight_through(&self.y, &self.index)
+    }
+}
+
+/// The straight-through estimator of a sample `y: [rows, classes]` and its indices: one
+/// node whose value is `one_hot(index)` and whose backward passes `dy` to `y` unchanged
+/// (`dy/dy_soft = identity`, by design, not the derivative of the one-hot).
+///
+/// `gumbel_softmax(.., hard = true)` is this applied inside the Gumbel node. Use this
+/// function when both the soft sample and its hard version of the *same draw* are needed,
+/// e.g. soft feedback into the generator and one-hots into the discriminator: both
+/// gradients reach the soft node, and its fused backward runs once on their sum.
+pub fn straight_through<'t, T: Element>(y: &Var<'t, T>, index: &[usize]) -> Result<Var<'t, T>> {
+    const OP: &str = "straight_through";
+    let yv = y.value()?;
+    let (rows, cols) = (yv.rows(), yv.cols());
+    if yv.rank() == 0 || index.len() != rows {
+        return Err(Error::invalid_argument(
+            OP,
+            format!(
+                "{} indices for a sample of shape {:?}",
+                index.len(),
+                yv.shape()
+            ),
+        ));
+    }
+    if let Some((r, &k)) = index.iter().enumerate().find(|&(_, &k)| k >= cols) {
+        return Err(Error::invalid_argument(
+            OP,
+            format!("row {r}: index {k} is out of range for {cols} classes"),
+        ));
+    }
+    let mut hard = Tensor::zeros(yv.shape());
+    for (r, &k) in index.iter().enumerate() {
+        hard.row_mut(r)[k] = T::ONE;
+    }
+    let iy = y.id();
+    y.push(OP, hard, &[*y], move |_, dy, g| g.add(iy, dy))
+}
+
 impl<'t, T: Element> Var<'t, T> {
     /// Method form of [`gumbel_softmax`]: `logits.gumbel_softmax(temp, &mut rng, hard)`.
     pub fn gumbel_softmax(
@@ -281,6 +326,82 @@ mod tests {
         }
         assert_eq!(dl_hard, dl_soft);
         assert_eq!(dtau_hard, dtau_soft);
+    }
+
+    /// The same draw used soft and hard: `straight_through` of the soft sample equals the
+    /// hard node alone, and used together with the soft sample its gradients equal those
+    /// of the composition `one_hot + y - detach(y)`.
+    #[test]
+    fn straight_through_of_a_soft_sample() {
+        let lt = rand_in(&[3, 6], 126, -2.0, 2.0);
+        // (a) hard node vs straight_through(soft), hard value only downstream
+        let run = |split: bool| {
+            let tape = Tape::new();
+            let l = tape.leaf(lt.clone());
+            let mut rng = GumbelRng::new(SEED);
+            let y = if split {
+                gumbel_softmax(&l, Temperature::Tau(0.5).into(), &mut rng, false)
+                    .unwrap()
+                    .straight_through()
+                    .unwrap()
+            } else {
+                gumbel_softmax(&l, Temperature::Tau(0.5).into(), &mut rng, true)
+                    .unwrap()
+                    .y
+            };
+            let v = (*y.value().unwrap()).clone();
+            (
+                v,
+                tape.backward(weighted_sum(y, 8).unwrap())
+                    .unwrap()
+                    .get(l)
+                    .unwrap()
+                    .clone(),
+            )
+        };
+        assert_eq!(run(true), run(false));
+        // (b) soft and hard of the same draw, both downstream, vs the 3-node composition
+        let both = |composed: bool| {
+            let tape = Tape::new();
+            let l = tape.leaf(lt.clone());
+            let s = gumbel_softmax(
+                &l,
+                Temperature::Tau(0.5).into(),
+                &mut GumbelRng::new(SEED),
+                false,
+            )
+            .unwrap();
+            let hard = if composed {
+                let oh =
+                    Tensor::from_fn([3, 6], |i| if s.index[i / 6] == i % 6 { 1.0 } else { 0.0 });
+                tape.constant(oh)
+                    .add(&s.y.sub(&s.y.detach().unwrap()).unwrap())
+                    .unwrap()
+            } else {
+                s.straight_through().unwrap()
+            };
+            let loss = weighted_sum(hard, 9)
+                .unwrap()
+                .add(&weighted_sum(s.y.tanh().unwrap(), 10).unwrap())
+                .unwrap();
+            tape.backward(loss).unwrap().get(l).unwrap().clone()
+        };
+        // the composition adds dy through add/sub (exact): the same bits
+        assert_eq!(both(false), both(true));
+        let tape = Tape::<f64>::new();
+        let y = tape.leaf(Tensor::zeros([2, 3]));
+        assert!(
+            straight_through(&y, &[0])
+                .unwrap_err()
+                .to_string()
+                .contains("1 indices")
+        );
+        assert!(
+            straight_through(&y, &[0, 3])
+                .unwrap_err()
+                .to_string()
+                .contains("row 1: index 3")
+        );
     }
 
     /// The fused node against its composed twin on the same noise: `softmax((l + g) / tau)`

@@ -4,8 +4,8 @@
 //! **An op with its own kernels is a folder; an op built from other ops (or from the
 //! kernels of `gumbel-tensor`) is one file.** A folder holds `mod.rs` (the `Var`-level op:
 //! shape checks, forward, the backward closure right beside it, the derivative in its doc
-//! comment, and its gradchecks) and `kernel.rs` (the slice loops the op needs that are not
-//! generic tensor math, each simple enough to be its own scalar reference). A file holds the
+//! comment, and its gradchecks) and `kernel.rs` (the slice loops: plain loops simple enough
+//! to be their own scalar reference, or SIMD with a scalar twin beside it). A file holds the
 //! same minus the kernels. Either way, forward and backward sit side by side: to check a
 //! derivative, read one screen.
 //!
@@ -16,8 +16,15 @@
 //! | [`activation`] | `exp ln tanh sigmoid relu leaky_relu` | tensor |
 //! | [`matmul`] | `matmul matmul_t t_matmul linear addmm` | tensor (gemm) |
 //! | [`softmax`] | `softmax log_softmax` | tensor |
-//! | [`reduce`] | `sum mean` (all or along an axis) | own |
-//! | [`shape`] | `reshape concat slice stack` | own |
+//! | [`gumbel`] | `gumbel_softmax` (one node on the fused kernels: fixed or learned `tau`/`beta`, straight-through), `straight_through` | tensor (fused) |
+//! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis` | own |
+//! | [`shape`] | `reshape concat slice stack` | own (block copy) |
+//! | [`loss`] | `cross_entropy` (ignore index), `bce_with_logits` | own (SIMD + scalar twin) |
+//! | [`embedding`] | `embedding` (lookup by index), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
+//! | [`conv1d`] | `conv1d` over time, channels last, PyTorch weight layout | own (im2col, col2im) |
+//! | [`max_pool`] | `max_axis` (max over time; gradient to the argmax) | own |
+//! | [`dropout`] | `dropout(p, seed)` (identity in eval and no-grad mode) | own (counter-based mask) |
+//! | [`lstm`] | `lstm_cell` (fused pointwise LSTM step: gates, c -> h, c) | own |
 //!
 //! Every op returns `Result`: a shape error names the op and both shapes.
 
