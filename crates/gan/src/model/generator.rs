@@ -32,14 +32,14 @@
 //! the discriminator embeds step by step (never copying the `[B, L, V]` one-hots).
 
 use gumbel_autograd::layers::{Embedding, Linear, Lstm, LstmState};
-use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax};
+use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax, straight_through};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
 use gumbel_tensor::ops::reduce::row_logsumexp;
 use rand::Rng;
 
-use super::ops::{mask_rows, straight_through};
+use super::ops::mask_rows;
 use super::sampling::sample_rows;
 use crate::data::Token;
 use crate::error::{Error, Result};

@@ -4,8 +4,7 @@
 //!   free-running relaxed samples through Gumbel-Softmax, evaluation sampling and NLL.
 //! - [`discriminator`]: a CNN over (soft) one-hot sequences (SeqGAN/RelGAN).
 //! - [`loss`]: RSGAN and non-saturating GAN losses.
-//! - [`ops`]: the two tape ops specific to these models (padding after the end token,
-//!   straight-through one-hots).
+//! - [`ops`]: the tape op specific to these models (padding after the end token).
 //! - [`sampling`]: one multinomial draw from a row of logits (inverse CDF), and its entropy.
 
 pub mod discriminator;

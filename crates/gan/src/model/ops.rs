@@ -1,12 +1,12 @@
-//! Tape ops the GAN models need beyond the autograd crate's generic ones.
+//! The one tape op the GAN models need beyond the autograd crate's generic ones: padding a
+//! generated sequence after its end token.
 //!
 //! | op | forward | backward |
 //! |---|---|---|
 //! | [`mask_rows`] | rows with `keep[r] = false` become the one-hot of `token` | `dx[r] = keep[r] ? dy[r] : 0` |
-//! | [`straight_through`] | `one_hot(index)` | `dy` passed to the soft sample as is |
 
 use gumbel_autograd::Var;
-use gumbel_tensor::{Element, Error, Result, Tensor};
+use gumbel_tensor::{Element, Error, Result};
 /// Replaces the rows `r` with `keep[r] == false` by the one-hot of `token`; gradients of
 /// those rows are zero (they no longer depend on `x`):
 ///
@@ -56,38 +56,11 @@ pub fn mask_rows<'t, T: Element>(
     })
 }
 
-/// The straight-through estimator of a soft sample `y [B, V]` and its argmax `index`:
-///
-/// ```text
-/// forward: one_hot(index)        backward: dy flows to y unchanged
-/// ```
-///
-/// built as `one_hot + y - stop_grad(y)` (three tape nodes on `[B, V]`). The autograd
-/// crate's `gumbel_softmax(.., hard = true)` does this inside its node, but it returns
-/// only the one-hot, and soft feedback needs the soft sample of the same draw too.
-pub fn straight_through<'t, T: Element>(y: &Var<'t, T>, index: &[usize]) -> Result<Var<'t, T>> {
-    let yv = y.value()?;
-    let (rows, cols) = (yv.rows(), yv.cols());
-    if index.len() != rows || index.iter().any(|&k| k >= cols) {
-        return Err(Error::invalid_argument(
-            "straight_through",
-            format!("{} indices for a [{rows}, {cols}] sample", index.len()),
-        ));
-    }
-    let one_hot = Tensor::from_fn([rows, cols], |i| {
-        if index[i / cols] == i % cols {
-            T::ONE
-        } else {
-            T::ZERO
-        }
-    });
-    y.tape().constant(one_hot).add(&y.sub(&y.detach()?)?)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use gumbel_autograd::{Tape, gradcheck};
+    use gumbel_tensor::Tensor;
 
     fn rand(shape: &[usize], seed: u64) -> Tensor<f64> {
         let mut s = seed;
@@ -110,35 +83,5 @@ mod tests {
         let y = mask_rows(&x, &keep, 2).unwrap().value().unwrap();
         assert_eq!(y.row(1), &[0.0, 0.0, 1.0]);
         assert_eq!(y.row(2), x.value().unwrap().row(2));
-    }
-
-    #[test]
-    fn straight_through_forwards_the_one_hot_and_passes_the_gradient() {
-        let index = [2, 0, 1];
-        // Not a derivative (the forward does not move with y, so central differences give
-        // 0): by design the gradient of sum(w * st(y)) with respect to y is w itself.
-        let tape = Tape::<f64>::new();
-        let y = tape.leaf(rand(&[3, 3], 7));
-        let wv = rand(&[3, 3], 8);
-        let w = tape.constant(wv.clone());
-        let g = tape
-            .backward(
-                straight_through(&y, &index)
-                    .unwrap()
-                    .mul(&w)
-                    .unwrap()
-                    .sum()
-                    .unwrap(),
-            )
-            .unwrap();
-        assert_eq!(g.get(y).unwrap(), &wv);
-        let tape = Tape::<f64>::new();
-        let y = tape.leaf(rand(&[3, 3], 9));
-        let st = straight_through(&y, &index).unwrap().value().unwrap();
-        assert_eq!(
-            st.as_slice(),
-            &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        );
-        assert!(straight_through(&y, &[3, 0, 0]).is_err());
     }
 }
