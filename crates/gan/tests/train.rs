@@ -284,5 +284,6 @@ fn pytorch_loads_the_generator_and_computes_the_same_nll() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(out.status.success() && text.contains("ok"), "{text}");
+    eprintln!("{}", text.trim());
     fs::remove_dir_all(&dir).unwrap();
 }
