@@ -172,6 +172,7 @@ pub fn line_chart(
         chart
             .configure_mesh()
             .x_desc(x_label)
+            .x_label_formatter(&|x| format!("{x:.0}"))
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .ok()?;
