@@ -1,5 +1,5 @@
 //! Training runs end to end, small: resume gives the metrics of an uninterrupted run, 1
-//! thread gives the results of 2, a non-finite loss stops cleanly, bad checkpoints give
+//! thread gives the results of 2 and 7, a non-finite loss stops cleanly, bad checkpoints give
 //! errors naming the file and tensor, and PyTorch loads the generator.
 
 use std::fs;
@@ -103,7 +103,63 @@ fn resumed_runs_match_an_uninterrupted_run() {
 }
 
 #[test]
-fn one_thread_and_two_threads_give_the_same_run() {
+fn a_learned_temperature_moves_and_resumes_exactly() {
+    let (a, b) = (tmp("learn-a"), tmp("learn-b"));
+    let mut cfg = tiny();
+    cfg.temperature.learnable = true;
+    cfg.temperature.form = gumbel_gan::train::config::TemperatureForm::Tau;
+    cfg.temperature.start = 2.0;
+    cfg.temperature.end = 2.0;
+    cfg.gen_lr = 1e-2;
+    finish(run::train(cfg.clone(), &a, &RunOptions::default(), &mut Silent).unwrap());
+    let temps: Vec<f64> = log::read_rows(&a.join("metrics.csv"))
+        .unwrap()
+        .iter()
+        .filter_map(|r| r.get("temperature"))
+        .collect();
+    // The first row (step 2) used the value after one update, and Adam's first step moves
+    // a parameter by lr (m_hat / sqrt(v_hat) = +-1): log tau = ln 2 -+ 0.01. Tolerance: the
+    // parameter is f32 (ulp of ln 2 ~ 6e-8) and eps = 1e-8 in Adam's denominator.
+    let moved = (temps[0] / 2.0).ln().abs();
+    assert!((moved - 0.01).abs() < 1e-6, "tau 2 -> {}", temps[0]);
+    assert!(
+        temps.iter().any(|&t| t != 2.0),
+        "the generator's loss moved it: {temps:?}"
+    );
+    let stop = RunOptions {
+        stop_after: Some(19),
+        ..Default::default()
+    };
+    run::train(cfg, &b, &stop, &mut Silent).unwrap();
+    finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
+    assert_same_run(&a, &b);
+    fs::remove_dir_all(&a).unwrap();
+    fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn sample_and_eval_read_a_run_folder() {
+    let dir = tmp("inspect");
+    finish(run::train(tiny(), &dir, &RunOptions::default(), &mut Silent).unwrap());
+    let lines = inspect::sample(&dir, 7, 3).unwrap();
+    assert_eq!(lines.len(), 7);
+    assert_eq!(
+        lines,
+        inspect::sample(&dir.join("checkpoint"), 7, 3).unwrap()
+    );
+    let text = inspect::eval(&dir, None, Some(64), 0).unwrap();
+    // The run folder has pretrained/: both models side by side, with real data.
+    assert!(
+        text.contains("after MLE") && text.contains("real data") && text.contains("validity"),
+        "{text}"
+    );
+    let e = inspect::eval(&dir, Some(Path::new("x.txt")), None, 0).unwrap_err();
+    assert!(e.to_string().contains("--test"), "{e}");
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn one_two_and_seven_threads_give_the_same_run() {
     // The oracle's vocabulary (5000) makes the matmuls and softmaxes large enough to run in
     // parallel; soft feedback exercises the soft-embedding matmul.
     let mut cfg = tiny();
@@ -113,8 +169,8 @@ fn one_thread_and_two_threads_give_the_same_run() {
     cfg.adv_steps = 2;
     cfg.eval_every = 2;
     cfg.feedback = Feedback::Soft;
-    let dirs = [tmp("threads-1"), tmp("threads-2")];
-    for (n, dir) in [1, 2].into_iter().zip(&dirs) {
+    let dirs = [tmp("threads-1"), tmp("threads-2"), tmp("threads-7")];
+    for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
@@ -126,6 +182,7 @@ fn one_thread_and_two_threads_give_the_same_run() {
         );
     }
     assert_same_run(&dirs[0], &dirs[1]);
+    assert_same_run(&dirs[0], &dirs[2]);
     let rows = log::read_rows(&dirs[0].join("metrics.csv")).unwrap();
     assert!(
         rows.iter().any(|r| r.get("nll_oracle").is_some()),
