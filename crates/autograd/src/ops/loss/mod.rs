@@ -297,6 +297,22 @@ mod tests {
                 .to_string()
                 .contains("row 0")
         );
+        // a NaN or +inf away from the target column is caught too (the exp polynomial
+        // maps NaN to 0, so the row max checks for NaN), with and without a gradient
+        for bad in [f32::NAN, f32::INFINITY] {
+            let row: Vec<f32> = (0..40)
+                .map(|j| if j == 37 { bad } else { j as f32 * 0.1 })
+                .collect();
+            let t = Tensor::new([1, 40], row).unwrap();
+            for x in [tape.leaf(t.clone()), tape.constant(t)] {
+                assert!(
+                    x.cross_entropy(&[0], None)
+                        .unwrap_err()
+                        .to_string()
+                        .contains("row 0")
+                );
+            }
+        }
     }
 
     #[test]
