@@ -22,49 +22,41 @@ fn load_padded<T: Element>(x: &[T], fill: T) -> T::Simd {
 pub mod simd {
     use super::*;
 
-    /// `max_j x_j`: `-inf` for an empty row, NaN if any entry is NaN (wide's lane max skips
-    /// NaN, so a second vector remembers NaN lanes, as the tensor crate's `row_max` does).
+    /// `max_j x_j` (`-inf` for an empty row). NaN entries are skipped by wide's lane max;
+    /// the exponential passes below report them.
     pub fn max<T: Element>(x: &[T]) -> T {
         let l = T::LANES;
-        let mut m0 = T::Simd::splat(T::NEG_INFINITY);
-        let mut m1 = m0;
-        let mut nan = T::Simd::splat(T::ZERO);
-        let mut pairs = x.chunks_exact(2 * l);
-        for c in &mut pairs {
-            let (a, b) = (T::Simd::load(c), T::Simd::load(&c[l..]));
-            m0 = m0.max(a);
-            m1 = m1.max(b);
-            nan = a.select_nan(a, b.select_nan(b, nan));
+        let mut m = [T::Simd::splat(T::NEG_INFINITY); 4];
+        let mut quads = x.chunks_exact(4 * l);
+        for c in &mut quads {
+            for (k, mk) in m.iter_mut().enumerate() {
+                *mk = mk.max(T::Simd::load(&c[k * l..]));
+            }
         }
-        let mut singles = pairs.remainder().chunks_exact(l);
+        let mut singles = quads.remainder().chunks_exact(l);
         for c in &mut singles {
-            let a = T::Simd::load(c);
-            m0 = m0.max(a);
-            nan = a.select_nan(a, nan);
+            m[0] = m[0].max(T::Simd::load(c));
         }
         // tail
-        let t = load_padded(singles.remainder(), T::NEG_INFINITY);
-        m1 = m1.max(t);
-        nan = t.select_nan(t, nan);
-        if nan.reduce_add().is_nan() {
-            return T::NAN;
-        }
-        m0.max(m1).reduce_max()
+        m[1] = m[1].max(load_padded(singles.remainder(), T::NEG_INFINITY));
+        m[0].max(m[1]).max(m[2].max(m[3])).reduce_max()
     }
 
     /// `sum_j exp(x_j - m)`, writing each `exp(x_j - m)` to `out[j]`: the unnormalised
-    /// softmax of the row and its normaliser. For `m = max_j x_j` every argument is `<= 0`
-    /// (or `-inf`), the range of the Gumbel kernels' Cephes `exp` polynomial
-    /// (`GumbelElement::exp_scalar`: branch-free, so this plain loop compiles to full-width
-    /// vector code): in the `lstm_lm` profile this pass fell from 3.5 to 1.0 ms per step against
-    /// wide's general `exp`. Then a vector sum.
-    /// NaN arguments give 0 here: callers check for NaN through [`max`].
+    /// softmax of the row and its normaliser; NaN if any `x_j` is NaN. For
+    /// `m = max_j x_j` every argument is `<= 0` (or `-inf`), the range of the Gumbel
+    /// kernels' Cephes `exp` polynomial (`GumbelElement::exp_scalar`: branch-free, so this
+    /// plain loop compiles to full-width vector code; in the `lstm_lm` profile this pass
+    /// fell from 3.5 to 1.0 ms per step against wide's general `exp`). The polynomial maps
+    /// NaN to 0, so the loop also looks for NaN. Then a vector sum.
     pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
         debug_assert_eq!(x.len(), out.len());
+        let mut nan = false;
         for (o, &v) in out.iter_mut().zip(x) {
             *o = T::exp_scalar(v - m);
+            nan |= v.is_nan();
         }
-        sum(out)
+        if nan { T::NAN } else { sum(out) }
     }
 
     /// `sum_j x_j`: two vector accumulators, the tail padded with zeros.
@@ -83,17 +75,19 @@ pub mod simd {
         (s0 + s1).reduce_add()
     }
 
-    /// `sum_j exp(x_j - m)` without storing the terms: the same exponentials, added in the
-    /// same order as [`exp_store_sum`] followed by [`sum`] (bit for bit), through a
+    /// `sum_j exp(x_j - m)` without storing the terms (NaN if any `x_j` is): the same
+    /// exponentials, added in the same order as [`exp_store_sum`] (bit for bit), through a
     /// two-vector buffer on the stack.
     pub fn exp_sum<T: Element>(x: &[T], m: T) -> T {
         let l = T::LANES;
         let mut buf = [T::ZERO; 32];
+        let mut nan = false;
         let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
         let mut pairs = x.chunks_exact(2 * l);
         for c in &mut pairs {
             for (b, &v) in buf.iter_mut().zip(c) {
                 *b = T::exp_scalar(v - m);
+                nan |= v.is_nan();
             }
             s0 += T::Simd::load(&buf);
             s1 += T::Simd::load(&buf[l..]);
@@ -103,10 +97,11 @@ pub mod simd {
             let mut b = [T::ZERO; 16];
             for (b, &v) in b.iter_mut().zip(c) {
                 *b = T::exp_scalar(v - m);
+                nan |= v.is_nan();
             }
             s1 += T::Simd::load(&b);
         }
-        (s0 + s1).reduce_add()
+        if nan { T::NAN } else { (s0 + s1).reduce_add() }
     }
 
     /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`
