@@ -9,6 +9,8 @@
 //! sum), so every element goes through the same vector code. The exponentials use the
 //! Gumbel kernels' `exp` polynomial for arguments `<= 0` (see [`simd::exp_store_sum`]).
 
+use std::mem::MaybeUninit;
+
 use gumbel_tensor::{Element, SimdFloat};
 
 /// Loads `x` (shorter than one vector) padded with `fill`.
@@ -42,66 +44,65 @@ pub mod simd {
         m[0].max(m[1]).max(m[2].max(m[3])).reduce_max()
     }
 
-    /// `sum_j exp(x_j - m)`, writing each `exp(x_j - m)` to `out[j]`: the unnormalised
-    /// softmax of the row and its normaliser; NaN if any `x_j` is NaN. For
-    /// `m = max_j x_j` every argument is `<= 0` (or `-inf`), the range of the Gumbel
-    /// kernels' Cephes `exp` polynomial (`GumbelElement::exp_scalar`: branch-free, so this
-    /// plain loop compiles to full-width vector code; in the `lstm_lm` profile this pass
-    /// fell from 3.5 to 1.0 ms per step against wide's general `exp`). The polynomial maps
-    /// NaN to 0, so the loop also looks for NaN. Then a vector sum.
-    pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
-        debug_assert_eq!(x.len(), out.len());
-        let mut nan = false;
-        for (o, &v) in out.iter_mut().zip(x) {
-            *o = T::exp_scalar(v - m);
-            nan |= v.is_nan();
-        }
-        if nan { T::NAN } else { sum(out) }
-    }
-
-    /// `sum_j x_j`: two vector accumulators, the tail padded with zeros.
-    pub fn sum<T: Element>(x: &[T]) -> T {
-        let l = T::LANES;
-        let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
-        let mut pairs = x.chunks_exact(2 * l);
-        for c in &mut pairs {
-            s0 += T::Simd::load(c);
-            s1 += T::Simd::load(&c[l..]);
-        }
-        // tail
-        for c in pairs.remainder().chunks(l) {
-            s1 += load_padded(c, T::ZERO);
-        }
-        (s0 + s1).reduce_add()
-    }
-
-    /// `sum_j exp(x_j - m)` without storing the terms (NaN if any `x_j` is): the same
-    /// exponentials, added in the same order as [`exp_store_sum`] (bit for bit), through a
-    /// two-vector buffer on the stack.
-    pub fn exp_sum<T: Element>(x: &[T], m: T) -> T {
+    /// `sum_j exp(x_j - m)` (NaN if any `x_j` is NaN), handing each block of exponentials
+    /// to `sink(start, values)` in order. For `m = max_j x_j` every argument is `<= 0` (or
+    /// `-inf`), the range of the Gumbel kernels' Cephes `exp` polynomial
+    /// (`GumbelElement::exp_scalar`: branch-free, so the plain loops below compile to
+    /// full-width vector code; in the `lstm_lm` profile the exponential pass fell from 3.5
+    /// to 1.0 ms per step against wide's general `exp`). The polynomial maps NaN to 0, so
+    /// the loops also look for NaN. Blocks of `2 * LANES` go to two vector accumulators;
+    /// the `// tail` is padded with zeros.
+    pub fn exp_sum_with<T: Element>(x: &[T], m: T, mut sink: impl FnMut(usize, &[T])) -> T {
         let l = T::LANES;
         let mut buf = [T::ZERO; 32];
         let mut nan = false;
         let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
         let mut pairs = x.chunks_exact(2 * l);
+        let mut start = 0;
         for c in &mut pairs {
             for (b, &v) in buf.iter_mut().zip(c) {
                 *b = T::exp_scalar(v - m);
                 nan |= v.is_nan();
             }
+            sink(start, &buf[..2 * l]);
+            start += 2 * l;
             s0 += T::Simd::load(&buf);
             s1 += T::Simd::load(&buf[l..]);
         }
-        // tail: as in `sum`, vectors padded with zeros
+        // tail
         for c in pairs.remainder().chunks(l) {
             let mut b = [T::ZERO; 16];
             for (b, &v) in b.iter_mut().zip(c) {
                 *b = T::exp_scalar(v - m);
                 nan |= v.is_nan();
             }
+            sink(start, &b[..c.len()]);
+            start += c.len();
             s1 += T::Simd::load(&b);
         }
         if nan { T::NAN } else { (s0 + s1).reduce_add() }
+    }
+
+    /// [`exp_sum_with`] without storing the terms.
+    pub fn exp_sum<T: Element>(x: &[T], m: T) -> T {
+        exp_sum_with(x, m, |_, _| {})
+    }
+
+    /// [`exp_sum_with`] storing `exp(x_j - m)` in `out[j]`.
+    pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
+        debug_assert_eq!(x.len(), out.len());
+        exp_sum_with(x, m, |s, v| out[s..s + v.len()].copy_from_slice(v))
+    }
+
+    /// [`exp_sum_with`] initialising `out[j]` (uninitialised memory) to `exp(x_j - m)`:
+    /// every element of `out` is written (`out.len() == x.len()`).
+    pub fn exp_sum_into_uninit<T: Element>(x: &[T], m: T, out: &mut [MaybeUninit<T>]) -> T {
+        debug_assert_eq!(x.len(), out.len());
+        exp_sum_with(x, m, |s, v| {
+            for (o, &e) in out[s..s + v.len()].iter_mut().zip(v) {
+                o.write(e);
+            }
+        })
     }
 
     /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`
