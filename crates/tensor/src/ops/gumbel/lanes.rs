@@ -48,7 +48,7 @@ pub trait Lanes:
     /// The lanes as an array-like vector (for reductions and tests).
     fn to_vec(self) -> Vec<Self::Scalar>;
     /// `self * a + b`: one rounding when the target has FMA (wide's `mul_add`), two
-    /// otherwise. The scalar twins mirror this choice with [`fma`](super::poly::fma).
+    /// otherwise. The scalar twins mirror this choice with `poly::fma`.
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// Lane-wise `if self > other { self } else { other }` (x86 `maxps`: when either lane
     /// is NaN the result is `other`). Only used where the contract excludes NaN or where
