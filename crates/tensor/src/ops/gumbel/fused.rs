@@ -316,7 +316,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
             return Err(fault);
         }
     }
-    let (bv, bs) = (best.to_vec(), best_step.to_vec());
+    let (bv, bs) = (best.as_slice(), best_step.as_slice());
     let mut pick: Option<(T, usize)> = None;
     for lane in 0..n {
         let c = bs[lane].to_f64() as usize * n + lane;
