@@ -137,7 +137,12 @@ mod tests {
             })
         };
         let big = big.unwrap().0;
-        assert!(big.row(3).iter().enumerate().all(|(j, &x)| x == (3 + j % 7) as f32));
+        assert!(
+            big.row(3)
+                .iter()
+                .enumerate()
+                .all(|(j, &x)| x == (3 + j % 7) as f32)
+        );
         // SAFETY: there are no elements.
         let empty = unsafe { write_rows::<f32, (), ()>(&[4, 0], |_, _| Ok(())) };
         assert_eq!(empty.unwrap().0.numel(), 0);
