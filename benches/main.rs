@@ -12,5 +12,6 @@ criterion::criterion_main!(
     benchmarks::softmax::benches,
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
+    benchmarks::gumbel::benches,
     benchmarks::data::benches,
 );

@@ -3,5 +3,6 @@
 
 pub mod data;
 pub mod elementwise;
+pub mod gumbel;
 pub mod matmul;
 pub mod softmax;

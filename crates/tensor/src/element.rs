@@ -28,10 +28,15 @@ mod sealed {
 
 /// A floating-point element type: `f32` or `f64`.
 ///
+/// [`GumbelElement`](crate::ops::gumbel::GumbelElement) is a supertrait: it carries the
+/// per-type pieces of the Gumbel kernels (their 512-bit vector, uniform mapping, `ln`/`exp`
+/// polynomials), so that those kernels can be generic over `Element`.
+///
 /// Scalar methods (`exp`, `ln`, ...) are the standard library's and serve as the reference
 /// against which the SIMD kernels are tested.
 pub trait Element:
     sealed::Sealed
+    + crate::ops::gumbel::GumbelElement
     + Copy
     + Send
     + Sync

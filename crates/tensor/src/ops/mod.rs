@@ -11,12 +11,15 @@
 //! - [`reduce`]: per-row `sum`, `max`, `argmax`, `logsumexp`, and whole-tensor sum/mean.
 //! - [`softmax`](mod@softmax): softmax and log-softmax over the last dimension, forward and backward.
 //! - [`matmul`](mod@matmul): 2-D matrix products with optional transposes, through the `gemm` crate.
+//! - [`gumbel`]: Gumbel noise streams, the fused Gumbel-Softmax forward and backward,
+//!   Gumbel-max sampling and the ExpConcrete density (a folder: the op has its own kernels).
 
 #[cfg(test)]
 #[macro_use]
 mod testing;
 
 pub mod elementwise;
+pub mod gumbel;
 pub mod matmul;
 pub mod reduce;
 pub mod softmax;
@@ -24,6 +27,11 @@ pub mod softmax;
 pub use elementwise::{
     add, add_assign, add_scalar, axpy, div, exp, leaky_relu, leaky_relu_backward, ln, mul, neg,
     relu, relu_backward, scale, sigmoid, sigmoid_backward, sub, sum_rows, tanh, tanh_backward,
+};
+pub use gumbel::{
+    GumbelRng, GumbelSoftmax, Noise, Temperature, exp_concrete_log_density, gumbel_max,
+    gumbel_noise, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise,
+    uniform_noise,
 };
 pub use matmul::{matmul, matmul_acc};
 pub use reduce::{mean_all, row_argmax, row_logsumexp, row_max, row_sum, sum_all, try_row_argmax};
