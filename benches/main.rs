@@ -12,7 +12,7 @@ criterion::criterion_main!(
     benchmarks::softmax::benches,
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
-    benchmarks::autograd::benches,
-    benchmarks::data::benches,
     benchmarks::gumbel::benches,
+    benchmarks::data::benches,
+    benchmarks::autograd::benches,
 );
