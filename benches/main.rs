@@ -12,8 +12,8 @@ criterion::criterion_main!(
     benchmarks::softmax::benches,
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
-    benchmarks::autograd::benches,
-    benchmarks::data::benches,
-    benchmarks::gan::benches,
     benchmarks::gumbel::benches,
+    benchmarks::data::benches,
+    benchmarks::autograd::benches,
+    benchmarks::gan::benches,
 );

@@ -5,8 +5,11 @@
 //! binary-cross-entropy-with-logits terms (small tensors, scalar code).
 //!
 //! SIMD loop shape: two independent accumulators over `2 * LANES` elements, then one
-//! vector, then the `// tail` padded into a full vector (with `-inf`, which adds nothing to
-//! a max or to a sum of exponentials), so every element goes through the same vector code.
+//! vector, then the `// tail` padded into a full vector (with `-inf` for a max, 0 for a
+//! sum), so every element goes through the same vector code. The exponentials use the
+//! Gumbel kernels' `exp` polynomial for arguments `<= 0` (see [`simd::exp_store_sum`]).
+
+use std::mem::MaybeUninit;
 
 use gumbel_tensor::{Element, SimdFloat};
 
@@ -21,72 +24,85 @@ fn load_padded<T: Element>(x: &[T], fill: T) -> T::Simd {
 pub mod simd {
     use super::*;
 
-    /// `max_j x_j` (`-inf` for an empty row; NaN lanes are skipped by the lane max, so
-    /// callers detect NaN through the sum of exponentials, which it poisons).
+    /// `max_j x_j` (`-inf` for an empty row). NaN entries are skipped by wide's lane max;
+    /// the exponential passes below report them.
     pub fn max<T: Element>(x: &[T]) -> T {
         let l = T::LANES;
-        let mut m0 = T::Simd::splat(T::NEG_INFINITY);
-        let mut m1 = m0;
-        let mut pairs = x.chunks_exact(2 * l);
-        for c in &mut pairs {
-            m0 = m0.max(T::Simd::load(c));
-            m1 = m1.max(T::Simd::load(&c[l..]));
+        let mut m = [T::Simd::splat(T::NEG_INFINITY); 4];
+        let mut quads = x.chunks_exact(4 * l);
+        for c in &mut quads {
+            for (k, mk) in m.iter_mut().enumerate() {
+                *mk = mk.max(T::Simd::load(&c[k * l..]));
+            }
         }
-        let mut singles = pairs.remainder().chunks_exact(l);
+        let mut singles = quads.remainder().chunks_exact(l);
         for c in &mut singles {
-            m0 = m0.max(T::Simd::load(c));
+            m[0] = m[0].max(T::Simd::load(c));
         }
         // tail
-        m1 = m1.max(load_padded(singles.remainder(), T::NEG_INFINITY));
-        m0.max(m1).reduce_max()
+        m[1] = m[1].max(load_padded(singles.remainder(), T::NEG_INFINITY));
+        m[0].max(m[1]).max(m[2].max(m[3])).reduce_max()
     }
 
-    /// `sum_j exp(x_j - m)`, writing each `exp(x_j - m)` to `out[j]`: the unnormalised
-    /// softmax of the row and its normaliser, in one pass.
-    pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
-        debug_assert_eq!(x.len(), out.len());
+    /// `sum_j exp(x_j - m)` (NaN if any `x_j` is NaN), handing each block of exponentials
+    /// to `sink(start, values)` in order. For `m = max_j x_j` every argument is `<= 0` (or
+    /// `-inf`), the range of the Gumbel kernels' Cephes `exp` polynomial
+    /// (`GumbelElement::exp_scalar`: branch-free, so the plain loops below compile to
+    /// full-width vector code; in the `lstm_lm` profile the exponential pass fell from 3.5
+    /// to 1.0 ms per step against wide's general `exp`). The polynomial maps NaN to 0, so
+    /// the loops also look for NaN. Blocks of `2 * LANES` go to two vector accumulators;
+    /// the `// tail` is padded with zeros.
+    pub fn exp_sum_with<T: Element>(x: &[T], m: T, mut sink: impl FnMut(usize, &[T])) -> T {
         let l = T::LANES;
-        let mv = T::Simd::splat(m);
-        let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
-        let mut xs = x.chunks_exact(2 * l);
-        let mut os = out.chunks_exact_mut(2 * l);
-        for (c, o) in (&mut xs).zip(&mut os) {
-            let (e0, e1) = (
-                (T::Simd::load(c) - mv).exp(),
-                (T::Simd::load(&c[l..]) - mv).exp(),
-            );
-            e0.store(o);
-            e1.store(&mut o[l..]);
-            s0 += e0;
-            s1 += e1;
-        }
-        // tail: up to 2 vectors' worth, padded with -inf (exp = 0)
-        let (xt, ot) = (xs.remainder(), os.into_remainder());
-        for (c, o) in xt.chunks(l).zip(ot.chunks_mut(l)) {
-            let e = (load_padded(c, T::NEG_INFINITY) - mv).exp();
-            let mut buf = [T::ZERO; 16];
-            e.store(&mut buf);
-            o.copy_from_slice(&buf[..c.len()]);
-            s1 += e;
-        }
-        (s0 + s1).reduce_add()
-    }
-
-    /// `sum_j exp(x_j - m)` without storing the terms.
-    pub fn exp_sum<T: Element>(x: &[T], m: T) -> T {
-        let l = T::LANES;
-        let mv = T::Simd::splat(m);
+        let mut buf = [T::ZERO; 32];
+        let mut nan = false;
         let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
         let mut pairs = x.chunks_exact(2 * l);
+        let mut start = 0;
         for c in &mut pairs {
-            s0 += (T::Simd::load(c) - mv).exp();
-            s1 += (T::Simd::load(&c[l..]) - mv).exp();
+            for (b, &v) in buf.iter_mut().zip(c) {
+                *b = T::exp_scalar(v - m);
+                nan |= v.is_nan();
+            }
+            sink(start, &buf[..2 * l]);
+            start += 2 * l;
+            s0 += T::Simd::load(&buf);
+            s1 += T::Simd::load(&buf[l..]);
         }
         // tail
         for c in pairs.remainder().chunks(l) {
-            s1 += (load_padded(c, T::NEG_INFINITY) - mv).exp();
+            let mut b = [T::ZERO; 16];
+            for (b, &v) in b.iter_mut().zip(c) {
+                *b = T::exp_scalar(v - m);
+                nan |= v.is_nan();
+            }
+            sink(start, &b[..c.len()]);
+            start += c.len();
+            s1 += T::Simd::load(&b);
         }
-        (s0 + s1).reduce_add()
+        if nan { T::NAN } else { (s0 + s1).reduce_add() }
+    }
+
+    /// [`exp_sum_with`] without storing the terms.
+    pub fn exp_sum<T: Element>(x: &[T], m: T) -> T {
+        exp_sum_with(x, m, |_, _| {})
+    }
+
+    /// [`exp_sum_with`] storing `exp(x_j - m)` in `out[j]`.
+    pub fn exp_store_sum<T: Element>(x: &[T], m: T, out: &mut [T]) -> T {
+        debug_assert_eq!(x.len(), out.len());
+        exp_sum_with(x, m, |s, v| out[s..s + v.len()].copy_from_slice(v))
+    }
+
+    /// [`exp_sum_with`] initialising `out[j]` (uninitialised memory) to `exp(x_j - m)`:
+    /// every element of `out` is written (`out.len() == x.len()`).
+    pub fn exp_sum_into_uninit<T: Element>(x: &[T], m: T, out: &mut [MaybeUninit<T>]) -> T {
+        debug_assert_eq!(x.len(), out.len());
+        exp_sum_with(x, m, |s, v| {
+            for (o, &e) in out[s..s + v.len()].iter_mut().zip(v) {
+                o.write(e);
+            }
+        })
     }
 
     /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`

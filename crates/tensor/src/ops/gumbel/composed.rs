@@ -24,7 +24,7 @@ pub struct Composed<T: Element> {
     pub p: Tensor<T>,
     /// `z = c p` ([`scale`]), kept for the backward's `dtau = -sum dl z`.
     pub z: Tensor<T>,
-    /// `y = softmax(z)` ([`softmax`]: max, exp and sum, divide).
+    /// `y = softmax(z)` ([`softmax()`]: max, exp and sum, divide).
     pub y: Tensor<T>,
     /// `argmax p` of each row ([`try_row_argmax`]).
     pub index: Vec<usize>,
@@ -104,8 +104,9 @@ pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result
 }
 
 /// The composed backward: `dz = y (dy - <dy, y>)` ([`softmax_backward`]), `dl = c dz`
-/// ([`scale`]), and the temperature gradient from the stored `z`: `dtau = -(1/tau) sum dz_i z_i`, `dbeta = (1/beta) sum dz_i z_i`, masked
-/// classes (`z_i = -inf`) skipped.
+/// ([`scale`]), and the temperature gradient from the stored `z`:
+/// `dtau = -(1/tau) sum dz_i z_i`, `dbeta = (1/beta) sum dz_i z_i`, masked classes
+/// (`z_i = -inf`) skipped.
 pub fn backward<T: Element>(
     fwd: &Composed<T>,
     dy: &Tensor<T>,

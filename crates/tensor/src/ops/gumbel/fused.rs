@@ -286,9 +286,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
     noise: &mut S,
 ) -> std::result::Result<usize, RowFault> {
     let n = <T::Lanes as Lanes>::N;
-    // Step numbers are stored as floats: exact below 2^24 steps (f32), i.e. rows of up to
-    // 2^28 classes.
-    assert!(l.len() / n < 1 << 24, "gumbel_max: row too long");
+    debug_assert!(l.len() / n < max_steps::<T>(), "checked by gumbel_max");
     let mut best = T::Lanes::splat(T::NEG_INFINITY);
     let mut best_step = T::Lanes::splat(T::ZERO);
     let mut step = T::Lanes::splat(T::ZERO);
@@ -318,7 +316,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
             return Err(fault);
         }
     }
-    let (bv, bs) = (best.to_vec(), best_step.to_vec());
+    let (bv, bs) = (best.as_slice(), best_step.as_slice());
     let mut pick: Option<(T, usize)> = None;
     for lane in 0..n {
         let c = bs[lane].to_f64() as usize * n + lane;
@@ -335,6 +333,12 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         return Err(RowFault::AllMasked);
     }
     Ok(i)
+}
+
+/// Step numbers in [`max_row`] are kept as floats, exact below `2^24` (`f32`) / `2^53`
+/// (`f64`): rows of up to `2^28` classes in `f32`.
+fn max_steps<T: Element>() -> usize {
+    (2.0 / T::EPSILON.to_f64()) as usize
 }
 
 /// The backward on one row: writes `dx = c a` with `a = y (dy - <dy, y>)` and returns
@@ -576,6 +580,13 @@ fn check_noise<T: Element>(
 pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result<Vec<usize>> {
     const OP: &str = "gumbel_max";
     check_logits(OP, logits)?;
+    if logits.cols() / <T::Lanes as Lanes>::N >= max_steps::<T>() {
+        return Err(Error::invalid_shape(
+            OP,
+            logits.shape(),
+            "rows longer than 2^28 classes (f32) are not supported",
+        ));
+    }
     let key = rng.call_key();
     let results = parallel::map_rows(logits.rows(), logits.cols(), |r| {
         max_row(logits.row(r), &mut RowStream::new(key, r))

@@ -45,10 +45,12 @@ pub trait Lanes:
     fn store_uninit(self, dst: &mut [MaybeUninit<Self::Scalar>]);
     /// [`Lanes::store_part`] into uninitialised memory (initialising all of `dst`).
     fn store_part_uninit(self, dst: &mut [MaybeUninit<Self::Scalar>]);
-    /// The lanes as an array-like vector (for reductions and tests).
+    /// The lanes as a slice (no copy, no allocation).
+    fn as_slice(&self) -> &[Self::Scalar];
+    /// The lanes as a vector (for tests).
     fn to_vec(self) -> Vec<Self::Scalar>;
     /// `self * a + b`: one rounding when the target has FMA (wide's `mul_add`), two
-    /// otherwise. The scalar twins mirror this choice with [`fma`](super::poly::fma).
+    /// otherwise. The scalar twins mirror this choice with `poly::fma`.
     fn mul_add(self, a: Self, b: Self) -> Self;
     /// Lane-wise `if self > other { self } else { other }` (x86 `maxps`: when either lane
     /// is NaN the result is `other`). Only used where the contract excludes NaN or where
@@ -107,6 +109,10 @@ macro_rules! impl_lanes {
                 for (d, &x) in dst.iter_mut().zip(self.as_array()) {
                     d.write(x);
                 }
+            }
+            #[inline(always)]
+            fn as_slice(&self) -> &[$t] {
+                self.as_array()
             }
             fn to_vec(self) -> Vec<$t> {
                 self.to_array().to_vec()

@@ -19,7 +19,7 @@
 //! | `rng.rs` | [`GumbelRng`] and the per-row 8-lane xoshiro256++ streams |
 //! | `poly.rs` | `ln`/`exp` polynomials for the kernels' input ranges (SIMD + scalar twins) |
 //! | `noise.rs` | the uniform grid, `u -> g`, [`gumbel_noise`], [`uniform_noise`] |
-//! | `fused.rs` | [`gumbel_softmax`] forward and [`gumbel_softmax_backward`] side by side, [`gumbel_max`], scalar references |
+//! | `fused.rs` | [`gumbel_softmax`] and [`gumbel_softmax_backward`] side by side, [`gumbel_max`] |
 //! | `composed.rs` | the unfused twin (noise, add, scale, softmax as separate passes) |
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
 //! | `lanes.rs` | the 512-bit vectors (`f32x16`, `f64x8`) the kernels run on |
@@ -27,11 +27,11 @@
 //!
 //! ## Numerical contract
 //! - `tau`/`beta` must be finite and `> 0`, and so must their reciprocal:
-//!   [`Error::InvalidTemperature`](crate::Error::InvalidTemperature) otherwise.
+//!   [`Error::InvalidTemperature`] otherwise.
 //! - `-inf` logits are masked classes: `y` is exactly 0 there, their gradient is exactly
 //!   0, Gumbel-max never picks them. A row with only `-inf`:
-//!   [`Error::AllMasked`](crate::Error::AllMasked).
-//! - A NaN or `+inf` logit: [`Error::NonFiniteLogit`](crate::Error::NonFiniteLogit) naming
+//!   [`Error::AllMasked`].
+//! - A NaN or `+inf` logit: [`Error::NonFiniteLogit`] naming
 //!   the row and column.
 //! - Finite logits give finite `y` and gradients for any valid temperature (tested for
 //!   `|l| <= 1e4`, `tau` in `[1e-3, 1e3]`); rows of `y` sum to 1 within `1e-5` (`f32`) /
@@ -41,7 +41,7 @@
 pub mod composed;
 mod concrete;
 mod fused;
-pub(crate) mod lanes;
+pub mod lanes;
 mod noise;
 pub(crate) mod poly;
 mod rng;
