@@ -191,7 +191,7 @@ impl TrainConfig {
     /// The defaults for a data source: the values `gumbel-lab train` uses when no flag
     /// overrides them.
     ///
-    /// - grammar: a demonstration that runs in about 12 s on 2 cores. MLE stops
+    /// - grammar: a demonstration that runs in about 15 s on 2 cores. MLE stops
     ///   after one epoch, where about 88% of samples parse, so that the adversarial phase has
     ///   room to act; the discriminator sees straight-through one-hots (at temperature 1 soft
     ///   one-hots are told from real ones by their softness alone, and the generator then
@@ -216,7 +216,7 @@ impl TrainConfig {
             batch: 64,
             pretrain_epochs: if grammar { 1 } else { 120 },
             mle_lr: 1e-2,
-            adv_steps: if grammar { 750 } else { 2000 },
+            adv_steps: if grammar { 1000 } else { 2000 },
             g_steps: 1,
             d_steps: 1,
             gen_lr: if grammar { 1e-3 } else { 1e-4 },
