@@ -53,11 +53,11 @@ pub fn evaluate(
     Ok(EvalOutput { eval: ev, samples })
 }
 
-/// The same measurements on held-out real sequences, as a reference for the generator's
-/// (up to `cfg.eval_samples` of them; for BLEU, sentences after the ones used as
-/// references, so that no sentence is scored against itself). `None` without a held-out
-/// set.
-pub fn evaluate_real(data: &TrainData, cfg: &TrainConfig) -> Result<Option<Evaluation>> {
+/// The same measurements on `n` held-out real sequences (fewer if the set is smaller), as
+/// a reference for the generator's `n` samples (uniqueness depends on `n`); for BLEU,
+/// sentences after the ones used as references, so that no sentence is scored against
+/// itself. `None` without a held-out set.
+pub fn evaluate_real(data: &TrainData, cfg: &TrainConfig, n: usize) -> Result<Option<Evaluation>> {
     let l = data.dataset.seq_len;
     let rows: Vec<&[Token]> = data.test.chunks(l).collect();
     let skip = match data.kind {
@@ -65,7 +65,7 @@ pub fn evaluate_real(data: &TrainData, cfg: &TrainConfig) -> Result<Option<Evalu
         DataKind::Text => cfg.bleu_refs.min(rows.len()),
         _ => 0,
     };
-    let rows = &rows[skip..(skip + cfg.eval_samples).min(rows.len())];
+    let rows = &rows[skip..(skip + n).min(rows.len())];
     if rows.is_empty() {
         return Ok(None);
     }

@@ -125,7 +125,7 @@ pub fn eval(path: &Path, test: Option<&Path>, samples: Option<usize>, seed: u64)
                 "compared with the MLE model in {}\n\n",
                 p.display()
             ));
-            let real = super::eval::evaluate_real(&data, &cfg)?;
+            let real = super::eval::evaluate_real(&data, &cfg, n)?;
             out.push_str(&report::side_by_side(
                 &mle_eval,
                 Some(&final_eval),

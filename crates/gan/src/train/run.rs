@@ -305,7 +305,7 @@ impl Trainer {
         } else {
             Vec::new()
         };
-        let real = evaluate_real(&self.data, &self.cfg)?;
+        let real = evaluate_real(&self.data, &self.cfg, self.cfg.eval_samples)?;
         self.write_report("finished", after_gan.as_ref(), &samples_gan, real.as_ref())?;
         Ok(Outcome::Finished(Box::new(Summary {
             out: self.out.clone(),
