@@ -170,6 +170,10 @@ struct TrainArgs {
     /// are taken from its config.json).
     #[arg(long)]
     resume: Option<PathBuf>,
+    /// Skip MLE pretraining and start the adversarial phase from this MLE model (another
+    /// run's `pretrained/` folder); implies --pretrain-epochs 0.
+    #[arg(long)]
+    pretrained: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -275,6 +279,12 @@ fn config_from(a: &TrainArgs) -> Result<TrainConfig, String> {
     );
     if a.learn_temperature {
         c.temperature.learnable = true;
+    }
+    if let Some(dir) = &a.pretrained {
+        c.pretrained = Some(dir.clone());
+        if a.pretrain_epochs.is_none() {
+            c.pretrain_epochs = 0;
+        }
     }
     // With a constant schedule only one value matters: let --temp-start set it too.
     if c.temperature.schedule == "constant" && a.temp_end.is_none() {

@@ -344,3 +344,60 @@ fn pytorch_loads_the_generator_and_computes_the_same_nll() {
     eprintln!("{}", text.trim());
     fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_pretrained_model_replaces_mle_and_must_match_the_data() {
+    // Run 1 pretrains; run 2 starts from run 1's pretrained/ folder with no MLE and no
+    // adversarial step, so its final generator must be run 1's MLE model, bit for bit.
+    let first = tmp("pretrained-src");
+    let mut c = tiny();
+    c.adv_steps = 0;
+    finish(run::train(c.clone(), &first, &RunOptions::default(), &mut Silent).unwrap());
+    let second = tmp("pretrained-dst");
+    let mut c2 = c.clone();
+    c2.pretrain_epochs = 0;
+    c2.pretrained = Some(first.join("pretrained"));
+    finish(run::train(c2.clone(), &second, &RunOptions::default(), &mut Silent).unwrap());
+    assert!(
+        bytes(&first.join("pretrained/generator.safetensors"))
+            == bytes(&second.join("checkpoint/generator.safetensors")),
+        "the generator was not taken from pretrained/"
+    );
+
+    // Pretraining and a pretrained model at once is a configuration error naming the flag.
+    let mut both = c2.clone();
+    both.pretrain_epochs = 1;
+    let err = run::train(
+        both,
+        &tmp("pretrained-both"),
+        &RunOptions::default(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("--pretrained") && err.contains("pretrain-epochs"),
+        "{err}"
+    );
+
+    // A model trained on other data (another vocabulary) is refused, naming the folder.
+    let mut other = c2.clone();
+    other.data = DataSource::Oracle { file: None };
+    other.train_size = 64;
+    other.test_size = 64;
+    let err = run::train(
+        other,
+        &tmp("pretrained-other"),
+        &RunOptions::default(),
+        &mut Silent,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("pretrained") && err.contains("vocabulary"),
+        "{err}"
+    );
+    for d in [first, second] {
+        let _ = fs::remove_dir_all(d);
+    }
+}

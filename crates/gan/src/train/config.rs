@@ -185,6 +185,11 @@ pub struct TrainConfig {
     pub eval_samples: usize,
     /// References used by BLEU (Texygen's fast mode: 500); 0 = the whole test set.
     pub bleu_refs: usize,
+    /// Start the adversarial phase from this MLE model (a run's `pretrained/` folder, or
+    /// any checkpoint folder) instead of pretraining: several GAN variants can then share
+    /// one MLE model. Requires `pretrain_epochs == 0` and the same data and model sizes.
+    #[serde(default)]
+    pub pretrained: Option<std::path::PathBuf>,
 }
 
 impl TrainConfig {
@@ -245,6 +250,7 @@ impl TrainConfig {
             checkpoint_every: 500,
             eval_samples: if grammar { 2000 } else { 9984 },
             bleu_refs: 500,
+            pretrained: None,
             data,
         }
     }
@@ -306,6 +312,15 @@ impl TrainConfig {
         let (b1, b2) = self.adam_betas;
         if !((0.0..1.0).contains(&b1) && (0.0..1.0).contains(&b2)) {
             return bad("adam-betas", format!("must be in [0, 1), got ({b1}, {b2})"));
+        }
+        if self.pretrained.is_some() && self.pretrain_epochs > 0 {
+            return bad(
+                "pretrained",
+                format!(
+                    "loads an MLE model in place of pretraining, but --pretrain-epochs is {}: set it to 0",
+                    self.pretrain_epochs
+                ),
+            );
         }
         self.temperature.schedule(self.adv_steps)?;
         Ok(())

@@ -172,6 +172,10 @@ pub fn train(
     write_atomic(&out.join("config.json"), cfg.to_json().as_bytes())?;
     let log = MetricsLog::create(&out.join("metrics.csv"))?;
     let mut t = Trainer::new(cfg, out.to_path_buf(), data, log)?;
+    if let Some(dir) = t.cfg.pretrained.clone() {
+        t.load_pretrained(&dir)?;
+        obs.message(&format!("generator initialised from {}", dir.display()));
+    }
     t.run(opts, obs)
 }
 
@@ -684,6 +688,16 @@ impl Trainer {
             ("config.json", self.cfg.to_json().into_bytes()),
         ];
         checkpoint::write_checkpoint_dir(&self.out.join(name), &files)
+    }
+
+    /// Loads the generator of a `pretrained/` (or checkpoint) folder in place of MLE
+    /// pretraining, after checking that it was trained on the same vocabulary.
+    fn load_pretrained(&mut self, dir: &Path) -> Result<()> {
+        let ck = checkpoint::resolve_checkpoint_dir(dir)?;
+        let state = read_state(&ck)?;
+        self.data.check_vocab(&state, &ck)?;
+        self.generator
+            .load(&mut TensorFile::load(&ck.join("generator.safetensors"))?)
     }
 
     fn load_checkpoint(&mut self, ck: &Path, state: TrainState) -> Result<()> {
