@@ -19,6 +19,19 @@
 //! multiply-adds: the result is bitwise identical for any thread count (tested for 1, 2
 //! and 7).
 //!
+//! A product with a small output and a long inner dimension (the GAN's
+//! `[64, 5000] @ [5000, 64]`: 4096 outputs, 5000 terms each) is the exception
+//! ([`splits_k`]): gemm has few output tiles to share, and it forks and joins its threads
+//! once per cache block of the inner dimension (ten times here), which costs more than the
+//! work when the threads have gone to sleep in between. Such products cut the inner
+//! dimension into fixed chunks of [`K_CHUNK`], compute each chunk's product on one thread
+//! into its own buffer, the chunks in parallel, and add the chunk products in chunk order:
+//! one fork, and again the same operations for any thread count (also on one thread, where
+//! the chunks run one after the other).
+//!
+//! Results are written without zero-filling first: [`matmul`] allocates its output
+//! uninitialised and gemm, with `beta = 0`, writes every element without reading any.
+//!
 //! ## Naming
 //! gemm's own convention is `dst = alpha dst + beta lhs rhs`; ours is BLAS's:
 //! `out = alpha op(a) op(b) + beta out`. The swap happens in one place, [`simd::matmul`].
@@ -31,6 +44,24 @@ use crate::{Element, Error, Result, Tensor};
 /// This is gemm's own default threading threshold (48 * 48 * 256, about 0.6 M): below it
 /// gemm would not split the work anyway.
 pub const PAR_MIN_FLOPS: usize = 48 * 48 * 256;
+
+/// The inner-dimension chunk of the split-k path (see [`splits_k`]).
+pub const K_CHUNK: usize = 512;
+
+/// Outputs with at most this many elements split their inner dimension (see [`splits_k`]).
+pub const SPLIT_K_MAX_OUT: usize = 1 << 14;
+
+/// Whether the product `d` takes the split-k path: a small output (at most
+/// [`SPLIT_K_MAX_OUT`] elements, e.g. `[64, 5000] @ [5000, 64]`), an inner dimension of at
+/// least two [`K_CHUNK`]s, and at least [`PAR_MIN_FLOPS`] multiply-adds. Such a product has
+/// too few output tiles for gemm to share among threads well, and gemm would fork and join
+/// its threads once per cache block of the inner dimension; the split-k path forks once.
+/// The decision depends on the shape alone, never on the thread count.
+pub fn splits_k(d: Dims) -> bool {
+    d.m.saturating_mul(d.n) <= SPLIT_K_MAX_OUT
+        && d.k >= 2 * K_CHUNK
+        && d.m.saturating_mul(d.n).saturating_mul(d.k) >= PAR_MIN_FLOPS
+}
 
 /// The shape of one product `op(a) @ op(b)`: `op(a)` is `m x k`, `op(b)` is `k x n`, and
 /// `a` / `b` are stored row-major as `m x k` / `k x n`, or as `k x m` / `n x k` when
@@ -128,16 +159,19 @@ pub fn matmul<T: Element>(
     trans_b: bool,
 ) -> Result<Tensor<T>> {
     let d = Dims::of(op_name(false, trans_a, trans_b), a, trans_a, b, trans_b)?;
-    let mut out = Tensor::zeros([d.m, d.n]);
-    simd::matmul(
+    // The product overwrites every element: no zero-fill first (gemm with beta = 0 never
+    // reads its destination).
+    let mut data = Vec::with_capacity(d.m * d.n);
+    simd::matmul_uninit(
         d,
         a.as_slice(),
         b.as_slice(),
         T::ONE,
-        T::ZERO,
-        out.as_mut_slice(),
+        &mut data.spare_capacity_mut()[..d.m * d.n],
     );
-    Ok(out)
+    // SAFETY: `matmul_uninit` wrote all m * n elements.
+    unsafe { data.set_len(d.m * d.n) };
+    Tensor::new([d.m, d.n], data)
 }
 
 /// `out = alpha * op(a) @ op(b) + beta * out` in place (BLAS `gemm`), with `op` as in
@@ -204,12 +238,17 @@ fn scale_out<T: Element>(out: &mut [T], beta: T) {
 }
 
 /// The fast kernel: gemm with strides (the name `simd` keeps the op families' layout; the
-/// SIMD lives inside gemm's micro-kernels).
+/// SIMD lives inside gemm's micro-kernels), and the split-k path for small outputs with a
+/// long inner dimension.
 pub mod simd {
-    use super::{Dims, Element, PAR_MIN_FLOPS, Parallelism, scale_out};
+    use std::mem::MaybeUninit;
+
+    use rayon::prelude::*;
+
+    use super::{Dims, Element, K_CHUNK, PAR_MIN_FLOPS, Parallelism, scale_out, splits_k};
 
     /// `out = alpha op(a) op(b) + beta out` for row-major slices with the lengths `d`
-    /// implies (asserted: the raw-pointer call below relies on them).
+    /// implies (asserted: the raw-pointer calls below rely on them).
     pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
         assert!(
             a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n,
@@ -223,35 +262,163 @@ pub mod simd {
             scale_out(out, beta);
             return;
         }
-        // Element (i, p) of op(a) sits at i * rs + p * cs: row-major [m, k] has (rs, cs) =
-        // (k, 1); a stored as [k, m] and transposed has (1, m). Likewise for b and out.
-        let (a_rs, a_cs) = if d.trans_a { (1, d.m) } else { (d.k, 1) };
-        let (b_rs, b_cs) = if d.trans_b { (1, d.k) } else { (d.n, 1) };
+        // SAFETY: the lengths are asserted above; `out` is a unique borrow (so it aliases
+        // neither `a` nor `b`) and initialised.
+        unsafe { product(d, a, b, alpha, beta, out.as_mut_ptr()) }
+    }
+
+    /// `out = alpha op(a) op(b)` into an uninitialised buffer, which is written in full and
+    /// never read: [`super::matmul`] allocates its result this way instead of zero-filling
+    /// memory that the product overwrites.
+    pub fn matmul_uninit<T: Element>(
+        d: Dims,
+        a: &[T],
+        b: &[T],
+        alpha: T,
+        out: &mut [MaybeUninit<T>],
+    ) {
+        assert!(
+            a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n,
+            "matmul kernel: slice lengths do not match {d:?}"
+        );
+        if d.m == 0 || d.n == 0 {
+            return;
+        }
+        if d.k == 0 || alpha == T::ZERO {
+            out.fill(MaybeUninit::new(T::ZERO));
+            return;
+        }
+        // SAFETY: the lengths are asserted above; `out` is a unique borrow, and with
+        // beta = 0 the product writes every element of it without reading any.
+        unsafe { product(d, a, b, alpha, T::ZERO, out.as_mut_ptr().cast::<T>()) }
+    }
+
+    /// `out = alpha op(a) op(b) + beta out` with `m, n, k >= 1` and `alpha != 0`: one gemm
+    /// call, or the split-k path ([`splits_k`]).
+    ///
+    /// # Safety
+    /// `a` and `b` have the lengths `d` implies; `out` points to `m * n` writable elements
+    /// that alias neither `a` nor `b`, initialised unless `beta == 0` (then they are only
+    /// written).
+    unsafe fn product<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: *mut T) {
+        if splits_k(d) {
+            // SAFETY: forwarded from the caller.
+            return unsafe { split_k(d, a, b, alpha, beta, out) };
+        }
         let work = d.m.saturating_mul(d.n).saturating_mul(d.k);
         let par = if work >= PAR_MIN_FLOPS {
             Parallelism::Rayon(rayon::current_num_threads())
         } else {
             Parallelism::None
         };
-        // SAFETY: the lengths are asserted above, so for i < m, p < k, j < n every offset
-        // i * a_rs + p * a_cs, p * b_rs + j * b_cs and i * n + j is in bounds of its slice;
-        // `out` is a unique borrow, so it aliases neither `a` nor `b`. `T` is f32 or f64
-        // (the `Element` trait is sealed), both of which gemm supports. gemm computes
-        // dst = alpha' dst + beta' lhs rhs and never reads dst when read_dst is false: we
-        // pass alpha' = beta, beta' = alpha, read_dst = (beta != 0).
+        // SAFETY: forwarded from the caller, with the whole inner dimension.
+        unsafe { gemm_rows(d, a, b, 0..d.k, (alpha, beta), out, par) }
+    }
+
+    /// The split-k path. The inner dimension is cut into chunks of [`K_CHUNK`] (the last
+    /// one shorter), at the same places whatever the thread count; each chunk's product
+    /// `P_c = op(a)[:, chunk] op(b)[chunk, :]` is one single-threaded gemm into its own
+    /// buffer, the chunks run in parallel (rayon, the caller's pool), and
+    ///
+    /// ```text
+    /// out = alpha ((P_0 + P_1) + P_2 + ... ) + beta out
+    /// ```
+    ///
+    /// is summed in chunk order on the calling thread. Every output element is therefore the
+    /// same chain of operations for 1, 2 or 7 threads. The buffers (`chunks * m * n`
+    /// elements; small, since only small outputs split) are written by gemm without being
+    /// zero-filled first.
+    ///
+    /// # Safety
+    /// As [`product`].
+    unsafe fn split_k<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: *mut T) {
+        let mn = d.m * d.n;
+        let chunks = d.k.div_ceil(K_CHUNK);
+        let mut partial: Vec<MaybeUninit<T>> = Vec::with_capacity(chunks * mn);
+        // SAFETY: MaybeUninit needs no initialisation.
+        unsafe { partial.set_len(chunks * mn) };
+        // LOOP 1 (parallel): chunks of the inner dimension, one partial product each.
+        partial.par_chunks_mut(mn).enumerate().for_each(|(c, p)| {
+            let k0 = c * K_CHUNK;
+            let kc = K_CHUNK.min(d.k - k0);
+            // SAFETY: rows k0..k0 + kc of the inner dimension are in bounds (the caller
+            // guarantees the lengths); `p` is this chunk's own m * n buffer, written in full
+            // by gemm with beta = 0 and never read by it.
+            unsafe {
+                gemm_rows(
+                    d,
+                    a,
+                    b,
+                    k0..k0 + kc,
+                    (T::ONE, T::ZERO),
+                    p.as_mut_ptr().cast::<T>(),
+                    Parallelism::None,
+                )
+            };
+        });
+        // SAFETY: every chunk's buffer was written in full above.
+        let partial: &mut [T] =
+            unsafe { &mut *(partial.as_mut_slice() as *mut [MaybeUninit<T>] as *mut [T]) };
+        let (sum, rest) = partial.split_at_mut(mn);
+        // LOOP 2: add the chunks' products in chunk order.
+        for p in rest.chunks_exact(mn) {
+            for (s, &x) in sum.iter_mut().zip(p) {
+                *s += x;
+            }
+        }
+        // SAFETY: `out` points to mn elements (caller), initialised if beta != 0.
+        let out = unsafe { std::slice::from_raw_parts_mut(out.cast::<MaybeUninit<T>>(), mn) };
+        // LOOP 3: scale and add to the old contents (never read when beta = 0).
+        for (o, &s) in out.iter_mut().zip(sum.iter()) {
+            let v = if beta == T::ZERO {
+                alpha * s
+            } else {
+                // SAFETY: beta != 0, so `out` is initialised.
+                alpha * s + beta * unsafe { o.assume_init() }
+            };
+            o.write(v);
+        }
+    }
+
+    /// `out = alpha op(a)[:, inner] op(b)[inner, :] + beta out`: one gemm call on a slab of
+    /// the inner dimension, reading the operands in place through their strides.
+    ///
+    /// # Safety
+    /// `a` and `b` have the lengths `d` implies and `inner.end <= d.k`; `out` points to
+    /// `m * n` writable elements aliasing neither operand, initialised unless `beta == 0`.
+    unsafe fn gemm_rows<T: Element>(
+        d: Dims,
+        a: &[T],
+        b: &[T],
+        inner: std::ops::Range<usize>,
+        (alpha, beta): (T, T),
+        out: *mut T,
+        par: Parallelism,
+    ) {
+        let (k0, kc) = (inner.start, inner.len());
+        debug_assert!(inner.end <= d.k && a.len() == d.m * d.k && b.len() == d.k * d.n);
+        // Element (i, p) of op(a) sits at i * rs + p * cs: row-major [m, k] has (rs, cs) =
+        // (k, 1); a stored as [k, m] and transposed has (1, m). Likewise for b and out.
+        let (a_rs, a_cs) = if d.trans_a { (1, d.m) } else { (d.k, 1) };
+        let (b_rs, b_cs) = if d.trans_b { (1, d.k) } else { (d.n, 1) };
+        // SAFETY: for i < m, p < kc, j < n the offsets (k0 + p) * a_cs + i * a_rs and
+        // (k0 + p) * b_rs + j * b_cs are in bounds of `a` and `b` (caller), and i * n + j of
+        // `out`. `T` is f32 or f64 (the `Element` trait is sealed), both of which gemm
+        // supports. gemm computes dst = alpha' dst + beta' lhs rhs and never reads dst when
+        // read_dst is false: we pass alpha' = beta, beta' = alpha, read_dst = (beta != 0).
         unsafe {
             gemm::gemm(
                 d.m,
                 d.n,
-                d.k,
-                out.as_mut_ptr(),
+                kc,
+                out,
                 1,
                 d.n as isize,
                 beta != T::ZERO,
-                a.as_ptr(),
+                a.as_ptr().add(k0 * a_cs),
                 a_cs as isize,
                 a_rs as isize,
-                b.as_ptr(),
+                b.as_ptr().add(k0 * b_rs),
                 b_cs as isize,
                 b_rs as isize,
                 beta,
@@ -267,7 +434,52 @@ pub mod simd {
 
 /// The naive reference: a triple loop, the inner dimension summed in order. For tests.
 pub mod scalar {
-    use super::{Dims, Element, scale_out};
+    use super::{Dims, Element, K_CHUNK, scale_out};
+
+    /// The split-k summation order of [`super::simd`] in plain loops (the reference for the
+    /// order, not for speed): for each output element, the sum over each [`K_CHUNK`] of the
+    /// inner dimension in order, then those chunk sums added in chunk order, then
+    /// `alpha * sum + beta * out`. Same contract as [`matmul`].
+    pub fn matmul_split_k<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
+        assert!(a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n);
+        if d.k == 0 || alpha == T::ZERO {
+            scale_out(out, beta);
+            return;
+        }
+        let a_at = |i: usize, p: usize| {
+            if d.trans_a {
+                a[p * d.m + i]
+            } else {
+                a[i * d.k + p]
+            }
+        };
+        let b_at = |p: usize, j: usize| {
+            if d.trans_b {
+                b[j * d.k + p]
+            } else {
+                b[p * d.n + j]
+            }
+        };
+        for i in 0..d.m {
+            for j in 0..d.n {
+                let mut total = T::ZERO;
+                // LOOP 1: chunks in order; LOOP 2: the chunk's inner indices in order.
+                for (c, k0) in (0..d.k).step_by(K_CHUNK).enumerate() {
+                    let mut part = T::ZERO;
+                    for p in k0..(k0 + K_CHUNK).min(d.k) {
+                        part += a_at(i, p) * b_at(p, j);
+                    }
+                    total = if c == 0 { part } else { total + part };
+                }
+                let o = &mut out[i * d.n + j];
+                *o = if beta == T::ZERO {
+                    alpha * total
+                } else {
+                    alpha * total + beta * *o
+                };
+            }
+        }
+    }
 
     /// `out = alpha op(a) op(b) + beta out`, same contract as [`super::simd::matmul`].
     pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
@@ -317,7 +529,8 @@ mod tests {
 
     /// (m, k, n) triples with awkward sizes: 1 (gemv / outer-product paths), primes around
     /// gemm's register tiles, small m * n (its "horizontal" kernel), k <= 2 (its gevv path).
-    const SHAPES: [(usize, usize, usize); 14] = [
+    /// The last two take the split-k path (tested below).
+    const SHAPES: [(usize, usize, usize); 16] = [
         (1, 1, 1),
         (1, 7, 1),
         (7, 1, 33),
@@ -332,6 +545,8 @@ mod tests {
         (1, 1000, 3),
         (3, 1000, 1),
         (129, 257, 65),
+        (24, 1100, 24),
+        (7, 5000, 33),
     ];
 
     /// Operands of the stored shapes for `op(a)` `m x k` and `op(b)` `k x n`.
@@ -463,15 +678,26 @@ mod tests {
 
     fn bitwise_identical_for_1_2_and_7_threads<T: Element>() {
         // All above PAR_MIN_FLOPS, so gemm splits them over the pool's threads; the GAN's
-        // three shapes in miniature, plus a square one.
+        // three shapes in miniature, plus a square one; then two that split the inner
+        // dimension (the GAN's `[64, 5000] @ [5000, 32]` and a short last chunk).
         let shapes = [
             (256, 32, 1000),
             (256, 1000, 32),
             (1000, 256, 32),
             (200, 300, 150),
+            (64, 5000, 32),
+            (40, 1100, 64),
         ];
         for (s, &mkn) in shapes.iter().enumerate() {
             assert!(mkn.0 * mkn.1 * mkn.2 >= PAR_MIN_FLOPS);
+            let d = Dims {
+                m: mkn.0,
+                k: mkn.1,
+                n: mkn.2,
+                trans_a: false,
+                trans_b: false,
+            };
+            assert_eq!(splits_k(d), s >= 4, "{mkn:?}");
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
                 let (a, b) = operands::<T>(mkn, trans_a, trans_b, 50 + s as u64);
                 let d = Dims::of("test", &a, trans_a, &b, trans_b).unwrap();
@@ -556,7 +782,61 @@ mod tests {
         }
     }
 
+    fn split_k_twins_agree_and_only_small_outputs_split<T: Element>() {
+        let d = |m, k, n| Dims {
+            m,
+            k,
+            n,
+            trans_a: false,
+            trans_b: false,
+        };
+        // The GAN's small-output products split; its large outputs, short inner
+        // dimensions and tiny products do not.
+        assert!(splits_k(d(64, 5000, 32)) && splits_k(d(64, 5000, 64)));
+        assert!(!splits_k(d(1280, 5000, 32)) && !splits_k(d(5000, 64, 32)));
+        assert!(!splits_k(d(64, 32, 5000)) && !splits_k(d(2, 5000, 2)));
+        for (s, &(m, k, n)) in [(24, 1100, 24), (7, 5000, 33), (3, 1024, 200)]
+            .iter()
+            .enumerate()
+        {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                let d = Dims {
+                    m,
+                    k,
+                    n,
+                    trans_a,
+                    trans_b,
+                };
+                assert!(splits_k(d));
+                let a = uniform::<T>(m * k, 40 + s as u64, -1.0, 1.0);
+                let b = uniform::<T>(k * n, 50 + s as u64, -1.0, 1.0);
+                let out0 = uniform::<T>(m * n, 60, -1.0, 1.0);
+                let (alpha, beta) = (T::from_f64(-0.5), T::from_f64(2.0));
+                let (mut x, mut y, mut z) = (out0.clone(), out0.clone(), out0.clone());
+                simd::matmul(d, &a, &b, alpha, beta, &mut x);
+                scalar::matmul_split_k(d, &a, &b, alpha, beta, &mut y);
+                scalar::matmul(d, &a, &b, alpha, beta, &mut z);
+                // Each of the three is within |alpha| k u M of the exact product term, with
+                // M = sum_p |a_ip| |b_pj| (any summation order: no term goes through more
+                // than k additions), plus u (|alpha| M + |alpha P| + |beta out0|) <=
+                // u (2 |alpha| M + |beta|) for the scaling and the final addition (|out0| <= 1).
+                // Two of them differ by at most twice that.
+                let abs = |v: &[T]| v.iter().map(|x| x.to_f64().abs()).collect::<Vec<_>>();
+                let mut mag = vec![0.0; m * n];
+                scalar::matmul(d, &abs(&a), &abs(&b), 1.0, 0.0, &mut mag);
+                let eps = T::EPSILON.to_f64();
+                for i in 0..m * n {
+                    let tol = 2.0 * eps * (0.5 * (k as f64 + 2.0) * mag[i] + 2.0);
+                    let (x, y, z) = (x[i].to_f64(), y[i].to_f64(), z[i].to_f64());
+                    assert!((x - y).abs() <= tol, "{d:?} [{i}]: {x:e} vs {y:e}");
+                    assert!((y - z).abs() <= tol, "{d:?} [{i}]: {y:e} vs {z:e}");
+                }
+            }
+        }
+    }
+
     float_tests!(
+        split_k_twins_agree_and_only_small_outputs_split,
         matches_the_naive_loop_in_f64_for_all_transposes,
         accumulates_with_alpha_and_beta,
         beta_zero_ignores_nan_in_out_and_alpha_zero_ignores_a_and_b,
