@@ -1,0 +1,166 @@
+//! Runs the GAN benchmark's two workloads (`benches/benchmarks/gan.rs`: vocabulary 5000,
+//! length 20, batch 64, the PyTorch peer's model sizes, RSGAN, Adam 1e-4, clip 5) for a fixed
+//! number of steps, for profilers and for CPU-time comparisons on a shared machine.
+//!
+//! ```sh
+//! cargo build --release -p gumbel-gan --example profile_gan_steps
+//! RAYON_NUM_THREADS=1 target/release/examples/profile_gan_steps adv 50
+//! RAYON_NUM_THREADS=1 perf record -g target/release/examples/profile_gan_steps mle 200
+//! valgrind --tool=callgrind target/release/examples/profile_gan_steps adv 2
+//! ```
+//! Prints the wall time and the process's CPU time per step (from `/proc/self/stat`,
+//! Linux), which is less disturbed by other processes than wall time, and a checksum of
+//! the parameters (to compare builds and thread counts: it must not change).
+
+use std::time::Instant;
+
+use gumbel_gan::autograd::optim::Adam;
+use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
+use gumbel_gan::model::generator::{Generator, GeneratorConfig};
+use gumbel_gan::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::train::step::{
+    AdvSettings, StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
+};
+
+const V: usize = 5000;
+const L: usize = 20;
+const B: usize = 64;
+
+/// User + system CPU time of this process in seconds (`/proc/self/stat` fields 14 and 15,
+/// in clock ticks of 1/100 s), or `None` off Linux.
+fn cpu_seconds() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    Some(ticks as f64 / 100.0)
+}
+
+/// Random token ids `[B, L]`, as the benchmark makes them.
+fn random_tokens(seed: u64) -> Vec<u32> {
+    let mut s = seed;
+    (0..B * L)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % V as u64) as u32
+        })
+        .collect()
+}
+
+/// A fingerprint of the trained weights' bits (FNV-1a over every parameter): equal for two
+/// runs exactly when every weight is bitwise equal (up to hash collisions).
+fn checksum(stores: &[&gumbel_gan::autograd::ParamStore<f32>]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325u64;
+    for x in stores
+        .iter()
+        .flat_map(|s| s.named_values())
+        .flat_map(|(_, t)| t.as_slice().iter())
+    {
+        h = (h ^ x.to_bits() as u64).wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+fn main() {
+    gumbel_gan::malloc::keep_freed_memory();
+    let args: Vec<String> = std::env::args().collect();
+    let which = args.get(1).map(String::as_str).unwrap_or("adv");
+    let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let mut gen_model = Generator::new(
+        GeneratorConfig {
+            vocab: V,
+            emb: 32,
+            hidden: 32,
+            seq_len: L,
+            start: 0,
+            pad: None,
+            eos: None,
+        },
+        1,
+    )
+    .unwrap();
+    let mut disc = Discriminator::new(
+        DiscriminatorConfig {
+            vocab: V,
+            seq_len: L,
+            emb: 64,
+            widths: vec![2, 3, 4, 5],
+            filters: 64,
+            dropout: 0.0,
+        },
+        2,
+    )
+    .unwrap();
+    let s = AdvSettings {
+        loss: LossKind::Rsgan,
+        feedback: Feedback::Soft,
+        disc_input: DiscInput::Soft,
+        form: TemperatureForm::Tau,
+        batch: B,
+        clip: 5.0,
+    };
+    let real = random_tokens(7);
+    let tokens = random_tokens(9);
+    let mut g_opt = Adam::new(1e-4);
+    let mut d_opt = Adam::new(1e-4);
+    let mut step = |k: u64| match which {
+        "adv" => {
+            let keys = StepKeys {
+                noise: k,
+                dropout: [0, 0],
+            };
+            generator_step(
+                &mut gen_model,
+                &mut g_opt,
+                &mut disc,
+                TemperatureSource::Fixed(1.0),
+                &real,
+                &s,
+                keys,
+            )
+            .unwrap();
+            discriminator_step(&gen_model, &mut disc, &mut d_opt, 1.0, &real, &s, keys).unwrap();
+        }
+        "mle" => {
+            mle_step(&mut gen_model, &mut g_opt, &tokens, B, 5.0).unwrap();
+        }
+        other => panic!("unknown workload {other:?} (adv or mle)"),
+    };
+    // As the benchmark does: the steps run inside a pool of `RAYON_NUM_THREADS` threads
+    // (rayon's default: one per core), so that kernels run on the calling thread when they
+    // do not split.
+    let threads = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| run(&mut step, which, steps));
+    println!(
+        "checksum {:016x}",
+        checksum(&[&gen_model.params, &disc.params])
+    );
+}
+
+/// Runs `steps` steps after one warm-up step and prints the time per step.
+fn run(step: &mut impl FnMut(u64), which: &str, steps: usize) {
+    step(0); // warm-up: allocator, page faults, rayon's threads
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    for k in 1..=steps as u64 {
+        step(k);
+    }
+    let wall = t0.elapsed().as_secs_f64() / steps as f64;
+    let cpu = cpu_seconds()
+        .zip(c0)
+        .map(|(c1, c0)| (c1 - c0) / steps as f64);
+    println!(
+        "{which}: {steps} steps, {} threads: {:.2} ms wall per step, {} CPU per step",
+        rayon::current_num_threads(),
+        wall * 1e3,
+        cpu.map_or("?".into(), |c| format!("{:.2} ms", c * 1e3)),
+    );
+}
