@@ -23,6 +23,7 @@
 //! ```
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
+use rayon::prelude::*;
 
 use crate::params::ParamStore;
 
@@ -292,6 +293,46 @@ impl<T: Element> Adam<T> {
     }
 }
 
+/// Parameters with at least this many elements are updated (and their gradients clipped)
+/// in parallel, in chunks of [`OPTIM_CHUNK`]: the rows-parallel threshold of the kernels.
+const PAR_MIN_ELEMS: usize = gumbel_tensor::parallel::PAR_MIN_ELEMS;
+
+/// The chunk of elements one rayon task updates, and the block of the sum of squares.
+const OPTIM_CHUNK: usize = 8192;
+
+/// Adam's constants for one parameter at one step (the names of [`Adam`]'s formula).
+#[derive(Clone, Copy)]
+struct AdamConsts<T> {
+    decoupled: bool,
+    decay: T,
+    wd: T,
+    one_minus_b1: T,
+    b2: T,
+    one_minus_b2: T,
+    eps: T,
+    step_size: T,
+    bc2_sqrt: T,
+}
+
+impl<T: Element> AdamConsts<T> {
+    /// Adam's update of a slice of one parameter `p` with its gradient `g` and state `m`,
+    /// `v` (the formula in [`Adam`]'s docs, in PyTorch's order), element by element.
+    fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+        for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
+            let g = if self.decoupled {
+                *p *= self.decay;
+                g
+            } else {
+                g + self.wd * *p
+            };
+            *m += self.one_minus_b1 * (g - *m);
+            *v = self.b2 * *v + self.one_minus_b2 * g * g;
+            let denom = v.sqrt() / self.bc2_sqrt + self.eps;
+            *p -= self.step_size * (*m / denom);
+        }
+    }
+}
+
 impl<T: Element> Optimizer<T> for Adam<T> {
     fn step(&mut self, params: &mut ParamStore<T>) -> Result<()> {
         check_store(&mut self.store, params, "Adam::step")?;
@@ -308,31 +349,33 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             }
             self.t[i] += 1;
             let t = self.t[i] as i32;
-            // Bias corrections in f64, as PyTorch computes them on Python floats.
-            let step_size = T::from_f64(self.lr / (1.0 - self.beta1.powi(t)));
-            let bc2_sqrt = T::from_f64((1.0 - self.beta2.powi(t)).sqrt());
+            let c = AdamConsts {
+                decoupled: self.decoupled,
+                decay,
+                wd,
+                one_minus_b1,
+                b2,
+                one_minus_b2,
+                eps,
+                // Bias corrections in f64, as PyTorch computes them on Python floats.
+                step_size: T::from_f64(self.lr / (1.0 - self.beta1.powi(t))),
+                bc2_sqrt: T::from_f64((1.0 - self.beta2.powi(t)).sqrt()),
+            };
             let n = p.numel();
             let m = state_for(&mut self.m, i);
             let m = m.get_or_insert_with(|| vec![T::ZERO; n]);
             let v = state_for(&mut self.v, i);
             let v = v.get_or_insert_with(|| vec![T::ZERO; n]);
-            let p = p.as_mut_slice();
-            for (((p, &g), m), v) in p
-                .iter_mut()
-                .zip(g.as_slice())
-                .zip(m.iter_mut())
-                .zip(v.iter_mut())
-            {
-                let g = if self.decoupled {
-                    *p *= decay;
-                    g
-                } else {
-                    g + wd * *p
-                };
-                *m += one_minus_b1 * (g - *m);
-                *v = b2 * *v + one_minus_b2 * g * g;
-                let denom = v.sqrt() / bc2_sqrt + eps;
-                *p -= step_size * (*m / denom);
+            let (p, g) = (p.as_mut_slice(), g.as_slice());
+            if n < PAR_MIN_ELEMS {
+                c.update(p, g, m, v);
+            } else {
+                // Elementwise, so the chunks (and the threads) do not change any result.
+                p.par_chunks_mut(OPTIM_CHUNK)
+                    .zip(g.par_chunks(OPTIM_CHUNK))
+                    .zip(m.par_chunks_mut(OPTIM_CHUNK))
+                    .zip(v.par_chunks_mut(OPTIM_CHUNK))
+                    .for_each(|(((p, g), m), v)| c.update(p, g, m, v));
             }
         }
         Ok(())
@@ -415,11 +458,7 @@ pub fn clip_grad_norm<T: Element>(params: &mut ParamStore<T>, max_norm: f64) -> 
     }
     let mut sq = 0.0f64;
     for g in params.grads_mut() {
-        sq += g
-            .as_slice()
-            .iter()
-            .map(|x| x.to_f64() * x.to_f64())
-            .sum::<f64>();
+        sq += sum_of_squares(g.as_slice());
     }
     let total = sq.sqrt();
     if !total.is_finite() {
@@ -432,10 +471,45 @@ pub fn clip_grad_norm<T: Element>(params: &mut ParamStore<T>, max_norm: f64) -> 
     if coef < 1.0 {
         let c = T::from_f64(coef);
         for g in params.grads_mut() {
-            g.as_mut_slice().iter_mut().for_each(|x| *x *= c);
+            let g = g.as_mut_slice();
+            if g.len() < PAR_MIN_ELEMS {
+                g.iter_mut().for_each(|x| *x *= c);
+            } else {
+                g.par_chunks_mut(OPTIM_CHUNK)
+                    .for_each(|g| g.iter_mut().for_each(|x| *x *= c));
+            }
         }
     }
     Ok(total)
+}
+
+/// `sum x_i^2` in f64, in a fixed order whatever the thread count: blocks of
+/// [`OPTIM_CHUNK`] elements (in parallel for long slices), each summed over eight
+/// interleaved accumulators (element `i` into accumulator `i % 8`, which the compiler
+/// vectorizes) that are then added in order; the block sums are added in block order.
+fn sum_of_squares<T: Element>(x: &[T]) -> f64 {
+    fn block<T: Element>(x: &[T]) -> f64 {
+        let mut acc = [0.0f64; 8];
+        let mut it = x.chunks_exact(8);
+        for c in &mut it {
+            for (a, &v) in acc.iter_mut().zip(c) {
+                let v = v.to_f64();
+                *a += v * v;
+            }
+        }
+        // tail
+        for (a, &v) in acc.iter_mut().zip(it.remainder()) {
+            let v = v.to_f64();
+            *a += v * v;
+        }
+        acc.iter().sum()
+    }
+    let blocks: Vec<f64> = if x.len() < PAR_MIN_ELEMS {
+        x.chunks(OPTIM_CHUNK).map(block).collect()
+    } else {
+        x.par_chunks(OPTIM_CHUNK).map(block).collect()
+    };
+    blocks.iter().sum()
 }
 
 #[cfg(test)]
@@ -571,5 +645,96 @@ mod tests {
         let denom = (0.001999f64 / (1.0 - 0.999f64 * 0.999)).sqrt() + 1e-8;
         let p2 = p1 + (0.1 / 0.19) * 0.01 / denom;
         close(s.value(id).unwrap().as_slice(), &[p2], 1e-14);
+    }
+
+    #[test]
+    fn large_parameters_update_in_parallel_with_the_same_bits_for_any_thread_count() {
+        // 50,000 + 1,000 elements: the first takes the parallel chunks, the second not.
+        // Three Adam steps (the second AdamW) with clipping, compared across 1, 2 and 7
+        // threads, and against the formula in Adam's docs written out per element.
+        let n = 50_000;
+        let vals = |len: usize, seed: u64| -> Vec<f64> {
+            (0..len)
+                .map(|i| (((i as u64 + 1) * (seed * 2 + 1)) % 1009) as f64 / 1009.0 - 0.5)
+                .collect()
+        };
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut s = ParamStore::<f64>::new();
+                    let a = s.add("a", Tensor::new([n], vals(n, 1)).unwrap()).unwrap();
+                    let b = s
+                        .add("b", Tensor::new([1000], vals(1000, 2)).unwrap())
+                        .unwrap();
+                    let mut opt = Adam::new(0.01);
+                    let mut norms = vec![];
+                    for step in 0..3u64 {
+                        opt.decoupled = step == 1;
+                        opt.weight_decay = 0.1;
+                        set_grad(&mut s, a, &vals(n, 3 + step));
+                        let tape = Tape::new();
+                        let l = s.var(&tape, b).unwrap().mul(
+                            &tape.constant(Tensor::new([1000], vals(1000, 7 + step)).unwrap()),
+                        );
+                        let mut g = l.unwrap().sum().unwrap().backward().unwrap();
+                        s.accumulate(&mut g).unwrap();
+                        norms.push(clip_grad_norm(&mut s, 20.0).unwrap());
+                        opt.step(&mut s).unwrap();
+                        s.zero_grad();
+                    }
+                    let v = |id| s.value(id).unwrap().as_slice().to_vec();
+                    (v(a), v(b), norms)
+                })
+        };
+        let one = run(1);
+        for threads in [2, 7] {
+            let other = run(threads);
+            assert!(
+                one.0
+                    .iter()
+                    .zip(&other.0)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+            assert!(
+                one.1
+                    .iter()
+                    .zip(&other.1)
+                    .all(|(x, y)| x.to_bits() == y.to_bits())
+            );
+            assert_eq!(one.2, other.2, "{threads} threads");
+        }
+        // The large parameter by hand: clip (g * coef), then Adam / AdamW per element.
+        let mut p = vals(n, 1);
+        let (mut m, mut v) = (vec![0.0; n], vec![0.0; n]);
+        for step in 0..3u64 {
+            let t = step as i32 + 1;
+            let coef = (20.0 / (one.2[step as usize] + 1e-6)).min(1.0);
+            let g = vals(n, 3 + step);
+            for i in 0..n {
+                let mut gi = if coef < 1.0 { g[i] * coef } else { g[i] };
+                if step == 1 {
+                    p[i] *= 1.0 - 0.01 * 0.1;
+                } else {
+                    gi += 0.1 * p[i];
+                }
+                m[i] += (1.0 - 0.9) * (gi - m[i]);
+                v[i] = 0.999 * v[i] + (1.0 - 0.999) * gi * gi;
+                let denom = v[i].sqrt() / (1.0 - 0.999f64.powi(t)).sqrt() + 1e-8;
+                p[i] -= 0.01 / (1.0 - 0.9f64.powi(t)) * (m[i] / denom);
+            }
+        }
+        assert!(
+            p.iter()
+                .zip(&one.0)
+                .all(|(x, y)| x.to_bits() == y.to_bits())
+        );
+        // The norm: within the f64 summation bound n u sum g^2 of the plain sum.
+        let g = vals(n, 3);
+        let plain: f64 =
+            g.iter().map(|x| x * x).sum::<f64>() + vals(1000, 7).iter().map(|x| x * x).sum::<f64>();
+        assert!((one.2[0] * one.2[0] - plain).abs() <= 51_000.0 * f64::EPSILON * plain);
     }
 }
