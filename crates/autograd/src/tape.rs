@@ -177,6 +177,26 @@ impl<T: Element> Tape<T> {
         NoGradGuard { tape: self, prev }
     }
 
+    /// Turns gradient recording on until the returned guard is dropped (like
+    /// `with torch.enable_grad():`): inside a [`Tape::no_grad`] region, a few ops can still be
+    /// recorded with gradients.
+    ///
+    /// ```
+    /// # use gumbel_autograd::{Tape, tensor::Tensor};
+    /// let tape = Tape::<f32>::new();
+    /// let x = tape.leaf(Tensor::ones([3]));
+    /// let _ng = tape.no_grad();
+    /// {
+    ///     let _g = tape.enable_grad();
+    ///     assert!(x.exp().unwrap().requires_grad());
+    /// }
+    /// assert!(!x.exp().unwrap().requires_grad());
+    /// ```
+    pub fn enable_grad(&self) -> NoGradGuard<'_, T> {
+        let prev = self.grad_enabled.replace(true);
+        NoGradGuard { tape: self, prev }
+    }
+
     /// Whether the tape is in training mode (dropout active). See [`Tape::set_training`].
     pub fn is_training(&self) -> bool {
         self.training.get()
@@ -432,7 +452,8 @@ impl<T: Element> Tape<T> {
     }
 }
 
-/// Restores the previous gradient mode when dropped. See [`Tape::no_grad`].
+/// Restores the previous gradient mode when dropped. See [`Tape::no_grad`] and
+/// [`Tape::enable_grad`].
 pub struct NoGradGuard<'t, T: Element> {
     tape: &'t Tape<T>,
     prev: bool,

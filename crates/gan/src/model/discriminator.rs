@@ -73,8 +73,8 @@ impl Discriminator {
     }
 
     /// Logits `[batch, 1]` for (soft) one-hots given per time step (`seq_len` values of
-    /// `[batch, vocab]`). Each step is embedded on its own (`[B, V] @ [V, De]`) and the small
-    /// `[B, De]` results are stacked: the `[B, L, V]` one-hots are never copied.
+    /// `[batch, vocab]`). Each step is embedded on its own ([`Discriminator::embed_step`])
+    /// and the small `[B, De]` results are stacked: the `[B, L, V]` one-hots are never copied.
     pub fn forward_onehot<'t>(
         &self,
         tape: &'t Tape<f32>,
@@ -82,18 +82,38 @@ impl Discriminator {
         batch: usize,
         dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
-        if steps.len() != self.cfg.seq_len {
+        let xs = steps
+            .iter()
+            .map(|y| self.embed_step(tape, y))
+            .collect::<Result<Vec<_>>>()?;
+        self.forward_embedded(tape, &xs, batch, dropout_seed)
+    }
+
+    /// The embedding `y @ E` (`[batch, emb]`) of one time step's (soft) one-hots
+    /// `y: [batch, vocab]`: the first layer of [`Discriminator::forward_onehot`], for callers
+    /// that embed each step as it is generated
+    /// ([`Generator::relaxed_each`](super::generator::Generator::relaxed_each)).
+    pub fn embed_step<'t>(&self, tape: &'t Tape<f32>, y: &Var<'t, f32>) -> Result<Var<'t, f32>> {
+        Ok(self.embedding.forward_soft(tape, &self.params, y)?)
+    }
+
+    /// Logits `[batch, 1]` for sequences whose time steps were embedded with
+    /// [`Discriminator::embed_step`] (`seq_len` values of `[batch, emb]`, in order).
+    pub fn forward_embedded<'t>(
+        &self,
+        tape: &'t Tape<f32>,
+        xs: &[Var<'t, f32>],
+        batch: usize,
+        dropout_seed: u64,
+    ) -> Result<Var<'t, f32>> {
+        if xs.len() != self.cfg.seq_len {
             return Err(Error::Config(format!(
                 "discriminator: {} time steps for sequences of length {}",
-                steps.len(),
+                xs.len(),
                 self.cfg.seq_len
             )));
         }
-        let xs = steps
-            .iter()
-            .map(|y| self.embedding.forward_soft(tape, &self.params, y))
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let x = Var::stack(&xs, 1)?;
+        let x = Var::stack(xs, 1)?;
         self.head(tape, x, batch, dropout_seed)
     }
 

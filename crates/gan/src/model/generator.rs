@@ -87,6 +87,20 @@ impl<'t> Temperature<'t> {
     }
 }
 
+/// How [`Generator::relaxed`] draws a batch.
+#[derive(Clone, Copy)]
+pub struct Draw<'t> {
+    /// Number of sequences.
+    pub batch: usize,
+    pub temp: Temperature<'t>,
+    /// The next step's input: the soft sample's expected embedding, or the sampled token's.
+    pub feedback: Feedback,
+    /// What the discriminator gets: the soft sample or the straight-through one-hot.
+    pub disc_input: DiscInput,
+    /// Seeds the Gumbel noise.
+    pub key: u64,
+}
+
 /// What [`Generator::relaxed`] returns.
 pub struct Relaxed<'t> {
     /// The discriminator's input: one `[batch, vocab]` (soft) one-hot per time step.
@@ -188,17 +202,34 @@ impl Generator {
         Ok(self.linear.forward(tape, &self.params, &h)?)
     }
 
-    /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs).
-    /// `key` seeds the noise; each time step is one call of the fused kernel.
-    pub fn relaxed<'t>(
+    /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs),
+    /// drawn as `draw` says; each time step is one call of the fused kernel.
+    pub fn relaxed<'t>(&self, tape: &'t Tape<f32>, draw: Draw<'t>) -> Result<Relaxed<'t>> {
+        self.relaxed_each(tape, draw, &mut |_| Ok(()))
+    }
+
+    /// [`Generator::relaxed`], calling `each(y_t)` on every time step's discriminator input
+    /// `y_t` (`[batch, vocab]`) as soon as it is made, before the step's feedback.
+    ///
+    /// The adversarial steps embed `y_t` for the discriminator there
+    /// ([`Discriminator::embed_step`](super::discriminator::Discriminator::embed_step)):
+    /// the product reads `y_t` while it is still in cache, and on the tape the embedding sits
+    /// next to the step that made `y_t`, so the backward pass adds the discriminator's
+    /// gradient `dy_t` to the feedback's and hands it to the Gumbel-Softmax backward at once,
+    /// instead of first writing all `seq_len` of them (25.6 MB at the benchmark's size).
+    pub fn relaxed_each<'t>(
         &self,
         tape: &'t Tape<f32>,
-        batch: usize,
-        temp: Temperature<'t>,
-        feedback: Feedback,
-        disc_input: DiscInput,
-        key: u64,
+        draw: Draw<'t>,
+        each: &mut dyn FnMut(&Var<'t, f32>) -> Result<()>,
     ) -> Result<Relaxed<'t>> {
+        let Draw {
+            batch,
+            temp,
+            feedback,
+            disc_input,
+            key,
+        } = draw;
         let l = self.cfg.seq_len;
         let mut noise = GumbelRng::new(key);
         let mut x =
@@ -251,10 +282,12 @@ impl Generator {
                     }
                 }
             }
-            ys.push(match self.cfg.pad {
+            let y = match self.cfg.pad {
                 Some(pad) => mask_rows(&y, &keep, pad as usize)?,
                 None => y,
-            });
+            };
+            each(&y)?;
+            ys.push(y);
             if t + 1 < l {
                 x = match feedback {
                     Feedback::Soft => self.embedding.forward_soft(tape, &self.params, &soft)?,

@@ -13,7 +13,7 @@ use super::config::{DiscInput, Feedback, LossKind, TemperatureForm};
 use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::model::discriminator::Discriminator;
-use crate::model::generator::{Generator, Temperature};
+use crate::model::generator::{Draw, Generator, Temperature};
 use crate::model::loss;
 
 /// The settings an adversarial update needs.
@@ -48,6 +48,17 @@ pub struct StepKeys {
 
 /// Name of the learnable temperature's parameter (its logarithm).
 pub const LOG_TEMPERATURE: &str = "log_temperature";
+
+/// How an adversarial update draws its relaxed batch.
+fn draw<'t>(s: &AdvSettings, temp: Temperature<'t>, key: u64) -> Draw<'t> {
+    Draw {
+        batch: s.batch,
+        temp,
+        feedback: s.feedback,
+        disc_input: s.disc_input,
+        key,
+    }
+}
 
 fn non_finite(what: &'static str, value: f64) -> Error {
     Error::NonFinite {
@@ -114,8 +125,14 @@ pub fn generator_step(
                 Temperature::learned(s.form, params.var(&tape, id)?.exp()?)
             }
         };
-        let fake = generator.relaxed(&tape, s.batch, t, s.feedback, s.disc_input, keys.noise)?;
-        let d_fake = disc.forward_onehot(&tape, &fake.steps, s.batch, keys.dropout[0])?;
+        // The discriminator embeds each generated step as soon as it is made (see
+        // `Generator::relaxed_each`: the big products then read and write cached data).
+        let mut xs = Vec::with_capacity(disc.cfg.seq_len);
+        generator.relaxed_each(&tape, draw(s, t, keys.noise), &mut |y| {
+            xs.push(disc.embed_step(&tape, y)?);
+            Ok(())
+        })?;
+        let d_fake = disc.forward_embedded(&tape, &xs, s.batch, keys.dropout[0])?;
         let d_real = disc.forward_tokens(&tape, real, s.batch, keys.dropout[1])?;
         loss::generator_loss(s.loss, d_real, d_fake)
     };
@@ -167,13 +184,21 @@ pub fn discriminator_step(
     keys: StepKeys,
 ) -> Result<DiscStats> {
     let tape = Tape::new();
-    let fake = {
+    // The generator runs without gradient; the discriminator embeds each generated step as
+    // soon as it is made (with gradient: its embedding table is trained), while the step is
+    // still in cache.
+    let mut xs = Vec::with_capacity(disc.cfg.seq_len);
+    {
         let _ng = tape.no_grad();
         let t = Temperature::fixed(s.form, temp);
-        generator.relaxed(&tape, s.batch, t, s.feedback, s.disc_input, keys.noise)?
-    };
+        generator.relaxed_each(&tape, draw(s, t, keys.noise), &mut |y| {
+            let _g = tape.enable_grad();
+            xs.push(disc.embed_step(&tape, y)?);
+            Ok(())
+        })?;
+    }
     let d_real = disc.forward_tokens(&tape, real, s.batch, keys.dropout[0])?;
-    let d_fake = disc.forward_onehot(&tape, &fake.steps, s.batch, keys.dropout[1])?;
+    let d_fake = disc.forward_embedded(&tape, &xs, s.batch, keys.dropout[1])?;
     let mean = |v: &gumbel_tensor::Tensor<f32>| {
         v.as_slice().iter().map(|&x| x as f64).sum::<f64>() / v.numel().max(1) as f64
     };
@@ -197,4 +222,103 @@ pub fn discriminator_step(
         real_logit,
         fake_logit,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::discriminator::DiscriminatorConfig;
+    use crate::model::generator::GeneratorConfig;
+
+    /// Two adversarial steps (learned temperature, straight-through input, with padding)
+    /// and two MLE steps at the benchmark's vocabulary (5000) and a batch of 16: the
+    /// products take the split-k path (`[16, 5000] @ [5000, 32]`) and the read-first path
+    /// (`[16, 5000]^T [16, 32]`) of the tensor crate's matmul. The weights must come out
+    /// bitwise the same on 1, 2 and 7 threads.
+    #[test]
+    fn adversarial_and_mle_steps_give_the_same_bits_on_1_2_and_7_threads() {
+        let (v, l, b) = (5000, 20, 16);
+        let run = |threads: usize| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| {
+                    let mut g = Generator::new(
+                        GeneratorConfig {
+                            vocab: v,
+                            emb: 32,
+                            hidden: 32,
+                            seq_len: l,
+                            start: 0,
+                            pad: Some(1),
+                            eos: Some(2),
+                        },
+                        3,
+                    )
+                    .unwrap();
+                    let mut d = Discriminator::new(
+                        DiscriminatorConfig {
+                            vocab: v,
+                            seq_len: l,
+                            emb: 64,
+                            widths: vec![2, 3],
+                            filters: 16,
+                            dropout: 0.25,
+                        },
+                        4,
+                    )
+                    .unwrap();
+                    let mut temp = ParamStore::new();
+                    temp.add(LOG_TEMPERATURE, gumbel_tensor::Tensor::scalar(0.0f32))
+                        .unwrap();
+                    let (mut g_opt, mut d_opt, mut t_opt) =
+                        (Adam::new(1e-3), Adam::new(1e-3), Adam::new(1e-2));
+                    let tokens: Vec<Token> =
+                        (0..b * l).map(|i| ((i * 7919 + 11) % v) as Token).collect();
+                    let s = AdvSettings {
+                        loss: LossKind::Rsgan,
+                        feedback: Feedback::Soft,
+                        disc_input: DiscInput::StraightThrough,
+                        form: TemperatureForm::Tau,
+                        batch: b,
+                        clip: 1.0,
+                    };
+                    let mut out = vec![];
+                    for k in 0..2 {
+                        out.push(mle_step(&mut g, &mut g_opt, &tokens, b, 1.0).unwrap().0);
+                        let keys = StepKeys {
+                            noise: 10 + k,
+                            dropout: [20 + k, 30 + k],
+                        };
+                        let learned = TemperatureSource::Learned {
+                            params: &mut temp,
+                            opt: &mut t_opt,
+                        };
+                        out.push(
+                            generator_step(&mut g, &mut g_opt, &mut d, learned, &tokens, &s, keys)
+                                .unwrap()
+                                .0,
+                        );
+                        let ds = discriminator_step(&g, &mut d, &mut d_opt, 0.7, &tokens, &s, keys);
+                        out.push(ds.unwrap().loss);
+                    }
+                    let bits = |p: &ParamStore<f32>| -> Vec<u32> {
+                        p.named_values()
+                            .flat_map(|(_, t)| t.as_slice().iter().map(|x| x.to_bits()))
+                            .collect()
+                    };
+                    (out, bits(&g.params), bits(&d.params), bits(&temp))
+                })
+        };
+        let one = run(1);
+        assert!(one.0.iter().all(|l| l.is_finite()), "{:?}", one.0);
+        for threads in [2, 7] {
+            let other = run(threads);
+            assert_eq!(one.0, other.0, "losses, {threads} threads");
+            assert!(one.1 == other.1, "generator weights, {threads} threads");
+            assert!(one.2 == other.2, "discriminator weights, {threads} threads");
+            assert!(one.3 == other.3, "temperature, {threads} threads");
+        }
+    }
 }
