@@ -8,16 +8,19 @@
 //! `(k, c)` (time offset major); the weight is permuted to match:
 //! `W'[f, k*C + c] = W[f, c, k]`.
 
+use std::mem::MaybeUninit;
+
 use gumbel_tensor::{Element, parallel};
 
-/// `patches[(b*T + t), :] = x[b, t .. t+w, :]` (flattened), with `T = L - w + 1`.
+/// `patches[(b*T + t), :] = x[b, t .. t+w, :]` (flattened), with `T = L - w + 1`. Every
+/// element of `patches` is written (it may be uninitialised memory: no zero-fill first).
 pub fn im2col<T: Element>(
     x: &[T],
     batch: usize,
     len: usize,
     ch: usize,
     w: usize,
-    patches: &mut [T],
+    patches: &mut [MaybeUninit<T>],
 ) {
     let t_out = len + 1 - w;
     let run = w * ch;
@@ -26,7 +29,9 @@ pub fn im2col<T: Element>(
     parallel::for_each_row_mut(patches, run, |r, row| {
         let (b, t) = (r / t_out, r % t_out);
         let start = (b * len + t) * ch;
-        row.copy_from_slice(&x[start..start + run]);
+        for (p, &v) in row.iter_mut().zip(&x[start..start + run]) {
+            p.write(v);
+        }
     });
 }
 
@@ -85,8 +90,10 @@ mod tests {
     fn im2col_and_col2im_by_hand() {
         // B = 1, L = 3, C = 2, w = 2: x = [[0, 1], [2, 3], [4, 5]]
         let x: Vec<f64> = (0..6).map(f64::from).collect();
-        let mut p = vec![0.0; 2 * 4];
+        let mut p = vec![MaybeUninit::new(f64::NAN); 2 * 4];
         im2col(&x, 1, 3, 2, 2, &mut p);
+        // SAFETY: MaybeUninit::new initialised every element (im2col overwrote them all).
+        let p: Vec<f64> = p.iter().map(|v| unsafe { v.assume_init() }).collect();
         assert_eq!(p, [0.0, 1.0, 2.0, 3.0, 2.0, 3.0, 4.0, 5.0]);
         let mut dx = vec![0.0; 6];
         col2im_add(&[1.0; 8], 1, 3, 2, 2, &mut dx);

@@ -65,8 +65,20 @@ pub fn conv1d<'t, T: Element>(
         }
     }
     let t_out = len + 1 - w;
-    let mut patches = Tensor::zeros([b * t_out, w * ch]);
-    kernel::im2col(xv.as_slice(), b, len, ch, w, patches.as_mut_slice());
+    // Every patch element is written by im2col: no zero-fill first.
+    let np = b * t_out * w * ch;
+    let mut patches = Vec::with_capacity(np);
+    kernel::im2col(
+        xv.as_slice(),
+        b,
+        len,
+        ch,
+        w,
+        &mut patches.spare_capacity_mut()[..np],
+    );
+    // SAFETY: im2col wrote all `np` elements.
+    unsafe { patches.set_len(np) };
+    let patches = Tensor::new([b * t_out, w * ch], patches)?;
     let mut wm = Tensor::zeros([f, w * ch]);
     kernel::weight_to_matrix(wv.as_slice(), f, ch, w, wm.as_mut_slice());
     let mut y = match bias {
