@@ -49,6 +49,23 @@ impl Linear {
         })
     }
 
+    /// The mean cross-entropy of the logits `x W^T + b` against `targets` (one per row of
+    /// `x`, rows with `ignore_index` skipped), as one fused node
+    /// ([`Var::linear_cross_entropy`]): the same value and gradients as
+    /// `cross_entropy(forward(x))`, with fewer passes over the `[rows, out]` logits.
+    pub fn forward_cross_entropy<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+        x: &Var<'t, T>,
+        targets: &[usize],
+        ignore_index: Option<usize>,
+    ) -> Result<Var<'t, T>> {
+        let w = params.var(tape, self.weight)?;
+        let b = self.bias.map(|b| params.var(tape, b)).transpose()?;
+        x.linear_cross_entropy(&w, b.as_ref(), targets, ignore_index)
+    }
+
     /// `x W^T + b` for `x: [rows, in]`.
     pub fn forward<'t, T: Element>(
         &self,

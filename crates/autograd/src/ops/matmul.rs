@@ -46,7 +46,7 @@ fn dims<T: Element>(op: &'static str, a: &Tensor<T>, trans: bool) -> Result<(usi
 }
 
 /// Adds `dA` and `dB` of `C = op(A) op(B)` into their slots (the table in the module docs).
-fn matmul_backward<T: Element>(
+pub(crate) fn matmul_backward<T: Element>(
     g: &mut Grads<'_, T>,
     dc: &Tensor<T>,
     (ia, a, ta): (NodeId, &Tensor<T>, bool),
@@ -130,6 +130,35 @@ fn with_bias<T: Element>(b: &Tensor<T>, trans: bool, bias: &Tensor<T>) -> Result
     Tensor::new([r, c + 1], d)
 }
 
+/// The value `c + op(a) op(b)` for shapes already checked (`op(a): [m, k]`, `op(b): [k, n]`,
+/// `c: [m, n]`, or `[n]` added to every row when `row_bias`).
+pub(crate) fn plus_product<T: Element>(
+    c: &Tensor<T>,
+    row_bias: bool,
+    (a, ta): (&Tensor<T>, bool),
+    (b, tb): (&Tensor<T>, bool),
+) -> Result<Tensor<T>> {
+    let (m, inner) = dims("matmul", a, ta)?;
+    let n = c.cols();
+    if row_bias && bias_rides_in_product(m, inner, n) {
+        // out = [op(a) | 1] [op(b) ; c]: the bias is one more term of the inner dimension.
+        let (aa, ba) = (with_ones(a, ta)?, with_bias(b, tb, c)?);
+        return k::matmul(&aa, ta, &ba, tb);
+    }
+    // out = c (broadcast), then out += op(a) op(b) in place.
+    let mut out = if row_bias {
+        let mut o = Vec::with_capacity(m * n);
+        for _ in 0..m {
+            o.extend_from_slice(c.as_slice());
+        }
+        Tensor::new([m, n], o)?
+    } else {
+        c.clone()
+    };
+    k::matmul_acc(&mut out, a, ta, b, tb, T::ONE, T::ONE)?;
+    Ok(out)
+}
+
 /// `c + op(a) op(b)`, one node. `c` is `None`, a full `[m, n]` matrix, or a row `[n]` added
 /// to every row (a bias). `op(x)` is `x^T` where the flag is set.
 ///
@@ -176,24 +205,7 @@ pub fn addmm<'t, T: Element>(
             &[m, n],
         ));
     };
-    let out = if row_bias && bias_rides_in_product(m, ka, n) {
-        // out = [op(a) | 1] [op(b) ; c]: the bias is one more term of the inner dimension.
-        let (aa, ba) = (with_ones(&av, ta)?, with_bias(&bv, tb, &cv)?);
-        k::matmul(&aa, ta, &ba, tb)?
-    } else {
-        // out = c (broadcast), then out += op(a) op(b) in place.
-        let mut out = if row_bias {
-            let mut o = Vec::with_capacity(m * n);
-            for _ in 0..m {
-                o.extend_from_slice(cv.as_slice());
-            }
-            Tensor::new([m, n], o)?
-        } else {
-            (*cv).clone()
-        };
-        k::matmul_acc(&mut out, &av, ta, &bv, tb, T::ONE, T::ONE)?;
-        out
-    };
+    let out = plus_product(&cv, row_bias, (&av, ta), (&bv, tb))?;
     let ic = c.id();
     a.push("addmm", out, &[*c, *a, *b], move |_, dy, g| {
         matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))?;

@@ -19,7 +19,7 @@
 //! | [`gumbel`] | `gumbel_softmax` (one node on the fused kernels: fixed or learned `tau`/`beta`, straight-through), `straight_through` | tensor (fused) |
 //! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis` | own |
 //! | [`shape`] | `reshape concat slice stack` | own (block copy) |
-//! | [`loss`] | `cross_entropy` (ignore index), `bce_with_logits` | own (SIMD + scalar twin) |
+//! | [`loss`] | `cross_entropy` (ignore index), `linear_cross_entropy` (output layer + cross-entropy as one node), `bce_with_logits` | own (SIMD + scalar twin) |
 //! | [`embedding`] | `embedding` (lookup by index), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
 //! | [`conv1d`] | `conv1d` over time, channels last, PyTorch weight layout | own (im2col, col2im) |
 //! | [`max_pool`] | `max_axis` (max over time; gradient to the argmax) | own |

@@ -156,8 +156,13 @@ impl Generator {
         batch: usize,
     ) -> Result<Var<'t, f32>> {
         let (inputs, targets) = self.teacher_forcing(tokens, batch)?;
-        let logits = self.teacher_forced_logits(tape, &inputs, batch)?;
-        Ok(logits.cross_entropy(&targets, self.cfg.pad.map(|p| p as usize))?)
+        let h = self.teacher_forced_hidden(tape, &inputs, batch)?;
+        // The output layer and the cross-entropy as one node: the same value and gradients,
+        // fewer passes over the [seq_len * batch, vocab] logits.
+        let pad = self.cfg.pad.map(|p| p as usize);
+        Ok(self
+            .linear
+            .forward_cross_entropy(tape, &self.params, &h, &targets, pad)?)
     }
 
     /// Time-major inputs `start, x_1 .. x_{L-1}` and targets `x_1 .. x_L` of a batch.
@@ -197,9 +202,23 @@ impl Generator {
         inputs: &[usize],
         batch: usize,
     ) -> Result<Var<'t, f32>> {
-        let x = self.embedding.forward(tape, &self.params, inputs)?;
-        let (h, _) = self.lstm.forward_seq(tape, &self.params, &x, batch, None)?;
+        let h = self.teacher_forced_hidden(tape, inputs, batch)?;
         Ok(self.linear.forward(tape, &self.params, &h)?)
+    }
+
+    /// The LSTM's hidden states `[seq_len * batch, hidden]` (time-major) for time-major
+    /// inputs.
+    fn teacher_forced_hidden<'t>(
+        &self,
+        tape: &'t Tape<f32>,
+        inputs: &[usize],
+        batch: usize,
+    ) -> Result<Var<'t, f32>> {
+        let x = self.embedding.forward(tape, &self.params, inputs)?;
+        Ok(self
+            .lstm
+            .forward_seq(tape, &self.params, &x, batch, None)?
+            .0)
     }
 
     /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs),

@@ -105,6 +105,38 @@ pub mod simd {
         })
     }
 
+    /// [`exp_sum_with`] in place: `x[j]` becomes `exp(x_j - m)`; returns their sum. The
+    /// same exponentials in the same order as [`exp_store_sum`], so the same bits.
+    pub fn exp_sum_in_place<T: Element>(x: &mut [T], m: T) -> T {
+        let l = T::LANES;
+        let mut nan = false;
+        let (mut s0, mut s1) = (T::Simd::splat(T::ZERO), T::Simd::splat(T::ZERO));
+        let mut buf = [T::ZERO; 32];
+        let mut pairs = x.chunks_exact_mut(2 * l);
+        for c in &mut pairs {
+            // into a local block first (as exp_sum_with does), then back: the loop stays one
+            // vector pass and the sums read registers, not the stores just made
+            for (b, &v) in buf.iter_mut().zip(c.iter()) {
+                *b = T::exp_scalar(v - m);
+                nan |= v.is_nan();
+            }
+            c.copy_from_slice(&buf[..2 * l]);
+            s0 += T::Simd::load(&buf);
+            s1 += T::Simd::load(&buf[l..]);
+        }
+        // tail
+        for c in pairs.into_remainder().chunks_mut(l) {
+            let mut b = [T::ZERO; 16];
+            for (b, v) in b.iter_mut().zip(c.iter_mut()) {
+                nan |= v.is_nan();
+                *v = T::exp_scalar(*v - m);
+                *b = *v;
+            }
+            s1 += T::Simd::load(&b);
+        }
+        if nan { T::NAN } else { (s0 + s1).reduce_add() }
+    }
+
     /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`
     /// so that no exponential overflows. `-inf` if every entry is `-inf`; NaN if any is NaN.
     pub fn logsumexp<T: Element>(x: &[T]) -> T {
@@ -205,6 +237,10 @@ mod tests {
                         scalar::exp_store_sum(&x, m, &mut pb),
                     );
                     assert!((sa - sb).abs() <= $tol * sb, "n={n}: {sa} vs {sb}");
+                    // in place: the same exponentials and sum, bit for bit
+                    let mut xi = x.clone();
+                    assert_eq!(simd::exp_sum_in_place(&mut xi, m).to_bits(), sa.to_bits());
+                    assert!(xi.iter().zip(&pa).all(|(a, b)| a.to_bits() == b.to_bits()));
                     assert!((simd::exp_sum(&x, m) - sa).abs() <= $tol * sa);
                     for (p, q) in pa.iter().zip(&pb) {
                         assert!((p - q).abs() <= $tol, "n={n}: {p} vs {q}");

@@ -21,9 +21,74 @@
 
 pub mod kernel;
 
+use gumbel_tensor::ops as k;
 use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
+use rayon::prelude::*;
 
+use crate::ops::matmul::{matmul_backward, plus_product};
 use crate::tape::Var;
+
+/// Rows per block of the fused cross-entropy backward's column sums (the bias gradient of
+/// [`Var::linear_cross_entropy`]): a block's rows are added in order, then the blocks.
+pub const ROW_BLOCK: usize = 64;
+
+/// The number of rows whose target is not `ignore_index`; `Err` naming `op` if a target is
+/// out of range for `cols` classes or every row is ignored.
+fn count_targets(
+    op: &'static str,
+    cols: usize,
+    targets: &[usize],
+    ignore_index: Option<usize>,
+) -> Result<usize> {
+    let mut count = 0usize;
+    for (i, &t) in targets.iter().enumerate() {
+        if Some(t) == ignore_index {
+            continue;
+        }
+        if t >= cols {
+            return Err(Error::invalid_argument(
+                op,
+                format!("row {i}: target {t} is out of range for {cols} classes"),
+            ));
+        }
+        count += 1;
+    }
+    if count == 0 {
+        return Err(Error::invalid_argument(
+            op,
+            "every target is the ignore index: the mean is undefined",
+        ));
+    }
+    Ok(count)
+}
+
+/// The mean over the `count` rows not ignored of `loss_i = m_i + ln s_i - x_i[t_i]` (the
+/// log-sum-exp minus the target's logit), from each row's `(m, s, x[t])`, summed in f64 in
+/// row order. `Err` naming the first row whose loss is not finite (a NaN, a +inf or an
+/// all -inf row).
+fn mean_loss<T: Element>(
+    op: &'static str,
+    stats: impl Iterator<Item = (T, T, T)>,
+    targets: &[usize],
+    ignore_index: Option<usize>,
+    count: usize,
+) -> Result<Tensor<T>> {
+    let mut total = 0.0f64;
+    for (i, (m, s, xt)) in stats.enumerate() {
+        if Some(targets[i]) == ignore_index {
+            continue;
+        }
+        let loss = m + s.ln() - xt;
+        if !loss.is_finite() {
+            return Err(Error::invalid_argument(
+                op,
+                format!("row {i}: the loss is {loss} (a NaN or infinite logit in this row)"),
+            ));
+        }
+        total += loss.to_f64();
+    }
+    Ok(Tensor::scalar(T::from_f64(total / count as f64)))
+}
 
 impl<'t, T: Element> Var<'t, T> {
     /// Mean cross-entropy of the logits (`self`, viewed as `rows x classes`) against one
@@ -59,25 +124,7 @@ impl<'t, T: Element> Var<'t, T> {
                 ),
             ));
         }
-        let mut count = 0usize;
-        for (i, &t) in targets.iter().enumerate() {
-            if Some(t) == ignore_index {
-                continue;
-            }
-            if t >= cols {
-                return Err(Error::invalid_argument(
-                    OP,
-                    format!("row {i}: target {t} is out of range for {cols} classes"),
-                ));
-            }
-            count += 1;
-        }
-        if count == 0 {
-            return Err(Error::invalid_argument(
-                OP,
-                "every target is the ignore index: the mean is undefined",
-            ));
-        }
+        let count = count_targets(OP, cols, targets, ignore_index)?;
         let xs = x.as_slice();
         let ignored = |i: usize| Some(targets[i]) == ignore_index;
         // With a gradient to record, the forward pass stores exp(x - max) per row (the
@@ -122,23 +169,18 @@ impl<'t, T: Element> Var<'t, T> {
         } else {
             Tensor::zeros([0])
         };
-        let mut total = 0.0f64;
-        for (i, &(m, s)) in stats.iter().enumerate() {
-            if ignored(i) {
-                continue;
-            }
-            // loss_i = lse(x_i) - x_i[t_i] = m + ln s - x_i[t_i]; a NaN, a +inf or an
-            // all -inf row makes it non-finite
-            let loss = m + s.ln() - xs[i * cols + targets[i]];
-            if !loss.is_finite() {
-                return Err(Error::invalid_argument(
-                    OP,
-                    format!("row {i}: the loss is {loss} (a NaN or infinite logit in this row)"),
-                ));
-            }
-            total += loss.to_f64();
-        }
-        let out = Tensor::scalar(T::from_f64(total / count as f64));
+        let row_stats = stats.iter().enumerate().map(|(i, &(m, s))| {
+            (
+                m,
+                s,
+                if ignored(i) {
+                    T::ZERO
+                } else {
+                    xs[i * cols + targets[i]]
+                },
+            )
+        });
+        let out = mean_loss(OP, row_stats, targets, ignore_index, count)?;
         let targets = targets.to_vec();
         let inv_n = T::ONE / T::from_usize(count);
         let ix = self.id();
@@ -152,6 +194,117 @@ impl<'t, T: Element> Var<'t, T> {
                 }
             });
             g.add(ix, dx)
+        })
+    }
+
+    /// `self.linear(w, bias)?.cross_entropy(targets, ignore_index)` as one node: the mean
+    /// cross-entropy of the logits `z = x W^T + bias` (`self = x: [N, H]`, `w: [V, H]` in
+    /// PyTorch's `nn.Linear` layout, `bias: [V]`) against one target class per row, with
+    /// the same value and gradients:
+    ///
+    /// ```text
+    /// dz = (softmax(z) - onehot(t)) / N'      (N' rows not ignored; 0 on ignored rows)
+    /// dx = dz W,    dW = dz^T x,    dbias = column sums of dz
+    /// ```
+    ///
+    /// What fusing saves on the MLE step's `[1280, 5000]` logits: the exponentials
+    /// `exp(z - max)` overwrite the logits in place (one `[N, V]` buffer instead of two: no
+    /// fresh 25.6 MB to write), and the backward pass turns them into `dz` and adds up its
+    /// columns in the same pass (the bias gradient needs no pass of its own). The column
+    /// sums add the rows of each block of [`ROW_BLOCK`] rows in order, then the blocks in
+    /// order: the same bits for any thread count. Against the composed ops the loss, `dx` and
+    /// `dW` are bitwise equal and the bias gradient differs by rounding when `N > ROW_BLOCK`
+    /// (tested).
+    ///
+    /// `Err` as [`Var::cross_entropy`], or if `x` and `w` are not 2-D with the same number of
+    /// columns, or `bias` is not `[V]`.
+    pub fn linear_cross_entropy(
+        &self,
+        w: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        targets: &[usize],
+        ignore_index: Option<usize>,
+    ) -> Result<Var<'t, T>> {
+        const OP: &str = "linear_cross_entropy";
+        let (xv, wv) = (self.value()?, w.value()?);
+        let (rows, vocab) = match (xv.shape(), wv.shape()) {
+            (&[r, h], &[v, hw]) if h == hw => (r, v),
+            (xs, ws) => return Err(Error::shape_mismatch(OP, xs, ws)),
+        };
+        let bv = bias.map(|b| b.value()).transpose()?;
+        if let Some(b) = &bv
+            && b.shape() != [vocab]
+        {
+            return Err(Error::shape_mismatch(OP, b.shape(), &[vocab]));
+        }
+        if targets.len() != rows {
+            return Err(Error::invalid_argument(
+                OP,
+                format!("{rows} rows of x but {} targets", targets.len()),
+            ));
+        }
+        let count = count_targets(OP, vocab, targets, ignore_index)?;
+        let ignored = |i: usize| Some(targets[i]) == ignore_index;
+        // z = x W^T + bias, then row by row exp(z - max) in place, keeping z[target].
+        let mut z = match &bv {
+            Some(b) => plus_product(b, true, (&xv, false), (&wv, true))?,
+            None => k::matmul(&xv, false, &wv, true)?,
+        };
+        let stats: Vec<(T, T, T)> = parallel::map_rows_mut(z.as_mut_slice(), vocab, |i, row| {
+            if ignored(i) {
+                row.fill(T::ZERO);
+                return (T::ZERO, T::ONE, T::ZERO);
+            }
+            let m = kernel::simd::max(row);
+            let zt = row[targets[i]];
+            (m, kernel::simd::exp_sum_in_place(row, m), zt)
+        });
+        let out = mean_loss(OP, stats.iter().copied(), targets, ignore_index, count)?;
+        let targets = targets.to_vec();
+        let inv_n = T::ONE / T::from_usize(count);
+        let (ix, iw, ib) = (self.id(), w.id(), bias.map(|b| b.id()));
+        let mut inputs = vec![*self, *w];
+        inputs.extend(bias.copied());
+        self.push(OP, out, &inputs, move |_, dy, g| {
+            let scale = dy.item()? * inv_n;
+            let with_bias = ib.is_some_and(|ib| g.wants(ib));
+            let mut dz = z; // exp(z - m) per row, zero on ignored rows
+            // One pass: each block of rows becomes dz and, for the bias, its column sums.
+            let block = |b: usize, d: &mut [T]| -> Vec<T> {
+                let mut sums = vec![T::ZERO; if with_bias { vocab } else { 0 }];
+                for (r, row) in d.chunks_exact_mut(vocab).enumerate() {
+                    let i = b * ROW_BLOCK + r;
+                    if Some(targets[i]) != ignore_index {
+                        let factor = scale / stats[i].1;
+                        kernel::softmax_minus_onehot_in_place(row, factor, targets[i], scale);
+                    }
+                    if with_bias {
+                        sums.iter_mut().zip(row.iter()).for_each(|(s, &v)| *s += v);
+                    }
+                }
+                sums
+            };
+            let d = dz.as_mut_slice();
+            let blocks: Vec<Vec<T>> = if d.len() < parallel::PAR_MIN_ELEMS {
+                d.chunks_mut(ROW_BLOCK * vocab)
+                    .enumerate()
+                    .map(|(b, c)| block(b, c))
+                    .collect()
+            } else {
+                d.par_chunks_mut(ROW_BLOCK * vocab)
+                    .enumerate()
+                    .map(|(b, c)| block(b, c))
+                    .collect()
+            };
+            matmul_backward(g, &dz, (ix, &xv, false), (iw, &wv, true))?;
+            if let (Some(ib), true) = (ib, with_bias) {
+                let mut db = vec![T::ZERO; vocab];
+                for sums in &blocks {
+                    db.iter_mut().zip(sums).for_each(|(s, &v)| *s += v);
+                }
+                g.add(ib, Tensor::new([vocab], db)?)?;
+            }
+            Ok(())
         })
     }
 
@@ -211,6 +364,124 @@ mod tests {
     use crate::Tape;
     use crate::ops::testutil::{TestRng, check, rand_in};
     use gumbel_tensor::Tensor;
+
+    /// Targets in `0..classes`, with every `ignore_every`-th row set to the ignore index 0.
+    fn targets(rows: usize, classes: usize, seed: u64, ignore_every: usize) -> Vec<usize> {
+        let mut r = TestRng::new(seed);
+        (0..rows)
+            .map(|i| {
+                if i % ignore_every == 1 {
+                    0
+                } else {
+                    1 + (r.next_u64() % (classes as u64 - 1)) as usize
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn linear_cross_entropy_gradcheck() {
+        let (rows, h, v) = (5, 3, 7);
+        let t = targets(rows, v, 63, 3);
+        let (x, w, b) = (
+            rand_in(&[rows, h], 64, -2.0, 2.0),
+            rand_in(&[v, h], 65, -2.0, 2.0),
+            rand_in(&[v], 66, -1.0, 1.0),
+        );
+        check(
+            |_, p| p[0].linear_cross_entropy(&p[1], Some(&p[2]), &t, Some(0)),
+            &[x.clone(), w.clone(), b],
+        );
+        check(
+            |_, p| p[0].linear_cross_entropy(&p[1], None, &t, None),
+            &[x, w],
+        );
+    }
+
+    /// The fused op and the composed `linear` + `cross_entropy`: value and gradients, f32,
+    /// on `rows` rows (more than one block of the bias gradient's column sums when
+    /// `rows > ROW_BLOCK`). Returns (loss, dx, dW, db) of each.
+    fn fused_and_composed(rows: usize, h: usize, v: usize) -> [[Vec<f32>; 4]; 2] {
+        let t = targets(rows, v, 67, 5);
+        let data = |shape: &[usize], seed| rand_in(shape, seed, -2.0, 2.0).cast::<f32>();
+        let (x, w, b) = (data(&[rows, h], 68), data(&[v, h], 69), data(&[v], 70));
+        [true, false].map(|fused| {
+            let tape = Tape::<f32>::new();
+            let (xv, wv, bv) = (
+                tape.leaf(x.clone()),
+                tape.leaf(w.clone()),
+                tape.leaf(b.clone()),
+            );
+            let l = if fused {
+                xv.linear_cross_entropy(&wv, Some(&bv), &t, Some(0))
+            } else {
+                xv.linear(&wv, Some(&bv))
+                    .and_then(|z| z.cross_entropy(&t, Some(0)))
+            }
+            .unwrap();
+            let loss = l.item().unwrap();
+            let g = tape.backward(l).unwrap();
+            let grad = |v| g.get(v).unwrap().as_slice().to_vec();
+            [vec![loss], grad(xv), grad(wv), grad(bv)]
+        })
+    }
+
+    #[test]
+    fn linear_cross_entropy_equals_the_composed_ops() {
+        let bits = |v: &Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        // One block of rows: every result bitwise equal, the bias gradient included (its
+        // rows are added in the same order as sum_rows adds them).
+        let [f, c] = fused_and_composed(super::ROW_BLOCK, 8, 300);
+        for k in 0..4 {
+            assert_eq!(bits(&f[k]), bits(&c[k]), "result {k}");
+        }
+        // Several blocks (the logits' shape takes the bias-in-product path): the loss, dx and
+        // dW bitwise; the bias gradient within the summation bound (rows - 1) u sum |dz|,
+        // with |dz| <= 1 / N' per entry: (rows - 1) u rows / N' <= rows u (N' >= rows / 2).
+        let [f, c] = fused_and_composed(300, 16, 500);
+        for k in 0..3 {
+            assert_eq!(bits(&f[k]), bits(&c[k]), "result {k}");
+        }
+        let tol = 2.0 * 300.0 * f32::EPSILON;
+        for (a, b) in f[3].iter().zip(&c[3]) {
+            assert!((a - b).abs() <= tol, "{a} vs {b}");
+        }
+    }
+
+    #[test]
+    fn linear_cross_entropy_same_bits_for_1_2_7_threads_and_errors() {
+        let run = |threads| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap()
+                .install(|| fused_and_composed(300, 16, 500))
+        };
+        let one = run(1);
+        for threads in [2, 7] {
+            assert!(run(threads) == one, "{threads} threads");
+        }
+        let tape = Tape::<f32>::new();
+        let x = tape.leaf(Tensor::zeros([2, 3]));
+        let w = tape.leaf(Tensor::zeros([4, 2]));
+        let msg = x
+            .linear_cross_entropy(&w, None, &[0, 1], None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("[2, 3]") && msg.contains("[4, 2]"), "{msg}");
+        let w = tape.leaf(Tensor::zeros([4, 3]));
+        let b = tape.leaf(Tensor::zeros([3]));
+        let msg = x
+            .linear_cross_entropy(&w, Some(&b), &[0, 1], None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("[3]") && msg.contains("[4]"), "{msg}");
+        let msg = x
+            .linear_cross_entropy(&w, None, &[0, 4], None)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("row 1: target 4"), "{msg}");
+    }
 
     #[test]
     fn cross_entropy_gradcheck_with_ignore_index() {
