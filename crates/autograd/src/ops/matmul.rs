@@ -28,7 +28,7 @@
 //! on the GAN's shapes the two give the same bits, and the second skips a write and a read
 //! of the whole output (MLE step: 18.5 -> 16.8 ms CPU, 1 thread).
 
-use gumbel_tensor::{Element, Error, Result, Tensor};
+use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
 
 use crate::tape::{Grads, NodeId, Var};
 use gumbel_tensor::ops as k;
@@ -122,11 +122,21 @@ fn with_bias<T: Element>(b: &Tensor<T>, trans: bool, bias: &Tensor<T>) -> Result
         d.extend_from_slice(bias.as_slice());
         return Tensor::new([r + 1, c], d);
     }
+    // Rows in parallel (the generator's [5000, 33] is copied at every time step).
+    let (bs, biases) = (b.as_slice(), bias.as_slice());
     let mut d = Vec::with_capacity(r * (c + 1));
-    for (j, &bj) in bias.as_slice().iter().enumerate() {
-        d.extend_from_slice(&b.as_slice()[j * c..(j + 1) * c]);
-        d.push(bj);
-    }
+    parallel::for_each_row_mut(
+        &mut d.spare_capacity_mut()[..r * (c + 1)],
+        c + 1,
+        |j, row| {
+            for (o, &v) in row.iter_mut().zip(&bs[j * c..(j + 1) * c]) {
+                o.write(v);
+            }
+            row[c].write(biases[j]);
+        },
+    );
+    // SAFETY: every row (all r * (c + 1) elements) was written above.
+    unsafe { d.set_len(r * (c + 1)) };
     Tensor::new([r, c + 1], d)
 }
 
