@@ -9,8 +9,10 @@
 //! samples without gradient. Differences: the discriminator reads real sequences as rows
 //! of its embedding (the same value as `one_hot @ E`, by design cheaper), and both updates
 //! clip the gradient norm at 5 as training does (the script does not clip; clipping is one
-//! pass over the parameters). glibc's allocator is told to keep freed memory
-//! (`gumbel_gan::malloc`), as the CLI does; this matters (about 2x on the MLE step).
+//! pass over the parameters). glibc's allocator is told to keep freed memory and to use one
+//! arena (`gumbel_gan::malloc`), as the CLI does; this matters (about 2x on the MLE step,
+//! which runs on a pool thread here). `crates/gan/examples/profile_gan_steps.rs` runs the
+//! same two steps in a loop for profilers.
 
 use std::hint::black_box;
 
