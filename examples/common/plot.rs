@@ -419,29 +419,69 @@ pub fn simplex_scatter(
     Ok(())
 }
 
-/// The `n^2` cells of the triangle cut into `n` strips per side, as barycentric corner
-/// triples: with `P(a, b) = (1 - (a+b)/n, a/n, b/n)`, the "up" cells
-/// `P(a,b) P(a+1,b) P(a,b+1)` (`a + b <= n-1`) and the "down" cells
-/// `P(a+1,b) P(a,b+1) P(a+1,b+1)` (`a + b <= n-2`). Each has area `1/(2 n^2)` in the
-/// coordinates `(y_2, y_3)`.
-pub fn simplex_cells(n: usize) -> Vec<[[f64; 3]; 3]> {
+/// One cell of the triangle cut into `n` strips per side (see [`simplex_cells`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cell {
+    /// Strip indices along `y_2` and `y_3`.
+    pub a: usize,
+    pub b: usize,
+    /// "Up" cell `P(a,b) P(a+1,b) P(a,b+1)` or "down" cell `P(a+1,b) P(a,b+1) P(a+1,b+1)`.
+    pub up: bool,
+    /// The corners, as barycentric points `(y_1, y_2, y_3)`.
+    pub corners: [[f64; 3]; 3],
+}
+
+impl Cell {
+    /// The centroid.
+    pub fn centroid(&self) -> [f64; 3] {
+        let c = &self.corners;
+        std::array::from_fn(|i| (c[0][i] + c[1][i] + c[2][i]) / 3.0)
+    }
+
+    /// The point with barycentric coordinates `w` with respect to the cell's corners.
+    pub fn at(&self, w: [f64; 3]) -> [f64; 3] {
+        let c = &self.corners;
+        std::array::from_fn(|i| w[0] * c[0][i] + w[1] * c[1][i] + w[2] * c[2][i])
+    }
+}
+
+/// The `n^2` cells of the triangle cut into `n` strips per side: with
+/// `P(a, b) = (1 - (a+b)/n, a/n, b/n)`, the "up" cells `P(a,b) P(a+1,b) P(a,b+1)`
+/// (`a + b <= n-1`) and the "down" cells `P(a+1,b) P(a,b+1) P(a+1,b+1)` (`a + b <= n-2`).
+/// Each has area `1/(2 n^2)` in the coordinates `(y_2, y_3)` (or any two of the three).
+pub fn simplex_cells(n: usize) -> Vec<Cell> {
     let nf = n as f64;
     let p = |a: usize, b: usize| [1.0 - (a + b) as f64 / nf, a as f64 / nf, b as f64 / nf];
     let mut cells = Vec::with_capacity(n * n);
     for a in 0..n {
         for b in 0..n - a {
-            cells.push([p(a, b), p(a + 1, b), p(a, b + 1)]);
+            cells.push(Cell {
+                a,
+                b,
+                up: true,
+                corners: [p(a, b), p(a + 1, b), p(a, b + 1)],
+            });
             if a + b + 2 <= n {
-                cells.push([p(a + 1, b), p(a, b + 1), p(a + 1, b + 1)]);
+                cells.push(Cell {
+                    a,
+                    b,
+                    up: false,
+                    corners: [p(a + 1, b), p(a, b + 1), p(a + 1, b + 1)],
+                });
             }
         }
     }
     cells
 }
 
-/// The centroid of a cell.
-pub fn centroid(cell: &[[f64; 3]; 3]) -> [f64; 3] {
-    std::array::from_fn(|i| (cell[0][i] + cell[1][i] + cell[2][i]) / 3.0)
+/// The cell `(a, b, up)` of [`simplex_cells`]`(n)` holding the point `y` (points on a
+/// shared edge go to one of the two cells).
+pub fn locate(n: usize, y: [f64; 3]) -> (usize, usize, bool) {
+    let (u, w) = (y[1] * n as f64, y[2] * n as f64);
+    let a = (u.floor().max(0.0) as usize).min(n - 1);
+    let b = (w.floor().max(0.0) as usize).min(n - 1 - a);
+    let up = (u - a as f64) + (w - b as f64) < 1.0 || a + b + 2 > n;
+    (a, b, up)
 }
 
 /// The viridis colour map at `t` in `[0, 1]` (clipped): linear interpolation between nine
@@ -476,7 +516,7 @@ pub fn simplex_heatmap(
     area: &Area,
     title: &str,
     vertex_labels: [&str; 3],
-    cells: &[[[f64; 3]; 3]],
+    cells: &[Cell],
     values: &[f64],
     range: Range<f64>,
     bar_label: &str,
@@ -486,11 +526,21 @@ pub fn simplex_heatmap(
     let mut ctx = simplex_frame(&tri, title, vertex_labels)?;
     let shade = |v: f64| viridis((v - range.start) / (range.end - range.start));
     ctx.draw_series(cells.iter().zip(values).map(|(cell, &v)| {
-        Polygon::new(
-            cell.iter().map(|&y| simplex_xy(y)).collect::<Vec<_>>(),
-            shade(v).filled(),
-        )
+        // grown by 25% about the centroid so that neighbours overlap by about a pixel (the
+        // SVG coordinates are whole pixels): no anti-aliasing seams
+        let c = cell.centroid();
+        let grow =
+            |y: [f64; 3]| -> [f64; 3] { std::array::from_fn(|i| c[i] + 1.25 * (y[i] - c[i])) };
+        let corners: Vec<(f64, f64)> = cell.corners.iter().map(|&y| simplex_xy(grow(y))).collect();
+        Polygon::new(corners, shade(v).filled())
     }))?;
+    // the outline again, over the grown cells' edges
+    let h = 3f64.sqrt() / 2.0;
+    let outline = vec![(0.0, 0.0), (1.0, 0.0), (0.5, h), (0.0, 0.0)];
+    ctx.draw_series(std::iter::once(PathElement::new(
+        outline,
+        BLACK.stroke_width(2),
+    )))?;
     // colour bar
     let mut bctx = ChartBuilder::on(&bar)
         .margin_left(30)
@@ -501,6 +551,8 @@ pub fn simplex_heatmap(
         .disable_mesh()
         .disable_y_axis()
         .x_labels(5)
+        .x_label_style(("sans-serif", 12))
+        .axis_desc_style(("sans-serif", 12))
         .x_desc(bar_label)
         .draw()?;
     let steps = 40;
