@@ -56,6 +56,31 @@ pub fn color(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
+/// A tick label: up to four significant digits, trailing zeros dropped, and scientific
+/// notation outside `[1e-3, 1e5)` (`0.05`, `200`, `2.5e-6`, `1e-5`).
+pub fn tick_label(v: &f64) -> String {
+    let v = *v;
+    let a = v.abs();
+    if a == 0.0 {
+        return "0".into();
+    }
+    let trim = |s: String| -> String {
+        if s.contains('.') {
+            s.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            s
+        }
+    };
+    if (1e-3..1e5).contains(&a) {
+        let digits = (3 - a.log10().floor() as i32).max(0) as usize;
+        trim(format!("{v:.digits$}"))
+    } else {
+        let s = format!("{v:.3e}");
+        let (mantissa, exponent) = s.split_once('e').expect("{:e} has an exponent");
+        format!("{}e{exponent}", trim(mantissa.to_string()))
+    }
+}
+
 /// One curve of a [`line_chart`].
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -214,6 +239,8 @@ where
     ctx.configure_mesh()
         .x_desc(&chart.x_label)
         .y_desc(&chart.y_label)
+        .x_label_formatter(&tick_label)
+        .y_label_formatter(&tick_label)
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
     let (xr, yr) = (ctx.x_range(), ctx.y_range());
@@ -316,6 +343,7 @@ pub fn bar_chart(
         })
         .x_desc(x_label)
         .y_desc(y_label)
+        .y_label_formatter(&tick_label)
         .draw()?;
     let width = 0.8 / groups.len() as f64;
     for (gi, g) in groups.iter().enumerate() {
