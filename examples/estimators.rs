@@ -1021,7 +1021,8 @@ fn optimisation_panels(root: &plot::Area, rep: &ToyReport) -> plot::PlotResult {
                 "step",
                 "exact loss (mean of runs)",
             )
-            .legend(SeriesLabelPosition::UpperRight),
+            .legend(SeriesLabelPosition::UpperRight)
+            .headroom(0.6),
             &series,
         )?;
     }

@@ -137,6 +137,9 @@ pub struct Chart {
     pub log_x: bool,
     pub log_y: bool,
     pub legend: SeriesLabelPosition,
+    /// Extra room above the data, as a fraction of the y span (on a log axis: of its
+    /// decades), to keep an upper legend clear of the curves.
+    pub headroom: f64,
 }
 
 impl Chart {
@@ -153,6 +156,7 @@ impl Chart {
             log_x: false,
             log_y: false,
             legend: SeriesLabelPosition::UpperRight,
+            headroom: 0.0,
         }
     }
 
@@ -168,6 +172,11 @@ impl Chart {
 
     pub fn legend(mut self, at: SeriesLabelPosition) -> Chart {
         self.legend = at;
+        self
+    }
+
+    pub fn headroom(mut self, fraction: f64) -> Chart {
+        self.headroom = fraction;
         self
     }
 }
@@ -205,7 +214,7 @@ pub fn line_chart(area: &Area, chart: &Chart, series: &[Series]) -> PlotResult {
         chart.log_x,
         0.02,
     );
-    let ys = span(
+    let mut ys = span(
         series.iter().flat_map(|s| {
             s.points.iter().enumerate().flat_map(move |(i, p)| {
                 let e = s.err.get(i).copied().unwrap_or(0.0);
@@ -215,6 +224,15 @@ pub fn line_chart(area: &Area, chart: &Chart, series: &[Series]) -> PlotResult {
         chart.log_y,
         0.05,
     );
+    if chart.log_y {
+        let decades = (ys.end / ys.start).log10();
+        ys.end *= 10f64.powf(chart.headroom * decades);
+        // whole decades: plotters labels a log axis from its first power of ten up, so a
+        // partial decade at the bottom would carry no label
+        ys = 10f64.powf(ys.start.log10().floor())..10f64.powf(ys.end.log10().ceil());
+    } else {
+        ys.end += chart.headroom * (ys.end - ys.start);
+    }
     match (chart.log_x, chart.log_y) {
         (false, false) => draw_lines(area, chart, series, xs, ys),
         (true, false) => draw_lines(area, chart, series, xs.log_scale(), ys),
