@@ -60,7 +60,7 @@ use std::path::Path;
 use clap::Parser;
 use common::out::{Csv, OutArgs};
 use common::plot::{self, Chart, Series};
-use common::stats::{VectorStats, logsumexp, softmax, vector_stats};
+use common::stats::{VectorStats, log_grid, logsumexp, softmax, vector_stats};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Temperature, gumbel_max, gumbel_noise, gumbel_softmax_backward,
@@ -85,6 +85,8 @@ pub struct Toy {
     pub params: Vec<usize>,
     pub w: Vec<f64>,
     pub t: Vec<f64>,
+    /// `Some(t)` for the RELAX toy (whose relaxed estimators have a closed-form mean).
+    pub relax_t: Option<f64>,
 }
 
 impl Toy {
@@ -97,6 +99,7 @@ impl Toy {
             params: vec![0],
             w: vec![1.0, 0.0],
             t: vec![t, 0.0],
+            relax_t: Some(t),
         }
     }
 
@@ -110,6 +113,7 @@ impl Toy {
             params: (0..k).collect(),
             w: vec![1.0; k],
             t: (0..k).map(|i| (i + 1) as f64 / 20.0).collect(),
+            relax_t: None,
         }
     }
 
@@ -163,6 +167,40 @@ impl Toy {
             .into_iter()
             .fold(f64::INFINITY, f64::min)
     }
+}
+
+/// The mean of the Gumbel-Softmax estimate on the RELAX toy at `phi = 0`, which is also
+/// the mean of the straight-through estimate there:
+///
+/// ```text
+/// E[g] = (1 - 2t) int sigmoid'(u) sigmoid'(tau u) du,     sigmoid' = sigmoid (1 - sigmoid)
+/// ```
+///
+/// At `phi = 0`, `y_0 = sigmoid(L/tau)` with `L = g_0 - g_1` standard Logistic (density
+/// `sigmoid'`). Gumbel-Softmax's estimate `2 (y_0 - t) y_0 y_1 / tau` splits into
+/// `2 (y_0 - 1/2) y_0 y_1 / tau`, odd in `L` (mean 0), and `(1 - 2t) y_0 y_1 / tau`, whose
+/// mean is the integral above (`u = L/tau`). Straight-through's `2 (b - t) y_0 y_1 / tau`,
+/// `b = [L > 0]`, splits the same way. As tau -> 0 the integral tends to
+/// `sigmoid'(0) int sigmoid' = 1/4`: the exact `dL/dphi = (1 - 2t)/4`; as tau grows it falls
+/// to 0, so the bias `E[g] - (1-2t)/4` grows in magnitude monotonically (`sigmoid'(tau u)`
+/// falls with tau for every `u`) from 0 to the whole gradient.
+///
+/// Simpson's rule on `u` in `[-40, 40]` (`sigmoid'(40) < 5e-18`) with step `1e-3`: the
+/// integrand varies on the scale `min(1, 1/tau)`, so for tau <= 20 the error is below
+/// `(0.001 / 0.05)^4 ~ 2e-7` relative.
+pub fn relax_relaxed_mean(t: f64, tau: f64) -> f64 {
+    let ds = |x: f64| {
+        let s = 1.0 / (1.0 + (-x).exp());
+        s * (1.0 - s)
+    };
+    let (n, a) = (80_000, 40.0);
+    let h = 2.0 * a / n as f64;
+    let f = |u: f64| ds(u) * ds(tau * u);
+    let mut sum = f(-a) + f(a);
+    for i in 1..n {
+        sum += f(-a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
+    }
+    (1.0 - 2.0 * t) * sum * h / 3.0
 }
 
 /// The one-hot vector `e_i` in R^k.
@@ -757,6 +795,11 @@ pub struct ToyReport {
     pub rows: Vec<BiasVariance>,
     pub curves: Vec<Curve>,
     pub optimum: f64,
+    /// `Some(t)` for a RELAX toy.
+    pub relax_t: Option<f64>,
+    /// RELAX toys: `(tau, |bias|)` of Gumbel-Softmax and straight-through in closed form
+    /// ([`relax_relaxed_mean`]) on a fine tau grid; empty for the categorical toy.
+    pub relaxed_bias_exact: Vec<(f64, f64)>,
 }
 
 /// The three toys of the study.
@@ -787,12 +830,26 @@ pub fn run(cfg: &Config) -> gumbel_tensor::Result<Vec<ToyReport>> {
                     curves.push(optimise(toy, est, tau, &cfg.opt, seed + 100)?);
                 }
             }
+            let exact = toy.exact_grad(&toy.logits);
+            let relaxed_bias_exact = match toy.relax_t {
+                Some(t) if cfg.taus.len() > 1 => {
+                    let lo = cfg.taus.iter().copied().fold(f64::INFINITY, f64::min);
+                    let hi = cfg.taus.iter().copied().fold(0.0, f64::max);
+                    log_grid(lo, hi, 60)
+                        .into_iter()
+                        .map(|tau| (tau, (relax_relaxed_mean(t, tau) - exact[0]).abs()))
+                        .collect()
+                }
+                _ => Vec::new(),
+            };
             Ok(ToyReport {
                 toy: toy.name.clone(),
-                exact: toy.exact_grad(&toy.logits),
+                exact,
                 rows,
                 curves,
                 optimum: toy.optimum(),
+                relax_t: toy.relax_t,
+                relaxed_bias_exact,
             })
         })
         .collect()
@@ -826,6 +883,7 @@ pub fn write_outputs(reports: &[ToyReport], dir: &Path) -> Result<(), Box<dyn Er
             "variance_se",
             "mse",
             "cosine",
+            "closed_form_bias",
         ],
     )?;
     let mut mg = Csv::create(
@@ -872,6 +930,12 @@ pub fn write_outputs(reports: &[ToyReport], dir: &Path) -> Result<(), Box<dyn Er
                 &r.stats.variance_se,
                 &r.mse(),
                 &r.cosine,
+                // the RELAX toy's relaxed estimators (those with a tau): Gumbel-Softmax, and
+                // straight-through with its Rao-Blackwellisation (which keeps its mean)
+                &match (rep.relax_t, r.tau) {
+                    (Some(t), Some(tau)) => (relax_relaxed_mean(t, tau) - r.exact[0]).to_string(),
+                    _ => String::new(),
+                },
             ])?;
             for j in 0..r.exact.len() {
                 mg.row(&[
@@ -956,6 +1020,10 @@ fn bias_variance_panels(root: &plot::Area, rep: &ToyReport) -> plot::PlotResult 
     let exact_norm = rep.exact.iter().map(|x| x * x).sum::<f64>().sqrt();
     let flat = taus.iter().map(|&t| (t, exact_norm)).collect();
     bias.push(Series::new("||exact gradient||", flat, 7).dashed());
+    if !rep.relaxed_bias_exact.is_empty() {
+        let closed = rep.relaxed_bias_exact.clone();
+        bias.push(Series::new("GS and ST, closed form", closed, 8).dashed());
+    }
     plot::line_chart(
         &panels[0],
         &Chart::new(

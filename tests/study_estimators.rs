@@ -11,7 +11,7 @@ mod estimators;
 use estimators::common::stats::{logsumexp, mean_se, softmax};
 use estimators::{
     BiasVariance, Config, Draws, Estimator, Toy, bias_variance, conditional_noise, gradients,
-    optimise, run, toys, write_outputs,
+    optimise, relax_relaxed_mean, run, toys, write_outputs,
 };
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
@@ -245,6 +245,46 @@ fn relaxed_bias_grows_and_variance_falls_with_tau() {
             }
         }
     }
+}
+
+#[test]
+fn relax_toy_relaxed_means_match_the_closed_form() {
+    // At phi = 0 the means of Gumbel-Softmax and straight-through are both
+    // (1 - 2t) int sigmoid'(u) sigmoid'(tau u) du (quadrature error < 1e-6 relative):
+    // within 4 standard errors.
+    let toy = Toy::relax(0.45);
+    let s_gs = stats(
+        &toy,
+        Estimator::GumbelSoftmax,
+        &[0.1, 0.5, 1.0, 5.0],
+        40_000,
+        47,
+    );
+    let s_st = stats(
+        &toy,
+        Estimator::StraightThrough,
+        &[0.1, 0.5, 1.0, 5.0],
+        40_000,
+        47,
+    );
+    for s in s_gs.iter().chain(&s_st) {
+        let want = relax_relaxed_mean(0.45, s.tau.unwrap());
+        let (m, se) = (s.stats.mean[0], s.stats.mean_se[0]);
+        assert!(
+            (m - want).abs() < 4.0 * se + 1e-6 * want,
+            "{} tau {:?}: {m} +- {se} vs {want}",
+            s.estimator.name(),
+            s.tau
+        );
+    }
+    // the closed form's limits: the exact (1 - 2t)/4 as tau -> 0, and a bias that grows
+    // monotonically with tau towards the whole gradient
+    assert!((relax_relaxed_mean(0.45, 1e-3) - 0.025).abs() < 1e-7);
+    let taus = [0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 20.0];
+    for w in taus.windows(2) {
+        assert!(relax_relaxed_mean(0.45, w[1]) < relax_relaxed_mean(0.45, w[0]));
+    }
+    assert!(relax_relaxed_mean(0.45, 20.0) < 0.1 * 0.025);
 }
 
 #[test]
