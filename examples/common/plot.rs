@@ -84,10 +84,13 @@ pub fn tick_label(v: &f64) -> String {
 /// One curve of a [`line_chart`].
 #[derive(Debug, Clone)]
 pub struct Series {
+    /// The legend entry.
     pub name: String,
+    /// `(x, y)` points, joined in order.
     pub points: Vec<(f64, f64)>,
     /// Half-lengths of vertical error bars (e.g. standard errors), one per point, or empty.
     pub err: Vec<f64>,
+    /// Index into [`color`].
     pub color: usize,
     pub dashed: bool,
     /// Draw a small circle at each point.
@@ -134,8 +137,11 @@ pub struct Chart {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
+    /// Logarithmic x axis (points with `x <= 0` are left out).
     pub log_x: bool,
+    /// Logarithmic y axis, in whole decades (points with `y <= 0` are left out).
     pub log_y: bool,
+    /// Where the legend goes, inside the plot.
     pub legend: SeriesLabelPosition,
     /// Extra room above the data, as a fraction of the y span (on a log axis: of its
     /// decades), to keep an upper legend clear of the curves.
@@ -160,21 +166,25 @@ impl Chart {
         }
     }
 
+    /// With a logarithmic x axis.
     pub fn log_x(mut self) -> Chart {
         self.log_x = true;
         self
     }
 
+    /// With a logarithmic y axis.
     pub fn log_y(mut self) -> Chart {
         self.log_y = true;
         self
     }
 
+    /// With the legend at `at`.
     pub fn legend(mut self, at: SeriesLabelPosition) -> Chart {
         self.legend = at;
         self
     }
 
+    /// With `fraction` of extra room above the data (see [`Chart::headroom`]).
     pub fn headroom(mut self, fraction: f64) -> Chart {
         self.headroom = fraction;
         self
@@ -261,7 +271,7 @@ where
         .y_label_formatter(&tick_label)
         .light_line_style(WHITE.mix(0.0))
         .draw()?;
-    let (xr, yr) = (ctx.x_range(), ctx.y_range());
+    let yr = ctx.y_range();
     let inside = |p: &(f64, f64)| {
         p.0.is_finite()
             && p.1.is_finite()
@@ -298,7 +308,6 @@ where
             ctx.draw_series(bars)?;
         }
     }
-    let _ = xr;
     ctx.configure_series_labels()
         .position(chart.legend.clone())
         .background_style(WHITE.mix(0.85))
@@ -311,10 +320,13 @@ where
 /// One group of a [`bar_chart`]: a value (and optional error bar) per class.
 #[derive(Debug, Clone)]
 pub struct Bars {
+    /// The legend entry.
     pub name: String,
+    /// One value per class.
     pub values: Vec<f64>,
     /// Half-lengths of error bars, one per class, or empty.
     pub err: Vec<f64>,
+    /// Index into [`color`].
     pub color: usize,
 }
 

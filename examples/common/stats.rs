@@ -33,7 +33,9 @@ pub fn log_grid(lo: f64, hi: f64, n: usize) -> Vec<f64> {
 /// A sample mean with its standard error `s / sqrt(n)` (`s` the sample standard deviation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MeanSe {
+    /// The sample mean.
     pub mean: f64,
+    /// Its standard error.
     pub se: f64,
 }
 
@@ -61,8 +63,11 @@ pub fn mean_se(xs: &[f64]) -> MeanSe {
 /// `sqrt((m4 - s^4) / n)`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct VectorStats {
+    /// Per component: the mean ...
     pub mean: Vec<f64>,
+    /// ... and its standard error.
     pub mean_se: Vec<f64>,
+    /// The trace of the covariance (unbiased), and its standard error.
     pub variance: f64,
     pub variance_se: f64,
 }
@@ -92,18 +97,14 @@ pub fn vector_stats(draws: &[f64], d: usize) -> VectorStats {
             sq * nf / (nf - 1.0)
         })
         .collect();
-    let mean_se = var_j.iter().map(|v| (v / (nf - 1.0) / nf).sqrt()).collect();
-    let e_stats = mean_se_of(&e);
+    let se = var_j.iter().map(|v| (v / (nf - 1.0) / nf).sqrt()).collect();
+    let e_stats = mean_se(&e);
     VectorStats {
         mean,
-        mean_se,
+        mean_se: se,
         variance: e_stats.mean,
         variance_se: e_stats.se,
     }
-}
-
-fn mean_se_of(xs: &[f64]) -> MeanSe {
-    mean_se(xs)
 }
 
 /// `ln Gamma(x)` for `x > 0`: Stirling's series from `x >= 15` on,
