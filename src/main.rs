@@ -205,6 +205,10 @@ struct EvalArgs {
     /// Seed of the draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Sample from softmax(logits / T) and measure NLL_gen under it (1 = the model itself;
+    /// below 1 sharpens it: the baseline a GAN must beat).
+    #[arg(long, default_value_t = 1.0)]
+    temperature: f32,
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
@@ -388,8 +392,14 @@ fn sample(a: &SampleArgs) -> Result<(), String> {
 
 fn eval(a: &EvalArgs) -> Result<(), String> {
     set_threads(a.threads)?;
-    let text = inspect::eval(&a.checkpoint, a.test.as_deref(), a.samples, a.seed)
-        .map_err(|e| e.to_string())?;
+    let text = inspect::eval(
+        &a.checkpoint,
+        a.test.as_deref(),
+        a.samples,
+        a.seed,
+        a.temperature,
+    )
+    .map_err(|e| e.to_string())?;
     print!("{text}");
     Ok(())
 }

@@ -147,14 +147,36 @@ fn sample_and_eval_read_a_run_folder() {
         lines,
         inspect::sample(&dir.join("checkpoint"), 7, 3).unwrap()
     );
-    let text = inspect::eval(&dir, None, Some(64), 0).unwrap();
+    let text = inspect::eval(&dir, None, Some(64), 0, 1.0).unwrap();
     // The run folder has pretrained/: both models side by side, with real data.
     assert!(
         text.contains("after MLE") && text.contains("real data") && text.contains("validity"),
         "{text}"
     );
-    let e = inspect::eval(&dir, Some(Path::new("x.txt")), None, 0).unwrap_err();
+    let e = inspect::eval(&dir, Some(Path::new("x.txt")), None, 0, 1.0).unwrap_err();
     assert!(e.to_string().contains("--test"), "{e}");
+
+    // Sampling temperature: 1 is the model itself; below 1 the tempered distributions are
+    // sharper (lower entropy) and held-out data is less likely under them.
+    let g = inspect::load(&dir).unwrap().generator;
+    let (s1, h1) = g.sample_with_entropy(256, 5).unwrap();
+    assert_eq!(
+        (s1.clone(), h1),
+        g.sample_with_entropy_at(256, 5, 1.0).unwrap()
+    );
+    let (_, h_cold) = g.sample_with_entropy_at(256, 5, 0.5).unwrap();
+    assert!(
+        h_cold < h1,
+        "entropy at T = 0.5 ({h_cold}) not below T = 1 ({h1})"
+    );
+    let test: Vec<_> = s1[..64 * 16].to_vec();
+    assert_eq!(g.nll(&test).unwrap(), g.nll_at(&test, 1.0).unwrap());
+    for bad in [0.0, -1.0, f32::NAN, f32::INFINITY] {
+        let e = g.sample_with_entropy_at(4, 0, bad).unwrap_err().to_string();
+        assert!(e.contains("temperature"), "{e}");
+    }
+    let text = inspect::eval(&dir, None, Some(64), 0, 0.7).unwrap();
+    assert!(text.contains("sampling temperature: 0.7"), "{text}");
     fs::remove_dir_all(&dir).unwrap();
 }
 

@@ -320,6 +320,13 @@ impl Generator {
     /// The NLL of padded sequences `[n, seq_len]` (row-major): the mean over all non-pad
     /// target tokens of `-ln p(x_t | x_<t)`, in nats. No gradient.
     pub fn nll(&self, tokens: &[Token]) -> Result<f64> {
+        self.nll_at(tokens, 1.0)
+    }
+
+    /// [`Generator::nll`] under the tempered model `softmax(logits / temperature)`, the
+    /// distribution [`Generator::sample_with_entropy_at`] draws from at that temperature.
+    pub fn nll_at(&self, tokens: &[Token], temperature: f32) -> Result<f64> {
+        let inv = check_temperature(temperature)?;
         let l = self.cfg.seq_len;
         let n = tokens.len() / l;
         // 64 sequences: [64 * seq_len, vocab] logits (25.6 MB for the oracle) stay below glibc's
@@ -331,7 +338,7 @@ impl Generator {
             let chunk = &tokens[start * l..(start + b) * l];
             let (inputs, targets) = self.teacher_forcing(chunk, b)?;
             let tape = Tape::inference();
-            let logits = self.teacher_forced_logits(&tape, &inputs, b)?.value()?;
+            let logits = tempered(self.teacher_forced_logits(&tape, &inputs, b)?.value()?, inv);
             let lse = row_logsumexp(&logits);
             for (r, &tgt) in targets.iter().enumerate() {
                 if Some(tgt as Token) == self.cfg.pad {
@@ -355,6 +362,20 @@ impl Generator {
     /// Sequence `i` draws its uniforms from its own stream `(key, i)`, so samples do not
     /// depend on the chunking or the number of threads.
     pub fn sample_with_entropy(&self, n: usize, key: u64) -> Result<(Vec<Token>, f64)> {
+        self.sample_with_entropy_at(n, key, 1.0)
+    }
+
+    /// [`Generator::sample_with_entropy`] from the tempered model
+    /// `softmax(logits / temperature)` (the entropy is that of the tempered distributions).
+    /// Temperature 1 is the model itself; below 1 sharpens it. `Err` unless the temperature
+    /// is finite and > 0.
+    pub fn sample_with_entropy_at(
+        &self,
+        n: usize,
+        key: u64,
+        temperature: f32,
+    ) -> Result<(Vec<Token>, f64)> {
+        let inv = check_temperature(temperature)?;
         let l = self.cfg.seq_len;
         let mut out = vec![0 as Token; n * l];
         let (mut ent_sum, mut ent_count) = (0.0f64, 0usize);
@@ -372,7 +393,10 @@ impl Generator {
             let mut alive = vec![true; b];
             for t in 0..l {
                 let s = self.lstm.step(&tape, &self.params, &x, state)?;
-                let logits = self.linear.forward(&tape, &self.params, &s.h)?.value()?;
+                let logits = tempered(
+                    self.linear.forward(&tape, &self.params, &s.h)?.value()?,
+                    inv,
+                );
                 state = Some(s);
                 let us: Vec<f64> = streams
                     .iter_mut()
@@ -421,5 +445,25 @@ impl Generator {
             self.params.set(id, t)?;
         }
         file.expect_empty()
+    }
+}
+
+/// `1 / temperature`, or an error naming the bad value.
+fn check_temperature(temperature: f32) -> Result<f32> {
+    if temperature.is_finite() && temperature > 0.0 && (1.0 / temperature).is_finite() {
+        Ok(1.0 / temperature)
+    } else {
+        Err(Error::Config(format!(
+            "sampling temperature must be finite and > 0, got {temperature}"
+        )))
+    }
+}
+
+/// `logits / temperature` (`inv = 1 / temperature`); temperature 1 leaves them untouched.
+fn tempered(logits: std::sync::Arc<Tensor<f32>>, inv: f32) -> std::sync::Arc<Tensor<f32>> {
+    if inv == 1.0 {
+        logits
+    } else {
+        std::sync::Arc::new(gumbel_tensor::ops::scale(&logits, inv))
     }
 }

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{TensorFile, resolve_checkpoint_dir};
 use super::config::{DataSource, TrainConfig};
 use super::data::{DataKind, TrainData, render_tokens};
-use super::eval::evaluate;
+use super::eval::evaluate_at;
 use super::report::{self, Evaluation};
 use super::rng::{self, Purpose};
 use super::run::read_state;
@@ -92,7 +92,14 @@ pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
 
 /// Evaluates the checkpoint at `path` and returns a printable table. For a run folder with
 /// a `pretrained/` checkpoint (the model after MLE), both are evaluated side by side.
-pub fn eval(path: &Path, test: Option<&Path>, samples: Option<usize>, seed: u64) -> Result<String> {
+/// Samples are drawn (and NLL_gen measured) at `temperature` (1 = the model itself).
+pub fn eval(
+    path: &Path,
+    test: Option<&Path>,
+    samples: Option<usize>,
+    seed: u64,
+    temperature: f32,
+) -> Result<String> {
     let l = load(path)?;
     let mut cfg = l.config.clone();
     if let Some(t) = test {
@@ -109,7 +116,7 @@ pub fn eval(path: &Path, test: Option<&Path>, samples: Option<usize>, seed: u64)
     data.check_vocab(&l.state, &l.dir)?;
     let n = samples.unwrap_or(cfg.eval_samples);
     let key = rng::key(seed, Purpose::Eval, u64::MAX);
-    let final_eval = evaluate(&l.generator, &data, &cfg, key, n)?.eval;
+    let final_eval = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
     let pretrained = [path.join("pretrained"), path.to_path_buf()]
         .into_iter()
         .find(|p| {
@@ -117,10 +124,14 @@ pub fn eval(path: &Path, test: Option<&Path>, samples: Option<usize>, seed: u64)
                 && p.file_name().is_some_and(|f| f == "pretrained")
         });
     let mut out = format!("checkpoint: {}\n", l.dir.display());
+    if temperature != 1.0 {
+        out.push_str(&format!("sampling temperature: {temperature}\n"));
+    }
     match pretrained {
         Some(p) if p != l.dir => {
             let m = load_dir(&p)?;
-            let mle_eval: Evaluation = evaluate(&m.generator, &data, &cfg, key, n)?.eval;
+            let mle_eval: Evaluation =
+                evaluate_at(&m.generator, &data, &cfg, key, n, temperature)?.eval;
             out.push_str(&format!(
                 "compared with the MLE model in {}\n\n",
                 p.display()
