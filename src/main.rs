@@ -333,18 +333,24 @@ fn default_out(c: &TrainConfig) -> PathBuf {
     ))
 }
 
-fn set_threads(n: usize) -> Result<(), String> {
+/// Runs `job` on a pool of `n` rayon threads. The job itself runs on a pool thread, so the
+/// kernels' parallel loops start there instead of handing every call over from the main
+/// thread and waiting for it (which costs even with one thread).
+fn with_threads<R: Send>(
+    n: usize,
+    job: impl FnOnce() -> Result<R, String> + Send,
+) -> Result<R, String> {
     if n == 0 {
         return Err("--threads must be at least 1".into());
     }
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
-        .build_global()
-        .map_err(|e| format!("cannot start {n} threads: {e}"))
+        .build()
+        .map_err(|e| format!("cannot start {n} threads: {e}"))?
+        .install(job)
 }
 
 fn train(a: &TrainArgs) -> Result<(), String> {
-    set_threads(a.threads)?;
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // The handler only sets a flag: the training loop checks it after each step, writes a
@@ -361,16 +367,18 @@ fn train(a: &TrainArgs) -> Result<(), String> {
         stop,
         stop_after: None,
     };
-    let mut bars = progress::Bars::new();
-    let outcome = if let Some(dir) = &a.resume {
-        run::resume(dir, &opts, &mut bars)
-    } else {
-        let cfg = config_from(a)?;
-        let out = a.out.clone().unwrap_or_else(|| default_out(&cfg));
-        eprintln!("run folder: {}", out.display());
-        run::train(cfg, &out, &opts, &mut bars)
-    }
-    .map_err(|e| e.to_string())?;
+    let outcome = with_threads(a.threads, || {
+        let mut bars = progress::Bars::new();
+        if let Some(dir) = &a.resume {
+            run::resume(dir, &opts, &mut bars)
+        } else {
+            let cfg = config_from(a)?;
+            let out = a.out.clone().unwrap_or_else(|| default_out(&cfg));
+            eprintln!("run folder: {}", out.display());
+            run::train(cfg, &out, &opts, &mut bars)
+        }
+        .map_err(|e| e.to_string())
+    })?;
     match outcome {
         Outcome::Finished(summary) => {
             println!("\nfinished in {:.1} s\n", summary.seconds);
@@ -382,8 +390,9 @@ fn train(a: &TrainArgs) -> Result<(), String> {
 }
 
 fn sample(a: &SampleArgs) -> Result<(), String> {
-    set_threads(a.threads)?;
-    let lines = inspect::sample(&a.checkpoint, a.count, a.seed).map_err(|e| e.to_string())?;
+    let lines = with_threads(a.threads, || {
+        inspect::sample(&a.checkpoint, a.count, a.seed).map_err(|e| e.to_string())
+    })?;
     for l in lines {
         println!("{l}");
     }
@@ -391,15 +400,16 @@ fn sample(a: &SampleArgs) -> Result<(), String> {
 }
 
 fn eval(a: &EvalArgs) -> Result<(), String> {
-    set_threads(a.threads)?;
-    let text = inspect::eval(
-        &a.checkpoint,
-        a.test.as_deref(),
-        a.samples,
-        a.seed,
-        a.temperature,
-    )
-    .map_err(|e| e.to_string())?;
+    let text = with_threads(a.threads, || {
+        inspect::eval(
+            &a.checkpoint,
+            a.test.as_deref(),
+            a.samples,
+            a.seed,
+            a.temperature,
+        )
+        .map_err(|e| e.to_string())
+    })?;
     print!("{text}");
     Ok(())
 }
