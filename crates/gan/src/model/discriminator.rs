@@ -157,10 +157,7 @@ impl Discriminator {
 
     /// The parameters as `(name, tensor)`.
     pub fn state_dict(&self) -> Vec<(String, &Tensor<f32>)> {
-        self.params
-            .named_values()
-            .map(|(n, t)| (n.to_string(), t))
-            .collect()
+        checkpoint::state_dict(&self.params)
     }
 
     /// `discriminator.safetensors` bytes.
@@ -170,13 +167,6 @@ impl Discriminator {
 
     /// Loads every parameter; `Err` naming the file and tensor on a mismatch.
     pub fn load(&mut self, file: &mut TensorFile) -> Result<()> {
-        let ids: Vec<_> = self.params.ids().collect();
-        for id in ids {
-            let name = self.params.name(id)?.to_string();
-            let shape = self.params.value(id)?.shape().to_vec();
-            let t = file.take(&name, &shape)?;
-            self.params.set(id, t)?;
-        }
-        file.expect_empty()
+        checkpoint::load_params(&mut self.params, file)
     }
 }

@@ -423,10 +423,7 @@ impl Generator {
 
     /// The parameters as `(name, tensor)` in PyTorch's names and layouts.
     pub fn state_dict(&self) -> Vec<(String, &Tensor<f32>)> {
-        self.params
-            .named_values()
-            .map(|(n, t)| (n.to_string(), t))
-            .collect()
+        checkpoint::state_dict(&self.params)
     }
 
     /// `generator.safetensors` bytes.
@@ -437,14 +434,7 @@ impl Generator {
     /// Loads every parameter from a `generator.safetensors`; `Err` naming the file and the
     /// tensor if one is missing or has another shape (a checkpoint of another model size).
     pub fn load(&mut self, file: &mut TensorFile) -> Result<()> {
-        let ids: Vec<_> = self.params.ids().collect();
-        for id in ids {
-            let name = self.params.name(id)?.to_string();
-            let shape = self.params.value(id)?.shape().to_vec();
-            let t = file.take(&name, &shape)?;
-            self.params.set(id, t)?;
-        }
-        file.expect_empty()
+        checkpoint::load_params(&mut self.params, file)
     }
 }
 

@@ -23,6 +23,7 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use gumbel_autograd::ParamStore;
 use gumbel_tensor::Tensor;
 use safetensors::{Dtype, SafeTensors};
 
@@ -214,6 +215,30 @@ impl TensorFile {
             )),
         }
     }
+}
+
+/// A parameter store's `(name, tensor)` pairs in insertion order: what a network writes
+/// to its `.safetensors` file (the names are PyTorch's, see `docs/gan.md`).
+pub fn state_dict(params: &ParamStore<f32>) -> Vec<(String, &Tensor<f32>)> {
+    params
+        .named_values()
+        .map(|(n, t)| (n.to_string(), t))
+        .collect()
+}
+
+/// Sets every parameter of `params` from `file`: `Err` naming the file and the tensor if
+/// one is missing, has another shape (a checkpoint of another model size) or is not
+/// finite, or if the file holds a tensor the store does not (a checkpoint of another
+/// model).
+pub fn load_params(params: &mut ParamStore<f32>, file: &mut TensorFile) -> Result<()> {
+    let ids: Vec<_> = params.ids().collect();
+    for id in ids {
+        let name = params.name(id)?.to_string();
+        let shape = params.value(id)?.shape().to_vec();
+        let t = file.take(&name, &shape)?;
+        params.set(id, t)?;
+    }
+    file.expect_empty()
 }
 
 /// Replaces the checkpoint folder `dir` with one holding `files` (name, bytes), atomically
