@@ -29,8 +29,10 @@ mod sealed {
 /// A floating-point element type: `f32` or `f64`.
 ///
 /// [`GumbelElement`](crate::ops::gumbel::GumbelElement) is a supertrait: it carries the
-/// per-type pieces of the Gumbel kernels (their 512-bit vector, uniform mapping, `ln`/`exp`
-/// polynomials), so that those kernels can be generic over `Element`.
+/// per-type pieces of the Gumbel kernels (the uniform mapping) and, through
+/// [`LaneElement`](crate::ops::lanes::LaneElement), the 512-bit vector and the `ln`/`exp`
+/// polynomials that the Gumbel and softmax kernels share, so that those kernels can be
+/// generic over `Element`.
 ///
 /// Scalar methods (`exp`, `ln`, ...) are the standard library's and serve as the reference
 /// against which the SIMD kernels are tested.

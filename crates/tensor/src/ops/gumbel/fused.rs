@@ -36,14 +36,14 @@
 
 use std::mem::MaybeUninit;
 
-use super::lanes::Lanes;
 use super::noise::{GivenGumbel, GivenUniform, NoiseSource, RowStream};
-use super::poly::fast_max;
 use super::rng::GumbelRng;
 use super::uninit::{assume_init_mut, write_rows};
 use super::{GumbelSoftmax, Noise, Temperature};
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::ops::lanes::Lanes;
+use crate::ops::poly::fast_max;
 use crate::parallel;
 use crate::tensor::Tensor;
 

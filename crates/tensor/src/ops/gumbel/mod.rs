@@ -17,13 +17,15 @@
 //! | file | what |
 //! |---|---|
 //! | `rng.rs` | [`GumbelRng`] and the per-row 8-lane xoshiro256++ streams |
-//! | `poly.rs` | `ln`/`exp` polynomials for the kernels' input ranges (SIMD + scalar twins) |
-//! | `noise.rs` | the uniform grid, `u -> g`, [`gumbel_noise`], [`uniform_noise`] |
+//! //! | `noise.rs` | the uniform grid, `u -> g`, [`gumbel_noise`], [`uniform_noise`] |
 //! | `fused.rs` | [`gumbel_softmax`] and [`gumbel_softmax_backward`] side by side, [`gumbel_max`] |
 //! | `composed.rs` | the unfused twin (noise, add, scale, softmax as separate passes) |
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
-//! | `lanes.rs` | the 512-bit vectors (`f32x16`, `f64x8`) the kernels run on |
-//! | `uninit.rs` | output tensors written in full without zeroing them first |
+//! //! | `uninit.rs` | output tensors written in full without zeroing them first |
+//!
+//! The 512-bit vectors the kernels run on (`f32x16`, `f64x8`) and the `ln`/`exp`
+//! polynomials for their input ranges live one level up, in [`crate::ops::lanes`] and
+//! `ops/poly.rs`, shared with the softmax kernels.
 //!
 //! ## Numerical contract
 //! - `tau`/`beta` must be finite and `> 0`, and so must their reciprocal:
@@ -41,9 +43,7 @@
 pub mod composed;
 mod concrete;
 mod fused;
-pub mod lanes;
 mod noise;
-pub(crate) mod poly;
 mod rng;
 mod uninit;
 
@@ -65,8 +65,8 @@ use wide::u64x8;
 
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::ops::lanes::LaneElement;
 use crate::tensor::Tensor;
-use lanes::Lanes;
 
 /// The temperature of the relaxation, in one of two forms:
 /// `Tau(tau)`: `y = softmax((l + g) / tau)`; `Beta(beta)`: `y = softmax(beta (l + g))`,
@@ -156,22 +156,13 @@ mod sealed {
 }
 
 /// The per-type half of the Gumbel kernels (implemented for `f32` and `f64`, and a
-/// supertrait of [`Element`], so every element type has them): the 512-bit vector type,
-/// the mapping from one generator step to uniforms, and the `ln`/`exp` polynomials, each
-/// with its scalar twin. The kernels themselves are generic over [`Element`].
-pub trait GumbelElement: sealed::Sealed + Copy + Send + Sync + 'static {
-    /// `f32x16` or `f64x8`: one generator step's worth of uniforms.
-    type Lanes: Lanes<Scalar = Self>;
+/// supertrait of [`Element`], so every element type has it): the mapping from one
+/// generator step to uniforms, with its scalar twin. The 512-bit vector type and the
+/// `ln`/`exp` polynomials come from the supertrait [`LaneElement`]. The kernels themselves
+/// are generic over [`Element`].
+pub trait GumbelElement: sealed::Sealed + LaneElement {
     /// The uniforms of one generator step (8 random words): 16 for `f32`, 8 for `f64`.
     fn uniforms(w: u64x8) -> Self::Lanes;
     /// Scalar twin of [`GumbelElement::uniforms`]: writes `Lanes::N` uniforms to `out`.
     fn uniforms_scalar(w: [u64; 8], out: &mut [Self]);
-    /// `ln x` for positive normal `x` (`poly.rs`).
-    fn ln_lanes(x: Self::Lanes) -> Self::Lanes;
-    /// Scalar twin of [`GumbelElement::ln_lanes`] (bitwise identical).
-    fn ln_scalar(x: Self) -> Self;
-    /// `e^x` for `x <= 0` or `-inf` (`poly.rs`).
-    fn exp_lanes(x: Self::Lanes) -> Self::Lanes;
-    /// Scalar twin of [`GumbelElement::exp_lanes`] (bitwise identical).
-    fn exp_scalar(x: Self) -> Self;
 }

@@ -26,11 +26,11 @@ use std::mem::MaybeUninit;
 
 use wide::{f32x16, f64x8, u32x16, u64x8};
 
-use super::lanes::Lanes;
+use super::GumbelElement;
 use super::rng::{CallKey, GumbelRng, LaneRng};
 use super::uninit::write_rows;
-use super::{GumbelElement, poly};
 use crate::element::Element;
+use crate::ops::lanes::Lanes;
 use crate::tensor::Tensor;
 
 const F32_ONE_BITS: u32 = 0x3f80_0000;
@@ -91,7 +91,6 @@ pub(crate) fn uniforms_f64(w: [u64; 8], out: &mut [f64]) {
 }
 
 impl GumbelElement for f32 {
-    type Lanes = f32x16;
     #[inline(always)]
     fn uniforms(w: u64x8) -> f32x16 {
         uniforms_f32x16(w)
@@ -100,26 +99,9 @@ impl GumbelElement for f32 {
     fn uniforms_scalar(w: [u64; 8], out: &mut [f32]) {
         uniforms_f32(w, out)
     }
-    #[inline(always)]
-    fn ln_lanes(x: f32x16) -> f32x16 {
-        poly::ln_f32x16(x)
-    }
-    #[inline(always)]
-    fn ln_scalar(x: f32) -> f32 {
-        poly::ln_f32(x)
-    }
-    #[inline(always)]
-    fn exp_lanes(x: f32x16) -> f32x16 {
-        poly::exp_f32x16(x)
-    }
-    #[inline(always)]
-    fn exp_scalar(x: f32) -> f32 {
-        poly::exp_f32(x)
-    }
 }
 
 impl GumbelElement for f64 {
-    type Lanes = f64x8;
     #[inline(always)]
     fn uniforms(w: u64x8) -> f64x8 {
         uniforms_f64x8(w)
@@ -127,22 +109,6 @@ impl GumbelElement for f64 {
     #[inline(always)]
     fn uniforms_scalar(w: [u64; 8], out: &mut [f64]) {
         uniforms_f64(w, out)
-    }
-    #[inline(always)]
-    fn ln_lanes(x: f64x8) -> f64x8 {
-        poly::ln_f64x8(x)
-    }
-    #[inline(always)]
-    fn ln_scalar(x: f64) -> f64 {
-        poly::ln_f64(x)
-    }
-    #[inline(always)]
-    fn exp_lanes(x: f64x8) -> f64x8 {
-        poly::exp_f64x8(x)
-    }
-    #[inline(always)]
-    fn exp_scalar(x: f64) -> f64 {
-        poly::exp_f64(x)
     }
 }
 

@@ -1,16 +1,18 @@
-//! `ln` and `exp` polynomials specialised to the inputs the Gumbel kernels feed them,
-//! each as a SIMD kernel (`f32x16` / `f64x8`) with a scalar twin that performs the same
-//! operations in the same order and so returns bitwise the same result.
+//! `ln` and `exp` polynomials specialised to the inputs the Gumbel and softmax kernels
+//! feed them, each as a SIMD kernel (`f32x16` / `f64x8`) with a scalar twin that performs
+//! the same operations in the same order and so returns bitwise the same result. The
+//! kernels reach them through [`LaneElement`](super::lanes::LaneElement).
 //!
 //! wide's `ln`/`exp` are accurate, but they pay for the whole IEEE domain with a dozen
 //! compares and blends per call (NaN, +-inf, zero, negative, subnormal, overflow). The
-//! forward kernel evaluates two `ln` and one `exp` per element and is compute bound, so
-//! here each function handles only the domain it is used on:
+//! Gumbel forward kernel evaluates two `ln` and one `exp` per element, the softmax one
+//! `exp`; both are compute bound, so here each function handles only the domain it is
+//! used on:
 //!
 //! | function | domain | used for |
 //! |---|---|---|
 //! | `ln_*`  | positive *normal* finite numbers | `ln u`, `ln(-ln u)`, `ln y` (after a guard) |
-//! | `exp_*` | `(-inf, 0]` (valid up to `+88` / `+709`) and `-inf` | `exp(c (p - max))` |
+//! | `exp_*` | `(-inf, 0]` (valid up to `+88` / `+709`) and `-inf` | `exp(c (p - max))`, `exp(x - max)`, `exp(log y)` |
 //!
 //! Outside its domain a function returns garbage (never UB); callers guarantee the
 //! domain. The uniform grid (`noise.rs`) keeps `u` and `-ln u` normal, and the softmax
@@ -349,7 +351,7 @@ pub fn exp_f64(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::gumbel::lanes::Lanes;
+    use crate::ops::lanes::Lanes;
 
     /// The unit in the last place of a `bits`-bit-mantissa float at the magnitude of
     /// `want` (the spacing of the binade holding `want`; subnormal spacing below

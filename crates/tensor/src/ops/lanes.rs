@@ -1,12 +1,15 @@
-//! [`Lanes`]: the 512-bit vectors the Gumbel kernels run on (`f32x16`, `f64x8`).
+//! [`Lanes`]: the 512-bit vectors (`f32x16`, `f64x8`) the Gumbel and softmax kernels run
+//! on, and [`LaneElement`], which ties each element type to its vector and to the
+//! `exp`/`ln` polynomials of `poly.rs` (each with its bitwise scalar twin).
 //!
-//! One step of the 8-lane xoshiro generator yields 8 x 64 random bits: exactly one
-//! `f32x16` of uniforms (two 23-bit uniforms per word) or one `f64x8` (one 52-bit uniform
-//! per word). The Gumbel kernels therefore work on 512-bit vectors rather than on the
-//! 256-bit [`SimdFloat`](crate::SimdFloat) vectors of the generic kernels: one generator
-//! step feeds exactly one vector, and with `-C target-cpu=native` on an AVX-512 machine
-//! each vector is one `zmm` register (docs/kernels.md, "SIMD width"). In a portable build
-//! wide emulates them with two AVX or four SSE halves: same results, lower speed.
+//! The generic kernels of `elementwise` and `reduce` use the 256-bit
+//! [`SimdFloat`](crate::SimdFloat) vectors. The Gumbel kernels use 512 bits because one
+//! step of the 8-lane xoshiro generator yields 8 x 64 random bits: exactly one `f32x16` of
+//! uniforms (two 23-bit uniforms per word) or one `f64x8` (one 52-bit uniform per word).
+//! The softmax kernels use them because they are compute bound on `exp`: with
+//! `-C target-cpu=native` on an AVX-512 machine each vector is one `zmm` register, twice the
+//! elements per instruction (docs/kernels.md, "SIMD width"). In a portable build wide
+//! emulates them with two AVX or four SSE halves: same results, lower speed.
 //!
 //! Only the operations the kernels use are here. Horizontal reductions fold the lanes in
 //! a fixed pairwise order, so results never depend on how rows are scheduled.
@@ -15,6 +18,61 @@ use std::mem::MaybeUninit;
 use std::ops::{Add, Mul, Neg, Sub};
 
 use wide::{f32x16, f64x8};
+
+use super::poly;
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// The per-type half of the 512-bit kernels (implemented for `f32` and `f64`, and a
+/// supertrait of [`Element`](crate::Element) through
+/// [`GumbelElement`](crate::ops::gumbel::GumbelElement)): the vector type and the `ln`/`exp`
+/// polynomials of `poly.rs`, each with a scalar twin that returns bitwise the same result
+/// (error bounds and domains in `poly.rs`).
+pub trait LaneElement: sealed::Sealed + Copy + Send + Sync + 'static {
+    /// `f32x16` or `f64x8`.
+    type Lanes: Lanes<Scalar = Self>;
+    /// `ln x` for positive normal `x`, <= 1 ulp (`f32`) / <= 2 ulp of std (`f64`).
+    fn ln_lanes(x: Self::Lanes) -> Self::Lanes;
+    /// Scalar twin of [`LaneElement::ln_lanes`] (bitwise identical).
+    fn ln_scalar(x: Self) -> Self;
+    /// `e^x` for `x <= 0` or `-inf` (valid up to `+88` / `+709`), <= 2 ulp (`f32`) / <= 2
+    /// ulp of std (`f64`) for normal results; results below the smallest normal (`x` below
+    /// about `-87.3` / `-708.4`) flush to `+0.0`, and `e^-inf = +0.0` exactly.
+    fn exp_lanes(x: Self::Lanes) -> Self::Lanes;
+    /// Scalar twin of [`LaneElement::exp_lanes`] (bitwise identical).
+    fn exp_scalar(x: Self) -> Self;
+}
+
+macro_rules! impl_lane_element {
+    ($t:ident, $v:ident, $ln_v:ident, $ln_s:ident, $exp_v:ident, $exp_s:ident) => {
+        impl LaneElement for $t {
+            type Lanes = $v;
+            #[inline(always)]
+            fn ln_lanes(x: $v) -> $v {
+                poly::$ln_v(x)
+            }
+            #[inline(always)]
+            fn ln_scalar(x: $t) -> $t {
+                poly::$ln_s(x)
+            }
+            #[inline(always)]
+            fn exp_lanes(x: $v) -> $v {
+                poly::$exp_v(x)
+            }
+            #[inline(always)]
+            fn exp_scalar(x: $t) -> $t {
+                poly::$exp_s(x)
+            }
+        }
+    };
+}
+
+impl_lane_element!(f32, f32x16, ln_f32x16, ln_f32, exp_f32x16, exp_f32);
+impl_lane_element!(f64, f64x8, ln_f64x8, ln_f64, exp_f64x8, exp_f64);
 
 /// A 512-bit float vector: `f32x16` or `f64x8`.
 pub trait Lanes:
