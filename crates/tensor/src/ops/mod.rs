@@ -38,5 +38,5 @@ pub use gumbel::{
     uniform_noise,
 };
 pub use matmul::{matmul, matmul_acc};
-pub use reduce::{mean_all, row_argmax, row_logsumexp, row_max, row_sum, sum_all, try_row_argmax};
+pub use reduce::{mean_all, row_argmax, row_logsumexp, row_max, row_sum, sum_all};
 pub use softmax::{log_softmax, log_softmax_backward, softmax, softmax_backward};

@@ -75,8 +75,15 @@ pub fn row_logsumexp<T: Element>(a: &Tensor<T>) -> Tensor<T> {
 }
 
 /// Index of the maximum of each row (the first one on ties; the first NaN if the row holds
-/// a NaN), or an [`Error::InvalidShape`] if the last dimension is empty.
-pub fn try_row_argmax<T: Element>(a: &Tensor<T>) -> Result<Vec<usize>> {
+/// a NaN), or an [`Error::InvalidShape`] if the last dimension is empty (a row with no
+/// maximum).
+///
+/// ```
+/// use gumbel_tensor::{Tensor, ops};
+/// let a = Tensor::new([2, 3], vec![1.0f32, 7.0, 7.0, -1.0, f32::NEG_INFINITY, -0.5]).unwrap();
+/// assert_eq!(ops::row_argmax(&a).unwrap(), vec![1, 2]);
+/// ```
+pub fn row_argmax<T: Element>(a: &Tensor<T>) -> Result<Vec<usize>> {
     if a.cols() == 0 {
         return Err(Error::invalid_shape(
             "row_argmax",
@@ -87,23 +94,6 @@ pub fn try_row_argmax<T: Element>(a: &Tensor<T>) -> Result<Vec<usize>> {
     Ok(parallel::map_rows(a.rows(), a.cols(), |i| {
         simd::argmax(a.row(i)).expect("rows are not empty")
     }))
-}
-
-/// [`try_row_argmax`], unwrapped: index of the first maximum of each row.
-///
-/// # Panics
-/// If the last dimension is empty (use [`try_row_argmax`] to get the error instead).
-///
-/// ```
-/// use gumbel_tensor::{Tensor, ops};
-/// let a = Tensor::new([2, 3], vec![1.0f32, 7.0, 7.0, -1.0, f32::NEG_INFINITY, -0.5]).unwrap();
-/// assert_eq!(ops::row_argmax(&a), vec![1, 2]);
-/// ```
-pub fn row_argmax<T: Element>(a: &Tensor<T>) -> Vec<usize> {
-    match try_row_argmax(a) {
-        Ok(v) => v,
-        Err(e) => panic!("{e}"),
-    }
 }
 
 /// Sum of all elements in a fixed order: each row's sum (as [`row_sum`]), then the row sums
@@ -444,7 +434,7 @@ mod tests {
         assert_eq!(row_sum(&a).shape(), &[2, 3]);
         assert_eq!(row_max(&a).shape(), &[2, 3]);
         assert_eq!(row_logsumexp(&a).shape(), &[2, 3]);
-        assert_eq!(row_argmax(&a), vec![3, 0, 1, 2, 3, 3]);
+        assert_eq!(row_argmax(&a).unwrap(), vec![3, 0, 1, 2, 3, 3]);
         assert_eq!(row_max(&a).as_slice()[1], T::from_f64(4.0));
         let v = Tensor::new([3], vec![T::ONE, T::from_f64(2.0), T::from_f64(3.0)]).unwrap();
         assert_eq!(row_sum(&v).rank(), 0);
@@ -456,7 +446,7 @@ mod tests {
         assert_eq!(row_max(&e).as_slice(), &[T::NEG_INFINITY; 2]);
         assert_eq!(row_logsumexp(&e).as_slice(), &[T::NEG_INFINITY; 2]);
         assert!(matches!(
-            try_row_argmax(&e),
+            row_argmax(&e),
             Err(Error::InvalidShape {
                 op: "row_argmax",
                 ..
@@ -498,7 +488,7 @@ mod tests {
             let mut v = row_sum(&a).into_vec();
             v.extend(row_max(&a).into_vec());
             v.extend(row_logsumexp(&a).into_vec());
-            v.extend(row_argmax(&a).into_iter().map(T::from_usize));
+            v.extend(row_argmax(&a).unwrap().into_iter().map(T::from_usize));
             v.push(sum_all(&a));
             v.push(mean_all(&row_logsumexp(&a)));
             v

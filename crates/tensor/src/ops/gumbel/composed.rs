@@ -12,7 +12,7 @@ use super::noise::gumbel_noise;
 use super::rng::GumbelRng;
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::ops::{add, scale, softmax, softmax_backward, try_row_argmax};
+use crate::ops::{add, row_argmax, scale, softmax, softmax_backward};
 use crate::tensor::Tensor;
 
 /// Everything the composed forward materialises.
@@ -26,7 +26,7 @@ pub struct Composed<T: Element> {
     pub z: Tensor<T>,
     /// `y = softmax(z)` ([`softmax()`]: max, exp and sum, divide).
     pub y: Tensor<T>,
-    /// `argmax p` of each row ([`try_row_argmax`]).
+    /// `argmax p` of each row ([`row_argmax`]).
     pub index: Vec<usize>,
 }
 
@@ -58,7 +58,7 @@ fn after_noise<T: Element>(logits: &Tensor<T>, g: Tensor<T>, c: T) -> Result<Com
     let p = add(logits, &g)?;
     let z = scale(&p, c);
     let y = softmax(&z)?;
-    let index = try_row_argmax(&p)?;
+    let index = row_argmax(&p)?;
     Ok(Composed { g, p, z, y, index })
 }
 
@@ -78,7 +78,7 @@ pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result
     let g = gumbel_noise(logits.shape(), rng);
     let run = || -> Result<Vec<usize>> {
         let p = add(logits, &g)?;
-        let index = try_row_argmax(&p)?;
+        let index = row_argmax(&p)?;
         for (r, &i) in index.iter().enumerate() {
             let v = p.row(r)[i];
             if v.is_nan() || v == T::INFINITY {
