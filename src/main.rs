@@ -166,9 +166,10 @@ struct TrainArgs {
     /// Run folder (default: runs/<data>-<UTC date and time>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint (other flags but --threads
-    /// are taken from its config.json).
-    #[arg(long)]
+    /// Continue the run in this folder from its last checkpoint, with the settings of its
+    /// config.json (only --threads may be given beside it: any other flag is an error, not
+    /// silently ignored).
+    #[arg(long, conflicts_with_all = ["data", "test", "oracle_file", "train_size", "test_size", "pretrain_epochs", "adv_steps", "batch", "g_steps", "d_steps", "mle_lr", "gen_lr", "disc_lr", "clip", "loss", "feedback", "disc_input", "temperature_form", "schedule", "temp_start", "temp_end", "jang_rate", "jang_every", "learn_temperature", "gen_emb", "gen_hidden", "disc_emb", "disc_widths", "disc_filters", "disc_dropout", "seed", "log_every", "eval_every", "checkpoint_every", "eval_samples", "bleu_refs", "out", "pretrained"])]
     resume: Option<PathBuf>,
     /// Skip MLE pretraining and start the adversarial phase from this MLE model (another
     /// run's `pretrained/` folder); implies --pretrain-epochs 0.

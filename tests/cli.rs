@@ -1,5 +1,6 @@
 //! The `gumbel-lab` binary end to end: bad corpus files give clear errors naming the file
-//! (and never a panic), and Ctrl-C (SIGINT) leaves a checkpoint that `--resume` continues.
+//! (and never a panic), Ctrl-C (SIGINT) leaves a checkpoint that `--resume` continues, and
+//! `--resume` refuses flags it would ignore.
 
 use std::fs;
 use std::io::{BufRead, BufReader};
@@ -160,4 +161,25 @@ fn ctrl_c_leaves_a_checkpoint_that_resume_continues() {
     let second = step(&fs::read_to_string(out.join("checkpoint/state.json")).unwrap());
     assert!(second >= first, "{first} -> {second}");
     fs::remove_dir_all(&d).unwrap();
+}
+
+#[test]
+fn resume_refuses_flags_it_would_ignore() {
+    // A resumed run takes its settings from config.json: a flag beside --resume would be
+    // silently ignored, so it is an error naming the flag, before anything is read.
+    let o = bin()
+        .args(["train", "--resume", "no-such-run", "--adv-steps", "5000"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("--resume") && err.contains("--adv-steps"), "{err}");
+    // --threads is allowed: the error is then about the missing run folder.
+    let o = bin()
+        .args(["train", "--resume", "no-such-run", "--threads", "1"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(err.contains("no-such-run") && !err.contains("cannot be used"), "{err}");
 }
