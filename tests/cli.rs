@@ -173,7 +173,10 @@ fn resume_refuses_flags_it_would_ignore() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("--resume") && err.contains("--adv-steps"), "{err}");
+    assert!(
+        err.contains("--resume") && err.contains("--adv-steps"),
+        "{err}"
+    );
     // --threads is allowed: the error is then about the missing run folder.
     let o = bin()
         .args(["train", "--resume", "no-such-run", "--threads", "1"])
@@ -181,5 +184,8 @@ fn resume_refuses_flags_it_would_ignore() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("no-such-run") && !err.contains("cannot be used"), "{err}");
+    assert!(
+        err.contains("no-such-run") && !err.contains("cannot be used"),
+        "{err}"
+    );
 }

@@ -148,7 +148,14 @@ pub fn line_chart(
     if x1 - x0 < 1e-12 {
         x1 = x0 + 1.0;
     }
-    let pad = ((y1 - y0) * 0.05).max(1e-9 * y1.abs().max(1.0));
+    // A constant series (a fixed temperature) gets a band of +-10% around its value:
+    // padding its zero span by a relative 1e-9 gave an axis whose ticks all read "1.0".
+    let scale = y1.abs().max(1.0);
+    let pad = if y1 - y0 > 1e-9 * scale {
+        (y1 - y0) * 0.05
+    } else {
+        0.1 * scale
+    };
     let (y0, y1) = (y0 - pad, y1 + pad);
     let colors = [
         RGBColor(31, 119, 180),
@@ -372,6 +379,27 @@ pub fn render(input: &ReportInput) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_constant_series_gets_distinct_tick_labels() {
+        let svg = line_chart(
+            "temperature",
+            "step",
+            &[("beta", vec![(0.0, 1.0), (10.0, 1.0)])],
+        )
+        .unwrap();
+        // The y-axis tick labels are the right-aligned texts.
+        let labels: Vec<&str> = svg
+            .split("<text")
+            .skip(1)
+            .filter(|t| t.contains("text-anchor=\"end\""))
+            .filter_map(|t| t.split('>').nth(1))
+            .map(|t| t.split('<').next().unwrap_or("").trim())
+            .filter(|t| t.parse::<f64>().is_ok())
+            .collect();
+        let distinct: std::collections::BTreeSet<&str> = labels.iter().copied().collect();
+        assert!(distinct.len() >= 3, "tick labels {labels:?}");
+    }
 
     #[test]
     fn report_is_self_contained_and_escapes_samples() {
