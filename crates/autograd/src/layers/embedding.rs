@@ -6,6 +6,7 @@ use gumbel_tensor::{Element, Result};
 
 use crate::init;
 use crate::ops::embedding::{embedding, soft_embedding};
+use crate::ops::matmul::PreparedRight;
 use crate::params::{ParamId, ParamStore};
 use crate::tape::{Tape, Var};
 
@@ -51,5 +52,16 @@ impl Embedding {
         probs: &Var<'t, T>,
     ) -> Result<Var<'t, T>> {
         soft_embedding(probs, &params.var(tape, self.weight)?)
+    }
+
+    /// The table prepared for many soft lookups on one tape ([`PreparedRight`]: the
+    /// gradient of each `probs` reads a transposed copy of the table made once); its
+    /// `apply(probs)` is [`Embedding::forward_soft`] with the same value and gradients.
+    pub fn prepare_soft<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+    ) -> Result<PreparedRight<'t, T>> {
+        PreparedRight::new(&params.var(tape, self.weight)?)
     }
 }

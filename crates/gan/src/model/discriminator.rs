@@ -13,6 +13,7 @@
 //! `nn.Conv1d`, `highway.gate.*`, `highway.proj.*`, `out.*`).
 
 use gumbel_autograd::layers::{Conv1dBank, Embedding, Highway, Linear};
+use gumbel_autograd::ops::matmul::PreparedRight;
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 
@@ -82,9 +83,10 @@ impl Discriminator {
         batch: usize,
         dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
+        let embed = self.prepare_embed(tape)?;
         let xs = steps
             .iter()
-            .map(|y| self.embed_step(tape, y))
+            .map(|y| Ok(embed.apply(y)?))
             .collect::<Result<Vec<_>>>()?;
         self.forward_embedded(tape, &xs, batch, dropout_seed)
     }
@@ -95,6 +97,13 @@ impl Discriminator {
     /// ([`Generator::relaxed_each`](super::generator::Generator::relaxed_each)).
     pub fn embed_step<'t>(&self, tape: &'t Tape<f32>, y: &Var<'t, f32>) -> Result<Var<'t, f32>> {
         Ok(self.embedding.forward_soft(tape, &self.params, y)?)
+    }
+
+    /// The embedding `y @ E` prepared for many time steps on one tape: its `apply(y)` is
+    /// [`Discriminator::embed_step`] (the same value and gradients), and the gradients of
+    /// all the `y` read one transposed copy of `E` (see [`PreparedRight`]).
+    pub fn prepare_embed<'t>(&self, tape: &'t Tape<f32>) -> Result<PreparedRight<'t, f32>> {
+        Ok(self.embedding.prepare_soft(tape, &self.params)?)
     }
 
     /// Logits `[batch, 1]` for sequences whose time steps were embedded with

@@ -259,9 +259,13 @@ impl Generator {
         let mut tokens = vec![0 as Token; batch * l];
         // `alive[b]`: sequence b has not emitted its end token before this step.
         let mut alive = vec![true; batch];
+        // The output layer and the soft feedback are prepared once for the `seq_len` steps
+        // (transposed copies of their weights, in the layouts gemm reads fastest).
+        let out = self.linear.prepare(tape, &self.params)?;
+        let soft_feedback = self.embedding.prepare_soft(tape, &self.params)?;
         for t in 0..l {
             let s = self.lstm.step(tape, &self.params, &x, state)?;
-            let logits = self.linear.forward(tape, &self.params, &s.h)?;
+            let logits = out.apply(&s.h)?;
             state = Some(s);
             let temp = match temp {
                 Temperature::Fixed {
@@ -309,7 +313,7 @@ impl Generator {
             ys.push(y);
             if t + 1 < l {
                 x = match feedback {
-                    Feedback::Soft => self.embedding.forward_soft(tape, &self.params, &soft)?,
+                    Feedback::Soft => soft_feedback.apply(&soft)?,
                     Feedback::Hard => self.embedding.forward(tape, &self.params, &index)?,
                 };
             }

@@ -128,8 +128,9 @@ pub fn generator_step(
         // The discriminator embeds each generated step as soon as it is made (see
         // `Generator::relaxed_each`: the big products then read and write cached data).
         let mut xs = Vec::with_capacity(disc.cfg.seq_len);
+        let embed = disc.prepare_embed(&tape)?;
         generator.relaxed_each(&tape, draw(s, t, keys.noise), &mut |y| {
-            xs.push(disc.embed_step(&tape, y)?);
+            xs.push(embed.apply(y)?);
             Ok(())
         })?;
         let d_fake = disc.forward_embedded(&tape, &xs, s.batch, keys.dropout[0])?;
@@ -188,12 +189,13 @@ pub fn discriminator_step(
     // soon as it is made (with gradient: its embedding table is trained), while the step is
     // still in cache.
     let mut xs = Vec::with_capacity(disc.cfg.seq_len);
+    let embed = disc.prepare_embed(&tape)?;
     {
         let _ng = tape.no_grad();
         let t = Temperature::fixed(s.form, temp);
         generator.relaxed_each(&tape, draw(s, t, keys.noise), &mut |y| {
             let _g = tape.enable_grad();
-            xs.push(disc.embed_step(&tape, y)?);
+            xs.push(embed.apply(y)?);
             Ok(())
         })?;
     }
