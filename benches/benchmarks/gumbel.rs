@@ -6,7 +6,8 @@
 //! Groups `gumbel_softmax_fwd/f32`, `gumbel_softmax_bwd/f32`, `gumbel_softmax_fwd_bwd/f32`,
 //! `gumbel_max/f32`; ids `fused_simd`, `unfused`, `scalar` with parameter
 //! `{rows}x{cols}/t{threads}`; throughput in elements (`rows * cols`).
-//! The backward group adds `fused_simd_dtau` (with the temperature gradient).
+//! The backward group adds `fused_simd_dtau` (with the temperature gradient) and
+//! `fused_simd_into` (into a reused output buffer).
 
 use std::hint::black_box;
 
@@ -15,7 +16,8 @@ use criterion::{
 };
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Temperature, composed, gumbel_max, gumbel_softmax, gumbel_softmax_backward, scalar,
+    GumbelRng, Temperature, composed, gumbel_max, gumbel_softmax, gumbel_softmax_backward,
+    gumbel_softmax_backward_into, scalar,
 };
 
 /// The PyTorch peer's shapes: GAN vocab, GPT-2 vocab, a large batch, many short rows.
@@ -109,6 +111,24 @@ fn backward(c: &mut Criterion) {
                         black_box(
                             gumbel_softmax_backward(&fwd.y, &dy, Temperature::Tau(TAU), false)
                                 .unwrap(),
+                        )
+                    })
+                })
+            });
+            // The same kernel into a reused buffer: no fresh output to page-fault and zero.
+            let mut dx = Tensor::zeros([rows, cols]);
+            group.bench_function(BenchmarkId::new("fused_simd_into", &param), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        black_box(
+                            gumbel_softmax_backward_into(
+                                &fwd.y,
+                                &dy,
+                                Temperature::Tau(TAU),
+                                false,
+                                &mut dx,
+                            )
+                            .unwrap(),
                         )
                     })
                 })

@@ -7,7 +7,8 @@ mod gumbel_common;
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Temperature, composed, exp_concrete_log_density, gumbel_max, gumbel_noise,
-    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, scalar, uniform_noise,
+    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_backward_into,
+    gumbel_softmax_with_noise, scalar, uniform_noise,
 };
 use gumbel_tensor::{Element, Error, Tensor};
 
@@ -478,5 +479,56 @@ fn rows_of_length_zero() {
     assert_eq!(
         gumbel_noise::<f64>(&[3, 0], &mut GumbelRng::new(0)).shape(),
         &[3, 0]
+    );
+}
+
+#[test]
+fn backward_into_a_buffer_is_the_allocating_backward_bit_for_bit() {
+    let mut rng = data_rng(41);
+    // Big enough to run row-parallel; one masked class in three.
+    let mut l = uniform_tensor(&mut rng, 96, 700, -4.0, 4.0);
+    mask_some(&mut rng, &mut l, 0.3);
+    let to_f32 = |t: &Tensor<f64>| {
+        Tensor::new(
+            t.shape().to_vec(),
+            t.as_slice().iter().map(|&x| x as f32).collect(),
+        )
+        .unwrap()
+    };
+    let l = to_f32(&l);
+    let dy = to_f32(&uniform_tensor(&mut rng, 96, 700, -1.0, 1.0));
+    for temp in [Temperature::Tau(0.7f32), Temperature::Beta(3.0)] {
+        let y = gumbel_softmax(&l, temp, &mut GumbelRng::new(5), false)
+            .unwrap()
+            .y;
+        let (want, want_dtemp) = gumbel_softmax_backward(&y, &dy, temp, true).unwrap();
+        for threads in [1, 2, 7] {
+            // A buffer holding stale values: every element must be overwritten.
+            let mut dx = Tensor::full([96, 700], f32::NAN);
+            let dtemp = with_threads(threads, || {
+                gumbel_softmax_backward_into(&y, &dy, temp, true, &mut dx).unwrap()
+            });
+            assert_eq!(dtemp.map(f32::to_bits), want_dtemp.map(f32::to_bits));
+            let same = dx
+                .as_slice()
+                .iter()
+                .zip(want.as_slice())
+                .all(|(a, b)| a.to_bits() == b.to_bits());
+            assert!(same, "{temp:?}, {threads} threads");
+            assert_eq!(
+                gumbel_softmax_backward_into(&y, &dy, temp, false, &mut dx).unwrap(),
+                None
+            );
+        }
+    }
+    // A buffer of another shape is an error naming the op and both shapes.
+    let y = Tensor::<f32>::full([2, 3], 1.0 / 3.0);
+    let mut dx = Tensor::<f32>::zeros([3, 2]);
+    let e = gumbel_softmax_backward_into(&y, &y, Temperature::Tau(1.0), false, &mut dx)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("gumbel_softmax_backward_into") && e.contains("[2, 3]") && e.contains("[3, 2]"),
+        "{e}"
     );
 }

@@ -655,6 +655,49 @@ pub fn gumbel_softmax_backward<T: Element>(
     Ok((dx, want_dtemp.then(|| dtemp_from_rows(temp, &parts))))
 }
 
+/// [`gumbel_softmax_backward`] into a caller's buffer: writes `dl` into `dx` (same shape as
+/// `y` and `dy`) and returns the temperature gradient if asked. Bitwise the same `dl` and
+/// `dtau` as the allocating version, for any thread count.
+///
+/// For loops that call the backward on large tensors: a fresh output of 1024 x 32000 `f32`
+/// (131 MB) is page-faulted and zeroed by the kernel on every call, which costs a quarter
+/// of the allocating version's time there (docs/performance.md); a reused `dx` does not.
+///
+/// ```
+/// use gumbel_tensor::Tensor;
+/// use gumbel_tensor::ops::gumbel::{gumbel_softmax_backward_into, Temperature};
+/// let y = Tensor::new([1, 2], vec![0.25f64, 0.75]).unwrap();
+/// let dy = Tensor::new([1, 2], vec![1.0, 0.0]).unwrap();
+/// let mut dx = Tensor::zeros([1, 2]);
+/// let dtau = gumbel_softmax_backward_into(&y, &dy, Temperature::Tau(0.5), false, &mut dx).unwrap();
+/// assert_eq!((dx.as_slice(), dtau), (&[0.375, -0.375][..], None));
+/// ```
+pub fn gumbel_softmax_backward_into<T: Element>(
+    y: &Tensor<T>,
+    dy: &Tensor<T>,
+    temp: Temperature<T>,
+    want_dtemp: bool,
+    dx: &mut Tensor<T>,
+) -> Result<Option<T>> {
+    const OP: &str = "gumbel_softmax_backward_into";
+    let c = temp.scale(OP)?;
+    y.expect_same_shape(OP, dy)?;
+    y.expect_same_shape(OP, dx)?;
+    let cols = y.shape().last().copied().unwrap_or(1);
+    let out = dx.as_mut_slice();
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`, and `backward_row` only ever writes
+    // initialised values into its row, so `dx` stays initialised.
+    let out = unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) };
+    let parts = parallel::map_rows_mut(out, cols, |r, o| {
+        if want_dtemp {
+            backward_row::<T, true>(y.row(r), dy.row(r), c, o)
+        } else {
+            backward_row::<T, false>(y.row(r), dy.row(r), c, o)
+        }
+    });
+    Ok(want_dtemp.then(|| dtemp_from_rows(temp, &parts)))
+}
+
 /// `dtau = -(1/tau) sum_r t_r` or `dbeta = (1/beta) sum_r t_r`, summed in row order in f64.
 fn dtemp_from_rows<T: Element>(temp: Temperature<T>, parts: &[T]) -> T {
     let s: f64 = parts.iter().map(|t| t.to_f64()).sum();

@@ -48,7 +48,10 @@ mod rng;
 mod uninit;
 
 pub use concrete::exp_concrete_log_density;
-pub use fused::{gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise};
+pub use fused::{
+    gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_backward_into,
+    gumbel_softmax_with_noise,
+};
 pub use noise::{gumbel_noise, uniform_noise};
 pub use rng::GumbelRng;
 
