@@ -18,16 +18,10 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use gumbel_gan::autograd::optim::Adam;
-use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
-use gumbel_gan::model::generator::{Generator, GeneratorConfig};
-use gumbel_gan::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::train::peer::{BATCH as B, LEN as L, SETTINGS, VOCAB as V, models, random_tokens};
 use gumbel_gan::train::step::{
-    AdvSettings, StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
+    StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
 };
-
-const V: usize = 5000;
-const L: usize = 20;
-const B: usize = 64;
 
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
@@ -35,57 +29,6 @@ fn pool(threads: usize) -> rayon::ThreadPool {
         .build()
         .unwrap()
 }
-
-fn models() -> (Generator, Discriminator) {
-    let g = Generator::new(
-        GeneratorConfig {
-            vocab: V,
-            emb: 32,
-            hidden: 32,
-            seq_len: L,
-            start: 0,
-            pad: None,
-            eos: None,
-        },
-        1,
-    )
-    .unwrap();
-    let d = Discriminator::new(
-        DiscriminatorConfig {
-            vocab: V,
-            seq_len: L,
-            emb: 64,
-            widths: vec![2, 3, 4, 5],
-            filters: 64,
-            dropout: 0.0,
-        },
-        2,
-    )
-    .unwrap();
-    (g, d)
-}
-
-/// Random token ids `[B, L]` (the peer's `torch.randint(0, V, (B, L))`).
-fn random_tokens(seed: u64) -> Vec<u32> {
-    let mut s = seed;
-    (0..B * L)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 33) % V as u64) as u32
-        })
-        .collect()
-}
-
-const SETTINGS: AdvSettings = AdvSettings {
-    loss: LossKind::Rsgan,
-    feedback: Feedback::Soft,
-    disc_input: DiscInput::Soft,
-    form: TemperatureForm::Tau,
-    batch: B,
-    clip: 5.0,
-};
 
 fn gan_steps(c: &mut Criterion) {
     // As the CLI does: keep freed tensor memory in the process (gumbel_gan::malloc).

@@ -15,16 +15,10 @@
 use std::time::Instant;
 
 use gumbel_gan::autograd::optim::Adam;
-use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
-use gumbel_gan::model::generator::{Generator, GeneratorConfig};
-use gumbel_gan::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::train::peer::{BATCH as B, SETTINGS, models, random_tokens};
 use gumbel_gan::train::step::{
-    AdvSettings, StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
+    StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
 };
-
-const V: usize = 5000;
-const L: usize = 20;
-const B: usize = 64;
 
 /// User + system CPU time of this process in seconds (`/proc/self/stat` fields 14 and 15,
 /// in clock ticks of 1/100 s), or `None` off Linux.
@@ -34,19 +28,6 @@ fn cpu_seconds() -> Option<f64> {
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
     Some(ticks as f64 / 100.0)
-}
-
-/// Random token ids `[B, L]`, as the benchmark makes them.
-fn random_tokens(seed: u64) -> Vec<u32> {
-    let mut s = seed;
-    (0..B * L)
-        .map(|_| {
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((s >> 33) % V as u64) as u32
-        })
-        .collect()
 }
 
 /// A fingerprint of the trained weights' bits (FNV-1a over every parameter): equal for two
@@ -68,39 +49,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("adv");
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
-    let mut gen_model = Generator::new(
-        GeneratorConfig {
-            vocab: V,
-            emb: 32,
-            hidden: 32,
-            seq_len: L,
-            start: 0,
-            pad: None,
-            eos: None,
-        },
-        1,
-    )
-    .unwrap();
-    let mut disc = Discriminator::new(
-        DiscriminatorConfig {
-            vocab: V,
-            seq_len: L,
-            emb: 64,
-            widths: vec![2, 3, 4, 5],
-            filters: 64,
-            dropout: 0.0,
-        },
-        2,
-    )
-    .unwrap();
-    let s = AdvSettings {
-        loss: LossKind::Rsgan,
-        feedback: Feedback::Soft,
-        disc_input: DiscInput::Soft,
-        form: TemperatureForm::Tau,
-        batch: B,
-        clip: 5.0,
-    };
+    let (mut gen_model, mut disc) = models();
     let real = random_tokens(7);
     let tokens = random_tokens(9);
     let mut g_opt = Adam::new(1e-4);
@@ -117,11 +66,14 @@ fn main() {
                 &mut disc,
                 TemperatureSource::Fixed(1.0),
                 &real,
-                &s,
+                &SETTINGS,
                 keys,
             )
             .unwrap();
-            discriminator_step(&gen_model, &mut disc, &mut d_opt, 1.0, &real, &s, keys).unwrap();
+            discriminator_step(
+                &gen_model, &mut disc, &mut d_opt, 1.0, &real, &SETTINGS, keys,
+            )
+            .unwrap();
         }
         "mle" => {
             mle_step(&mut gen_model, &mut g_opt, &tokens, B, 5.0).unwrap();

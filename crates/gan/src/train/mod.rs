@@ -7,6 +7,7 @@ pub mod data;
 pub mod eval;
 pub mod inspect;
 pub mod log;
+pub mod peer;
 pub mod report;
 pub mod rng;
 pub mod run;

@@ -1,0 +1,88 @@
+//! The workload of the PyTorch peer `../shared/peers/gan_step_bench.py`, in one place for
+//! the criterion benchmark (`benches/benchmarks/gan.rs`) and the profiling example
+//! (`crates/gan/examples/profile_gan_steps.rs`), which must time the same steps: vocabulary
+//! 5000, length 20, batch 64; generator embedding 32, LSTM 32, soft feedback;
+//! discriminator embedding 64, widths 2, 3, 4, 5 x 64 filters, no dropout; RSGAN; tau 1;
+//! f32. The optimiser (Adam, lr 1e-4) is the caller's.
+
+use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
+use crate::model::generator::{Generator, GeneratorConfig};
+use crate::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
+use crate::train::step::AdvSettings;
+
+/// Vocabulary size.
+pub const VOCAB: usize = 5000;
+/// Sequence length.
+pub const LEN: usize = 20;
+/// Batch size.
+pub const BATCH: usize = 64;
+
+/// The adversarial step's settings: RSGAN, soft feedback, soft one-hots to the
+/// discriminator, the tau form, gradient clipping at 5 (as training does; the script does
+/// not clip).
+pub const SETTINGS: AdvSettings = AdvSettings {
+    loss: LossKind::Rsgan,
+    feedback: Feedback::Soft,
+    disc_input: DiscInput::Soft,
+    form: TemperatureForm::Tau,
+    batch: BATCH,
+    clip: 5.0,
+};
+
+/// The generator (seed 1) and the discriminator (seed 2) at the peer's sizes.
+pub fn models() -> (Generator, Discriminator) {
+    let g = Generator::new(
+        GeneratorConfig {
+            vocab: VOCAB,
+            emb: 32,
+            hidden: 32,
+            seq_len: LEN,
+            start: 0,
+            pad: None,
+            eos: None,
+        },
+        1,
+    )
+    .expect("the peer's generator configuration is valid");
+    let d = Discriminator::new(
+        DiscriminatorConfig {
+            vocab: VOCAB,
+            seq_len: LEN,
+            emb: 64,
+            widths: vec![2, 3, 4, 5],
+            filters: 64,
+            dropout: 0.0,
+        },
+        2,
+    )
+    .expect("the peer's discriminator configuration is valid");
+    (g, d)
+}
+
+/// `BATCH * LEN` random token ids below `VOCAB` from `seed` (a 64-bit LCG), the stand-in
+/// for the script's `torch.randint(0, V, (B, L))`.
+pub fn random_tokens(seed: u64) -> Vec<u32> {
+    let mut s = seed;
+    (0..BATCH * LEN)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((s >> 33) % VOCAB as u64) as u32
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_in_range_and_fixed_by_the_seed() {
+        let a = random_tokens(7);
+        assert_eq!(a.len(), BATCH * LEN);
+        assert!(a.iter().all(|&t| (t as usize) < VOCAB));
+        assert_eq!(a, random_tokens(7));
+        assert_ne!(a, random_tokens(9));
+    }
+}
