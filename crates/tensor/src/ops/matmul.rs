@@ -481,6 +481,26 @@ pub mod scalar {
     /// inner dimension in order, then those chunk sums added in chunk order, then
     /// `alpha * sum + beta * out`. Same contract as [`matmul`].
     pub fn matmul_split_k<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
+        chunked(d, a, b, alpha, beta, out, K_CHUNK);
+    }
+
+    /// `out = alpha op(a) op(b) + beta out`, same contract as [`super::simd::matmul`]: the
+    /// inner dimension summed in order (one chunk of all `k`).
+    pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
+        chunked(d, a, b, alpha, beta, out, d.k.max(1));
+    }
+
+    /// The triple loop behind both: each output element is the sum over each `chunk` of the
+    /// inner dimension in order, the chunk sums added in chunk order.
+    fn chunked<T: Element>(
+        d: Dims,
+        a: &[T],
+        b: &[T],
+        alpha: T,
+        beta: T,
+        out: &mut [T],
+        chunk: usize,
+    ) {
         assert!(a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n);
         if d.k == 0 || alpha == T::ZERO {
             scale_out(out, beta);
@@ -500,13 +520,14 @@ pub mod scalar {
                 b[p * d.n + j]
             }
         };
+        // LOOP 1: rows of out; LOOP 2: columns of out
         for i in 0..d.m {
             for j in 0..d.n {
                 let mut total = T::ZERO;
-                // LOOP 1: chunks in order; LOOP 2: the chunk's inner indices in order.
-                for (c, k0) in (0..d.k).step_by(K_CHUNK).enumerate() {
+                // LOOP 3: chunks in order; LOOP 4: the chunk's inner indices in order.
+                for (c, k0) in (0..d.k).step_by(chunk).enumerate() {
                     let mut part = T::ZERO;
-                    for p in k0..(k0 + K_CHUNK).min(d.k) {
+                    for p in k0..(k0 + chunk).min(d.k) {
                         part += a_at(i, p) * b_at(p, j);
                     }
                     total = if c == 0 { part } else { total + part };
@@ -516,46 +537,6 @@ pub mod scalar {
                     alpha * total
                 } else {
                     alpha * total + beta * *o
-                };
-            }
-        }
-    }
-
-    /// `out = alpha op(a) op(b) + beta out`, same contract as [`super::simd::matmul`].
-    pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
-        assert!(a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n);
-        if d.k == 0 || alpha == T::ZERO {
-            scale_out(out, beta);
-            return;
-        }
-        let a_at = |i: usize, p: usize| {
-            if d.trans_a {
-                a[p * d.m + i]
-            } else {
-                a[i * d.k + p]
-            }
-        };
-        let b_at = |p: usize, j: usize| {
-            if d.trans_b {
-                b[j * d.k + p]
-            } else {
-                b[p * d.n + j]
-            }
-        };
-        // LOOP 1: rows of out
-        for i in 0..d.m {
-            // LOOP 2: columns of out
-            for j in 0..d.n {
-                // LOOP 3: the inner dimension, in order
-                let mut acc = T::ZERO;
-                for p in 0..d.k {
-                    acc += a_at(i, p) * b_at(p, j);
-                }
-                let o = &mut out[i * d.n + j];
-                *o = if beta == T::ZERO {
-                    alpha * acc
-                } else {
-                    alpha * acc + beta * *o
                 };
             }
         }
