@@ -306,10 +306,9 @@ pub fn write_outputs(report: &Report, dir: &Path) -> Result<(), Box<dyn Error>> 
     Ok(())
 }
 
-/// Frequencies beside probabilities for one case, with 2-standard-error bars.
-fn frequency_panel(area: &plot::Area, c: &Case) -> plot::PlotResult {
-    let n = c.counts.iter().sum::<u64>() as f64;
-    let labels: Vec<String> = (0..c.logits.len())
+/// The x labels of a case's classes: the index, starred for a masked (`-inf`) class.
+fn class_labels(c: &Case) -> Vec<String> {
+    (0..c.logits.len())
         .map(|i| {
             if c.logits[i] == f64::NEG_INFINITY {
                 format!("{i}*")
@@ -317,7 +316,13 @@ fn frequency_panel(area: &plot::Area, c: &Case) -> plot::PlotResult {
                 i.to_string()
             }
         })
-        .collect();
+        .collect()
+}
+
+/// Frequencies beside probabilities for one case, with 2-standard-error bars.
+fn frequency_panel(area: &plot::Area, c: &Case) -> plot::PlotResult {
+    let n = c.counts.iter().sum::<u64>() as f64;
+    let labels = class_labels(c);
     let freq: Vec<f64> = c.counts.iter().map(|&x| x as f64 / n).collect();
     // the standard error of a frequency is sqrt(p (1 - p) / n)
     let err = c
@@ -364,15 +369,7 @@ fn frequency_panel(area: &plot::Area, c: &Case) -> plot::PlotResult {
 /// the chi-square statistic); masked classes are left at 0.
 fn residual_panel(area: &plot::Area, c: &Case) -> plot::PlotResult {
     let n = c.counts.iter().sum::<u64>() as f64;
-    let labels: Vec<String> = (0..c.logits.len())
-        .map(|i| {
-            if c.logits[i] == f64::NEG_INFINITY {
-                format!("{i}*")
-            } else {
-                i.to_string()
-            }
-        })
-        .collect();
+    let labels = class_labels(c);
     let z: Vec<f64> = c
         .counts
         .iter()

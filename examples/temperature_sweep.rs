@@ -502,6 +502,16 @@ fn sweep_panels(root: &plot::Area, rows: &[SweepRow], k: usize) -> plot::PlotRes
     let panels = root.split_evenly((2, 2));
     let at = |f: &dyn Fn(&SweepRow) -> f64| rows.iter().map(|s| (s.tau, f(s))).collect::<Vec<_>>();
     let se = |f: &dyn Fn(&SweepRow) -> f64| rows.iter().map(|s| 2.0 * f(s)).collect::<Vec<_>>();
+    // A large-tau expansion drawn where it applies (tau >= 1), dashed.
+    let asymptote = |f: &dyn Fn(&[f64], f64) -> f64| {
+        let pts = rows.iter().filter(|s| s.tau >= 1.0);
+        Series::new(
+            "large-tau asymptote",
+            pts.map(|s| (s.tau, f(&LOGITS, s.tau))).collect(),
+            3,
+        )
+        .dashed()
+    };
     let lnk = (k as f64).ln();
     plot::line_chart(
         &panels[0],
@@ -512,15 +522,7 @@ fn sweep_panels(root: &plot::Area, rows: &[SweepRow], k: usize) -> plot::PlotRes
             Series::new("E[H(y)] (2 se)", at(&|s| s.entropy.mean), 0)
                 .with_err(se(&|s| s.entropy.se)),
             Series::new("ln k", at(&|_| lnk), 7).dashed(),
-            Series::new(
-                "large-tau asymptote",
-                at(&|s| entropy_large_tau(&LOGITS, s.tau))
-                    .into_iter()
-                    .filter(|p| p.0 >= 1.0)
-                    .collect(),
-                3,
-            )
-            .dashed(),
+            asymptote(&entropy_large_tau),
         ],
     )?;
     plot::line_chart(
@@ -531,15 +533,7 @@ fn sweep_panels(root: &plot::Area, rows: &[SweepRow], k: usize) -> plot::PlotRes
         &[
             Series::new("E[max y] (2 se)", at(&|s| s.max_y.mean), 0).with_err(se(&|s| s.max_y.se)),
             Series::new("1/k", at(&|_| 1.0 / k as f64), 7).dashed(),
-            Series::new(
-                "large-tau asymptote",
-                at(&|s| max_y_large_tau(&LOGITS, s.tau))
-                    .into_iter()
-                    .filter(|p| p.0 >= 1.0)
-                    .collect(),
-                3,
-            )
-            .dashed(),
+            asymptote(&max_y_large_tau),
         ],
     )?;
     plot::line_chart(
