@@ -7,6 +7,7 @@
 #[path = "../examples/estimators.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod estimators;
+mod support;
 
 use estimators::common::stats::{logsumexp, mean_se, softmax};
 use estimators::{
@@ -17,14 +18,7 @@ use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Temperature, gumbel_max, gumbel_softmax_with_noise,
 };
-
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
+use support::{in_pool, scratch_dir};
 
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 
@@ -375,8 +369,7 @@ fn same_seed_same_report_for_1_and_2_threads() {
 #[test]
 fn writes_csv_and_svg() {
     let reports = run(&Config::small(4)).unwrap();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("study_estimators");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("study_estimators");
     write_outputs(&reports, &dir).unwrap();
     let bv = std::fs::read_to_string(dir.join("bias_variance.csv")).unwrap();
     // per toy: REINFORCE, LOO, and 4 relaxed estimators at 3 temperatures

@@ -5,19 +5,13 @@
 #[path = "../examples/gumbel_max.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod gumbel_max;
+mod support;
 
 use gumbel_max::common::stats::{
     chi_square, chi_square_sf, gamma_q, ln_gamma, ln_gamma_q, softmax,
 };
 use gumbel_max::{Config, LOGITS, MASKED, Report, ks_uniform, run, write_outputs};
-
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
+use support::{in_pool, scratch_dir};
 
 #[test]
 fn ln_gamma_matches_factorials_and_half_integers() {
@@ -219,8 +213,7 @@ fn same_seed_same_report_for_1_and_2_threads() {
 #[test]
 fn writes_csv_and_svg() {
     let r = small_report();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("study_gumbel_max");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("study_gumbel_max");
     write_outputs(&r, &dir).unwrap();
     let counts = std::fs::read_to_string(dir.join("counts.csv")).unwrap();
     assert_eq!(counts.lines().count(), 1 + r.cases.len() * LOGITS.len());

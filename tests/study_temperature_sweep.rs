@@ -3,10 +3,12 @@
 //! `softmax(l)`, the simplex density against samples (the change of variables `v -> y`),
 //! thread-count independence, and the files it writes.
 
+mod support;
 #[path = "../examples/temperature_sweep.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod temperature_sweep;
 
+use support::{in_pool, scratch_dir};
 use temperature_sweep::common::plot::{self, Cell};
 use temperature_sweep::common::stats::{chi_square, log_grid, softmax};
 use temperature_sweep::{
@@ -14,14 +16,6 @@ use temperature_sweep::{
     simplex_log_density, simplex_samples, sweep, top_gap_density, tv_small_tau, tv_two_way,
     write_outputs,
 };
-
-fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
-}
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -256,8 +250,7 @@ fn same_seed_same_report_for_1_and_2_threads() {
 #[test]
 fn writes_csv_and_svg() {
     let r = small_report();
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("study_temperature_sweep");
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch_dir("study_temperature_sweep");
     write_outputs(&r, &dir).unwrap();
     let sweep_csv = std::fs::read_to_string(dir.join("sweep.csv")).unwrap();
     assert_eq!(sweep_csv.lines().count(), 1 + Config::small(5).taus);

@@ -1,0 +1,21 @@
+//! Helpers shared by the study tests (`tests/study_*.rs`).
+
+#![allow(dead_code)] // each test crate uses a different subset
+
+use std::path::PathBuf;
+
+/// Runs `f` inside a rayon pool of `threads` threads.
+pub fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap()
+        .install(f)
+}
+
+/// A folder `name` under cargo's scratch directory for integration tests, created.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(name);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
