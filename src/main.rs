@@ -20,7 +20,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use clap::{Args, Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gumbel_gan::train::config::{
     DataSource, DiscInput, Feedback, LossKind, TemperatureForm, TrainConfig,
 };
@@ -50,6 +51,24 @@ enum Cmd {
 
 #[derive(Args)]
 struct TrainArgs {
+    /// Everything that defines a run (`--resume` takes it from the run's config.json).
+    #[command(flatten)]
+    settings: RunSettings,
+    /// Worker threads (results are identical for any number).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Continue the run in this folder from its last checkpoint, with the settings of its
+    /// config.json (only --threads may be given beside it: any other flag is an error, not
+    /// silently ignored).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+}
+
+/// The flags that define a run: the group `settings`, which `--resume` refuses
+/// ([`settings_given`]).
+#[derive(Args)]
+#[group(id = "settings", multiple = true)]
+struct RunSettings {
     /// Data set: `grammar` (built in), `oracle` (SeqGAN's synthetic oracle), or a text file
     /// with one sentence per line.
     #[arg(long, default_value = "grammar")]
@@ -160,17 +179,9 @@ struct TrainArgs {
     /// BLEU references from the test set (Texygen's fast mode: 500; 0 = all).
     #[arg(long)]
     bleu_refs: Option<usize>,
-    /// Worker threads (results are identical for any number).
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
     /// Run folder (default: runs/<data>-<UTC date and time>).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Continue the run in this folder from its last checkpoint, with the settings of its
-    /// config.json (only --threads may be given beside it: any other flag is an error, not
-    /// silently ignored).
-    #[arg(long, conflicts_with_all = ["data", "test", "oracle_file", "train_size", "test_size", "pretrain_epochs", "adv_steps", "batch", "g_steps", "d_steps", "mle_lr", "gen_lr", "disc_lr", "clip", "loss", "feedback", "disc_input", "temperature_form", "schedule", "temp_start", "temp_end", "jang_rate", "jang_every", "learn_temperature", "gen_emb", "gen_hidden", "disc_emb", "disc_widths", "disc_filters", "disc_dropout", "seed", "log_every", "eval_every", "checkpoint_every", "eval_samples", "bleu_refs", "out", "pretrained"])]
-    resume: Option<PathBuf>,
     /// Skip MLE pretraining and start the adversarial phase from this MLE model (another
     /// run's `pretrained/` folder); implies --pretrain-epochs 0.
     #[arg(long)]
@@ -244,7 +255,7 @@ fn parse_form(s: &str) -> Result<TemperatureForm, String> {
 }
 
 /// The config the flags describe: the data set's defaults, overridden flag by flag.
-fn config_from(a: &TrainArgs) -> Result<TrainConfig, String> {
+fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
     let data = match a.data.as_str() {
         "grammar" => DataSource::Grammar,
         "oracle" => DataSource::Oracle {
@@ -351,7 +362,32 @@ fn with_threads<R: Send>(
         .install(job)
 }
 
-fn train(a: &TrainArgs) -> Result<(), String> {
+/// The `settings` flags given on the command line of `train`, as `--name`.
+fn settings_given(m: &ArgMatches) -> Vec<String> {
+    let Some(m) = m.subcommand_matches("train") else {
+        return Vec::new();
+    };
+    let cli = Cli::command();
+    let train = cli.find_subcommand("train").expect("train is a subcommand");
+    train
+        .get_arguments()
+        .filter(|arg| {
+            train
+                .get_groups()
+                .any(|g| g.get_id() == "settings" && g.get_args().any(|id| id == arg.get_id()))
+        })
+        .filter(|arg| m.value_source(arg.get_id().as_str()) == Some(ValueSource::CommandLine))
+        .map(|arg| format!("--{}", arg.get_long().unwrap_or(arg.get_id().as_str())))
+        .collect()
+}
+
+fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
+    if a.resume.is_some() && !settings_given.is_empty() {
+        return Err(format!(
+            "--resume takes every setting from the run's config.json; drop {} (only --threads may be given beside it)",
+            settings_given.join(", ")
+        ));
+    }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // The handler only sets a flag: the training loop checks it after each step, writes a
@@ -373,8 +409,8 @@ fn train(a: &TrainArgs) -> Result<(), String> {
         if let Some(dir) = &a.resume {
             run::resume(dir, &opts, &mut bars)
         } else {
-            let cfg = config_from(a)?;
-            let out = a.out.clone().unwrap_or_else(|| default_out(&cfg));
+            let cfg = config_from(&a.settings)?;
+            let out = a.settings.out.clone().unwrap_or_else(|| default_out(&cfg));
             eprintln!("run folder: {}", out.display());
             run::train(cfg, &out, &opts, &mut bars)
         }
@@ -416,12 +452,13 @@ fn eval(a: &EvalArgs) -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Reuse freed tensor memory instead of page-faulting it back in every step (about 2x
     // on an MLE step; see gumbel_gan::malloc).
     gumbel_gan::malloc::keep_freed_memory();
     let r = match &cli.cmd {
-        Cmd::Train(a) => train(a),
+        Cmd::Train(a) => train(a, &settings_given(&matches)),
         Cmd::Sample(a) => sample(a),
         Cmd::Eval(a) => eval(a),
     };
