@@ -643,13 +643,8 @@ pub fn gumbel_softmax_backward<T: Element>(
     y.expect_same_shape(OP, dy)?;
     // SAFETY: backward_row initialises every element of its dx row.
     let written = unsafe {
-        write_rows(y.shape(), |r, o| {
-            Ok::<T, ()>(if want_dtemp {
-                backward_row::<T, true>(y.row(r), dy.row(r), c, o)
-            } else {
-                backward_row::<T, false>(y.row(r), dy.row(r), c, o)
-            })
-        })
+        let row = backward_rows(y, dy, c, want_dtemp);
+        write_rows(y.shape(), |r, o| Ok::<T, ()>(row(r, o)))
     };
     let (dx, parts) = written.expect("backward rows cannot fail");
     Ok((dx, want_dtemp.then(|| dtemp_from_rows(temp, &parts))))
@@ -688,14 +683,25 @@ pub fn gumbel_softmax_backward_into<T: Element>(
     // SAFETY: `MaybeUninit<T>` has the layout of `T`, and `backward_row` only ever writes
     // initialised values into its row, so `dx` stays initialised.
     let out = unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) };
-    let parts = parallel::map_rows_mut(out, cols, |r, o| {
+    let parts = parallel::map_rows_mut(out, cols, backward_rows(y, dy, c, want_dtemp));
+    Ok(want_dtemp.then(|| dtemp_from_rows(temp, &parts)))
+}
+
+/// Row `r` of the backward of both entry points: [`backward_row`] with the temperature
+/// term chosen once.
+fn backward_rows<'a, T: Element>(
+    y: &'a Tensor<T>,
+    dy: &'a Tensor<T>,
+    c: T,
+    want_dtemp: bool,
+) -> impl Fn(usize, &mut [MaybeUninit<T>]) -> T + Sync + Send + 'a {
+    move |r, o| {
         if want_dtemp {
             backward_row::<T, true>(y.row(r), dy.row(r), c, o)
         } else {
             backward_row::<T, false>(y.row(r), dy.row(r), c, o)
         }
-    });
-    Ok(want_dtemp.then(|| dtemp_from_rows(temp, &parts)))
+    }
 }
 
 /// `dtau = -(1/tau) sum_r t_r` or `dbeta = (1/beta) sum_r t_r`, summed in row order in f64.
