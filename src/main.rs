@@ -303,10 +303,11 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
         }
     }
     // With a constant schedule only one value matters: let --temp-start set it too.
-    if c.temperature.schedule == "constant" && a.temp_end.is_none() {
-        if let Some(s) = a.temp_start {
-            c.temperature.end = s;
-        }
+    if c.temperature.schedule == "constant"
+        && a.temp_end.is_none()
+        && let Some(s) = a.temp_start
+    {
+        c.temperature.end = s;
     }
     c.validate().map_err(|e| e.to_string())?;
     Ok(c)

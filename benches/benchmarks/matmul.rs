@@ -8,6 +8,11 @@
 //! - `1280x5000 @ 5000x32`: soft one-hot samples times the embedding (`y @ E`);
 //! - `(1280x5000)^T @ 1280x32`: the embedding's weight gradient `y^T @ d(yE)`, a transposed
 //!   left operand read through strides;
+//! - `64x32 @ 32x5000`, `64x5000 @ 5000x32`, `(64x5000)^T @ 64x32`: the same three for one
+//!   time step of the adversarial phase (20 of each per generator pass; the second one takes
+//!   the split-k path);
+//! - `1280x5000 @ 5000x64` and `(1280x5000)^T @ 1280x64`: the discriminator's embedding of
+//!   soft one-hots and its weight gradient;
 //! - `64x32 @ 32x128`: one LSTM step's gate projection (tiny; stays on one thread).
 
 use std::hint::black_box;
@@ -19,10 +24,15 @@ use gumbel_tensor::{Tensor, ops};
 const THREADS: [usize; 2] = [1, 2];
 
 /// (label, stored shape of a, trans_a, stored shape of b)
-const CASES: [(&str, [usize; 2], bool, [usize; 2]); 4] = [
+const CASES: [(&str, [usize; 2], bool, [usize; 2]); 9] = [
     ("1280x32@32x5000", [1280, 32], false, [32, 5000]),
     ("1280x5000@5000x32", [1280, 5000], false, [5000, 32]),
     ("(1280x5000)^T@1280x32", [1280, 5000], true, [1280, 32]),
+    ("64x32@32x5000", [64, 32], false, [32, 5000]),
+    ("64x5000@5000x32", [64, 5000], false, [5000, 32]),
+    ("(64x5000)^T@64x32", [64, 5000], true, [64, 32]),
+    ("1280x5000@5000x64", [1280, 5000], false, [5000, 64]),
+    ("(1280x5000)^T@1280x64", [1280, 5000], true, [1280, 64]),
     ("64x32@32x128", [64, 32], false, [32, 128]),
 ];
 

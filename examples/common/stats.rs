@@ -75,7 +75,7 @@ pub struct VectorStats {
 /// [`VectorStats`] of the `n = draws.len() / d` rows of `draws` (row-major, `d` columns).
 /// Sums run in row order: the same numbers for any thread count that produced the rows.
 pub fn vector_stats(draws: &[f64], d: usize) -> VectorStats {
-    assert!(d > 0 && draws.len() % d == 0);
+    assert!(d > 0 && draws.len().is_multiple_of(d));
     let n = draws.len() / d;
     assert!(n >= 2, "vector_stats needs two draws, got {n}");
     let nf = n as f64;

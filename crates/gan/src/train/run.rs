@@ -289,15 +289,15 @@ impl Trainer {
     }
 
     fn run(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Outcome> {
-        if self.state.stage == Stage::Mle {
-            if let Some(o) = self.mle_phase(opts, obs)? {
-                return Ok(o);
-            }
+        if self.state.stage == Stage::Mle
+            && let Some(o) = self.mle_phase(opts, obs)?
+        {
+            return Ok(o);
         }
-        if self.state.stage == Stage::Adv {
-            if let Some(o) = self.adv_phase(opts, obs)? {
-                return Ok(o);
-            }
+        if self.state.stage == Stage::Adv
+            && let Some(o) = self.adv_phase(opts, obs)?
+        {
+            return Ok(o);
         }
         let after_gan = if self.cfg.adv_steps > 0 {
             self.state.last_eval.clone()
@@ -353,7 +353,7 @@ impl Trainer {
             let done = self.state.mle_step;
             let last = done == total;
             let mut row = None;
-            if done % self.cfg.log_every == 0 || last {
+            if done.is_multiple_of(self.cfg.log_every) || last {
                 let mut r = Row::new(Phase::Mle, done, self.global_step());
                 r.set("epoch", (done as f64) / spe as f64)
                     .set("mle_loss", loss)
@@ -361,7 +361,7 @@ impl Trainer {
                     .set("lr", self.cfg.mle_lr);
                 row = Some(r);
             }
-            if done % self.cfg.eval_every == 0 || last {
+            if done.is_multiple_of(self.cfg.eval_every) || last {
                 let r = row.get_or_insert_with(|| Row::new(Phase::Mle, done, self.global_step()));
                 let ev = self.evaluate()?;
                 ev.fill(r);
@@ -378,7 +378,7 @@ impl Trainer {
                 self.state.stage = Stage::Adv;
                 self.write_checkpoint()?;
                 self.write_generator_copy("pretrained")?;
-            } else if done % self.cfg.checkpoint_every == 0 {
+            } else if done.is_multiple_of(self.cfg.checkpoint_every) {
                 self.write_checkpoint()?;
             }
         }
@@ -443,7 +443,7 @@ impl Trainer {
             let done = self.state.adv_step;
             let last = done == total;
             let mut row = None;
-            if done % self.cfg.log_every == 0 || last {
+            if done.is_multiple_of(self.cfg.log_every) || last {
                 let mut r = Row::new(Phase::Adv, done, self.global_step());
                 r.set("g_loss", g_loss)
                     .set("d_loss", d.loss)
@@ -455,7 +455,7 @@ impl Trainer {
                     .set("lr", self.cfg.gen_lr);
                 row = Some(r);
             }
-            if done % self.cfg.eval_every == 0 || last {
+            if done.is_multiple_of(self.cfg.eval_every) || last {
                 let r = row.get_or_insert_with(|| Row::new(Phase::Adv, done, self.global_step()));
                 let ev = self.evaluate()?;
                 ev.fill(r);
@@ -469,7 +469,7 @@ impl Trainer {
             if last {
                 self.state.stage = Stage::Done;
                 self.write_checkpoint()?;
-            } else if done % self.cfg.checkpoint_every == 0 {
+            } else if done.is_multiple_of(self.cfg.checkpoint_every) {
                 self.write_checkpoint()?;
             }
         }

@@ -245,10 +245,10 @@ pub(crate) fn forward_row<T: Element, S: NoiseSource<T>>(
     // Row-end checks: the sentinel is NaN or +inf iff some p was NaN or +inf -- or (a
     // false alarm) finite p's overflowed its sum, which the rescan then clears.
     let sent = sentinel.reduce_add();
-    if sent.is_nan() || sent == T::INFINITY {
-        if let Some(fault) = find_non_finite(l) {
-            return Err(fault);
-        }
+    if (sent.is_nan() || sent == T::INFINITY)
+        && let Some(fault) = find_non_finite(l)
+    {
+        return Err(fault);
     }
     let big_m = stats
         .iter()
@@ -311,10 +311,10 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         sentinel = sentinel + p;
     }
     let sent = sentinel.reduce_add();
-    if sent.is_nan() || sent == T::INFINITY {
-        if let Some(fault) = find_non_finite(l) {
-            return Err(fault);
-        }
+    if (sent.is_nan() || sent == T::INFINITY)
+        && let Some(fault) = find_non_finite(l)
+    {
+        return Err(fault);
     }
     let (bv, bs) = (best.as_slice(), best_step.as_slice());
     let mut pick: Option<(T, usize)> = None;
