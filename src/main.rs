@@ -179,7 +179,7 @@ struct RunSettings {
     /// BLEU references from the test set (Texygen's fast mode: 500; 0 = all).
     #[arg(long)]
     bleu_refs: Option<usize>,
-    /// Run folder (default: runs/<data>-<UTC date and time>).
+    /// Run folder (default: runs/DATA-YYYYMMDD-HHMMSS, the data set and the UTC time).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Skip MLE pretraining and start the adversarial phase from this MLE model (another

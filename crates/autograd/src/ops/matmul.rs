@@ -23,7 +23,7 @@
 //! In the forward pass the bias is either broadcast into the output, onto which gemm then
 //! accumulates the product, or, when the output is much larger than the operands (the
 //! generator's logits), carried through the product as one more inner index,
-//! `[op(A) | 1] [op(B) ; bias]` ([`bias_rides_in_product`]). gemm adds that last term to the
+//! `[op(A) | 1] [op(B) ; bias]` (the private `bias_rides_in_product` decides which). gemm adds that last term to the
 //! sum of the others with one rounding, as the accumulation onto the broadcast bias does:
 //! on the GAN's shapes the two give the same bits, and the second skips a write and a read
 //! of the whole output (MLE step: 18.5 -> 16.8 ms CPU, 1 thread).

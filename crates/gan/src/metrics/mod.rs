@@ -1,6 +1,6 @@
 //! Evaluation metrics for generated sequences.
 //!
-//! - [`bleu`]: BLEU-n against a reference set and self-BLEU-n, exactly as Texygen computes
+//! - [`bleu`](mod@bleu): BLEU-n against a reference set and self-BLEU-n, exactly as Texygen computes
 //!   them with NLTK (`sentence_bleu`, smoothing method1, uniform weights, mean over
 //!   hypotheses; fast mode = first 500 references).
 //! - [`nll_oracle`]: SeqGAN's NLL_oracle (mean per-token NLL of samples under the oracle).
