@@ -18,9 +18,8 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use gumbel_gan::autograd::optim::Adam;
-use gumbel_gan::train::peer::{BATCH as B, LEN as L, SETTINGS, VOCAB as V, models, random_tokens};
-use gumbel_gan::train::step::{
-    StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
+use gumbel_gan::train::peer::{
+    BATCH as B, LEN as L, VOCAB as V, adversarial_step, mle_batch_step, models, random_tokens,
 };
 
 fn pool(threads: usize) -> rayon::ThreadPool {
@@ -46,25 +45,17 @@ fn gan_steps(c: &mut Criterion) {
             pool(threads).install(|| {
                 b.iter(|| {
                     k += 1;
-                    let keys = StepKeys {
-                        noise: k,
-                        dropout: [0, 0],
-                    };
-                    let gl = generator_step(
-                        &mut gen_model,
-                        &mut g_opt,
-                        &mut disc,
-                        TemperatureSource::Fixed(1.0),
-                        &real,
-                        &SETTINGS,
-                        keys,
+                    black_box(
+                        adversarial_step(
+                            &mut gen_model,
+                            &mut disc,
+                            &mut g_opt,
+                            &mut d_opt,
+                            &real,
+                            k,
+                        )
+                        .unwrap(),
                     )
-                    .unwrap();
-                    let dl = discriminator_step(
-                        &gen_model, &mut disc, &mut d_opt, 1.0, &real, &SETTINGS, keys,
-                    )
-                    .unwrap();
-                    black_box((gl, dl.loss))
                 })
             })
         });
@@ -80,7 +71,7 @@ fn gan_steps(c: &mut Criterion) {
         let mut opt = Adam::new(1e-4);
         g.bench_function(BenchmarkId::new("mle_step", threads), |b| {
             pool(threads).install(|| {
-                b.iter(|| black_box(mle_step(&mut gen_model, &mut opt, &tokens, B, 5.0).unwrap()))
+                b.iter(|| black_box(mle_batch_step(&mut gen_model, &mut opt, &tokens).unwrap()))
             })
         });
     }

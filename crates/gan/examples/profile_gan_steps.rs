@@ -15,10 +15,7 @@
 use std::time::Instant;
 
 use gumbel_gan::autograd::optim::Adam;
-use gumbel_gan::train::peer::{BATCH as B, SETTINGS, models, random_tokens};
-use gumbel_gan::train::step::{
-    StepKeys, TemperatureSource, discriminator_step, generator_step, mle_step,
-};
+use gumbel_gan::train::peer::{adversarial_step, mle_batch_step, models, random_tokens};
 
 /// User + system CPU time of this process in seconds (`/proc/self/stat` fields 14 and 15,
 /// in clock ticks of 1/100 s), or `None` off Linux.
@@ -56,27 +53,10 @@ fn main() {
     let mut d_opt = Adam::new(1e-4);
     let mut step = |k: u64| match which {
         "adv" => {
-            let keys = StepKeys {
-                noise: k,
-                dropout: [0, 0],
-            };
-            generator_step(
-                &mut gen_model,
-                &mut g_opt,
-                &mut disc,
-                TemperatureSource::Fixed(1.0),
-                &real,
-                &SETTINGS,
-                keys,
-            )
-            .unwrap();
-            discriminator_step(
-                &gen_model, &mut disc, &mut d_opt, 1.0, &real, &SETTINGS, keys,
-            )
-            .unwrap();
+            adversarial_step(&mut gen_model, &mut disc, &mut g_opt, &mut d_opt, &real, k).unwrap();
         }
         "mle" => {
-            mle_step(&mut gen_model, &mut g_opt, &tokens, B, 5.0).unwrap();
+            mle_batch_step(&mut gen_model, &mut g_opt, &tokens).unwrap();
         }
         other => panic!("unknown workload {other:?} (adv or mle)"),
     };

@@ -5,10 +5,17 @@
 //! discriminator embedding 64, widths 2, 3, 4, 5 x 64 filters, no dropout; RSGAN; tau 1;
 //! f32. The optimiser (Adam, lr 1e-4) is the caller's.
 
+use gumbel_autograd::optim::Adam;
+
+use crate::data::Token;
+use crate::error::Result;
 use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
 use crate::model::generator::{Generator, GeneratorConfig};
 use crate::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
-use crate::train::step::AdvSettings;
+use crate::train::step::{
+    AdvSettings, DiscStats, StepKeys, TemperatureSource, discriminator_step, generator_step,
+    mle_step,
+};
 
 /// Vocabulary size.
 pub const VOCAB: usize = 5000;
@@ -57,6 +64,46 @@ pub fn models() -> (Generator, Discriminator) {
     )
     .expect("the peer's discriminator configuration is valid");
     (g, d)
+}
+
+/// One adversarial step of the workload: a generator update at tau 1 (the discriminator
+/// frozen), then a discriminator update on a fresh sample, both with noise key `key` and no
+/// dropout. Returns the generator's loss and gradient norm, and the discriminator's
+/// statistics.
+pub fn adversarial_step(
+    generator: &mut Generator,
+    disc: &mut Discriminator,
+    g_opt: &mut Adam<f32>,
+    d_opt: &mut Adam<f32>,
+    real: &[Token],
+    key: u64,
+) -> Result<((f64, f64), DiscStats)> {
+    let keys = StepKeys {
+        noise: key,
+        dropout: [0, 0],
+    };
+    let tau = 1.0;
+    let g = generator_step(
+        generator,
+        g_opt,
+        disc,
+        TemperatureSource::Fixed(tau),
+        real,
+        &SETTINGS,
+        keys,
+    )?;
+    let d = discriminator_step(generator, disc, d_opt, tau, real, &SETTINGS, keys)?;
+    Ok((g, d))
+}
+
+/// One MLE step of the workload on `tokens` (`BATCH` sequences of `LEN`), clipped as
+/// [`SETTINGS`] says. Returns the loss and the gradient norm.
+pub fn mle_batch_step(
+    generator: &mut Generator,
+    opt: &mut Adam<f32>,
+    tokens: &[Token],
+) -> Result<(f64, f64)> {
+    mle_step(generator, opt, tokens, BATCH, SETTINGS.clip)
 }
 
 /// `BATCH * LEN` random token ids below `VOCAB` from `seed` (a 64-bit LCG), the stand-in
