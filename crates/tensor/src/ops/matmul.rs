@@ -250,13 +250,19 @@ pub mod simd {
 
     use super::{Dims, Element, K_CHUNK, PAR_MIN_FLOPS, Parallelism, scale_out, splits_k};
 
+    /// Panics unless the operand and output lengths are the ones `d` implies (`m k`, `k n`,
+    /// `m n`): the raw-pointer calls of both entry points rely on them.
+    fn assert_lengths(d: Dims, a: usize, b: usize, out: usize) {
+        assert!(
+            a == d.m * d.k && b == d.k * d.n && out == d.m * d.n,
+            "matmul kernel: slice lengths do not match {d:?}"
+        );
+    }
+
     /// `out = alpha op(a) op(b) + beta out` for row-major slices with the lengths `d`
     /// implies (asserted: the raw-pointer calls below rely on them).
     pub fn matmul<T: Element>(d: Dims, a: &[T], b: &[T], alpha: T, beta: T, out: &mut [T]) {
-        assert!(
-            a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n,
-            "matmul kernel: slice lengths do not match {d:?}"
-        );
+        assert_lengths(d, a.len(), b.len(), out.len());
         if d.m == 0 || d.n == 0 {
             return;
         }
@@ -280,10 +286,7 @@ pub mod simd {
         alpha: T,
         out: &mut [MaybeUninit<T>],
     ) {
-        assert!(
-            a.len() == d.m * d.k && b.len() == d.k * d.n && out.len() == d.m * d.n,
-            "matmul kernel: slice lengths do not match {d:?}"
-        );
+        assert_lengths(d, a.len(), b.len(), out.len());
         if d.m == 0 || d.n == 0 {
             return;
         }
