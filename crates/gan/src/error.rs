@@ -44,6 +44,11 @@ pub enum Error {
     #[error("{path}: the file is empty")]
     EmptyFile { path: PathBuf },
 
+    /// A corpus file has no usable sentence (`what` says why: e.g. all are longer than
+    /// `--max-len`).
+    #[error("{path}: no usable sentence: {what}")]
+    EmptyCorpus { path: PathBuf, what: String },
+
     /// A text file holds a NUL byte: it is almost certainly binary, not text.
     #[error("{path}: line {line}: NUL byte: this looks like a binary file, not text")]
     BinaryFile { path: PathBuf, line: usize },
@@ -92,6 +97,15 @@ pub enum Error {
         name: String,
         expected: &'static str,
         found: String,
+    },
+
+    /// A tensor whose sizes or values cannot work (`what` says why: a zero size, values so
+    /// large that the model's outputs would overflow, ...).
+    #[error("{path}: tensor {name:?}: {what}")]
+    BadTensor {
+        path: PathBuf,
+        name: String,
+        what: String,
     },
 
     /// A tensor holds a NaN or infinite value.
