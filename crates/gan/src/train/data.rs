@@ -46,8 +46,8 @@ impl TrainData {
     /// Builds the data set a config names: samples the grammar or the oracle from the
     /// run's seed, or reads the text files.
     ///
-    /// Text sentences longer than `cfg.max_len` are left out, with a warning on stderr
-    /// (also kept in [`TrainData::warnings`]). Before the padded matrices are built,
+    /// Text sentences longer than `cfg.max_len` are left out, with a warning in
+    /// [`TrainData::warnings`] (the training run shows it to its observer). Before the padded matrices are built,
     /// checks with the data set's real sizes what [`TrainConfig::validate`] could not:
     /// the memory estimate ([`TrainConfig::check_memory`]), the number of MLE steps
     /// ([`TrainConfig::mle_total_steps`]: after this the training loop's
@@ -83,7 +83,6 @@ impl TrainData {
                 let corpus =
                     crate::data::text::load_for_training(train, test.as_deref(), cfg.max_len)?;
                 if let Some(w) = cfg.max_len.and_then(|l| corpus.skipped_summary(l)) {
-                    eprintln!("warning: {w}");
                     warnings.push(w);
                 }
                 let widest = cfg.model.disc_widths.iter().copied().max().unwrap_or(0);

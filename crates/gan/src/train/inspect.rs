@@ -57,6 +57,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 }
 
 fn load_dir(dir: &Path) -> Result<Loaded> {
+    super::checkpoint::verify_checkpoint_dir(dir)?;
     let cfg_path = dir.join("config.json");
     let text = fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
     let config = TrainConfig::from_json(&text, &cfg_path)?;
@@ -142,6 +143,9 @@ pub fn eval(
                 && p.file_name().is_some_and(|f| f == "pretrained")
         });
     let mut out = format!("checkpoint: {}\n", l.dir.display());
+    for w in &data.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     if temperature != 1.0 {
         out.push_str(&format!("sampling temperature: {temperature}\n"));
     }

@@ -180,6 +180,9 @@ pub fn train(
 ) -> Result<Outcome> {
     cfg.validate()?;
     let data = TrainData::load(&cfg)?;
+    for w in &data.warnings {
+        obs.message(&format!("warning: {w}"));
+    }
     let (dir, found) = RunDir::create(out)?;
     if found == Found::StaleRun {
         obs.message(&format!(
@@ -210,6 +213,9 @@ pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<O
     let cfg = TrainConfig::from_json(&text, &cfg_path)?;
     cfg.validate()?;
     let data = TrainData::load(&cfg)?;
+    for w in &data.warnings {
+        obs.message(&format!("warning: {w}"));
+    }
     let Some(ck) = checkpoint::find_checkpoint_dir(dir)? else {
         if let Some(damaged) = ["checkpoint", "checkpoint.old"]
             .iter()
@@ -295,15 +301,9 @@ fn mle_steps_per_epoch(cfg: &TrainConfig, data: &TrainData) -> usize {
     (data.train_len() / cfg.batch).max(1)
 }
 
-/// MLE steps in all: epochs times minibatches per epoch (`Err` if that overflows).
+/// MLE steps in all ([`TrainConfig::mle_total_steps`]: `Err` if the count overflows).
 fn mle_total(cfg: &TrainConfig, data: &TrainData) -> Result<usize> {
-    let spe = mle_steps_per_epoch(cfg, data);
-    cfg.pretrain_epochs.checked_mul(spe).ok_or_else(|| {
-        Error::Config(format!(
-            "--pretrain-epochs {} times {spe} minibatches per epoch overflows the step counter",
-            cfg.pretrain_epochs
-        ))
-    })
+    cfg.mle_total_steps(data.train_len())
 }
 
 impl Trainer {
