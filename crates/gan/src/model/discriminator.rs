@@ -74,7 +74,7 @@ impl Discriminator {
     }
 
     /// Logits `[batch, 1]` for (soft) one-hots given per time step (`seq_len` values of
-    /// `[batch, vocab]`). Each step is embedded on its own ([`Discriminator::embed_step`])
+    /// `[batch, vocab]`). Each step is embedded on its own ([`Discriminator::prepare_embed`])
     /// and the small `[B, De]` results are stacked: the `[B, L, V]` one-hots are never copied.
     pub fn forward_onehot<'t>(
         &self,
@@ -91,23 +91,17 @@ impl Discriminator {
         self.forward_embedded(tape, &xs, batch, dropout_seed)
     }
 
-    /// The embedding `y @ E` (`[batch, emb]`) of one time step's (soft) one-hots
-    /// `y: [batch, vocab]`: the first layer of [`Discriminator::forward_onehot`], for callers
-    /// that embed each step as it is generated
-    /// ([`Generator::relaxed_each`](super::generator::Generator::relaxed_each)).
-    pub fn embed_step<'t>(&self, tape: &'t Tape<f32>, y: &Var<'t, f32>) -> Result<Var<'t, f32>> {
-        Ok(self.embedding.forward_soft(tape, &self.params, y)?)
-    }
-
-    /// The embedding `y @ E` prepared for many time steps on one tape: its `apply(y)` is
-    /// [`Discriminator::embed_step`] (the same value and gradients), and the gradients of
-    /// all the `y` read one transposed copy of `E` (see [`PreparedRight`]).
+    /// The embedding `y @ E` prepared for many time steps on one tape: its `apply(y)` embeds
+    /// one time step's (soft) one-hots `y: [batch, vocab]` to `[batch, emb]` (the first layer
+    /// of [`Discriminator::forward_onehot`]), and the gradients of all the `y` read one
+    /// transposed copy of `E` (see [`PreparedRight`]). For callers that embed each step as it
+    /// is generated ([`Generator::relaxed_each`](super::generator::Generator::relaxed_each)).
     pub fn prepare_embed<'t>(&self, tape: &'t Tape<f32>) -> Result<PreparedRight<'t, f32>> {
         Ok(self.embedding.prepare_soft(tape, &self.params)?)
     }
 
     /// Logits `[batch, 1]` for sequences whose time steps were embedded with
-    /// [`Discriminator::embed_step`] (`seq_len` values of `[batch, emb]`, in order).
+    /// [`Discriminator::prepare_embed`] (`seq_len` values of `[batch, emb]`, in order).
     pub fn forward_embedded<'t>(
         &self,
         tape: &'t Tape<f32>,

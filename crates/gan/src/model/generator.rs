@@ -17,7 +17,7 @@
 //! ## Three ways to run it
 //! - [`Generator::mle_loss`]: teacher forcing. Inputs `start, x_1 .. x_{L-1}`, targets
 //!   `x_1 .. x_L`; mean cross-entropy over the target tokens that are not padding.
-//! - [`Generator::relaxed`]: free-running through the Gumbel-Softmax relaxation, with
+//! - [`Generator::relaxed_each`]: free-running through the Gumbel-Softmax relaxation, with
 //!   gradients. At step t: `o_t = linear(h_t)`, `y_t = softmax((o_t + g_t) / tau)` (or
 //!   `softmax(beta (o_t + g_t))`), token `k_t = argmax y_t` (a sample of softmax(o_t)); the
 //!   next input is `y_t @ E` (soft feedback: gradient flows through time) or `E[k_t]` (hard
@@ -87,7 +87,7 @@ impl<'t> Temperature<'t> {
     }
 }
 
-/// How [`Generator::relaxed`] draws a batch.
+/// How [`Generator::relaxed_each`] draws a batch.
 #[derive(Clone, Copy)]
 pub struct Draw<'t> {
     /// Number of sequences.
@@ -99,14 +99,6 @@ pub struct Draw<'t> {
     pub disc_input: DiscInput,
     /// Seeds the Gumbel noise.
     pub key: u64,
-}
-
-/// What [`Generator::relaxed`] returns.
-pub struct Relaxed<'t> {
-    /// The discriminator's input: one `[batch, vocab]` (soft) one-hot per time step.
-    pub steps: Vec<Var<'t, f32>>,
-    /// The sampled tokens, `[batch, seq_len]` row-major (batch-major).
-    pub tokens: Vec<Token>,
 }
 
 /// The LSTM generator with its parameters.
@@ -222,16 +214,12 @@ impl Generator {
     }
 
     /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs),
-    /// drawn as `draw` says; each time step is one call of the fused kernel.
-    pub fn relaxed<'t>(&self, tape: &'t Tape<f32>, draw: Draw<'t>) -> Result<Relaxed<'t>> {
-        self.relaxed_each(tape, draw, &mut |_| Ok(()))
-    }
-
-    /// [`Generator::relaxed`], calling `each(y_t)` on every time step's discriminator input
-    /// `y_t` (`[batch, vocab]`) as soon as it is made, before the step's feedback.
+    /// drawn as `draw` says; each time step is one call of the fused kernel. Calls `each(y_t)`
+    /// on every time step's discriminator input `y_t` (`[batch, vocab]`) as soon as it is
+    /// made, before the step's feedback.
     ///
     /// The adversarial steps embed `y_t` for the discriminator there
-    /// ([`Discriminator::embed_step`](super::discriminator::Discriminator::embed_step)):
+    /// ([`Discriminator::prepare_embed`](super::discriminator::Discriminator::prepare_embed)):
     /// the product reads `y_t` while it is still in cache, and on the tape the embedding sits
     /// next to the step that made `y_t`, so the backward pass adds the discriminator's
     /// gradient `dy_t` to the feedback's and hands it to the Gumbel-Softmax backward at once,
@@ -241,7 +229,7 @@ impl Generator {
         tape: &'t Tape<f32>,
         draw: Draw<'t>,
         each: &mut dyn FnMut(&Var<'t, f32>) -> Result<()>,
-    ) -> Result<Relaxed<'t>> {
+    ) -> Result<()> {
         let Draw {
             batch,
             temp,
@@ -255,8 +243,6 @@ impl Generator {
             self.embedding
                 .forward(tape, &self.params, &vec![self.cfg.start as usize; batch])?;
         let mut state: Option<LstmState<'t, f32>> = None;
-        let mut ys = Vec::with_capacity(l);
-        let mut tokens = vec![0 as Token; batch * l];
         // `alive[b]`: sequence b has not emitted its end token before this step.
         let mut alive = vec![true; batch];
         // The output layer and the soft feedback are prepared once for the `seq_len` steps
@@ -289,9 +275,6 @@ impl Generator {
             // one-hot is built from it below.
             let sample = gumbel_softmax(&logits, temp, &mut noise, false)?;
             let (soft, index) = (sample.y, sample.index);
-            for (b, &k) in index.iter().enumerate() {
-                tokens[b * l + t] = k as Token;
-            }
             let y = match disc_input {
                 DiscInput::Soft => soft,
                 DiscInput::StraightThrough => straight_through(&soft, &index)?,
@@ -310,7 +293,6 @@ impl Generator {
                 None => y,
             };
             each(&y)?;
-            ys.push(y);
             if t + 1 < l {
                 x = match feedback {
                     Feedback::Soft => soft_feedback.apply(&soft)?,
@@ -318,7 +300,7 @@ impl Generator {
                 };
             }
         }
-        Ok(Relaxed { steps: ys, tokens })
+        Ok(())
     }
 
     /// The NLL of padded sequences `[n, seq_len]` (row-major): the mean over all non-pad
