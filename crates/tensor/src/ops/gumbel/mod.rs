@@ -17,11 +17,11 @@
 //! | file | what |
 //! |---|---|
 //! | `rng.rs` | [`GumbelRng`] and the per-row 8-lane xoshiro256++ streams |
-//! //! | `noise.rs` | the uniform grid, `u -> g`, [`gumbel_noise`], [`uniform_noise`] |
+//! | `noise.rs` | the uniform grid, `u -> g`, [`gumbel_noise`], [`uniform_noise`] |
 //! | `fused.rs` | [`gumbel_softmax`] and [`gumbel_softmax_backward`] side by side, [`gumbel_max`] |
 //! | `composed.rs` | the unfused twin (noise, add, scale, softmax as separate passes) |
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
-//! //! | `uninit.rs` | output tensors written in full without zeroing them first |
+//! | `uninit.rs` | output tensors written in full without zeroing them first |
 //!
 //! The 512-bit vectors the kernels run on (`f32x16`, `f64x8`) and the `ln`/`exp`
 //! polynomials for their input ranges live one level up, in [`crate::ops::lanes`] and
