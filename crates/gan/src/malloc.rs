@@ -5,11 +5,11 @@
 //! glibc serves blocks above `M_MMAP_THRESHOLD` (128 KiB at first, raised dynamically up
 //! to at most 32 MiB) with a fresh `mmap` and gives them back with `munmap`, and trims the
 //! heap top above `M_TRIM_THRESHOLD`; either way the next step touches new pages and pays a
-//! page fault per 4 KiB. Measured with 1 thread: the MLE step of the benchmark
-//! configuration (logits 25.6 MB) went from about 50 ms to 25 ms, and the COCO-sized MLE
-//! step (logits `[2432, 4685]`, 45.6 MB: above the largest mmap threshold glibc accepts)
-//! from 80 ms to 40 ms; before, about 20% of all cycles were in the kernel's page-fault
-//! handler.
+//! page fault per 4 KiB. For steps whose buffers are tens of MB (the benchmark's MLE
+//! logits, 25.6 MB; the COCO-sized MLE step's `[2432, 4685]`, 45.6 MB: above the largest
+//! mmap threshold glibc accepts) those page faults were a large share of the step's cycles,
+//! and keeping the memory removed them (docs/performance.md, "Figures behind the code",
+//! has the measurements).
 //!
 //! [`keep_freed_memory`] turns `mmap` allocation off (`M_MMAP_MAX = 0`: every block comes
 //! from the heap) and raises the trim threshold, so that freed blocks stay in the process and
@@ -17,9 +17,9 @@
 //! (`M_ARENA_MAX = 1`): a thread other than the main one (a rayon worker running the step, as
 //! in the benchmarks, which `install` a pool) otherwise allocates from an arena of its own,
 //! made of 64 MiB heaps that glibc unmaps as soon as one is entirely free, whatever the trim
-//! threshold. The MLE step's 25.6 MB buffers come and go in such heaps every step: measured
-//! with 1 thread inside a pool, 31 ms per step (CPU time, page faults throughout the profile)
-//! against 21 ms with one arena. Small blocks still come from each thread's own cache
+//! threshold. The MLE step's 25.6 MB buffers come and go in such heaps every step, and
+//! page-fault throughout the profile of a step run inside a pool unless there is one arena
+//! (docs/performance.md). Small blocks still come from each thread's own cache
 //! (tcache) without locking. The CLI and the benchmarks call it once at start-up, before
 //! their thread pools exist. The same effect without code: `GLIBC_TUNABLES=`
 //! `glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295:glibc.malloc.arena_max=1`.

@@ -26,7 +26,8 @@
 //! `[op(A) | 1] [op(B) ; bias]` (the private `bias_rides_in_product` decides which). gemm adds that last term to the
 //! sum of the others with one rounding, as the accumulation onto the broadcast bias does:
 //! on the GAN's shapes the two give the same bits, and the second skips a write and a read
-//! of the whole output (MLE step: 18.5 -> 16.8 ms CPU, 1 thread).
+//! of the whole output (docs/performance.md, "Figures behind the code", has the MLE step's
+//! time with each).
 
 use std::sync::Arc;
 
@@ -240,8 +241,8 @@ pub fn addmm<'t, T: Element>(
 /// rounding on tiny products, where gemm takes another path. What changes is the layout gemm
 /// reads: for a short `x`, gemm computes the output's transpose and packs the long
 /// operand for its micro-kernel at every call when it is stored `[out, in + 1]`, but reads
-/// the stored `[in + 1, out]` as it is (its columns are contiguous). Measured on the
-/// generator's shape in cache, 1 thread: 210-240 -> 186-209 us per product, and the
+/// the stored `[in + 1, out]` as it is (its columns are contiguous), so each product skips
+/// that packing (faster on the generator's shape, docs/performance.md), and the
 /// `[out, in + 1]` copy [`Var::linear`] makes at every call is gone.
 pub struct PreparedLinear<'t, T: Element> {
     w: Var<'t, T>,
@@ -324,9 +325,9 @@ impl<'t, T: Element> PreparedLinear<'t, T> {
 /// The value and the gradients are those of [`Var::matmul`] (bitwise where gemm runs its
 /// blocked kernels, tested on `[64, 500] x [500, 64]`; within rounding on tiny products).
 /// Why the copy: gemm computes that product's transpose and packs `W` for its
-/// micro-kernel at every call, but reads `[n, k]` as it is. Measured in cache, 1 thread:
-/// `[64, 64] x [64, 5000]` 418-442 -> 350-397 us, `[64, 32] x [32, 5000]` 202-230 ->
-/// 177-203 us; the copy of a `[5000, 64]` table costs about 90 us.
+/// micro-kernel at every call, but reads `[n, k]` as it is. The copy is made once per tape
+/// and costs less than the packing it saves over the 20 time steps (docs/performance.md,
+/// "Figures behind the code", has the measurements).
 pub struct PreparedRight<'t, T: Element> {
     w: Var<'t, T>,
     wt: Arc<std::sync::OnceLock<Tensor<T>>>,

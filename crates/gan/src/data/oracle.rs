@@ -61,9 +61,9 @@ pub const START_TOKEN: Token = 0;
 /// `10000 / 64 * 64` (whole batches of 64).
 pub const EVAL_SEQUENCES: usize = 9_984;
 /// Sequences per rayon task and rows of every logits product. 64 rows of 5000 logits are
-/// 1.25 MB in f32, which stay in cache between the product and the softmax pass; in the
-/// criterion benchmark 64 rows ran NLL_oracle about 1.7x faster than 16 (gemm's packing is
-/// amortised over more rows).
+/// 1.25 MB in f32, which stay in cache between the product and the softmax pass, and
+/// gemm's packing is amortised over more rows than with smaller blocks (docs/performance.md
+/// has the criterion comparison with 16 rows).
 pub const BLOCK_ROWS: usize = 64;
 /// Stream domain of [`Oracle::sample`]'s per-sequence generators.
 pub const SAMPLE_DOMAIN: u64 = 0x5EC_0001;

@@ -7,9 +7,9 @@
 //! and f64 with run-time CPU detection, and reads any row/column strides, so a transposed
 //! operand costs nothing: `a^T` is `a` with its strides swapped, never a copy. It is built
 //! with its `x86-v4` feature: AVX-512 micro-kernels where the CPU has AVX-512 (chosen at
-//! run time, so a portable build gets them too), which run the GAN's products about twice
-//! as fast as the AVX2 ones on this machine's Zen 5 cores. A naive loop
-//! ([`scalar::matmul`], kept as the reference) is 20-100x slower. docs/kernels.md has the
+//! run time, so a portable build gets them too), which run the GAN's products faster than
+//! the AVX2 ones on CPUs that execute 512-bit FMAs at full width (Zen 5 does). A naive
+//! loop ([`scalar::matmul`], kept as the reference) is far slower. docs/kernels.md has the
 //! measured numbers.
 //!
 //! ## Parallelism and determinism
@@ -330,11 +330,9 @@ pub mod simd {
     /// in place, a few elements from each of the `k` rows per micro-tile; when `a` is not in
     /// cache (it was written long before, as a sample kept for the backward pass is), those
     /// `k` interleaved streams defeat the hardware prefetcher and the product waits on
-    /// memory. One sequential read of `a` first is a prefetch the hardware can follow.
-    /// Measured on `[64, 5000]^T [64, 32]` with every operand out of cache (1 thread):
-    /// 380 us -> 216 us including the read; 163 us with everything in cache. In the
-    /// adversarial step: gemm 77-83 -> 71-76 ms per step; with gemm's AVX-512 kernels, the
-    /// whole step 66 -> 60 ms.
+    /// memory. One sequential read of `a` first is a prefetch the hardware can follow; it
+    /// pays for itself both on the product alone and in the adversarial step
+    /// (docs/performance.md, "Figures behind the code", has the measurements).
     pub(super) fn warms_a(d: Dims) -> bool {
         d.trans_a && d.k <= 128 && d.m >= 4096
     }

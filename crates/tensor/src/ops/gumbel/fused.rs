@@ -655,8 +655,8 @@ pub fn gumbel_softmax_backward<T: Element>(
 /// `dtau` as the allocating version, for any thread count.
 ///
 /// For loops that call the backward on large tensors: a fresh output of 1024 x 32000 `f32`
-/// (131 MB) is page-faulted and zeroed by the kernel on every call, which costs a quarter
-/// of the allocating version's time there (docs/performance.md); a reused `dx` does not.
+/// (131 MB) is page-faulted and zeroed by the kernel on every call, a large part of the
+/// allocating version's time there (docs/performance.md); a reused `dx` does not.
 ///
 /// ```
 /// use gumbel_tensor::Tensor;

@@ -3,16 +3,16 @@
 //! `Tensor::zeros` costs a full extra write pass: for a buffer the allocator hands back
 //! from its heap, `calloc` runs `memset` over it (single-threaded, in the calling
 //! thread) before the kernel overwrites every element anyway. For the memory-bound
-//! backward that is a third more memory traffic; in the forward with 2 threads it was
-//! about 12% of the time at 64 x 50257 (perf). The kernels here write each output element
+//! backward that is a third more memory traffic, and in the forward `perf` showed it as a
+//! visible share of the time (docs/performance.md, "Figures behind the code"). The kernels here write each output element
 //! in their first pass over it, before reading it, so they can take uninitialised rows.
 //!
 //! Large outputs also ask Linux for 2 MiB pages (`madvise(MADV_HUGEPAGE)`, honoured when
 //! transparent huge pages are in `madvise` or `always` mode). glibc `mmap`s allocations
 //! above 32 MB afresh on every call, and the first write to each 4 KiB page then
-//! page-faults: a 131 MB output (1024 x 32000 `f32`) took 75 ms to allocate and fill on
-//! this VM with 4 KiB pages and 8 ms with 2 MiB pages, against 29 ms for the whole fused
-//! forward computation.
+//! page-faults: for a 131 MB output (1024 x 32000 `f32`) filling it with 4 KiB pages took
+//! longer than the whole fused forward computation, and 2 MiB pages cut that cost by an
+//! order of magnitude (docs/performance.md has the measurement).
 
 use std::mem::MaybeUninit;
 
