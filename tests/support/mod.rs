@@ -4,13 +4,10 @@
 
 use std::path::PathBuf;
 
-/// Runs `f` inside a rayon pool of `threads` threads.
+/// Runs `f` inside a rayon pool of `threads` threads (`gumbel_tensor::parallel::with_threads`,
+/// unwrapped for tests).
 pub fn in_pool<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
+    gumbel_tensor::parallel::with_threads(threads, f).unwrap()
 }
 
 /// A folder `name` under cargo's scratch directory for integration tests, created.

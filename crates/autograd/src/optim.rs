@@ -812,35 +812,33 @@ mod tests {
                 .collect()
         };
         let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let mut s = ParamStore::<f64>::new();
-                    let a = s.add("a", Tensor::new([n], vals(n, 1)).unwrap()).unwrap();
-                    let b = s
-                        .add("b", Tensor::new([1000], vals(1000, 2)).unwrap())
-                        .unwrap();
-                    let mut opt = Adam::new(0.01);
-                    let mut norms = vec![];
-                    for step in 0..3u64 {
-                        opt.decoupled = step == 1;
-                        opt.weight_decay = 0.1;
-                        set_grad(&mut s, a, &vals(n, 3 + step));
-                        let tape = Tape::new();
-                        let l = s.var(&tape, b).unwrap().mul(
-                            &tape.constant(Tensor::new([1000], vals(1000, 7 + step)).unwrap()),
-                        );
-                        let mut g = l.unwrap().sum().unwrap().backward().unwrap();
-                        s.accumulate(&mut g).unwrap();
-                        norms.push(clip_grad_norm(&mut s, 20.0).unwrap());
-                        opt.step(&mut s).unwrap();
-                        s.zero_grad();
-                    }
-                    let v = |id| s.value(id).unwrap().as_slice().to_vec();
-                    (v(a), v(b), norms)
-                })
+            gumbel_tensor::parallel::with_threads(threads, || {
+                let mut s = ParamStore::<f64>::new();
+                let a = s.add("a", Tensor::new([n], vals(n, 1)).unwrap()).unwrap();
+                let b = s
+                    .add("b", Tensor::new([1000], vals(1000, 2)).unwrap())
+                    .unwrap();
+                let mut opt = Adam::new(0.01);
+                let mut norms = vec![];
+                for step in 0..3u64 {
+                    opt.decoupled = step == 1;
+                    opt.weight_decay = 0.1;
+                    set_grad(&mut s, a, &vals(n, 3 + step));
+                    let tape = Tape::new();
+                    let l = s
+                        .var(&tape, b)
+                        .unwrap()
+                        .mul(&tape.constant(Tensor::new([1000], vals(1000, 7 + step)).unwrap()));
+                    let mut g = l.unwrap().sum().unwrap().backward().unwrap();
+                    s.accumulate(&mut g).unwrap();
+                    norms.push(clip_grad_norm(&mut s, 20.0).unwrap());
+                    opt.step(&mut s).unwrap();
+                    s.zero_grad();
+                }
+                let v = |id| s.value(id).unwrap().as_slice().to_vec();
+                (v(a), v(b), norms)
+            })
+            .unwrap()
         };
         let one = run(1);
         for threads in [2, 7] {

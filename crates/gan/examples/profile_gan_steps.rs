@@ -63,15 +63,14 @@ fn main() {
     // As the benchmark does: the steps run inside a pool of `RAYON_NUM_THREADS` threads
     // (rayon's default: one per core), so that kernels run on the calling thread when they
     // do not split.
+    // RAYON_NUM_THREADS if set and positive, else one thread per CPU (rayon's own default).
     let threads = std::env::var("RAYON_NUM_THREADS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap();
-    pool.install(|| run(&mut step, which, steps));
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    gumbel_tensor::parallel::with_threads(threads, || run(&mut step, which, steps))
+        .expect("starting the thread pool");
     println!(
         "checksum {:016x}",
         checksum(&[&gen_model.params, &disc.params])

@@ -193,14 +193,13 @@ fn one_two_and_seven_threads_give_the_same_run() {
     cfg.feedback = Feedback::Soft;
     let dirs = [tmp("threads-1"), tmp("threads-2"), tmp("threads-7")];
     for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap();
         let c = cfg.clone();
         finish(
-            pool.install(|| run::train(c, dir, &RunOptions::default(), &mut Silent))
-                .unwrap(),
+            gumbel_tensor::parallel::with_threads(n, || {
+                run::train(c, dir, &RunOptions::default(), &mut Silent)
+            })
+            .unwrap()
+            .unwrap(),
         );
     }
     assert_same_run(&dirs[0], &dirs[1]);

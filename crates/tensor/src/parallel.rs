@@ -11,9 +11,12 @@
 //! output is bitwise identical for any number of threads. Kernels must not share mutable
 //! state (an RNG, an accumulator) between rows.
 //!
-//! The thread count is rayon's: the global pool, or whichever pool the caller `install`s.
+//! The thread count is rayon's: the global pool, or whichever pool the caller `install`s
+//! ([`with_threads`] runs a closure in a pool of its own).
 
 use rayon::prelude::*;
+
+use crate::error::{Error, Result};
 
 /// Below this many elements a kernel runs on the calling thread.
 pub const PAR_MIN_ELEMS: usize = 1 << 15;
@@ -127,9 +130,48 @@ pub fn first_error<E>(results: impl IntoIterator<Item = Result<(), E>>) -> Resul
     results.into_iter().collect()
 }
 
+/// Runs `f` in a new rayon pool of `threads` threads and returns its result. `f` itself runs
+/// on a pool thread, so the kernels' parallel loops start there (and see `threads` as
+/// rayon's thread count) instead of handing every call over from the caller's thread.
+///
+/// Errors: [`Error::InvalidArgument`] for `threads == 0` (rayon would read that as "the
+/// default", which makes a result depend on the machine), or if rayon cannot start the
+/// threads.
+///
+/// ```
+/// use gumbel_tensor::parallel::with_threads;
+/// assert_eq!(with_threads(3, rayon::current_num_threads).unwrap(), 3);
+/// assert!(with_threads(0, || ()).is_err());
+/// ```
+pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
+    if threads == 0 {
+        return Err(Error::InvalidArgument {
+            op: "with_threads",
+            what: "the number of threads must be at least 1, got 0".into(),
+        });
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::InvalidArgument {
+            op: "with_threads",
+            what: format!("cannot start a pool of {threads} threads: {e}"),
+        })?;
+    Ok(pool.install(f))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn with_threads_runs_in_a_pool_of_that_size_and_refuses_zero() {
+        for n in [1, 2, 7] {
+            assert_eq!(with_threads(n, rayon::current_num_threads).unwrap(), n);
+        }
+        let e = with_threads(0, || ()).unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+    }
 
     #[test]
     fn every_row_is_visited_once_with_its_index() {

@@ -237,13 +237,7 @@ fn gan_like_step_is_bitwise_deterministic_across_thread_counts() {
         Conv1dBank::new(&mut p, "d.cnn", 64, &[2, 3], &[64, 64], &mut rng).unwrap(),
         Linear::new(&mut p, "d.out", 128, 1, true, &mut rng).unwrap(),
     );
-    let run = |n: usize| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-            .install(|| step(&p, &layers))
-    };
+    let run = |n: usize| gumbel_tensor::parallel::with_threads(n, || step(&p, &layers)).unwrap();
     let one = run(1);
     assert!(
         one.iter()

@@ -515,13 +515,8 @@ mod tests {
 
     #[test]
     fn sampling_is_reproducible_across_thread_counts() {
-        let run = |t| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap()
-                .install(|| sample(3000, 9, TEST_DOMAIN))
-        };
+        let run =
+            |t| gumbel_tensor::parallel::with_threads(t, || sample(3000, 9, TEST_DOMAIN)).unwrap();
         let one = run(1);
         assert_eq!(one, run(2));
         assert_eq!(one, run(7));

@@ -241,77 +241,74 @@ mod tests {
     fn adversarial_and_mle_steps_give_the_same_bits_on_1_2_and_7_threads() {
         let (v, l, b) = (5000, 20, 16);
         let run = |threads: usize| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .unwrap()
-                .install(|| {
-                    let mut g = Generator::new(
-                        GeneratorConfig {
-                            vocab: v,
-                            emb: 32,
-                            hidden: 32,
-                            seq_len: l,
-                            start: 0,
-                            pad: Some(1),
-                            eos: Some(2),
-                        },
-                        3,
-                    )
+            gumbel_tensor::parallel::with_threads(threads, || {
+                let mut g = Generator::new(
+                    GeneratorConfig {
+                        vocab: v,
+                        emb: 32,
+                        hidden: 32,
+                        seq_len: l,
+                        start: 0,
+                        pad: Some(1),
+                        eos: Some(2),
+                    },
+                    3,
+                )
+                .unwrap();
+                let mut d = Discriminator::new(
+                    DiscriminatorConfig {
+                        vocab: v,
+                        seq_len: l,
+                        emb: 64,
+                        widths: vec![2, 3],
+                        filters: 16,
+                        dropout: 0.25,
+                    },
+                    4,
+                )
+                .unwrap();
+                let mut temp = ParamStore::new();
+                temp.add(LOG_TEMPERATURE, gumbel_tensor::Tensor::scalar(0.0f32))
                     .unwrap();
-                    let mut d = Discriminator::new(
-                        DiscriminatorConfig {
-                            vocab: v,
-                            seq_len: l,
-                            emb: 64,
-                            widths: vec![2, 3],
-                            filters: 16,
-                            dropout: 0.25,
-                        },
-                        4,
-                    )
-                    .unwrap();
-                    let mut temp = ParamStore::new();
-                    temp.add(LOG_TEMPERATURE, gumbel_tensor::Tensor::scalar(0.0f32))
-                        .unwrap();
-                    let (mut g_opt, mut d_opt, mut t_opt) =
-                        (Adam::new(1e-3), Adam::new(1e-3), Adam::new(1e-2));
-                    let tokens: Vec<Token> =
-                        (0..b * l).map(|i| ((i * 7919 + 11) % v) as Token).collect();
-                    let s = AdvSettings {
-                        loss: LossKind::Rsgan,
-                        feedback: Feedback::Soft,
-                        disc_input: DiscInput::StraightThrough,
-                        form: TemperatureForm::Tau,
-                        batch: b,
-                        clip: 1.0,
+                let (mut g_opt, mut d_opt, mut t_opt) =
+                    (Adam::new(1e-3), Adam::new(1e-3), Adam::new(1e-2));
+                let tokens: Vec<Token> =
+                    (0..b * l).map(|i| ((i * 7919 + 11) % v) as Token).collect();
+                let s = AdvSettings {
+                    loss: LossKind::Rsgan,
+                    feedback: Feedback::Soft,
+                    disc_input: DiscInput::StraightThrough,
+                    form: TemperatureForm::Tau,
+                    batch: b,
+                    clip: 1.0,
+                };
+                let mut out = vec![];
+                for k in 0..2 {
+                    out.push(mle_step(&mut g, &mut g_opt, &tokens, b, 1.0).unwrap().0);
+                    let keys = StepKeys {
+                        noise: 10 + k,
+                        dropout: [20 + k, 30 + k],
                     };
-                    let mut out = vec![];
-                    for k in 0..2 {
-                        out.push(mle_step(&mut g, &mut g_opt, &tokens, b, 1.0).unwrap().0);
-                        let keys = StepKeys {
-                            noise: 10 + k,
-                            dropout: [20 + k, 30 + k],
-                        };
-                        let learned = TemperatureSource::Learned {
-                            params: &mut temp,
-                            opt: &mut t_opt,
-                        };
-                        out.push(
-                            generator_step(&mut g, &mut g_opt, &mut d, learned, &tokens, &s, keys)
-                                .unwrap()
-                                .0,
-                        );
-                        let ds = discriminator_step(&g, &mut d, &mut d_opt, 0.7, &tokens, &s, keys);
-                        out.push(ds.unwrap().loss);
-                    }
-                    let bits = |p: &ParamStore<f32>| -> Vec<u32> {
-                        p.named_values()
-                            .flat_map(|(_, t)| t.as_slice().iter().map(|x| x.to_bits()))
-                            .collect()
+                    let learned = TemperatureSource::Learned {
+                        params: &mut temp,
+                        opt: &mut t_opt,
                     };
-                    (out, bits(&g.params), bits(&d.params), bits(&temp))
-                })
+                    out.push(
+                        generator_step(&mut g, &mut g_opt, &mut d, learned, &tokens, &s, keys)
+                            .unwrap()
+                            .0,
+                    );
+                    let ds = discriminator_step(&g, &mut d, &mut d_opt, 0.7, &tokens, &s, keys);
+                    out.push(ds.unwrap().loss);
+                }
+                let bits = |p: &ParamStore<f32>| -> Vec<u32> {
+                    p.named_values()
+                        .flat_map(|(_, t)| t.as_slice().iter().map(|x| x.to_bits()))
+                        .collect()
+                };
+                (out, bits(&g.params), bits(&d.params), bits(&temp))
+            })
+            .unwrap()
         };
         let one = run(1);
         assert!(one.0.iter().all(|l| l.is_finite()), "{:?}", one.0);

@@ -35,11 +35,8 @@ pub fn scratch_path(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// Runs `f` inside a rayon pool of `threads` threads.
+/// Runs `f` inside a rayon pool of `threads` threads (`gumbel_tensor::parallel::with_threads`,
+/// unwrapped for tests).
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .unwrap()
-        .install(f)
+    gumbel_tensor::parallel::with_threads(threads, f).unwrap()
 }

@@ -97,11 +97,8 @@ pub fn assert_same<T: Element>(what: &str, got: &[T], want: &[T]) {
     }
 }
 
-/// Runs `f` inside a rayon pool of `threads` threads.
+/// Runs `f` inside a rayon pool of `threads` threads ([`crate::parallel::with_threads`],
+/// unwrapped for tests).
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .expect("building a rayon pool")
-        .install(f)
+    crate::parallel::with_threads(threads, f).expect("building a rayon pool")
 }

@@ -37,13 +37,10 @@ pub fn mask_some(rng: &mut Xoshiro256PlusPlus, t: &mut Tensor<f64>, p: f64) {
     }
 }
 
-/// Runs `f` inside a rayon pool of `n` threads.
+/// Runs `f` inside a rayon pool of `n` threads (`gumbel_tensor::parallel::with_threads`,
+/// unwrapped for tests).
 pub fn with_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> R {
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .unwrap()
-        .install(f)
+    gumbel_tensor::parallel::with_threads(n, f).unwrap()
 }
 
 /// `softmax(c (l + g))` of one row in f64, with `p = l + g` rounded to the kernel's type

@@ -453,11 +453,8 @@ mod tests {
     #[test]
     fn linear_cross_entropy_same_bits_for_1_2_7_threads_and_errors() {
         let run = |threads| {
-            rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
+            gumbel_tensor::parallel::with_threads(threads, || fused_and_composed(300, 16, 500))
                 .unwrap()
-                .install(|| fused_and_composed(300, 16, 500))
         };
         let one = run(1);
         for threads in [2, 7] {
@@ -546,11 +543,7 @@ mod tests {
                 tape.backward(l).unwrap().get(v).unwrap().clone(),
             );
             for threads in [1, 2, 7] {
-                let pool = rayon::ThreadPoolBuilder::new()
-                    .num_threads(threads)
-                    .build()
-                    .unwrap();
-                let (a, ga) = pool.install(fused);
+                let (a, ga) = gumbel_tensor::parallel::with_threads(threads, fused).unwrap();
                 // same math, different summation order and exp polynomials: a few ulp of
                 // values of order 1 (the loss sums up to 64 terms of ~7)
                 assert!((a - b).abs() < 1e-13, "{a} vs {b}");
