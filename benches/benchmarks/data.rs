@@ -50,7 +50,7 @@ fn zipf_corpus(n: usize, seed: u64) -> Vec<Vec<u32>> {
         s = s
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        (s >> 11) as f64 / (1u64 << 53) as f64
+        gumbel_tensor::random::unit_f64(s)
     };
     (0..n)
         .map(|_| {

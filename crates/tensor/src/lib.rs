@@ -10,6 +10,7 @@
 //! - [`Element`] / [`SimdFloat`] (`element.rs`): `f32` and `f64` with their wide SIMD
 //!   vectors; every kernel exists for both.
 //! - `parallel.rs`: row-parallel execution with rayon, deterministic for any thread count.
+//! - `random.rs`: SplitMix64 and the 53-bit `u64 -> f64` uniform, shared by every crate.
 //! - `ops/`: one file (or folder) per op family, each holding the public tensor-level
 //!   function, its SIMD kernel, the scalar reference twin beside it, the backward beside the
 //!   forward, and their tests.
@@ -22,6 +23,7 @@ pub mod element;
 pub mod error;
 pub mod ops;
 pub mod parallel;
+pub mod random;
 pub mod tensor;
 
 pub use element::{Element, SimdFloat};

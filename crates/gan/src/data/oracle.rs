@@ -1029,7 +1029,7 @@ mod tests {
                 s = s
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                ((s >> 11) as f64 / (1u64 << 53) as f64) * 4.0 - 2.0
+                gumbel_tensor::random::unit_f64(s) * 4.0 - 2.0
             })
             .collect()
     }

@@ -8,22 +8,15 @@
 //!
 //! Normal draws use the Box-Muller transform (see [`Normal`]).
 
+use gumbel_tensor::random::{splitmix64, unit_f64};
 use rand::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-
-/// One step of SplitMix64 (Steele, Lea & Flood 2014): a bijective mix of 64 bits, the
-/// standard way to expand a seed (`Xoshiro256PlusPlus::seed_from_u64` uses it too).
-#[inline]
-pub fn splitmix64(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
 
 /// The generator of stream `index` within `domain` for a user `seed`:
 /// `Xoshiro256PlusPlus::seed_from_u64(splitmix64(splitmix64(seed ^ splitmix64(domain)) ^ index))`.
 /// Nested SplitMix64 rounds make streams of neighbouring indices, domains and seeds unrelated.
+/// (The training keys of `train::rng::key` nest it differently; both schemes fix the bits
+/// of everything made so far, so neither is rewritten in terms of the other.)
 pub fn stream(seed: u64, domain: u64, index: u64) -> Xoshiro256PlusPlus {
     let s = splitmix64(splitmix64(seed ^ splitmix64(domain)) ^ index);
     Xoshiro256PlusPlus::seed_from_u64(s)
@@ -33,7 +26,7 @@ pub fn stream(seed: u64, domain: u64, index: u64) -> Xoshiro256PlusPlus {
 /// multiple of 2^-53; 0 is possible, 1 is not).
 #[inline]
 pub fn uniform_f64<R: Rng>(rng: &mut R) -> f64 {
-    (rng.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    unit_f64(rng.next_u64())
 }
 
 /// Standard normal draws by the Box-Muller transform.
@@ -60,6 +53,7 @@ impl<R: Rng> Normal<R> {
         if let Some(z) = self.spare.take() {
             return z;
         }
+        // Not `unit_f64`: `(k + 1) 2^-53` is the grid shifted to `(0, 1]`, so `ln u1` is finite.
         let u1 = ((self.rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
         let u2 = uniform_f64(&mut self.rng);
         let r = (-2.0 * u1.ln()).sqrt();

@@ -36,8 +36,8 @@ use std::hash::{BuildHasherDefault, Hash, Hasher};
 
 use rayon::prelude::*;
 
-use crate::data::random::splitmix64;
 use crate::error::{Error, Result};
+use gumbel_tensor::random::splitmix64;
 
 /// Number of reference sentences in Texygen's "fast" mode.
 pub const TEXYGEN_FAST_REFERENCES: usize = 500;

@@ -37,6 +37,7 @@ use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
 use gumbel_tensor::ops::reduce::row_logsumexp;
+use gumbel_tensor::random::unit_f64;
 use rand::Rng;
 
 use super::ops::mask_rows;
@@ -384,10 +385,7 @@ impl Generator {
                     inv,
                 );
                 state = Some(s);
-                let us: Vec<f64> = streams
-                    .iter_mut()
-                    .map(|r| (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64))
-                    .collect();
+                let us: Vec<f64> = streams.iter_mut().map(|r| unit_f64(r.next_u64())).collect();
                 let drawn = sample_rows(&logits, &us, &alive);
                 let mut next = vec![0usize; b];
                 for (i, &(k, h)) in drawn.iter().enumerate() {

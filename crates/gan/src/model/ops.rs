@@ -65,8 +65,8 @@ mod tests {
     fn rand(shape: &[usize], seed: u64) -> Tensor<f64> {
         let mut s = seed;
         Tensor::from_fn(shape.to_vec(), |_| {
-            s = crate::train::rng::splitmix64(s);
-            (s >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            s = gumbel_tensor::random::splitmix64(s);
+            gumbel_tensor::random::unit_f64(s) * 2.0 - 1.0
         })
     }
 

@@ -153,8 +153,8 @@ mod tests {
         let (rows, v) = (300, 203);
         let mut s = 12345u64;
         let mut next = || {
-            s = crate::train::rng::splitmix64(s);
-            (s >> 11) as f64 / (1u64 << 53) as f64
+            s = gumbel_tensor::random::splitmix64(s);
+            gumbel_tensor::random::unit_f64(s)
         };
         let logits = Tensor::from_fn([rows, v], |i| {
             if i % v == 7 {

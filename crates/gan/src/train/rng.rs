@@ -8,6 +8,7 @@
 //! row-level streams of the tensor kernels derive from these keys in turn, independently of
 //! the number of threads.
 
+use gumbel_tensor::random::splitmix64;
 use rand::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -35,16 +36,12 @@ pub enum Purpose {
     Data = 9,
 }
 
-/// SplitMix64's output function: a bijective mixer of 64-bit words.
-#[inline]
-pub fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 /// A 64-bit key for `(seed, purpose, index)`, for kernels that take a seed.
+///
+/// `splitmix64(splitmix64(splitmix64(seed) ^ purpose) ^ index)`. The data sets'
+/// `data::random::stream` nests the same function differently (`seed ^ splitmix64(domain)`);
+/// the two schemes are kept apart because each fixes the bits of every run and data set
+/// made so far, and a `Purpose` and a data domain are separate name spaces.
 pub fn key(seed: u64, purpose: Purpose, index: u64) -> u64 {
     splitmix64(splitmix64(splitmix64(seed) ^ purpose as u64) ^ index)
 }

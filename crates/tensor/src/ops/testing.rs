@@ -4,6 +4,7 @@
 //! whose tolerance is stated in units of the type's epsilon.
 
 use crate::Element;
+use crate::random;
 
 /// Lengths that reach every path of a SIMD loop: empty, shorter than one vector, one vector
 /// and one either side (f32x8 has 8 lanes, f64x4 has 4), two vectors and one either side,
@@ -25,15 +26,11 @@ macro_rules! float_tests {
 
 /// `n` reproducible values, uniform in `[lo, hi)`, from SplitMix64 seeded with `seed`.
 pub fn uniform<T: Element>(n: usize, seed: u64, lo: f64, hi: f64) -> Vec<T> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0xD1B5_4A32_D192_ED03;
+    let mut state = seed.wrapping_mul(random::GOLDEN_GAMMA) ^ 0xD1B5_4A32_D192_ED03;
     (0..n)
         .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            let u = (z >> 11) as f64 / (1u64 << 53) as f64;
+            let u = random::unit_f64(random::splitmix64(state));
+            state = state.wrapping_add(random::GOLDEN_GAMMA);
             T::from_f64(lo + (hi - lo) * u)
         })
         .collect()

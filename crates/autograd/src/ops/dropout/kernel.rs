@@ -2,20 +2,13 @@
 //! generator, so the mask is the same for any thread count and can be recomputed in
 //! backward instead of stored.
 
-/// SplitMix64's finalizer: a bijective mix of 64 bits.
-#[inline]
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
+use gumbel_tensor::random::{GOLDEN_GAMMA, mix64, unit_f64};
 
 /// A uniform number in `[0, 1)` (53 bits) for element `i` under `seed`.
 #[inline]
 pub fn uniform(seed: u64, i: usize) -> f64 {
-    let z = mix(mix(seed ^ 0x9E37_79B9_7F4A_7C15)
-        .wrapping_add((i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
-    (z >> 11) as f64 * (1.0 / (1u64 << 53) as f64)
+    let z = mix64(mix64(seed ^ GOLDEN_GAMMA).wrapping_add((i as u64).wrapping_mul(GOLDEN_GAMMA)));
+    unit_f64(z)
 }
 
 /// `true` if element `i` is kept (`uniform(seed, i) >= p`).

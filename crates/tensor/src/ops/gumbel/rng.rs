@@ -26,6 +26,9 @@
 
 use wide::u64x8;
 
+// `mix` is SplitMix64's finaliser and `PHI` its increment (crate::random).
+use crate::random::{GOLDEN_GAMMA as PHI, mix64 as mix};
+
 /// The state of the Gumbel noise: a seed and a call counter.
 ///
 /// Every kernel call that draws noise (`gumbel_softmax`, `gumbel_max`, `gumbel_noise`,
@@ -91,18 +94,6 @@ impl CallKey {
     pub(crate) fn row_key(self, row: usize) -> u64 {
         mix(self.0 ^ row as u64)
     }
-}
-
-/// SplitMix64's increment (the golden ratio in 0.64 fixed point).
-const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
-
-/// SplitMix64's output function (Stafford's "Mix13" finaliser): a bijection on `u64`
-/// that spreads every input bit over every output bit.
-#[inline]
-pub(crate) fn mix(z: u64) -> u64 {
-    let z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }
 
 /// The 4 x 8 xoshiro state words of a row: `states[w][j]` is word `w` of lane `j`, equal
