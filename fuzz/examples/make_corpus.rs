@@ -11,10 +11,12 @@
 use std::fs;
 use std::path::Path;
 
-use gumbel_gan::data::oracle::{Oracle, write_sample_file};
+use gumbel_gan::data::oracle::{Oracle, tensor_specs, write_sample_file};
 use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
+use gumbel_gan::train::checkpoint::safetensors_bytes;
 use gumbel_gan::train::state::{CHECKPOINT_VERSION, Stage, TrainState};
+use gumbel_tensor::Tensor;
 
 fn put(dir: &Path, target: &str, name: &str, bytes: &[u8]) {
     let d = dir.join(target);
@@ -44,6 +46,22 @@ fn main() {
         .save(&p)
         .unwrap();
     put(&corpus, "oracle", "f64-v5-e2-h3", &fs::read(&p).unwrap());
+
+    // Oracles with a zero-sized embedding or hidden width (valid files that `Oracle::load`
+    // accepts; `Oracle::random_with_dims` refuses zero sizes, so they are written directly).
+    for (name, vocab, emb, hidden) in [("f32-v4-e0-h4", 4, 0, 4), ("f32-v4-e4-h0", 4, 4, 0)] {
+        let tensors: Vec<(String, Tensor<f32>)> = tensor_specs(vocab, emb, hidden)
+            .into_iter()
+            .map(|(n, shape)| {
+                let k: usize = shape.iter().product();
+                let data = (0..k).map(|i| (i as f32 * 0.37).sin()).collect();
+                (n, Tensor::new(shape, data).unwrap())
+            })
+            .collect();
+        let refs: Vec<(String, &Tensor<f32>)> =
+            tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+        put(&corpus, "oracle", name, &safetensors_bytes(&refs).unwrap());
+    }
 
     // checkpoint: a generator and a discriminator file as a checkpoint holds them.
     let g = Generator::new(
