@@ -406,7 +406,7 @@ impl Generator {
                     .iter_mut()
                     .map(|r| (r.next_u64() >> 11) as f64 * (1.0 / (1u64 << 53) as f64))
                     .collect();
-                let drawn = sample_rows(&logits, &us, &alive);
+                let drawn = sample_rows(&logits, &us, &alive)?;
                 let mut next = vec![0usize; b];
                 for (i, &(k, h)) in drawn.iter().enumerate() {
                     if alive[i] {
