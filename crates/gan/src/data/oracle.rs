@@ -651,7 +651,9 @@ impl<T: Element> Oracle<T> {
                 let mut chunk_sums = Vec::new();
                 self.run_block(&mut ws, len, |_, r, logits| {
                     let u = uniform_f64(&mut rngs[r]);
-                    let y = sample_inverse_cdf(logits, u, &mut chunk_sums) as Token;
+                    let y = sample_inverse_cdf(logits, u, &mut chunk_sums)
+                        .expect("a loaded oracle's weights keep its logits finite (checked on load)")
+                        as Token;
                     out[r].push(y);
                     y
                 });
@@ -843,9 +845,18 @@ pub fn log_sum_exp<T: Element>(x: &[T]) -> T {
 pub const CDF_CHUNK: usize = 64;
 
 /// Draws a class from `softmax(z)` given a uniform `u` in `[0, 1)` (see [`Oracle::sample`]).
-/// Overwrites `z` with `exp(z - max z)`; `chunk_sums` is scratch.
-pub fn sample_inverse_cdf<T: Element>(z: &mut [T], u: f64, chunk_sums: &mut Vec<f64>) -> usize {
-    let m = T::Simd::splat(row_max(z));
+/// Overwrites `z` with `exp(z - max z)`; `chunk_sums` is scratch. `None` if `z` holds a NaN
+/// or +inf logit or every class is masked: there is no distribution to draw from.
+pub fn sample_inverse_cdf<T: Element>(
+    z: &mut [T],
+    u: f64,
+    chunk_sums: &mut Vec<f64>,
+) -> Option<usize> {
+    let max = row_max(z);
+    if !max.is_finite() {
+        return None;
+    }
+    let m = T::Simd::splat(max);
     let l = T::LANES;
     chunk_sums.clear();
     let mut total = 0.0f64;
@@ -867,6 +878,10 @@ pub fn sample_inverse_cdf<T: Element>(z: &mut [T], u: f64, chunk_sums: &mut Vec<
         chunk_sums.push(s);
         total += s;
     }
+    if !total.is_finite() {
+        // A NaN logit (the max above skips NaN): its exponential poisons the sum.
+        return None;
+    }
     let target = u * total;
     let mut acc = 0.0f64;
     for (ci, &s) in chunk_sums.iter().enumerate() {
@@ -876,20 +891,18 @@ pub fn sample_inverse_cdf<T: Element>(z: &mut [T], u: f64, chunk_sums: &mut Vec<
             for (j, &e) in chunk.iter().enumerate() {
                 acc += e.to_f64();
                 if acc > target {
-                    return start + j;
+                    return Some(start + j);
                 }
             }
-            return start + last_positive(chunk);
+            return Some(start + last_positive(chunk));
         }
         acc += s;
     }
-    // Rounding put the target at the very end: take the last class with positive mass.
-    let ci = chunk_sums
-        .iter()
-        .rposition(|&s| s > 0.0)
-        .expect("the max class has exp(0) = 1");
+    // Rounding put the target at the very end: take the last class with positive mass
+    // (there is one: the finite max class has exp(0) = 1).
+    let ci = chunk_sums.iter().rposition(|&s| s > 0.0)?;
     let start = ci * CDF_CHUNK;
-    start + last_positive(&z[start..(start + CDF_CHUNK).min(z.len())])
+    Some(start + last_positive(&z[start..(start + CDF_CHUNK).min(z.len())]))
 }
 
 fn last_positive<T: Element>(c: &[T]) -> usize {
@@ -1099,22 +1112,22 @@ mod tests {
         for i in 0..1000 {
             let u = (i as f64 + 0.5) / 1000.0;
             let mut z = logits;
-            counts[sample_inverse_cdf(&mut z, u, &mut scratch)] += 1;
+            counts[sample_inverse_cdf(&mut z, u, &mut scratch).unwrap()] += 1;
         }
         assert_eq!(counts, [200, 300, 500]);
         // Across chunk boundaries: 200 equal classes; u = (k + 0.5) / 200 picks class k.
         for k in [0usize, 63, 64, 65, 127, 128, 199] {
             let mut z = vec![0.0f32; 200];
             assert_eq!(
-                sample_inverse_cdf(&mut z, (k as f64 + 0.5) / 200.0, &mut scratch),
+                sample_inverse_cdf(&mut z, (k as f64 + 0.5) / 200.0, &mut scratch).unwrap(),
                 k
             );
         }
         // Masked classes (-inf) are never drawn, even for u at the extremes.
         let mut z = [f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY];
-        assert_eq!(sample_inverse_cdf(&mut z, 0.0, &mut scratch), 1);
+        assert_eq!(sample_inverse_cdf(&mut z, 0.0, &mut scratch), Some(1));
         let mut z = [f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY];
-        assert_eq!(sample_inverse_cdf(&mut z, 1.0 - 1e-16, &mut scratch), 1);
+        assert_eq!(sample_inverse_cdf(&mut z, 1.0 - 1e-16, &mut scratch), Some(1));
     }
 
     #[test]

@@ -386,7 +386,7 @@ impl Generator {
                 );
                 state = Some(s);
                 let us: Vec<f64> = streams.iter_mut().map(|r| unit_f64(r.next_u64())).collect();
-                let drawn = sample_rows(&logits, &us, &alive);
+                let drawn = sample_rows(&logits, &us, &alive)?;
                 let mut next = vec![0usize; b];
                 for (i, &(k, h)) in drawn.iter().enumerate() {
                     if alive[i] {

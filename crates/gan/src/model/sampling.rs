@@ -18,25 +18,45 @@ use crate::data::oracle::sample_inverse_cdf;
 /// For each row `r` of `logits [rows, V]`: the class drawn from `softmax(z_r)` by the uniform
 /// `us[r]`, and, where `entropy[r]` is set, the entropy of `softmax(z_r)` (else 0). Rows run
 /// in parallel; each row's result depends on that row alone, so the output is the same for
-/// any number of threads.
+/// any number of threads. `Err` naming the first row whose logits have no finite maximum
+/// (a NaN or +inf logit: parameters that overflowed).
 ///
 /// The entropy reuses the sampler's exponentials `e_k = exp(z_k - m)`:
 /// `H = ln S - (1/S) sum_k e_k (z_k - m)` with `S = sum_k e_k`.
-pub fn sample_rows(logits: &Tensor<f32>, us: &[f64], entropy: &[bool]) -> Vec<(usize, f64)> {
+pub fn sample_rows(
+    logits: &Tensor<f32>,
+    us: &[f64],
+    entropy: &[bool],
+) -> Result<Vec<(usize, f64)>, gumbel_tensor::Error> {
     let (rows, v) = (logits.rows(), logits.cols());
     debug_assert!(us.len() == rows && entropy.len() == rows);
-    gumbel_tensor::parallel::map_rows(rows, v, |r| {
+    let drawn = gumbel_tensor::parallel::map_rows(rows, v, |r| {
         let z = logits.row(r);
         let mut e = z.to_vec();
         let mut sums = Vec::with_capacity(v.div_ceil(64));
-        let k = sample_inverse_cdf(&mut e, us[r], &mut sums);
+        let k = sample_inverse_cdf(&mut e, us[r], &mut sums)?;
         if !entropy[r] {
-            return (k, 0.0);
+            return Some((k, 0.0));
         }
         let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b));
         let s: f64 = sums.iter().sum();
-        (k, s.ln() - dot_shifted(&e, z, m) / s)
-    })
+        Some((k, s.ln() - dot_shifted(&e, z, m) / s))
+    });
+    drawn
+        .into_iter()
+        .enumerate()
+        .map(|(r, d)| {
+            d.ok_or_else(|| {
+                let z = logits.row(r);
+                let bad = z.iter().copied().find(|x| x.is_nan() || *x == f32::INFINITY);
+                gumbel_tensor::Error::non_finite(
+                    "sample",
+                    format!("row {r}: the logits' maximum (a NaN or +inf logit, or all masked)"),
+                    bad.map_or(f64::NEG_INFINITY, f64::from),
+                )
+            })
+        })
+        .collect()
 }
 
 /// `sum_k e_k (z_k - m)` over the classes with `e_k > 0`, in f32 SIMD lanes summed in f64.
@@ -165,7 +185,7 @@ mod tests {
         });
         let us: Vec<f64> = (0..rows).map(|_| next()).collect();
         let want: Vec<bool> = (0..rows).map(|r| r % 3 != 0).collect();
-        let got = sample_rows(&logits, &us, &want);
+        let got = sample_rows(&logits, &us, &want).unwrap();
         let mut disagree = 0;
         for r in 0..rows {
             let z = logits.row(r);
@@ -180,5 +200,18 @@ mod tests {
         // The two differ only when u * S falls within the f32 rounding (~1e-7 relative) of
         // a class boundary: probability about v * 1e-7 per row, 0.006 expected in 300 rows.
         assert!(disagree <= 1, "{disagree} rows differ");
+    }
+
+    #[test]
+    fn rows_without_a_finite_maximum_are_errors_not_panics() {
+        // Overflowed parameters give +inf (or NaN) logits: no distribution to draw from.
+        for bad in [f32::INFINITY, f32::NAN] {
+            let mut z = vec![0.5f32; 2 * 70];
+            z[70 + 66] = bad;
+            let logits = Tensor::new([2, 70], z).unwrap();
+            let e = sample_rows(&logits, &[0.3, 0.3], &[true, true]).unwrap_err();
+            let msg = e.to_string();
+            assert!(msg.contains("row 1"), "{msg}");
+        }
     }
 }
