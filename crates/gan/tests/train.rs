@@ -2,6 +2,8 @@
 //! thread gives the results of 2 and 7, a non-finite loss stops cleanly, bad checkpoints give
 //! errors naming the file and tensor, and PyTorch loads the generator.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -312,15 +314,11 @@ fn bad_checkpoints_name_the_file_and_tensor() {
 
 #[test]
 fn pytorch_loads_the_generator_and_computes_the_same_nll() {
-    let python = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/gumbel-peers-venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "SKIPPED: {} not found (the PyTorch peers venv); the PyTorch load check did not run",
-            python.display()
-        );
+    let Some(python) =
+        common::peers_python("pytorch_loads_the_generator_and_computes_the_same_nll")
+    else {
         return;
-    }
+    };
     let dir = tmp("torch");
     let mut cfg = tiny();
     cfg.adv_steps = 2;
