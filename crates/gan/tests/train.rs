@@ -4,6 +4,7 @@
 
 mod common;
 
+use approx::abs_diff_eq;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -123,7 +124,11 @@ fn a_learned_temperature_moves_and_resumes_exactly() {
     // a parameter by lr (m_hat / sqrt(v_hat) = +-1): log tau = ln 2 -+ 0.01. Tolerance: the
     // parameter is f32 (ulp of ln 2 ~ 6e-8) and eps = 1e-8 in Adam's denominator.
     let moved = (temps[0] / 2.0).ln().abs();
-    assert!((moved - 0.01).abs() < 1e-6, "tau 2 -> {}", temps[0]);
+    assert!(
+        abs_diff_eq!(moved, 0.01, epsilon = 1e-6),
+        "tau 2 -> {}",
+        temps[0]
+    );
     assert!(
         temps.iter().any(|&t| t != 2.0),
         "the generator's loss moved it: {temps:?}"
