@@ -9,8 +9,8 @@
 //! gumbel-lab eval --checkpoint runs/grammar-...
 //! ```
 //!
-//! Ctrl-C during training finishes the current step, writes a checkpoint and exits; a
-//! second Ctrl-C exits at once. Progress bars are drawn on stderr when it is a terminal;
+//! Ctrl-C (SIGINT), SIGTERM or SIGHUP during training finishes the current step, writes a
+//! checkpoint and exits; a second signal exits at once. Progress bars are drawn on stderr when it is a terminal;
 //! evaluations and messages are always printed (`eprintln!`), so logs show them too.
 
 mod progress;
@@ -54,7 +54,7 @@ struct TrainArgs {
     /// Everything that defines a run (`--resume` takes it from the run's config.json).
     #[command(flatten)]
     settings: RunSettings,
-    /// Worker threads (results are identical for any number).
+    /// Worker threads (results are identical for any number); at most 4 x the cores.
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Continue the run in this folder from its last checkpoint, with the settings of its
@@ -86,6 +86,9 @@ struct RunSettings {
     /// Held-out sequences drawn from the grammar or the oracle.
     #[arg(long)]
     test_size: Option<usize>,
+    /// Text data: skip sentences longer than this many tokens (counted in a warning) [default: 64].
+    #[arg(long)]
+    max_len: Option<usize>,
     /// MLE pretraining epochs.
     #[arg(long)]
     pretrain_epochs: Option<usize>,
@@ -199,6 +202,7 @@ struct SampleArgs {
     /// Seed of the draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Worker threads; at most 4 x the cores.
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
@@ -272,6 +276,20 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
     if a.oracle_file.is_some() && !matches!(data, DataSource::Oracle { .. }) {
         return Err("--oracle-file needs --data oracle".into());
     }
+    if matches!(data, DataSource::Text { .. }) {
+        for (flag, given) in [
+            ("--train-size", a.train_size.is_some()),
+            ("--test-size", a.test_size.is_some()),
+        ] {
+            if given {
+                return Err(format!(
+                    "{flag} applies to the grammar and the oracle, which draw their sequences; a text corpus uses every sentence of its files (--max-len skips long ones)"
+                ));
+            }
+        }
+    } else if a.max_len.is_some() {
+        return Err("--max-len applies to a text corpus (--data FILE); the grammar and the oracle have fixed lengths".into());
+    }
     let mut c = TrainConfig::defaults_for(data);
     macro_rules! set {
         ($($flag:ident => $($field:ident).+),* $(,)?) => {
@@ -293,6 +311,9 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
         eval_every => eval_every, checkpoint_every => checkpoint_every,
         eval_samples => eval_samples, bleu_refs => bleu_refs,
     );
+    if a.max_len.is_some() {
+        c.max_len = a.max_len;
+    }
     if a.learn_temperature {
         c.temperature.learnable = true;
     }
@@ -353,9 +374,7 @@ fn with_threads<R: Send>(
     n: usize,
     job: impl FnOnce() -> Result<R, String> + Send,
 ) -> Result<R, String> {
-    if n == 0 {
-        return Err("--threads must be at least 1".into());
-    }
+    gumbel_gan::train::config::check_threads("--threads", n).map_err(|e| e.to_string())?;
     rayon::ThreadPoolBuilder::new()
         .num_threads(n)
         .build()
@@ -392,15 +411,21 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
     // The handler only sets a flag: the training loop checks it after each step, writes a
-    // checkpoint and returns. A second Ctrl-C exits at once (the last checkpoint stays).
+    // checkpoint and returns. A second signal exits at once (the last checkpoint stays).
+    // ctrlc's `termination` feature makes the same handler receive SIGINT (Ctrl-C), SIGTERM
+    // (kill, a job scheduler's time limit) and SIGHUP (the terminal closed).
     ctrlc::set_handler(move || {
         if flag.swap(true, Ordering::SeqCst) {
-            eprintln!("\nsecond Ctrl-C: exiting now; the last checkpoint written is kept");
+            eprintln!(
+                "\nsecond interrupt (Ctrl-C, SIGTERM or SIGHUP): exiting now; the last checkpoint written is kept"
+            );
             std::process::exit(130);
         }
-        eprintln!("\nCtrl-C: finishing the current step and writing a checkpoint (Ctrl-C again to exit at once)");
+        eprintln!(
+            "\ninterrupt (Ctrl-C, SIGTERM or SIGHUP): finishing the current step and writing a checkpoint (interrupt again to exit at once)"
+        );
     })
-    .map_err(|e| format!("cannot install the Ctrl-C handler: {e}"))?;
+    .map_err(|e| format!("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler: {e}"))?;
     let opts = RunOptions {
         stop,
         stop_after: None,

@@ -57,6 +57,24 @@ fn metrics_line(e: &Evaluation) -> String {
         .join(" | ")
 }
 
+/// The losses of a logged row (`None` if it holds none, as a row written only for an
+/// evaluation): the fields the row has, never a `NaN` for one it lacks.
+fn losses_line(phase: Phase, r: &Row) -> Option<String> {
+    let fields: &[(&str, &str, usize)] = match phase {
+        Phase::Mle => &[("loss", "mle_loss", 4)],
+        Phase::Adv => &[
+            ("G", "g_loss", 4),
+            ("D", "d_loss", 4),
+            ("temp", "temperature", 3),
+        ],
+    };
+    let parts: Vec<String> = fields
+        .iter()
+        .filter_map(|&(label, key, digits)| r.get(key).map(|v| format!("{label} {v:.digits$}")))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join(" "))
+}
+
 impl Observer for Bars {
     fn phase_start(&mut self, phase: Phase, done: usize, total: usize) {
         self.phase = phase;
@@ -89,16 +107,9 @@ impl Observer for Bars {
     }
 
     fn step(&mut self, _phase: Phase, done: usize, row: Option<&Row>) {
-        if let Some(r) = row {
-            self.losses = match self.phase {
-                Phase::Mle => format!("loss {:.4}", r.get("mle_loss").unwrap_or(f64::NAN)),
-                Phase::Adv => format!(
-                    "G {:.4} D {:.4} temp {:.3}",
-                    r.get("g_loss").unwrap_or(f64::NAN),
-                    r.get("d_loss").unwrap_or(f64::NAN),
-                    r.get("temperature").unwrap_or(f64::NAN)
-                ),
-            };
+        // A row logged only for an evaluation has no losses: keep the last ones shown.
+        if let Some(losses) = row.and_then(|r| losses_line(self.phase, r)) {
+            self.losses = losses;
             self.refresh();
         }
         if let Some(b) = &self.bar {

@@ -229,6 +229,11 @@ impl<T: Element> Optimizer<T> for Sgd<T> {
 /// denom = sqrt(v) / sqrt(1 - beta2^t) + eps
 /// p = p - step_size * m / denom
 /// ```
+///
+/// `step` returns [`Error::NonFinite`] naming the first parameter whose new value or moments
+/// came out NaN or infinite (a learning rate too large for `T`, parameters near overflow);
+/// the update has then been applied, so the store holds those values and should not be
+/// saved. `load_state_dict` refuses non-finite moments and a negative second moment.
 #[derive(Clone, Debug)]
 pub struct Adam<T: Element> {
     pub lr: f64,
@@ -317,7 +322,10 @@ struct AdamConsts<T> {
 impl<T: Element> AdamConsts<T> {
     /// Adam's update of a slice of one parameter `p` with its gradient `g` and state `m`,
     /// `v` (the formula in [`Adam`]'s docs, in PyTorch's order), element by element.
-    fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) {
+    /// Returns whether every updated `p`, `m` and `v` is finite (folded in the same pass,
+    /// so the check reads no memory of its own).
+    fn update(&self, p: &mut [T], g: &[T], m: &mut [T], v: &mut [T]) -> bool {
+        let mut finite = true;
         for (((p, &g), m), v) in p.iter_mut().zip(g).zip(m.iter_mut()).zip(v.iter_mut()) {
             let g = if self.decoupled {
                 *p *= self.decay;
@@ -329,7 +337,10 @@ impl<T: Element> AdamConsts<T> {
             *v = self.b2 * *v + self.one_minus_b2 * g * g;
             let denom = v.sqrt() / self.bc2_sqrt + self.eps;
             *p -= self.step_size * (*m / denom);
+            // `&` on bools: no branch, so the loop still vectorizes.
+            finite &= p.is_finite() & m.is_finite() & v.is_finite();
         }
+        finite
     }
 }
 
@@ -342,6 +353,7 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         let eps = T::from_f64(self.eps);
         let wd = T::from_f64(self.weight_decay);
         let decay = T::from_f64(1.0 - self.lr * self.weight_decay);
+        let mut first_fault = None;
         for (i, p, g) in params.values_and_grads_mut() {
             let Some(g) = g else { continue };
             if self.t.len() <= i {
@@ -367,18 +379,47 @@ impl<T: Element> Optimizer<T> for Adam<T> {
             let v = state_for(&mut self.v, i);
             let v = v.get_or_insert_with(|| vec![T::ZERO; n]);
             let (p, g) = (p.as_mut_slice(), g.as_slice());
-            if n < PAR_MIN_ELEMS {
-                c.update(p, g, m, v);
+            let finite = if n < PAR_MIN_ELEMS {
+                c.update(p, g, m, v)
             } else {
                 // Elementwise, so the chunks (and the threads) do not change any result.
                 p.par_chunks_mut(OPTIM_CHUNK)
                     .zip(g.par_chunks(OPTIM_CHUNK))
                     .zip(m.par_chunks_mut(OPTIM_CHUNK))
                     .zip(v.par_chunks_mut(OPTIM_CHUNK))
-                    .for_each(|(((p, g), m), v)| c.update(p, g, m, v));
+                    .map(|(((p, g), m), v)| c.update(p, g, m, v))
+                    .reduce(|| true, |a, b| a && b)
+            };
+            if !finite && first_fault.is_none() {
+                first_fault = Some(i);
             }
         }
-        Ok(())
+        match first_fault {
+            None => Ok(()),
+            Some(i) => {
+                let id = params.ids().nth(i).expect("index of a stored parameter");
+                let (p, m, v) = (
+                    params.value(id)?,
+                    self.m[i].as_deref().unwrap_or(&[]),
+                    self.v[i].as_deref().unwrap_or(&[]),
+                );
+                let bad = p
+                    .as_slice()
+                    .iter()
+                    .chain(m)
+                    .chain(v)
+                    .find(|x| !x.is_finite());
+                Err(Error::non_finite(
+                    "Adam::step",
+                    format!(
+                        "parameter '{}' or its moments after the update (learning rate {:e})",
+                        params.name(id)?,
+                        self.lr
+                    ),
+                    bad.map_or(f64::NAN, |x| x.to_f64()),
+                ))
+            }
+        }
     }
     fn lr(&self) -> f64 {
         self.lr
@@ -407,15 +448,52 @@ impl<T: Element> Optimizer<T> for Adam<T> {
         state: &[(String, Tensor<T>)],
     ) -> Result<()> {
         const OP: &str = "Adam::load_state_dict";
-        self.m = import_buffers(params, state, "exp_avg", OP)?;
-        self.v = import_buffers(params, state, "exp_avg_sq", OP)?;
+        let m = import_buffers(params, state, "exp_avg", OP)?;
+        let v = import_buffers(params, state, "exp_avg_sq", OP)?;
+        // A second moment is a running mean of squares: negative or non-finite values (a
+        // corrupt or hand-edited file) would turn every later update into NaN.
+        for (id, (m, v)) in params.ids().zip(m.iter().zip(&v)) {
+            if let Some(x) = m.iter().flatten().find(|x| !x.is_finite()) {
+                return Err(Error::invalid_argument(
+                    OP,
+                    format!(
+                        "'{}.exp_avg' holds {x}; it must be finite",
+                        params.name(id)?
+                    ),
+                ));
+            }
+            if let Some(x) = v
+                .iter()
+                .flatten()
+                .find(|x| !(x.is_finite() && **x >= T::ZERO))
+            {
+                return Err(Error::invalid_argument(
+                    OP,
+                    format!(
+                        "'{}.exp_avg_sq' holds {x}; a second moment must be finite and >= 0",
+                        params.name(id)?
+                    ),
+                ));
+            }
+        }
+        self.m = m;
+        self.v = v;
         self.t = params
             .ids()
             .map(|id| {
                 let key = format!("{}.step", params.name(id)?);
                 match state.iter().find(|(n, _)| *n == key) {
                     None => Ok(0),
-                    Some((_, t)) => Ok(t.item()?.to_f64() as u64),
+                    Some((_, t)) => {
+                        let s = t.item()?.to_f64();
+                        if !(s >= 0.0 && s.fract() == 0.0 && s < 1e15) {
+                            return Err(Error::invalid_argument(
+                                OP,
+                                format!("'{key}' is {s}; a step count is a whole number >= 0"),
+                            ));
+                        }
+                        Ok(s as u64)
+                    }
                 }
             })
             .collect::<Result<_>>()?;
@@ -462,9 +540,10 @@ pub fn clip_grad_norm<T: Element>(params: &mut ParamStore<T>, max_norm: f64) -> 
     }
     let total = sq.sqrt();
     if !total.is_finite() {
-        return Err(Error::invalid_argument(
+        return Err(Error::non_finite(
             "clip_grad_norm",
-            format!("the gradients' global norm is {total} (a NaN or inf gradient)"),
+            "the gradients' global norm (a NaN or inf gradient)",
+            total,
         ));
     }
     let coef = max_norm / (total + 1e-6);
@@ -651,6 +730,80 @@ mod tests {
             [p2].as_slice(),
             epsilon = 1e-14
         );
+    }
+
+    #[test]
+    fn adam_reports_an_update_that_overflows_and_names_the_parameter() {
+        // lr 1e300 in f32 is +inf: p = 1 - inf * (m / denom) = -inf after one step.
+        let mut s = ParamStore::<f32>::new();
+        let ok = s
+            .add("ok", Tensor::new([2], vec![1.0f32, 2.0]).unwrap())
+            .unwrap();
+        let bad = s
+            .add("w", Tensor::new([3], vec![1.0f32; 3]).unwrap())
+            .unwrap();
+        let tape = Tape::new();
+        let l = s
+            .var(&tape, ok)
+            .unwrap()
+            .sum()
+            .unwrap()
+            .add(&s.var(&tape, bad).unwrap().sum().unwrap())
+            .unwrap();
+        s.accumulate(&mut l.backward().unwrap()).unwrap();
+        let e = Adam::new(1e300).step(&mut s).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::NonFinite {
+                    op: "Adam::step",
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+        let msg = e.to_string();
+        assert!(msg.contains("'ok'") && msg.contains("inf"), "{msg}");
+        // A finite learning rate on the same gradients is fine.
+        assert!(
+            Adam::new(1e-3).step(&mut s).is_err(),
+            "the store now holds -inf"
+        );
+    }
+
+    #[test]
+    fn adam_refuses_a_negative_second_moment_on_load() {
+        let (mut s, id) = store(&[1.0, 2.0]);
+        let mut opt = Adam::new(0.1);
+        set_grad(&mut s, id, &[1.0, -1.0]);
+        opt.step(&mut s).unwrap();
+        let mut saved = opt.state_dict(&s).unwrap();
+        for (name, t) in saved.iter_mut() {
+            if name.ends_with("exp_avg_sq") {
+                t.as_mut_slice()[1] = -1e-3;
+            }
+        }
+        let msg = Adam::<f64>::new(0.1)
+            .load_state_dict(&s, &saved)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("p.exp_avg_sq") && msg.contains(">= 0"),
+            "{msg}"
+        );
+        for (name, t) in saved.iter_mut() {
+            if name.ends_with(".step") {
+                *t = Tensor::scalar(-3.0);
+            }
+            if name.ends_with("exp_avg_sq") {
+                t.as_mut_slice()[1] = 1e-3;
+            }
+        }
+        let msg = Adam::<f64>::new(0.1)
+            .load_state_dict(&s, &saved)
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("p.step") && msg.contains("-3"), "{msg}");
     }
 
     #[test]

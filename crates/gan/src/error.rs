@@ -31,9 +31,23 @@ pub enum Error {
         source: std::io::Error,
     },
 
+    /// A file or folder could not be created (no permission, a read-only or full disk, a
+    /// path through a file, ...).
+    #[error("{path}: cannot create: {source}")]
+    Create {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
     /// A file that must hold data is empty (or holds only blank lines).
     #[error("{path}: the file is empty")]
     EmptyFile { path: PathBuf },
+
+    /// A corpus file has no usable sentence (`what` says why: e.g. all are longer than
+    /// `--max-len`).
+    #[error("{path}: no usable sentence: {what}")]
+    EmptyCorpus { path: PathBuf, what: String },
 
     /// A text file holds a NUL byte: it is almost certainly binary, not text.
     #[error("{path}: line {line}: NUL byte: this looks like a binary file, not text")]
@@ -85,6 +99,15 @@ pub enum Error {
         found: String,
     },
 
+    /// A tensor whose sizes or values cannot work (`what` says why: a zero size, values so
+    /// large that the model's outputs would overflow, ...).
+    #[error("{path}: tensor {name:?}: {what}")]
+    BadTensor {
+        path: PathBuf,
+        name: String,
+        what: String,
+    },
+
     /// A tensor holds a NaN or infinite value.
     #[error("{path}: tensor {name:?}: element {index} is {value}; parameters must be finite")]
     NonFiniteParameter {
@@ -132,21 +155,29 @@ pub enum Error {
     #[error("{path}: {what}")]
     Checkpoint { path: PathBuf, what: String },
 
-    /// A loss or gradient norm became NaN or infinite: training stopped before the update
-    /// that would have spread it into the parameters.
+    /// A loss, gradient norm, logit, temperature or updated parameter became NaN or
+    /// infinite during training (a learning rate too large, parameters that overflowed):
+    /// the run stopped. `checkpoint` is the last good state (see `train::run`), with the
+    /// MLE and adversarial steps it holds.
     #[error(
-        "{what} is {value} at {phase} step {step}; training stopped. {}",
+        "{what} at {phase} step {step}; training stopped. {}",
         match checkpoint {
-            Some(p) => format!("The last good checkpoint is {} (continue with --resume).", p.display()),
+            Some((p, mle, adv)) => format!(
+                "The last good state is the checkpoint {} (MLE step {mle}, adversarial step {adv}): \
+                 evaluate it with `gumbel-lab eval --checkpoint {}`, or start a new run from its \
+                 generator with `--pretrained {}` and a smaller learning rate.",
+                p.display(), p.display(), p.display()
+            ),
             None => "No checkpoint had been written yet.".to_string(),
         }
     )]
     NonFinite {
         phase: &'static str,
         step: usize,
-        what: &'static str,
-        value: f64,
-        checkpoint: Option<PathBuf>,
+        /// What went non-finite, with its value (the tensor crate's message).
+        what: String,
+        /// The last good checkpoint folder and its MLE and adversarial step.
+        checkpoint: Option<(PathBuf, usize, usize)>,
     },
 }
 
@@ -170,6 +201,14 @@ impl Error {
     /// Shorthand for [`Error::Write`].
     pub fn write(path: &Path, source: std::io::Error) -> Self {
         Error::Write {
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+
+    /// Shorthand for [`Error::Create`].
+    pub fn create(path: &Path, source: std::io::Error) -> Self {
+        Error::Create {
             path: path.to_path_buf(),
             source,
         }

@@ -264,6 +264,18 @@ fn bad_checkpoints_name_the_file_and_tensor() {
     let gen_b = b.join("checkpoint/generator.safetensors");
     let good = bytes(&gen_b);
 
+    // Any change to a file is caught by its checksum first, naming the file.
+    fs::copy(&gen_a, &gen_b).unwrap();
+    let e = inspect::load(&b).err().unwrap().to_string();
+    assert!(
+        e.contains("generator.safetensors") && e.contains("checksum mismatch"),
+        "{e}"
+    );
+    // The loaders' own checks, for folders without SHA256SUMS (written before checksums
+    // existed, or edited by hand together with the list):
+    fs::remove_file(a.join("checkpoint/SHA256SUMS")).unwrap();
+    fs::remove_file(b.join("checkpoint/SHA256SUMS")).unwrap();
+
     // Another model size: hidden 16 tensors into a hidden 8 model.
     fs::copy(&gen_a, &gen_b).unwrap();
     let e = inspect::load(&b).err().unwrap().to_string();
@@ -297,14 +309,13 @@ fn bad_checkpoints_name_the_file_and_tensor() {
     );
     let e = inspect::load(&b.join("nope")).err().unwrap().to_string();
     assert!(e.contains("nope"), "{e}");
+    // A checkpoint folder without state.json is damaged, not "no checkpoint yet": a
+    // resume must not start the run over on it.
     fs::remove_file(b.join("checkpoint/state.json")).unwrap();
     let e = run::resume(&b, &RunOptions::default(), &mut Silent)
         .unwrap_err()
         .to_string();
-    assert!(
-        e.contains("state.json") || e.contains("no checkpoint"),
-        "{e}"
-    );
+    assert!(e.contains("state.json") && e.contains("damaged"), "{e}");
     // A damaged discriminator stops a resume, naming it.
     let disc = a.join("checkpoint/discriminator.safetensors");
     let d = bytes(&disc);

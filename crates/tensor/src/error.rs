@@ -51,6 +51,16 @@ pub enum Error {
     #[error("{op}: row {row}: every logit is -inf, so no class can be sampled")]
     AllMasked { op: &'static str, row: usize },
 
+    /// A computed value (a loss, a gradient norm, an updated parameter) that came out NaN
+    /// or infinite: `what` names it. Training loops treat this as a numerical fault of the
+    /// model (a learning rate too large, parameters that overflowed), not as a usage error.
+    #[error("{op}: {what} is {value}")]
+    NonFinite {
+        op: &'static str,
+        what: String,
+        value: f64,
+    },
+
     /// A value outside the range the op accepts (an index >= its bound, a probability
     /// outside [0, 1], a negative count, ...).
     #[error("{op}: {what}")]
@@ -73,6 +83,15 @@ impl Error {
             op,
             shape: shape.to_vec(),
             reason: reason.into(),
+        }
+    }
+
+    /// Shorthand for [`Error::NonFinite`].
+    pub fn non_finite(op: &'static str, what: impl Into<String>, value: f64) -> Self {
+        Error::NonFinite {
+            op,
+            what: what.into(),
+            value,
         }
     }
 

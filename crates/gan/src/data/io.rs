@@ -7,6 +7,8 @@ use crate::error::{Error, Result};
 
 /// Reads a whole text file into a `String`.
 ///
+/// A leading UTF-8 byte-order mark is dropped.
+///
 /// Errors (each names `path`): [`Error::Io`] if the file cannot be read,
 /// [`Error::EmptyFile`] if it holds nothing but whitespace, [`Error::BinaryFile`] if it holds
 /// a NUL byte (with the line of the first one), [`Error::NotUtf8`] if it is not valid UTF-8
@@ -26,7 +28,7 @@ pub(crate) fn check_text(path: &Path, bytes: Vec<u8>) -> Result<String> {
             line: line_of(&bytes, nul),
         });
     }
-    let text = match String::from_utf8(bytes) {
+    let mut text = match String::from_utf8(bytes) {
         Ok(text) => text,
         Err(e) => {
             let byte = e.utf8_error().valid_up_to();
@@ -37,6 +39,10 @@ pub(crate) fn check_text(path: &Path, bytes: Vec<u8>) -> Result<String> {
             });
         }
     };
+    // A UTF-8 byte-order mark (Windows editors write one) is not part of the first line.
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
     if text.trim().is_empty() {
         return Err(Error::EmptyFile {
             path: path.to_path_buf(),

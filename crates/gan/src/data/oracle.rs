@@ -147,6 +147,9 @@ impl<T: Element> Oracle<T> {
             ));
         }
         let (vocab, emb, hidden) = (e.shape()[0], e.shape()[1], wh.shape()[0]);
+        if let Some(what) = zero_size(vocab, emb, hidden) {
+            return Err(Error::invalid_argument(OP, what));
+        }
         for (name, shape) in tensor_specs(vocab, emb, hidden) {
             let t = get(&name)?;
             if t.shape() != shape.as_slice() {
@@ -158,12 +161,25 @@ impl<T: Element> Oracle<T> {
                     ),
                 ));
             }
+            if let Some(i) = t.as_slice().iter().position(|x| !x.is_finite()) {
+                return Err(Error::invalid_argument(
+                    OP,
+                    format!(
+                        "tensor {name:?}: element {i} is {}; parameters must be finite",
+                        t.as_slice()[i].to_f64()
+                    ),
+                ));
+            }
         }
-        Ok(Self::pack(vocab, emb, hidden, |name| {
+        let o = Self::pack(vocab, emb, hidden, |name| {
             get(name)
                 .map(|t| t.as_slice().to_vec())
                 .expect("checked above")
-        }))
+        });
+        o.check_magnitudes().map_err(|(name, what)| {
+            Error::invalid_argument(OP, format!("tensor {name:?}: {what}"))
+        })?;
+        Ok(o)
     }
 
     /// Packs per-gate tensors (fetched by name) into the fused layout.
@@ -242,7 +258,10 @@ impl<T: Element> Oracle<T> {
     ///
     /// Errors name the file and, where relevant, the tensor: [`Error::Io`] (missing file),
     /// [`Error::Safetensors`] (truncated or corrupt), [`Error::MissingTensor`],
-    /// [`Error::TensorShape`], [`Error::TensorDtype`], [`Error::NonFiniteParameter`].
+    /// [`Error::TensorShape`], [`Error::TensorDtype`], [`Error::NonFiniteParameter`], and
+    /// [`Error::BadTensor`] for a zero size or parameters so large that the logits could
+    /// overflow (see `check_magnitudes`: every gate pre-activation and logit must stay below
+    /// `T::MAX / 16`).
     pub fn load(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
@@ -275,6 +294,18 @@ impl<T: Element> Oracle<T> {
         };
         let (vocab, emb) = matrix_dims("embedding")?;
         let (hidden, _) = matrix_dims("lstm.input_gate.W_h")?;
+        if let Some(what) = zero_size(vocab, emb, hidden) {
+            return Err(Error::BadTensor {
+                path: path.to_path_buf(),
+                name: if hidden == 0 {
+                    "lstm.input_gate.W_h"
+                } else {
+                    "embedding"
+                }
+                .to_string(),
+                what,
+            });
+        }
         let mut tensors = HashMap::new();
         for (name, shape) in tensor_specs(vocab, emb, hidden) {
             let v = view(&name)?;
@@ -316,9 +347,66 @@ impl<T: Element> Oracle<T> {
             }
             tensors.insert(name, data);
         }
-        Ok(Self::pack(vocab, emb, hidden, |name| {
+        let o = Self::pack(vocab, emb, hidden, |name| {
             tensors.remove(name).expect("loaded above")
-        }))
+        });
+        o.check_magnitudes()
+            .map_err(|(name, what)| Error::BadTensor {
+                path: path.to_path_buf(),
+                name,
+                what,
+            })?;
+        Ok(o)
+    }
+
+    /// `Err((tensor, why))` if the parameters are so large that a gate pre-activation or a
+    /// logit could overflow `T` (the sampler would then meet `inf - inf = NaN`).
+    ///
+    /// Bounds, in f64: `|h| <= 1` (`h = o * tanh(c)`) and every input is an embedding row,
+    /// so gate column `j` is at most `|b_j| + max|emb| * sum_k |W_x[k, j]| + sum_k |W_h[k, j]|`
+    /// and logit `j` at most `|b_out_j| + sum_k |W_out[k, j]|` in magnitude. Each must stay
+    /// below `T::MAX / 16`, which leaves room for the difference of two logits (the
+    /// log-sum-exp and the sampler subtract the largest) and for rounding. SeqGAN's oracle
+    /// (N(0, 1) values) is about 1e-36 of that limit in f32.
+    fn check_magnitudes(&self) -> std::result::Result<(), (String, String)> {
+        let limit = T::MAX.to_f64() / 16.0;
+        let (h, h4) = (self.hidden, 4 * self.hidden);
+        let emax = self
+            .embedding
+            .iter()
+            .fold(0.0f64, |m, x| m.max(x.to_f64().abs()));
+        let col_sum = |w: &[T], cols: usize, j: usize| -> f64 {
+            w.iter()
+                .skip(j)
+                .step_by(cols)
+                .map(|x| x.to_f64().abs())
+                .sum()
+        };
+        let too_large = |what: &str, j: usize, bound: f64| {
+            format!(
+                "{what} {j} can reach {bound:e} in magnitude, above the limit {limit:e} of {} arithmetic: the parameters are too large",
+                T::NAME
+            )
+        };
+        for j in 0..h4 {
+            let bound = self.b[j].to_f64().abs()
+                + emax * col_sum(&self.w_x, h4, j)
+                + col_sum(&self.w_h, h4, j);
+            if bound >= limit {
+                let gate = GATES[j / h];
+                return Err((
+                    format!("{gate}.W_x"),
+                    too_large(&format!("with the embedding, {gate} unit"), j % h, bound),
+                ));
+            }
+        }
+        for j in 0..self.vocab {
+            let bound = self.out_b[j].to_f64().abs() + col_sum(&self.out_w, self.vocab, j);
+            if bound >= limit {
+                return Err(("output.W".to_string(), too_large("logit", j, bound)));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the oracle as a safetensors file in the layout [`Oracle::load`] reads (element
@@ -808,6 +896,15 @@ fn last_positive<T: Element>(c: &[T]) -> usize {
     c.iter()
         .rposition(|&e| e > T::ZERO)
         .expect("a chunk with positive sum has a positive element")
+}
+
+/// A message if a size of an oracle is 0 (such an oracle has nothing to sample).
+fn zero_size(vocab: usize, emb: usize, hidden: usize) -> Option<String> {
+    (vocab == 0 || emb == 0 || hidden == 0).then(|| {
+        format!(
+            "sizes must be at least 1, got vocabulary {vocab}, embedding {emb}, hidden {hidden}"
+        )
+    })
 }
 
 /// The token ids `"0"`, `"1"`, ... as strings: the vocabulary of an oracle data set.

@@ -51,7 +51,7 @@
 //! tokens with the four special ones, and `seq_len` is 38 (37 + `<eos>`).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
@@ -510,6 +510,34 @@ pub struct TextCorpus {
     pub test_tokens: Vec<Vec<String>>,
     /// Longest sentence allowed (`seq_len - 1`).
     pub max_len: usize,
+    /// Sentences left out because they are longer than the limit of [`load_for_training`]
+    /// (always empty from [`load`] and [`load_with`], which refuse them).
+    pub skipped: Vec<Skipped>,
+}
+
+/// A sentence [`load_for_training`] left out for its length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub path: PathBuf,
+    /// 1-based line number.
+    pub line: usize,
+    /// Its number of tokens.
+    pub tokens: usize,
+}
+
+impl TextCorpus {
+    /// A one-line summary of [`TextCorpus::skipped`] (`None` if nothing was skipped):
+    /// how many sentences, the limit, and the first one's file and line.
+    pub fn skipped_summary(&self, limit: usize) -> Option<String> {
+        let first = self.skipped.first()?;
+        Some(format!(
+            "skipped {} sentence(s) longer than --max-len {limit} tokens (the first: {} line {}, {} tokens)",
+            self.skipped.len(),
+            first.path.display(),
+            first.line,
+            first.tokens
+        ))
+    }
 }
 
 /// Loads a corpus with default options. See [`load_with`].
@@ -517,20 +545,53 @@ pub fn load(train: impl AsRef<Path>, test: impl AsRef<Path>) -> Result<TextCorpu
     load_with(train, test, &TextOptions::default())
 }
 
-/// Tokenized non-blank lines of a corpus file with their line numbers.
+/// True for a line with nothing to tokenize: only whitespace and control characters
+/// (such a line is skipped like a blank one).
+fn is_blank(line: &str) -> bool {
+    line.chars()
+        .all(|c| c.is_whitespace() || c.is_control() || is_space(c))
+}
+
+/// Tokenized non-blank lines of a corpus file with their line numbers (a leading UTF-8
+/// byte-order mark is dropped by [`read_text_file`]; lines of only whitespace or control
+/// characters are skipped). `Err` if the file is not a regular file: a FIFO or a device
+/// can be read only once, and a run reads its corpus again on `--resume` and `eval`.
 fn read_corpus(path: &Path) -> Result<Vec<(usize, Vec<String>)>> {
+    if let Ok(m) = std::fs::metadata(path)
+        && !m.is_file()
+        && !m.is_dir()
+    {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(
+                "not a regular file (a FIFO, socket or device): a corpus is read again on --resume and by eval, so it must be a file",
+            ),
+        ));
+    }
     let text = read_text_file(path)?;
     let lines: Vec<(usize, &str)> = numbered_lines(&text)
-        .filter(|(_, l)| !l.trim().is_empty())
+        .filter(|(_, l)| !is_blank(l))
         .collect();
-    Ok(lines.par_iter().map(|&(n, l)| (n, tokenize(l))).collect())
+    let sentences: Vec<(usize, Vec<String>)> = lines
+        .par_iter()
+        .map(|&(n, l)| (n, tokenize(l)))
+        .filter(|(_, s)| !s.is_empty())
+        .collect();
+    if sentences.is_empty() {
+        return Err(Error::EmptyCorpus {
+            path: path.to_path_buf(),
+            what: "every line is blank or holds only whitespace and control characters".into(),
+        });
+    }
+    Ok(sentences)
 }
 
 /// Loads a training and a test file (one sentence per line; blank lines skipped), tokenizes
 /// every line with [`tokenize`], builds the vocabulary from the training file (module
 /// docs) and encodes both files. `seq_len` is `max_len + 1` (room for `<eos>`).
 ///
-/// Errors name the file (and line): [`Error::Io`] (missing), [`Error::EmptyFile`],
+/// Errors name the file (and line): [`Error::Io`] (missing, or not a regular file),
+/// [`Error::EmptyFile`], [`Error::EmptyCorpus`] (only whitespace and control characters),
 /// [`Error::BinaryFile`] (NUL bytes), [`Error::NotUtf8`], and [`Error::Parse`] for a
 /// sentence longer than `max_len`.
 pub fn load_with(
@@ -541,11 +602,74 @@ pub fn load_with(
     let (train, test) = (train.as_ref(), test.as_ref());
     let train_lines = read_corpus(train)?;
     let test_lines = read_corpus(test)?;
+    build(
+        train,
+        train_lines,
+        test,
+        test_lines,
+        opts.max_len,
+        Vec::new(),
+    )
+}
+
+/// Loads a corpus for training: [`load`], except that
+///
+/// - sentences longer than `limit` tokens (in either file) are left out and listed in
+///   [`TextCorpus::skipped`] (`None`: no limit); `seq_len` is the longest remaining
+///   training sentence plus one, so a corpus with none too long loads exactly as with
+///   [`load`];
+/// - without a `test` file the held-out set is empty, and the training file is read once.
+///
+/// `Err` ([`Error::EmptyCorpus`]) naming the file if every sentence of a file is longer
+/// than `limit`; the errors of [`load_with`] otherwise.
+pub fn load_for_training(
+    train: &Path,
+    test: Option<&Path>,
+    limit: Option<usize>,
+) -> Result<TextCorpus> {
+    let mut skipped = Vec::new();
+    let mut keep = |path: &Path, lines: Vec<(usize, Vec<String>)>| -> Result<_> {
+        let Some(limit) = limit else {
+            return Ok(lines);
+        };
+        let total = lines.len();
+        let (kept, long): (Vec<_>, Vec<_>) = lines.into_iter().partition(|(_, s)| s.len() <= limit);
+        if kept.is_empty() {
+            return Err(Error::EmptyCorpus {
+                path: path.to_path_buf(),
+                what: format!("all {total} sentences are longer than --max-len {limit} tokens"),
+            });
+        }
+        skipped.extend(long.into_iter().map(|(line, s)| Skipped {
+            path: path.to_path_buf(),
+            line,
+            tokens: s.len(),
+        }));
+        Ok(kept)
+    };
+    let train_lines = keep(train, read_corpus(train)?)?;
+    let (test_path, test_lines) = match test {
+        Some(t) => (t, keep(t, read_corpus(t)?)?),
+        None => (train, Vec::new()),
+    };
+    build(train, train_lines, test_path, test_lines, None, skipped)
+}
+
+/// The corpus of tokenized lines: checks lengths against `max_len` (`None`: the longest
+/// training sentence), builds the vocabulary and encodes both sets.
+fn build(
+    train: &Path,
+    train_lines: Vec<(usize, Vec<String>)>,
+    test: &Path,
+    test_lines: Vec<(usize, Vec<String>)>,
+    max_len: Option<usize>,
+    skipped: Vec<Skipped>,
+) -> Result<TextCorpus> {
     let longest = train_lines.iter().map(|(_, s)| s.len()).max().unwrap_or(0);
-    let max_len = opts.max_len.unwrap_or(longest);
+    let limit = max_len.unwrap_or(longest);
     for (path, lines) in [(train, &train_lines), (test, &test_lines)] {
-        if let Some((n, s)) = lines.iter().find(|(_, s)| s.len() > max_len) {
-            let source = if opts.max_len.is_some() {
+        if let Some((n, s)) = lines.iter().find(|(_, s)| s.len() > limit) {
+            let source = if max_len.is_some() {
                 "the max_len option"
             } else {
                 "the longest training sentence"
@@ -554,7 +678,7 @@ pub fn load_with(
                 path,
                 *n,
                 format!(
-                    "sentence has {} tokens, more than the maximum length {max_len} ({source})",
+                    "sentence has {} tokens, more than the maximum length {limit} ({source})",
                     s.len()
                 ),
             ));
@@ -573,13 +697,14 @@ pub fn load_with(
         train: encode(&train_tokens)?,
         test: encode(&test_tokens)?,
         vocab,
-        seq_len: max_len + 1,
+        seq_len: limit + 1,
     };
     Ok(TextCorpus {
         dataset,
         train_tokens,
         test_tokens,
-        max_len,
+        max_len: limit,
+        skipped,
     })
 }
 

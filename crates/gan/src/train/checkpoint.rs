@@ -10,8 +10,15 @@
 //! | `optimizer.safetensors` | every Adam state (`exp_avg`, `exp_avg_sq`, `step`, PyTorch's names) as `<optimizer>/<param>.<buffer>`, optimizers `mle`, `gen`, `disc`, `temp`; and the learnable temperature |
 //! | `state.json` | stage, step counters, the vocabulary, metrics and samples after MLE: everything else an exact resume needs |
 //!
+//! | `SHA256SUMS` | the SHA-256 of every other file, in `sha256sum`'s format (`sha256sum -c SHA256SUMS` checks a folder by hand) |
+//!
 //! Random draws are functions of (seed, purpose, step) (see `train::rng`), so the step
 //! counters in `state.json` are the whole RNG state.
+//!
+//! Reading a checkpoint ([`resolve_checkpoint_dir`]) first checks every file against
+//! `SHA256SUMS`: a flipped bit anywhere (disk corruption, an edit) is an error naming the
+//! file, not a model that silently differs. Folders written before `SHA256SUMS` existed
+//! have none and are read unchecked.
 //!
 //! Writing never leaves a half-written checkpoint: the files go to a fresh temporary folder
 //! beside the target, are flushed to disk, and the folder is renamed into place (the old
@@ -26,7 +33,9 @@ use std::path::{Path, PathBuf};
 use gumbel_autograd::ParamStore;
 use gumbel_tensor::Tensor;
 use safetensors::{Dtype, SafeTensors};
+use sha2::{Digest, Sha256};
 
+use super::failpoint;
 use crate::error::{Error, Result};
 
 /// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk
@@ -48,6 +57,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         let _ = fs::remove_file(&tmp);
         Error::write(&tmp, e)
     })?;
+    failpoint::hit("write_atomic:before-rename");
     fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
 }
 
@@ -258,20 +268,32 @@ pub fn write_checkpoint_dir(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()>
         fs::remove_dir_all(&tmp).map_err(|e| Error::write(&tmp, e))?;
     }
     fs::create_dir_all(&tmp).map_err(|e| Error::write(&tmp, e))?;
+    let mut sums = String::new();
     for (file, bytes) in files {
+        sums.push_str(&format!("{}  {file}\n", sha256_hex(bytes)));
+    }
+    let sums = (CHECKSUMS, sums.into_bytes());
+    for (file, bytes) in files
+        .iter()
+        .map(|(f, b)| (*f, b))
+        .chain([(sums.0, &sums.1)])
+    {
         let p = tmp.join(file);
         let mut f = File::create(&p).map_err(|e| Error::write(&p, e))?;
         f.write_all(bytes)
             .and_then(|_| f.sync_all())
             .map_err(|e| Error::write(&p, e))?;
     }
+    failpoint::hit("checkpoint:files-written");
     if dir.exists() {
         if old.exists() {
             fs::remove_dir_all(&old).map_err(|e| Error::write(&old, e))?;
         }
         fs::rename(dir, &old).map_err(|e| Error::write(dir, e))?;
+        failpoint::hit("checkpoint:between-renames");
     }
     fs::rename(&tmp, dir).map_err(|e| Error::write(dir, e))?;
+    failpoint::hit("checkpoint:before-cleanup");
     if old.exists() {
         fs::remove_dir_all(&old).map_err(|e| Error::write(&old, e))?;
     }
@@ -282,20 +304,80 @@ pub fn write_checkpoint_dir(dir: &Path, files: &[(&str, Vec<u8>)]) -> Result<()>
     Ok(())
 }
 
-/// The checkpoint folder to read for a user-given path: `path` itself if it holds
-/// `state.json`, else `path/checkpoint` (a run folder), falling back to the `.old` copy a
-/// crash between two renames may leave.
-pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf> {
+/// The name of a checkpoint folder's checksum file.
+pub const CHECKSUMS: &str = "SHA256SUMS";
+
+/// The SHA-256 of `bytes` in lowercase hex.
+fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Checks every file listed in `dir/SHA256SUMS` against its SHA-256: `Err` naming the first
+/// file that is missing or differs, or a malformed list. A folder without the file (written
+/// before checksums existed) passes.
+pub fn verify_checkpoint_dir(dir: &Path) -> Result<()> {
+    let list = dir.join(CHECKSUMS);
+    let text = match fs::read_to_string(&list) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(Error::io(&list, e)),
+    };
+    for (i, line) in text.lines().enumerate() {
+        let (hex, name) = line
+            .split_once("  ")
+            .filter(|(h, n)| h.len() == 64 && !n.is_empty() && !n.contains(['/', '\\']))
+            .ok_or_else(|| {
+                Error::checkpoint(&list, format!("line {}: not `<sha256>  <file>`", i + 1))
+            })?;
+        let p = dir.join(name);
+        let bytes = fs::read(&p).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => {
+                Error::checkpoint(&p, format!("missing, but listed in {CHECKSUMS}"))
+            }
+            _ => Error::io(&p, e),
+        })?;
+        let found = sha256_hex(&bytes);
+        if found != hex {
+            return Err(Error::checkpoint(
+                &p,
+                format!(
+                    "checksum mismatch: the file changed after it was written (disk \
+                     corruption or an edit); SHA-256 {found}, {CHECKSUMS} says {hex}"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// [`resolve_checkpoint_dir`], with `Ok(None)` where `path` holds no checkpoint at all (a
+/// run stopped before its first one).
+pub fn find_checkpoint_dir(path: &Path) -> Result<Option<PathBuf>> {
     let candidates = [
         path.to_path_buf(),
         path.join("checkpoint"),
         path.join("checkpoint.old"),
         PathBuf::from(format!("{}.old", path.display())),
     ];
-    for c in &candidates {
+    for c in candidates {
         if c.join("state.json").is_file() {
-            return Ok(c.clone());
+            verify_checkpoint_dir(&c)?;
+            return Ok(Some(c));
         }
+    }
+    Ok(None)
+}
+
+/// The checkpoint folder to read for a user-given path: `path` itself if it holds
+/// `state.json`, else `path/checkpoint` (a run folder), falling back to the `.old` copy a
+/// crash between two renames may leave. Its files are checked against `SHA256SUMS`
+/// ([`verify_checkpoint_dir`]).
+pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf> {
+    if let Some(dir) = find_checkpoint_dir(path)? {
+        return Ok(dir);
     }
     if !path.exists() {
         return Err(Error::checkpoint(path, "no such file or folder"));
@@ -379,12 +461,50 @@ mod tests {
     }
 
     #[test]
+    fn a_flipped_byte_or_a_missing_file_is_named() {
+        let d = tmpdir("sums");
+        let ck = d.join("checkpoint");
+        let a = Tensor::from_fn([64], |i| i as f32 * 0.25);
+        let bytes = safetensors_bytes(&[("a".into(), &a)]).unwrap();
+        let files = [("state.json", b"{}".to_vec()), ("g.safetensors", bytes)];
+        write_checkpoint_dir(&ck, &files).unwrap();
+        assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
+        // One bit of one float of the tensor data: still a valid, finite safetensors file.
+        let p = ck.join("g.safetensors");
+        let mut b = fs::read(&p).unwrap();
+        let n = b.len();
+        b[n - 7] ^= 0x01;
+        fs::write(&p, &b).unwrap();
+        assert!(TensorFile::load(&p).unwrap().take("a", &[64]).is_ok());
+        let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
+        assert!(
+            e.contains("g.safetensors") && e.contains("checksum mismatch"),
+            "{e}"
+        );
+        fs::remove_file(&p).unwrap();
+        let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
+        assert!(e.contains("g.safetensors") && e.contains("missing"), "{e}");
+        fs::write(ck.join(CHECKSUMS), "nonsense\n").unwrap();
+        let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
+        assert!(e.contains(CHECKSUMS) && e.contains("line 1"), "{e}");
+        // A folder from before checksums existed is read unchecked.
+        fs::remove_file(ck.join(CHECKSUMS)).unwrap();
+        assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
     fn checkpoint_dir_is_replaced_whole() {
         let d = tmpdir("dir");
         let ck = d.join("checkpoint");
         write_checkpoint_dir(&ck, &[("state.json", b"1".to_vec()), ("x", b"a".to_vec())]).unwrap();
         write_checkpoint_dir(&ck, &[("state.json", b"2".to_vec())]).unwrap();
         assert_eq!(fs::read(ck.join("state.json")).unwrap(), b"2");
+        assert_eq!(
+            fs::read_to_string(ck.join(CHECKSUMS)).unwrap(),
+            // printf 2 | sha256sum
+            "d4735e3a265e16eee03f59718b9b5d03019c07d8b6c51f90da3a666eec13ab35  state.json\n"
+        );
         assert!(!ck.join("x").exists(), "old files do not survive");
         assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
         assert_eq!(resolve_checkpoint_dir(&ck).unwrap(), ck);

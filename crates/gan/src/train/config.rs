@@ -190,6 +190,134 @@ pub struct TrainConfig {
     /// one MLE model. Requires `pretrain_epochs == 0` and the same data and model sizes.
     #[serde(default)]
     pub pretrained: Option<std::path::PathBuf>,
+    /// Text data: sentences longer than this many tokens (in either file) are skipped, and
+    /// the count is reported; the padded length is the longest remaining training sentence
+    /// plus one. `None` (config files written before this field existed): no limit. The
+    /// CLI's default is [`DEFAULT_MAX_LEN`]. Grammar and oracle data have fixed lengths and
+    /// ignore it.
+    #[serde(default)]
+    pub max_len: Option<usize>,
+}
+
+/// The default `--max-len` of text data: 64 tokens. COCO's longest caption has 37; one
+/// absurdly long line (a file without line breaks) would otherwise set the padded length
+/// of every sequence.
+pub const DEFAULT_MAX_LEN: usize = 64;
+
+/// The most `--threads` a process may ask for: 4 x the cores the system reports
+/// ([`std::thread::available_parallelism`]), or 256 when it reports none. Results are
+/// identical for any number of threads, so more threads than cores only add switching.
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism().map_or(256, |n| n.get().saturating_mul(4))
+}
+
+/// `Err` naming `flag` unless `1 <= threads <= `[`max_threads`]`()`.
+pub fn check_threads(flag: &str, threads: usize) -> Result<()> {
+    let max = max_threads();
+    if threads == 0 || threads > max {
+        return Err(Error::Config(format!(
+            "{flag} {threads}: must be between 1 and {max} (4 x the {} cores of this machine)",
+            max / 4
+        )));
+    }
+    Ok(())
+}
+
+/// Used when the physical memory cannot be read: 16 GiB.
+pub const FALLBACK_MEMORY_CEILING: u64 = 16 << 30;
+
+/// The memory a run (or a `sample` / `eval` call) may be estimated to need: the physical
+/// memory (`MemTotal` of `/proc/meminfo`), or [`FALLBACK_MEMORY_CEILING`] where that file
+/// is absent. The estimates ([`TrainConfig::check_memory`]) count only the largest buffers,
+/// so a request above this ceiling cannot fit; one below it may still be refused by the
+/// system, but sizes that ask for terabytes (or overflow) end in an error naming the flag
+/// instead of an allocation abort.
+pub fn memory_ceiling() -> u64 {
+    physical_memory().unwrap_or(FALLBACK_MEMORY_CEILING)
+}
+
+fn physical_memory() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kb.checked_mul(1024)
+}
+
+/// `bytes` in GiB, for messages.
+fn gib(bytes: u64) -> String {
+    format!("{:.1} GiB", bytes as f64 / (1u64 << 30) as f64)
+}
+
+/// One term of a memory estimate: the flag that sets it, what it is, and its bytes (`None`:
+/// the product overflowed).
+struct Need {
+    flag: &'static str,
+    what: String,
+    bytes: Option<u64>,
+}
+
+/// `a * b * ...` in u64, `None` on overflow.
+fn product(factors: &[usize]) -> Option<u64> {
+    factors
+        .iter()
+        .try_fold(1u64, |acc, &f| acc.checked_mul(u64::try_from(f).ok()?))
+}
+
+/// Sums `needs` with checked arithmetic and compares the total with [`memory_ceiling`].
+/// The error names the largest term's flag, the total asked and the ceiling.
+fn check_needs(needs: &[Need]) -> Result<()> {
+    let mut total = 0u64;
+    for n in needs {
+        total = match n.bytes.and_then(|b| total.checked_add(b)) {
+            Some(t) => t,
+            None => {
+                return Err(Error::Config(format!(
+                    "{}: {} overflows 64-bit arithmetic: far more memory than any machine has",
+                    n.flag, n.what
+                )));
+            }
+        };
+    }
+    let ceiling = memory_ceiling();
+    if total > ceiling {
+        let big = needs
+            .iter()
+            .max_by_key(|n| n.bytes)
+            .expect("at least one term");
+        return Err(Error::Config(format!(
+            "{}: the run would need at least {} of memory, more than the {} of this machine; \
+             the largest part is {}: {}",
+            big.flag,
+            gib(total),
+            gib(ceiling),
+            big.what,
+            gib(big.bytes.unwrap_or(u64::MAX))
+        )));
+    }
+    Ok(())
+}
+
+/// Bytes per parameter counted by the memory estimates: its f32 value and its gradient.
+const PARAM_BYTES: usize = 8;
+/// Bytes per token of a held sequence: the u32 id in the unpadded set and in the padded
+/// matrix.
+const SEQ_TOKEN_BYTES: usize = 8;
+/// Bytes per `[batch, seq_len, vocab]` activation element kept for backward: the logits,
+/// the relaxed sample and their gradients, 4 f32 values.
+const ACTIVATION_BYTES: usize = 16;
+/// Bytes per token of a generated sample: its u32 id and, for text, the `&str` of its word
+/// (16 bytes) in the BLEU hypotheses.
+const SAMPLE_TOKEN_BYTES: usize = 20;
+
+/// `Err` naming `flag` (e.g. `"-n"`) unless `n` generated sequences of `seq_len` tokens fit in memory
+/// (see [`memory_ceiling`]; [`SAMPLE_TOKEN_BYTES`] bytes per token). For `gumbel-lab
+/// sample -n` and `eval --samples`.
+pub fn check_sample_memory(flag: &'static str, n: usize, seq_len: usize) -> Result<()> {
+    check_needs(&[Need {
+        flag,
+        what: format!("{n} samples of {seq_len} tokens"),
+        bytes: product(&[n, seq_len, SAMPLE_TOKEN_BYTES]),
+    }])
 }
 
 impl TrainConfig {
@@ -252,6 +380,7 @@ impl TrainConfig {
             eval_samples: if grammar { 2000 } else { 9984 },
             bleu_refs: 500,
             pretrained: None,
+            max_len: Some(DEFAULT_MAX_LEN),
             data,
         }
     }
@@ -323,8 +452,248 @@ impl TrainConfig {
                 ),
             );
         }
-        self.temperature.schedule(self.adv_steps)?;
+        if let DataSource::Text { .. } = self.data {
+            if self.eval_samples < 2 {
+                return bad(
+                    "eval-samples",
+                    format!(
+                        "text data needs at least 2: self-BLEU scores each generated sentence against the others, got {}",
+                        self.eval_samples
+                    ),
+                );
+            }
+            if self.max_len == Some(0) {
+                return bad("max-len", "must be at least 1".into());
+            }
+        }
+        // The step counters and the random-stream keys derived from them (run.rs: global
+        // step = MLE + adversarial steps; adversarial update k = step * g_steps + g, keyed
+        // as 2k + 1 and 2^40 + 2k + 1) must not wrap.
+        let updates = self
+            .adv_steps
+            .checked_mul(self.g_steps.max(self.d_steps))
+            .and_then(|k| u64::try_from(k).ok())
+            .and_then(|k| k.checked_mul(2))
+            .and_then(|k| k.checked_add((1 << 40) + 1));
+        if updates.is_none() {
+            return bad(
+                "adv-steps",
+                format!(
+                    "{} steps of {} updates overflow the step counter",
+                    self.adv_steps,
+                    self.g_steps.max(self.d_steps)
+                ),
+            );
+        }
+        // The grammar and the oracle draw `train_size` sequences; a corpus has at least a
+        // batch (TrainData::load checks again with its real size).
+        let train_len = match self.data {
+            DataSource::Text { .. } => self.batch,
+            _ => self.train_size,
+        };
+        self.mle_total_steps(train_len)?;
+        let schedule = self.temperature.schedule(self.adv_steps)?;
+        self.check_schedule(&schedule)?;
+        let (vocab, seq_len, n_train, n_test) = self.known_sizes();
+        self.check_memory(vocab, seq_len, n_train, n_test)?;
         Ok(())
+    }
+
+    /// The number of MLE steps: `pretrain_epochs * max(1, train_len / batch)` (the
+    /// formula of the training loop), or `Err` naming `--pretrain-epochs` if it overflows
+    /// (or the MLE and adversarial steps together overflow the global step counter).
+    /// [`TrainData::load`](super::data::TrainData::load) calls it with the real number of
+    /// training sequences, so the training loop's own product cannot wrap.
+    pub fn mle_total_steps(&self, train_len: usize) -> Result<usize> {
+        let per_epoch = (train_len / self.batch.max(1)).max(1);
+        self.pretrain_epochs
+            .checked_mul(per_epoch)
+            .filter(|&m| m.checked_add(self.adv_steps).is_some())
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "--pretrain-epochs {}: {} epochs of {per_epoch} steps (plus {} adversarial steps) overflow the step counter",
+                    self.pretrain_epochs, self.pretrain_epochs, self.adv_steps
+                ))
+            })
+    }
+
+    /// `Err` naming the step and the value unless the schedule's value at every adversarial
+    /// step is usable by the f32 kernels: finite and > 0 as f32, with a finite f32
+    /// reciprocal (the kernels use `1/tau`, or `beta`, whose reciprocal is the temperature;
+    /// see `gumbel_tensor::ops::gumbel::Temperature::scale`). A learnable temperature only
+    /// takes step 0's value.
+    ///
+    /// Every step is checked for up to 2^24 steps; beyond that (weeks of training) the
+    /// first and last 2^20 steps and 2^20 evenly spaced ones in between. Every shape is
+    /// monotonic, so its extremes are the first and last steps.
+    pub fn check_schedule(&self, schedule: &Schedule) -> Result<()> {
+        const ALL: usize = 1 << 24;
+        const WINDOW: usize = 1 << 20;
+        let n = if self.temperature.learnable {
+            1
+        } else {
+            self.adv_steps.max(1)
+        };
+        let check = |i: usize| -> Result<()> {
+            let v = schedule.at(i);
+            let v32 = v as f32;
+            if v32.is_finite() && v32 > 0.0 && (1.0 / v32).is_finite() {
+                return Ok(());
+            }
+            let form = match self.temperature.form {
+                TemperatureForm::Tau => "tau",
+                TemperatureForm::Beta => "beta",
+            };
+            Err(Error::Config(format!(
+                "--schedule {} (--temp-start {:?}, --temp-end {:?}): {form} at adversarial step {i} is {v:e} ({v32:e} in f32); the kernels need a value that is finite and > 0 in f32 with a finite reciprocal (about 2.9e-39 to 3.4e38)",
+                self.temperature.schedule, self.temperature.start, self.temperature.end
+            )))
+        };
+        if n <= ALL {
+            (0..n).try_for_each(check)
+        } else {
+            (0..WINDOW)
+                .chain(n - WINDOW..n)
+                .chain((0..WINDOW).map(|k| k * (n / WINDOW)))
+                .try_for_each(check)
+        }
+    }
+
+    /// Vocabulary, padded length and number of sequences in memory as far as the config
+    /// alone tells: exact for the grammar and the random oracle; for an oracle file or a
+    /// text corpus the smallest possible values (the data set's own are checked when it
+    /// is loaded).
+    fn known_sizes(&self) -> (usize, usize, usize, usize) {
+        let (n_train, n_test) = (self.train_size, self.test_size);
+        match &self.data {
+            DataSource::Grammar => (
+                crate::data::grammar::VOCAB_SIZE,
+                crate::data::grammar::SEQ_LEN,
+                n_train,
+                n_test,
+            ),
+            DataSource::Oracle { file } => (
+                if file.is_some() {
+                    1
+                } else {
+                    crate::data::oracle::VOCAB_SIZE
+                },
+                crate::data::oracle::SEQ_LEN,
+                n_train,
+                n_test,
+            ),
+            DataSource::Text { .. } => (4, 2, self.batch, 0),
+        }
+    }
+
+    /// `Err` naming the flag behind the largest part if the run's largest buffers cannot
+    /// fit in [`memory_ceiling`] bytes (or their size overflows), for a data set with
+    /// `vocab` tokens, padded length `seq_len`, `n_train` training and `n_test` held-out
+    /// sequences.
+    ///
+    /// The estimate (a lower bound: only the largest buffers are counted):
+    /// parameters, [`PARAM_BYTES`] each: generator `vocab * gen_emb` (embedding),
+    /// `4 * gen_hidden * (gen_emb + gen_hidden)` (LSTM) and `gen_hidden * vocab` (output);
+    /// discriminator `vocab * disc_emb` and `disc_filters * sum(disc_widths) * disc_emb`
+    /// (convolutions) and `2 * (disc_filters * widths)^2` (highway; a product of two sizes
+    /// is charged to the larger one's flag); data
+    /// `(n_train + n_test) * seq_len * `[`SEQ_TOKEN_BYTES`]; samples of one evaluation
+    /// `eval_samples * seq_len * `[`SAMPLE_TOKEN_BYTES`]; activations of one step
+    /// `batch * seq_len * vocab * `[`ACTIVATION_BYTES`].
+    pub fn check_memory(
+        &self,
+        vocab: usize,
+        seq_len: usize,
+        n_train: usize,
+        n_test: usize,
+    ) -> Result<()> {
+        let m = &self.model;
+        let widths: usize = m.disc_widths.iter().fold(0, |a, &w| a.saturating_add(w));
+        let features = m.disc_filters.checked_mul(m.disc_widths.len());
+        // A product of two sizes is charged to the larger one's flag.
+        let larger = |a: (&'static str, usize), b: (&'static str, usize)| {
+            if a.1 >= b.1 { a.0 } else { b.0 }
+        };
+        let (ge, gh, de, df) = (
+            ("--gen-emb", m.gen_emb),
+            ("--gen-hidden", m.gen_hidden),
+            ("--disc-emb", m.disc_emb),
+            ("--disc-filters", m.disc_filters),
+        );
+        let (train_flag, test_flag) = match self.data {
+            DataSource::Text { .. } => ("--data", "--test"),
+            _ => ("--train-size", "--test-size"),
+        };
+        check_needs(&[
+            Need {
+                flag: ge.0,
+                what: format!("the generator's embedding ({vocab} x {})", m.gen_emb),
+                bytes: product(&[vocab, m.gen_emb, PARAM_BYTES]),
+            },
+            Need {
+                flag: larger(ge, gh),
+                what: format!(
+                    "the generator's LSTM (hidden {}, embedding {})",
+                    m.gen_hidden, m.gen_emb
+                ),
+                bytes: m
+                    .gen_emb
+                    .checked_add(m.gen_hidden)
+                    .and_then(|s| product(&[4, m.gen_hidden, s, PARAM_BYTES])),
+            },
+            Need {
+                flag: gh.0,
+                what: format!("the generator's output layer ({} x {vocab})", m.gen_hidden),
+                bytes: product(&[m.gen_hidden, vocab, PARAM_BYTES]),
+            },
+            Need {
+                flag: de.0,
+                what: format!("the discriminator's embedding ({vocab} x {})", m.disc_emb),
+                bytes: product(&[vocab, m.disc_emb, PARAM_BYTES]),
+            },
+            Need {
+                flag: larger(de, df),
+                what: format!(
+                    "the discriminator's convolutions ({} filters per width, embedding {})",
+                    m.disc_filters, m.disc_emb
+                ),
+                bytes: product(&[m.disc_filters, widths, m.disc_emb, PARAM_BYTES]),
+            },
+            Need {
+                flag: df.0,
+                what: format!(
+                    "the discriminator's highway layer ({} features)",
+                    m.disc_filters.saturating_mul(m.disc_widths.len())
+                ),
+                bytes: features.and_then(|f| product(&[2, f, f, PARAM_BYTES])),
+            },
+            Need {
+                flag: train_flag,
+                what: format!("the training set ({n_train} sequences of {seq_len} tokens)"),
+                bytes: product(&[n_train, seq_len, SEQ_TOKEN_BYTES]),
+            },
+            Need {
+                flag: test_flag,
+                what: format!("the held-out set ({n_test} sequences of {seq_len} tokens)"),
+                bytes: product(&[n_test, seq_len, SEQ_TOKEN_BYTES]),
+            },
+            Need {
+                flag: "--eval-samples",
+                what: format!(
+                    "the samples of one evaluation ({} of {seq_len} tokens)",
+                    self.eval_samples
+                ),
+                bytes: product(&[self.eval_samples, seq_len, SAMPLE_TOKEN_BYTES]),
+            },
+            Need {
+                flag: "--batch",
+                what: format!(
+                    "the activations of one step (batch {} x length {seq_len} x vocabulary {vocab})",
+                    self.batch
+                ),
+                bytes: product(&[self.batch, seq_len, vocab, ACTIVATION_BYTES]),
+            },
+        ])
     }
 
     /// The temperature schedule over this run's adversarial steps.

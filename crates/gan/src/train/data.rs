@@ -38,14 +38,25 @@ pub struct TrainData {
     /// The test sentences as words (text data with a test file): BLEU's references. Words
     /// outside the training vocabulary keep their spelling here.
     pub test_words: Vec<Vec<String>>,
+    /// Things the user should know about the data (sentences skipped for their length).
+    pub warnings: Vec<String>,
 }
 
 impl TrainData {
     /// Builds the data set a config names: samples the grammar or the oracle from the
     /// run's seed, or reads the text files.
+    ///
+    /// Text sentences longer than `cfg.max_len` are left out, with a warning in
+    /// [`TrainData::warnings`] (the training run shows it to its observer). Before the padded matrices are built,
+    /// checks with the data set's real sizes what [`TrainConfig::validate`] could not:
+    /// the memory estimate ([`TrainConfig::check_memory`]), the number of MLE steps
+    /// ([`TrainConfig::mle_total_steps`]: after this the training loop's
+    /// `pretrain_epochs * steps_per_epoch` cannot overflow), that the minibatch and the
+    /// widest convolution fit the data.
     pub fn load(cfg: &TrainConfig) -> Result<TrainData> {
         let data_seed = rng::key(cfg.seed, Purpose::Data, 0);
         let mut test_words = Vec::new();
+        let mut warnings = Vec::new();
         let (kind, dataset, oracle) = match &cfg.data {
             DataSource::Grammar => (
                 DataKind::Grammar,
@@ -57,22 +68,43 @@ impl TrainData {
                     Some(p) => Oracle::<f32>::load(p)?,
                     None => Oracle::<f32>::random(rng::key(cfg.seed, Purpose::Data, 1)),
                 };
+                // The oracle file sets the vocabulary: check before drawing the data.
+                cfg.check_memory(
+                    o.vocab_size(),
+                    oracle::SEQ_LEN,
+                    cfg.train_size,
+                    cfg.test_size,
+                )?;
                 let d = oracle::dataset(&o, cfg.train_size, cfg.test_size, data_seed);
                 (DataKind::Oracle, d, Some(o))
             }
             DataSource::Text { train, test } => {
-                // Without a test file, the corpus loader gets the training file twice and the
-                // held-out set stays empty: no NLL_gen and no BLEU.
-                let corpus = crate::data::text::load(train, test.as_deref().unwrap_or(train))?;
-                let mut d = corpus.dataset;
-                if test.is_some() {
-                    test_words = corpus.test_tokens;
-                } else {
-                    d.test.clear();
+                // Without a test file the held-out set stays empty: no NLL_gen and no BLEU.
+                let corpus =
+                    crate::data::text::load_for_training(train, test.as_deref(), cfg.max_len)?;
+                if let Some(w) = cfg.max_len.and_then(|l| corpus.skipped_summary(l)) {
+                    warnings.push(w);
                 }
-                (DataKind::Text, d, None)
+                let widest = cfg.model.disc_widths.iter().copied().max().unwrap_or(0);
+                if widest > corpus.dataset.seq_len {
+                    return Err(Error::Config(format!(
+                        "--disc-widths: width {widest} is wider than the sequences of {}: its longest sentence has {} tokens ({} with <eos>)",
+                        train.display(),
+                        corpus.max_len,
+                        corpus.dataset.seq_len
+                    )));
+                }
+                test_words = corpus.test_tokens;
+                (DataKind::Text, corpus.dataset, None)
             }
         };
+        cfg.check_memory(
+            dataset.vocab.len(),
+            dataset.seq_len,
+            dataset.train.len(),
+            dataset.test.len(),
+        )?;
+        cfg.mle_total_steps(dataset.train.len())?;
         if dataset.train.len() < cfg.batch {
             return Err(Error::Config(format!(
                 "--batch {}: the training set has only {} sequences",
@@ -89,6 +121,7 @@ impl TrainData {
             test,
             oracle,
             test_words,
+            warnings,
         })
     }
 
@@ -185,14 +218,15 @@ impl TrainData {
             .collect()
     }
 
-    /// `Err` if a checkpoint's vocabulary differs from this data set's (the corpus file
-    /// changed since the run started).
+    /// `Err` naming the checkpoint folder `ck` if its vocabulary or sequence length differs
+    /// from this data set's: on `--resume` the corpus changed since the run started; with
+    /// `--pretrained` the model was trained on another data set.
     pub fn check_vocab(&self, state: &TrainState, ck: &Path) -> Result<()> {
         if state.vocab != self.dataset.vocab.tokens() || state.seq_len != self.dataset.seq_len {
             return Err(Error::checkpoint(
                 ck,
                 format!(
-                    "the checkpoint's vocabulary ({} tokens, length {}) differs from the data set's ({} tokens, length {}): the data changed since the run started",
+                    "this model's vocabulary ({} tokens, sequence length {}) differs from this data set's ({} tokens, length {}): it was trained on other data (with --pretrained: a model of another data set or --max-len; with --resume: the data changed since the run started)",
                     state.vocab.len(),
                     state.seq_len,
                     self.dataset.vocab.len(),

@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::checkpoint::{TensorFile, resolve_checkpoint_dir};
-use super::config::{DataSource, TrainConfig};
+use super::config::{DataSource, TrainConfig, check_sample_memory};
 use super::data::{DataKind, TrainData, render_tokens};
 use super::eval::evaluate_at;
 use super::report::{self, Evaluation};
@@ -57,6 +57,7 @@ pub fn load(path: &Path) -> Result<Loaded> {
 }
 
 fn load_dir(dir: &Path) -> Result<Loaded> {
+    super::checkpoint::verify_checkpoint_dir(dir)?;
     let cfg_path = dir.join("config.json");
     let text = fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
     let config = TrainConfig::from_json(&text, &cfg_path)?;
@@ -80,9 +81,11 @@ fn load_dir(dir: &Path) -> Result<Loaded> {
     })
 }
 
-/// `n` samples (temperature 1) from the checkpoint at `path`, as text.
+/// `n` samples (temperature 1) from the checkpoint at `path`, as text. `Err` naming `-n`
+/// if `n` samples cannot fit in memory ([`check_sample_memory`]).
 pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
     let l = load(path)?;
+    check_sample_memory("-n", n, l.state.seq_len)?;
     let tokens = l.generator.sample(n, rng::key(seed, Purpose::Sample, 0))?;
     Ok(tokens
         .chunks(l.state.seq_len)
@@ -93,6 +96,10 @@ pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
 /// Evaluates the checkpoint at `path` and returns a printable table. For a run folder with
 /// a `pretrained/` checkpoint (the model after MLE), both are evaluated side by side.
 /// Samples are drawn (and NLL_gen measured) at `temperature` (1 = the model itself).
+///
+/// `samples` (default: the run's `eval_samples`) must be at least 1, at least 2 for text
+/// (self-BLEU compares each sample with the others), and fit in memory
+/// ([`check_sample_memory`]); the errors name `--samples`.
 pub fn eval(
     path: &Path,
     test: Option<&Path>,
@@ -112,9 +119,21 @@ pub fn eval(
             }
         }
     }
+    let n = samples.unwrap_or(cfg.eval_samples);
+    let least = if l.kind() == DataKind::Text { 2 } else { 1 };
+    if n < least {
+        return Err(Error::Config(format!(
+            "--samples {n}: must be at least {least}{}",
+            if least == 2 {
+                " for text data: self-BLEU scores each sample against the others"
+            } else {
+                ""
+            }
+        )));
+    }
+    check_sample_memory("--samples", n, l.state.seq_len)?;
     let data = TrainData::load(&cfg)?;
     data.check_vocab(&l.state, &l.dir)?;
-    let n = samples.unwrap_or(cfg.eval_samples);
     let key = rng::key(seed, Purpose::Eval, u64::MAX);
     let final_eval = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
     let pretrained = [path.join("pretrained"), path.to_path_buf()]
@@ -124,6 +143,9 @@ pub fn eval(
                 && p.file_name().is_some_and(|f| f == "pretrained")
         });
     let mut out = format!("checkpoint: {}\n", l.dir.display());
+    for w in &data.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
     if temperature != 1.0 {
         out.push_str(&format!("sampling temperature: {temperature}\n"));
     }

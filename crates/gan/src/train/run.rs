@@ -11,11 +11,24 @@
 //!   every checkpoint_every steps (and at each phase's end, and on a stop request) a checkpoint.
 //! ```
 //!
-//! Faults: a non-finite loss or gradient norm stops the run *before* the update, with an
-//! [`Error::NonFinite`] naming the step and the last good checkpoint; every row written so
-//! far stays in metrics.csv. A stop request (Ctrl-C in the CLI sets [`RunOptions::stop`])
-//! finishes the current step, writes a checkpoint and returns [`Outcome::Interrupted`];
-//! [`resume`] continues from it and produces the metrics an uninterrupted run produces.
+//! The run folder is locked for the whole run ([`RunDir`]): one process per run. A new run
+//! writes a checkpoint at step 0, so a run always has one to continue from; a run killed
+//! before even that one is started over by [`resume`] (and a new run may reuse its folder).
+//!
+//! Faults: every non-finite loss, gradient norm, logit, temperature or updated parameter
+//! stops the run with an [`Error::NonFinite`] naming the phase, the step and the last good
+//! checkpoint, and every row written so far stays in metrics.csv. When the fault is found
+//! before the failing step changed anything (a NaN loss or gradient in its first update),
+//! the state in memory is the last good one and is written as a checkpoint on the spot;
+//! otherwise (a fault in the discriminator update after the generator's, an update whose
+//! result overflowed) the last good state is the last checkpoint on disk, which the message
+//! names with its step.
+//!
+//! A stop request (Ctrl-C, SIGTERM or SIGHUP in the CLI set [`RunOptions::stop`]) finishes
+//! the current step, writes a checkpoint and returns [`Outcome::Interrupted`]; [`resume`]
+//! continues from it and produces the metrics an uninterrupted run produces, and restores
+//! every artefact a finished run has (`pretrained/`, if a kill came between it and the
+//! end-of-MLE checkpoint).
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -31,9 +44,11 @@ use super::checkpoint::{self, TensorFile, write_atomic};
 use super::config::TrainConfig;
 use super::data::TrainData;
 use super::eval::{EvalOutput, evaluate, evaluate_real};
+use super::failpoint;
 use super::log::{MetricsLog, Phase, Row};
 use super::report::{self, Evaluation, ReportInput};
 use super::rng::{self, Purpose};
+use super::run_dir::{Found, RunDir};
 use super::state::{CHECKPOINT_VERSION, Stage, TrainState};
 use super::step::{self, AdvSettings, DiscStats, LOG_TEMPERATURE, StepKeys, TemperatureSource};
 use crate::data::Token;
@@ -149,10 +164,14 @@ struct Trainer {
     log: MetricsLog,
     started: Instant,
     seconds_before: f64,
-    last_checkpoint: Option<PathBuf>,
+    /// The last checkpoint written or loaded, with its MLE and adversarial step.
+    last_checkpoint: Option<(PathBuf, usize, usize)>,
 }
 
-/// Starts a run in `out` (which must not hold a run already).
+/// Starts a run in `out`: a new or empty folder, or one holding a run that never wrote a
+/// checkpoint (see [`RunDir::create`]). If the setup fails (a bad setting, an unreadable
+/// `--pretrained`), the files it wrote are removed, and the folder too if this call made
+/// it: a failed run leaves nothing behind.
 pub fn train(
     cfg: TrainConfig,
     out: &Path,
@@ -160,36 +179,68 @@ pub fn train(
     obs: &mut dyn Observer,
 ) -> Result<Outcome> {
     cfg.validate()?;
-    if out.join("config.json").exists() {
-        return Err(Error::Config(format!(
-            "--out {}: this folder already holds a run; continue it with --resume {}, or choose another --out",
-            out.display(),
-            out.display()
-        )));
-    }
-    fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     let data = TrainData::load(&cfg)?;
-    write_atomic(&out.join("config.json"), cfg.to_json().as_bytes())?;
-    let log = MetricsLog::create(&out.join("metrics.csv"))?;
-    let mut t = Trainer::new(cfg, out.to_path_buf(), data, log)?;
-    if let Some(dir) = t.cfg.pretrained.clone() {
-        t.load_pretrained(&dir)?;
-        obs.message(&format!("generator initialised from {}", dir.display()));
+    for w in &data.warnings {
+        obs.message(&format!("warning: {w}"));
     }
-    t.run(opts, obs)
+    let (dir, found) = RunDir::create(out)?;
+    if found == Found::StaleRun {
+        obs.message(&format!(
+            "{} held a run that stopped before its first checkpoint: starting over in it",
+            out.display()
+        ));
+    }
+    let mut t = match Trainer::start(cfg, out, data, obs) {
+        Ok(t) => t,
+        Err(e) => {
+            dir.abandon();
+            return Err(e);
+        }
+    };
+    // `dir` (the lock) lives until the run returns.
+    let outcome = t.run(opts, obs);
+    drop(dir);
+    outcome
 }
 
-/// Continues the run in `dir` from its last checkpoint.
+/// Continues the run in `dir` from its last checkpoint, or from the beginning if it was
+/// stopped before writing one. Refuses a checkpoint whose `state.json` does not fit the
+/// run's config (and then changes nothing in the folder).
 pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Outcome> {
+    let lock = RunDir::open(dir)?;
     let cfg_path = dir.join("config.json");
     let text = fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
     let cfg = TrainConfig::from_json(&text, &cfg_path)?;
-    let ck = checkpoint::resolve_checkpoint_dir(dir)?;
+    cfg.validate()?;
     let data = TrainData::load(&cfg)?;
+    for w in &data.warnings {
+        obs.message(&format!("warning: {w}"));
+    }
+    let Some(ck) = checkpoint::find_checkpoint_dir(dir)? else {
+        if let Some(damaged) = ["checkpoint", "checkpoint.old"]
+            .iter()
+            .map(|c| dir.join(c))
+            .find(|c| c.exists())
+        {
+            return Err(Error::checkpoint(
+                &damaged,
+                "this checkpoint has no state.json: it is damaged (checkpoints are written \
+                 whole, so something removed it); not starting the run over on it",
+            ));
+        }
+        obs.message(&format!(
+            "{} stopped before its first checkpoint: starting it over from the beginning",
+            dir.display()
+        ));
+        let mut t = Trainer::start(cfg, dir, data, obs)?;
+        let outcome = t.run(opts, obs);
+        drop(lock);
+        return outcome;
+    };
     let state = read_state(&ck)?;
     data.check_vocab(&state, &ck)?;
-    let global = state.mle_step + state.adv_step;
-    let log = MetricsLog::resume(&dir.join("metrics.csv"), global)?;
+    check_state(&cfg, &data, &state, &ck)?;
+    let log = MetricsLog::resume(&dir.join("metrics.csv"), state.mle_step + state.adv_step)?;
     let mut t = Trainer::new(cfg, dir.to_path_buf(), data, log)?;
     t.load_checkpoint(&ck, state)?;
     obs.message(&format!(
@@ -198,7 +249,10 @@ pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<O
         t.state.mle_step,
         t.state.adv_step
     ));
-    t.run(opts, obs)
+    t.restore_pretrained(obs)?;
+    let outcome = t.run(opts, obs);
+    drop(lock);
+    outcome
 }
 
 /// Reads and checks `state.json` of a checkpoint folder.
@@ -217,6 +271,39 @@ pub fn read_state(ck: &Path) -> Result<TrainState> {
         ));
     }
     Ok(state)
+}
+
+/// `Err` unless the step counters and the stage of a checkpoint's `state.json` fit the run
+/// (a corrupt or hand-edited file must not truncate metrics.csv or skip phases).
+fn check_state(cfg: &TrainConfig, data: &TrainData, state: &TrainState, ck: &Path) -> Result<()> {
+    let (mle_total, adv_total) = (mle_total(cfg, data)?, cfg.adv_steps);
+    let ok = match state.stage {
+        Stage::Mle => state.mle_step <= mle_total && state.adv_step == 0,
+        Stage::Adv => state.mle_step == mle_total && state.adv_step < adv_total.max(1),
+        Stage::Done => state.mle_step == mle_total && state.adv_step == adv_total,
+    };
+    if ok && state.seq_len == data.dataset.seq_len {
+        return Ok(());
+    }
+    Err(Error::checkpoint(
+        &ck.join("state.json"),
+        format!(
+            "stage {:?} at MLE step {} of {mle_total} and adversarial step {} of {adv_total}, \
+             sequence length {} (the data's: {}), does not fit this run's config.json: \
+             the file is corrupt or from another run; nothing was changed",
+            state.stage, state.mle_step, state.adv_step, state.seq_len, data.dataset.seq_len
+        ),
+    ))
+}
+
+/// Minibatches per MLE epoch (at least one).
+fn mle_steps_per_epoch(cfg: &TrainConfig, data: &TrainData) -> usize {
+    (data.train_len() / cfg.batch).max(1)
+}
+
+/// MLE steps in all ([`TrainConfig::mle_total_steps`]: `Err` if the count overflows).
+fn mle_total(cfg: &TrainConfig, data: &TrainData) -> Result<usize> {
+    cfg.mle_total_steps(data.train_len())
 }
 
 impl Trainer {
@@ -272,12 +359,58 @@ impl Trainer {
         })
     }
 
-    fn mle_steps_per_epoch(&self) -> usize {
-        (self.data.train_len() / self.cfg.batch).max(1)
+    /// A fresh run in `out` (already locked and checked): the models, config.json, an
+    /// empty metrics.csv, the `--pretrained` generator, and the checkpoint of step 0.
+    fn start(
+        cfg: TrainConfig,
+        out: &Path,
+        data: TrainData,
+        obs: &mut dyn Observer,
+    ) -> Result<Trainer> {
+        write_atomic(&out.join("config.json"), cfg.to_json().as_bytes())?;
+        let log = MetricsLog::create(&out.join("metrics.csv"))?;
+        let mut t = Trainer::new(cfg, out.to_path_buf(), data, log)?;
+        t.mle_total()?;
+        if let Some(dir) = t.cfg.pretrained.clone() {
+            t.load_pretrained(&dir)?;
+            obs.message(&format!("generator initialised from {}", dir.display()));
+        }
+        t.write_checkpoint()?;
+        Ok(t)
     }
 
-    fn mle_total(&self) -> usize {
-        self.cfg.pretrain_epochs * self.mle_steps_per_epoch()
+    /// After a resume past MLE: writes `pretrained/` again if a kill between the end-of-MLE
+    /// checkpoint and its write lost it (the checkpoint then still holds the MLE model).
+    fn restore_pretrained(&self, obs: &mut dyn Observer) -> Result<()> {
+        if self.state.stage == Stage::Mle || self.mle_total()? == 0 {
+            return Ok(());
+        }
+        let dir = self.out.join("pretrained");
+        if checkpoint::find_checkpoint_dir(&dir).is_ok_and(|d| d.as_deref() == Some(&dir)) {
+            return Ok(());
+        }
+        if self.state.adv_step == 0 {
+            self.write_generator_copy("pretrained")?;
+            obs.message(&format!(
+                "{} was missing or damaged: written again from the end-of-MLE checkpoint",
+                dir.display()
+            ));
+        } else {
+            obs.message(&format!(
+                "warning: {} is missing or damaged and cannot be rebuilt (the checkpoint is \
+                 past the end of MLE); `eval` will show no \"after MLE\" column",
+                dir.display()
+            ));
+        }
+        Ok(())
+    }
+
+    fn mle_steps_per_epoch(&self) -> usize {
+        mle_steps_per_epoch(&self.cfg, &self.data)
+    }
+
+    fn mle_total(&self) -> Result<usize> {
+        mle_total(&self.cfg, &self.data)
     }
 
     fn global_step(&self) -> usize {
@@ -329,7 +462,7 @@ impl Trainer {
     // ---------------------------------------------------------------- MLE
 
     fn mle_phase(&mut self, opts: &RunOptions, obs: &mut dyn Observer) -> Result<Option<Outcome>> {
-        let total = self.mle_total();
+        let total = self.mle_total()?;
         let spe = self.mle_steps_per_epoch();
         obs.phase_start(Phase::Mle, self.state.mle_step, total);
         let mut order: Option<(usize, Vec<usize>)> = None;
@@ -345,10 +478,13 @@ impl Trainer {
             }
             let idx = &order.as_ref().expect("set above").1[(s % spe) * b..(s % spe + 1) * b];
             let tokens = self.data.train_batch(idx);
-            let (loss, norm) = self
-                .mle_update(&tokens)
-                .map_err(|e| self.fault(e, "MLE", s + 1))?;
+            let (loss, norm) = match self.mle_update(&tokens) {
+                Ok(r) => r,
+                // Before the update nothing has changed; after it, Adam's result is lost.
+                Err(e) => return Err(self.fault(e, "MLE", s + 1, true)),
+            };
             self.state.mle_step += 1;
+            failpoint::hit("run:step");
 
             let done = self.state.mle_step;
             let last = done == total;
@@ -376,8 +512,11 @@ impl Trainer {
                 self.state.after_mle = self.state.last_eval.clone();
                 self.state.samples_mle = self.show_samples(Purpose::Sample, 0)?;
                 self.state.stage = Stage::Adv;
-                self.write_checkpoint()?;
+                // `pretrained/` first: a checkpoint past MLE then always has it beside it
+                // (a kill between the two repeats the end of MLE, writing the same model).
                 self.write_generator_copy("pretrained")?;
+                failpoint::hit("run:after-pretrained");
+                self.write_checkpoint()?;
             } else if done.is_multiple_of(self.cfg.checkpoint_every) {
                 self.write_checkpoint()?;
             }
@@ -422,20 +561,23 @@ impl Trainer {
             let (mut g_loss, mut g_norm) = (0.0, 0.0);
             for g in 0..self.cfg.g_steps {
                 let k = (i * self.cfg.g_steps + g) as u64;
-                (g_loss, g_norm) = self
-                    .gen_update(i, k)
-                    .map_err(|e| self.fault(e, "adversarial", i + 1))?;
+                match self.gen_update(i, k) {
+                    Ok(r) => (g_loss, g_norm) = r,
+                    // Only the first update of a step leaves the state of step i intact.
+                    Err(e) => return Err(self.fault(e, "adversarial", i + 1, g == 0)),
+                }
             }
             let mut d = None;
             for j in 0..self.cfg.d_steps {
                 let k = (i * self.cfg.d_steps + j) as u64;
-                d = Some(
-                    self.disc_update(i, k)
-                        .map_err(|e| self.fault(e, "adversarial", i + 1))?,
-                );
+                match self.disc_update(i, k) {
+                    Ok(r) => d = Some(r),
+                    Err(e) => return Err(self.fault(e, "adversarial", i + 1, false)),
+                }
             }
             let d = d.expect("d_steps >= 1 (validated)");
             self.state.adv_step += 1;
+            failpoint::hit("run:step");
             if self.cfg.temperature.learnable {
                 self.state.temperature = Some(self.temperature_value(i + 1)?);
             }
@@ -562,15 +704,35 @@ impl Trainer {
         )
     }
 
-    /// A step's error as the user should see it: a NaN or infinite logit met inside the
-    /// forward pass (parameters that overflowed) is a non-finite loss of that step.
-    fn fault(&self, e: Error, phase: &'static str, step: usize) -> Error {
-        match e {
-            Error::NonFinite { what, value, .. } => self.non_finite(phase, step, what, value),
-            Error::Tensor(gumbel_tensor::Error::NonFiniteLogit { value, .. }) => {
-                self.non_finite(phase, step, "a logit of the generator", value)
-            }
-            e => e,
+    /// A step's error as the user should see it. A numerical fault (a NaN or infinite
+    /// loss, gradient norm, logit, temperature or updated parameter) becomes
+    /// [`Error::NonFinite`] naming the last good checkpoint: when `first_update` (the
+    /// failing update was the step's first) and the fault came before the update, the state
+    /// in memory is that of the last completed step and is written as a checkpoint now;
+    /// otherwise the last checkpoint on disk is the last good state. Other errors pass
+    /// through.
+    fn fault(&mut self, e: Error, phase: &'static str, step: usize, first_update: bool) -> Error {
+        use gumbel_tensor::Error as T;
+        let Error::Tensor(t) = &e else { return e };
+        let (numerical, after_update) = match t {
+            T::NonFinite { op, .. } => (true, *op == "Adam::step"),
+            T::NonFiniteLogit { .. } | T::InvalidTemperature { .. } => (true, false),
+            _ => (false, false),
+        };
+        if !numerical {
+            return e;
+        }
+        if first_update
+            && !after_update
+            && let Err(w) = self.write_checkpoint()
+        {
+            return w;
+        }
+        Error::NonFinite {
+            phase,
+            step,
+            what: t.to_string(),
+            checkpoint: self.last_checkpoint.clone(),
         }
     }
 
@@ -592,22 +754,6 @@ impl Trainer {
     }
 
     // ---------------------------------------------------------------- faults and checkpoints
-
-    fn non_finite(
-        &self,
-        phase: &'static str,
-        step: usize,
-        what: &'static str,
-        value: f64,
-    ) -> Error {
-        Error::NonFinite {
-            phase,
-            step,
-            what,
-            value,
-            checkpoint: self.last_checkpoint.clone(),
-        }
-    }
 
     fn interrupt(&mut self, obs: &mut dyn Observer) -> Result<Outcome> {
         self.write_checkpoint()?;
@@ -671,7 +817,7 @@ impl Trainer {
         ];
         let ck = self.out.join("checkpoint");
         checkpoint::write_checkpoint_dir(&ck, &files)?;
-        self.last_checkpoint = Some(ck);
+        self.last_checkpoint = Some((ck, self.state.mle_step, self.state.adv_step));
         Ok(())
     }
 
@@ -724,7 +870,7 @@ impl Trainer {
         o.expect_empty()?;
         self.seconds_before = state.seconds;
         self.state = state;
-        self.last_checkpoint = Some(ck.to_path_buf());
+        self.last_checkpoint = Some((ck.to_path_buf(), self.state.mle_step, self.state.adv_step));
         Ok(())
     }
 

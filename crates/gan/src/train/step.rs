@@ -3,15 +3,17 @@
 //! (`benches/benchmarks/gan.rs`) times them at the PyTorch peer's configuration.
 //!
 //! A loss or gradient norm that is not finite stops the step *before* the optimizer
-//! touches the parameters, with [`Error::NonFinite`] (the run fills in the step number and
-//! the last checkpoint).
+//! touches the parameters, with the tensor crate's [`gumbel_tensor::Error::NonFinite`]
+//! (the run turns it into [`crate::Error::NonFinite`], naming the step and the last good
+//! checkpoint). An update whose result is not finite is reported by Adam *after* it was
+//! applied (op `Adam::step`): the parameters in memory are then lost.
 
 use gumbel_autograd::optim::{Adam, Optimizer, clip_grad_norm};
 use gumbel_autograd::{ParamStore, Tape};
 
 use super::config::{DiscInput, Feedback, LossKind, TemperatureForm};
 use crate::data::Token;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::{Draw, Generator, Temperature};
 use crate::model::loss;
@@ -60,19 +62,23 @@ fn draw<'t>(s: &AdvSettings, temp: Temperature<'t>, key: u64) -> Draw<'t> {
     }
 }
 
-fn non_finite(what: &'static str, value: f64) -> Error {
-    Error::NonFinite {
-        phase: "",
-        step: 0,
-        what,
-        value,
-        checkpoint: None,
+/// `Err` if a step's loss is NaN or infinite.
+fn check_loss(op: &'static str, what: &str, loss: f64) -> Result<()> {
+    if loss.is_finite() {
+        Ok(())
+    } else {
+        Err(gumbel_tensor::Error::non_finite(op, what, loss).into())
     }
 }
 
-/// Clips a store's gradients to `clip`; a non-finite norm is [`Error::NonFinite`].
-fn clip(params: &mut ParamStore<f32>, clip: f64, what: &'static str) -> Result<f64> {
-    clip_grad_norm(params, clip).map_err(|_| non_finite(what, f64::NAN))
+/// Clips a store's gradients to `clip`; a non-finite norm is an `Err` naming `what`.
+fn clip(params: &mut ParamStore<f32>, clip: f64, what: &str) -> Result<f64> {
+    clip_grad_norm(params, clip).map_err(|e| match e {
+        gumbel_tensor::Error::NonFinite { op, value, .. } => {
+            gumbel_tensor::Error::non_finite(op, what, value).into()
+        }
+        e => e.into(),
+    })
 }
 
 /// One MLE update on `tokens` (`[batch, seq_len]`): teacher-forced cross-entropy, clipping,
@@ -87,9 +93,7 @@ pub fn mle_step(
     let tape = Tape::new();
     let loss_var = generator.mle_loss(&tape, tokens, batch)?;
     let loss = loss_var.item()? as f64;
-    if !loss.is_finite() {
-        return Err(non_finite("the MLE loss", loss));
-    }
+    check_loss("mle_step", "the MLE loss", loss)?;
     generator.params.accumulate(&mut tape.backward(loss_var)?)?;
     let norm = clip(
         &mut generator.params,
@@ -141,9 +145,7 @@ pub fn generator_step(
     disc.params.set_requires_grad(true);
     let loss_var = loss_var?;
     let loss = loss_var.item()? as f64;
-    if !loss.is_finite() {
-        return Err(non_finite("the generator loss", loss));
-    }
+    check_loss("generator_step", "the generator loss", loss)?;
     let mut grads = tape.backward(loss_var)?;
     generator.params.accumulate(&mut grads)?;
     let norm = clip(
@@ -207,9 +209,7 @@ pub fn discriminator_step(
     let (real_logit, fake_logit) = (mean(&*d_real.value()?), mean(&*d_fake.value()?));
     let loss_var = loss::discriminator_loss(s.loss, d_real, d_fake)?;
     let loss = loss_var.item()? as f64;
-    if !loss.is_finite() {
-        return Err(non_finite("the discriminator loss", loss));
-    }
+    check_loss("discriminator_step", "the discriminator loss", loss)?;
     disc.params.accumulate(&mut tape.backward(loss_var)?)?;
     let grad_norm = clip(
         &mut disc.params,

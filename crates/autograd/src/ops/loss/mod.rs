@@ -80,9 +80,10 @@ fn mean_loss<T: Element>(
         }
         let loss = m + s.ln() - xt;
         if !loss.is_finite() {
-            return Err(Error::invalid_argument(
+            return Err(Error::non_finite(
                 op,
-                format!("row {i}: the loss is {loss} (a NaN or infinite logit in this row)"),
+                format!("the loss of row {i} (a NaN or infinite logit in this row)"),
+                loss.to_f64(),
             ));
         }
         total += loss.to_f64();
@@ -330,9 +331,10 @@ impl<'t, T: Element> Var<'t, T> {
             .map(|(&a, &b)| kernel::bce_with_logits(a, b).to_f64())
             .sum();
         if total.is_nan() {
-            return Err(Error::invalid_argument(
+            return Err(Error::non_finite(
                 OP,
-                "the loss is NaN (a NaN logit or target)",
+                "the loss (a NaN logit or target)",
+                total,
             ));
         }
         let n = x.numel();
