@@ -9,6 +9,7 @@
 mod estimators;
 mod support;
 
+use approx::{abs_diff_eq, assert_abs_diff_eq};
 use estimators::common::stats::{logsumexp, mean_se, softmax};
 use estimators::{
     BiasVariance, Config, Draws, Estimator, Toy, bias_variance, conditional_noise, gradients,
@@ -33,7 +34,11 @@ fn exact_gradients_match_finite_differences_and_the_closed_form() {
             up[j] += 1e-5;
             down[j] -= 1e-5;
             let fd = (toy.exact_loss(&up) - toy.exact_loss(&down)) / 2e-5;
-            assert!((gi - fd).abs() < 1e-9, "{} dl_{j}: {gi} vs {fd}", toy.name);
+            assert!(
+                abs_diff_eq!(*gi, fd, epsilon = 1e-9),
+                "{} dl_{j}: {gi} vs {fd}",
+                toy.name
+            );
         }
     }
     // RELAX toy: dL/dphi = (1 - 2t) theta (1 - theta), theta = sigmoid(phi)
@@ -44,10 +49,13 @@ fn exact_gradients_match_finite_differences_and_the_closed_form() {
             let g = toy.exact_grad(&[phi, 0.0]);
             assert_eq!(g.len(), 1);
             let want = (1.0 - 2.0 * t) * theta * (1.0 - theta);
-            assert!((g[0] - want).abs() < 1e-15, "t {t}, phi {phi}");
+            assert!(
+                abs_diff_eq!(g[0], want, epsilon = 1e-15),
+                "t {t}, phi {phi}"
+            );
             // and the loss: theta (1 - t)^2 + (1 - theta) t^2
             let loss = theta * (1.0 - t).powi(2) + (1.0 - theta) * t * t;
-            assert!((toy.exact_loss(&[phi, 0.0]) - loss).abs() < 1e-15);
+            assert_abs_diff_eq!(toy.exact_loss(&[phi, 0.0]), loss, epsilon = 1e-15);
         }
     }
 }
@@ -195,7 +203,7 @@ fn gumbel_softmax_is_the_gradient_of_the_relaxed_objective() {
                 down[j] -= 1e-5;
                 let fd = (relaxed(&up) - relaxed(&down)) / 2e-5;
                 assert!(
-                    (mean - fd).abs() < 1e-7,
+                    abs_diff_eq!(mean, fd, epsilon = 1e-7),
                     "{} tau {tau} dl_{j}: {mean} vs {fd}",
                     toy.name
                 );
@@ -273,7 +281,7 @@ fn relax_toy_relaxed_means_match_the_closed_form() {
     }
     // the closed form's limits: the exact (1 - 2t)/4 as tau -> 0, and a bias that grows
     // monotonically with tau towards the whole gradient
-    assert!((relax_relaxed_mean(0.45, 1e-3) - 0.025).abs() < 1e-7);
+    assert_abs_diff_eq!(relax_relaxed_mean(0.45, 1e-3), 0.025, epsilon = 1e-7);
     let taus = [0.01, 0.1, 0.3, 1.0, 3.0, 10.0, 20.0];
     for w in taus.windows(2) {
         assert!(relax_relaxed_mean(0.45, w[1]) < relax_relaxed_mean(0.45, w[0]));
@@ -347,7 +355,7 @@ fn optimisation_curves() {
     let loo = optimise(&toy, Estimator::ReinforceLoo, None, &cfg, 9).unwrap();
     let gs = optimise(&toy, Estimator::GumbelSoftmax, Some(1.0), &cfg, 9).unwrap();
     assert_eq!(exact.steps.len(), 1 + cfg.steps / cfg.every);
-    assert!((exact.mean[0] - 0.2525).abs() < 1e-12);
+    assert_abs_diff_eq!(exact.mean[0], 0.2525, epsilon = 1e-12);
     let last = |c: &estimators::Curve| *c.mean.last().unwrap();
     assert!(last(&exact) < 0.21, "exact: {}", last(&exact));
     assert!(last(&loo) < 0.215, "LOO: {}", last(&loo));

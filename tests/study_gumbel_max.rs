@@ -7,6 +7,7 @@
 mod gumbel_max;
 mod support;
 
+use approx::{abs_diff_eq, assert_abs_diff_eq, relative_eq};
 use gumbel_max::common::stats::{
     chi_square, chi_square_sf, gamma_q, ln_gamma, ln_gamma_q, softmax,
 };
@@ -25,7 +26,7 @@ fn ln_gamma_matches_factorials_and_half_integers() {
         let tol = 1e-14 * (1.0 + x * x.ln());
         let want = ln_fact(n - 1);
         assert!(
-            (ln_gamma(x) - want).abs() < tol,
+            abs_diff_eq!(ln_gamma(x), want, epsilon = tol),
             "ln_gamma({x}) = {} vs {want}",
             ln_gamma(x)
         );
@@ -33,11 +34,18 @@ fn ln_gamma_matches_factorials_and_half_integers() {
             ln_fact(2 * n) + 0.5 * std::f64::consts::PI.ln() - n as f64 * 4f64.ln() - ln_fact(n);
         let xh = x + 0.5;
         let tol = 1e-14 * (1.0 + xh * xh.ln());
-        assert!((ln_gamma(xh) - want_half).abs() < tol, "ln_gamma({xh})");
+        assert!(
+            abs_diff_eq!(ln_gamma(xh), want_half, epsilon = tol),
+            "ln_gamma({xh})"
+        );
     }
     // the reflection branch: Gamma(1/4) Gamma(3/4) = pi sqrt(2)
     let lhs = ln_gamma(0.25) + ln_gamma(0.75);
-    assert!((lhs - (std::f64::consts::PI * 2f64.sqrt()).ln()).abs() < 1e-14);
+    assert_abs_diff_eq!(
+        lhs,
+        (std::f64::consts::PI * 2f64.sqrt()).ln(),
+        epsilon = 1e-14
+    );
 }
 
 #[test]
@@ -54,15 +62,15 @@ fn gamma_q_matches_closed_forms_and_the_deep_tail() {
         ] {
             let got = gamma_q(a, x);
             assert!(
-                ((got - want) / want).abs() < 1e-13,
+                relative_eq!(got, want, epsilon = 0.0, max_relative = 1e-13),
                 "Q({a}, {x}) = {got} vs {want}"
             );
         }
     }
     // far beyond f64's range of Q: ln Q(1, x) = -x, ln Q(2, x) = -x + ln(1 + x)
     for x in [800.0f64, 5000.0, 1e5] {
-        assert!((ln_gamma_q(1.0, x) + x).abs() < 1e-12 * x);
-        assert!((ln_gamma_q(2.0, x) - (-x + (1.0 + x).ln())).abs() < 1e-12 * x);
+        assert_abs_diff_eq!(ln_gamma_q(1.0, x), -x, epsilon = 1e-12 * x);
+        assert_abs_diff_eq!(ln_gamma_q(2.0, x), -x + (1.0 + x).ln(), epsilon = 1e-12 * x);
     }
     assert_eq!(gamma_q(2.5, 0.0), 1.0);
 }
@@ -97,7 +105,7 @@ fn chi_square_tail_matches_quadrature_and_tables() {
             let a = df as f64 / 2.0;
             let (got, want) = (chi_square_sf(x, df), q_by_quadrature(a, x / 2.0));
             assert!(
-                (got - want).abs() < 1e-11,
+                abs_diff_eq!(got, want, epsilon = 1e-11),
                 "df {df}, x {x}: {got} vs {want}"
             );
         }
@@ -109,7 +117,10 @@ fn chi_square_tail_matches_quadrature_and_tables() {
         (18.30703805327515, 10, 0.05),
         (21.66599433346194, 9, 0.01),
     ] {
-        assert!((chi_square_sf(x, df) - p).abs() < 1e-9, "df {df}");
+        assert!(
+            abs_diff_eq!(chi_square_sf(x, df), p, epsilon = 1e-9),
+            "df {df}"
+        );
     }
 }
 
@@ -119,14 +130,14 @@ fn chi_square_by_hand() {
     // is exactly e^{-0.3}
     let probs = [1.0 / 6.0, 1.0 / 3.0, 0.5];
     let t = chi_square(&[12, 18, 30], &probs);
-    assert!((t.statistic - 0.6).abs() < 1e-12);
+    assert_abs_diff_eq!(t.statistic, 0.6, epsilon = 1e-12);
     assert_eq!(t.df, 2);
-    assert!((t.p_value - (-0.3f64).exp()).abs() < 1e-14);
-    assert!((t.min_expected - 10.0).abs() < 1e-12);
+    assert_abs_diff_eq!(t.p_value, (-0.3f64).exp(), epsilon = 1e-14);
+    assert_abs_diff_eq!(t.min_expected, 10.0, epsilon = 1e-12);
     // a zero-probability class leaves the degrees of freedom ...
     let t = chi_square(&[12, 0, 18, 30], &[probs[0], 0.0, probs[1], probs[2]]);
     assert_eq!((t.df, t.impossible), (2, 0));
-    assert!((t.statistic - 0.6).abs() < 1e-12);
+    assert_abs_diff_eq!(t.statistic, 0.6, epsilon = 1e-12);
     // ... and one draw of it is an impossible outcome
     let t = chi_square(&[12, 1, 18, 30], &[probs[0], 0.0, probs[1], probs[2]]);
     assert_eq!(
@@ -141,13 +152,16 @@ fn ks_distance_by_hand() {
     let n = 100;
     let grid: Vec<f64> = (0..n).map(|i| (i as f64 + 0.5) / n as f64).collect();
     let (d, p) = ks_uniform(&grid);
-    assert!((d - 0.005).abs() < 1e-15);
+    assert_abs_diff_eq!(d, 0.005, epsilon = 1e-15);
     assert!(p > 0.999);
     // squeezed into the lower half: at the last point F_n = 1 while x = 1/2 - 1/(4n), so
     // D = 1/2 + 1/(4n); rejected
     let low: Vec<f64> = grid.iter().map(|x| x / 2.0).collect();
     let (d, p) = ks_uniform(&low);
-    assert!((d - 0.5025).abs() < 1e-12 && p < 1e-15, "D = {d}, p = {p}");
+    assert!(
+        abs_diff_eq!(d, 0.5025, epsilon = 1e-12) && p < 1e-15,
+        "D = {d}, p = {p}"
+    );
 }
 
 fn small_report() -> Report {

@@ -8,6 +8,7 @@ mod support;
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod temperature_sweep;
 
+use approx::{abs_diff_eq, assert_abs_diff_eq, relative_eq};
 use support::{in_pool, scratch_dir};
 use temperature_sweep::common::plot::{self, Cell};
 use temperature_sweep::common::stats::{chi_square, log_grid, softmax};
@@ -65,7 +66,7 @@ fn two_classes_match_exact_integrals() {
     }
     // the ingredients: tau -> 0 gives P(class 1) = sigmoid(d); the gap density integrates
     // to 1 (Simpson on [0, 60] with step 1e-3: error ~1e-13; the tail beyond is ~e^-60)
-    assert!((mean_y1_k2(1.0, 1e-3) - sigmoid(1.0)).abs() < 1e-6);
+    assert_abs_diff_eq!(mean_y1_k2(1.0, 1e-3), sigmoid(1.0), epsilon = 1e-6);
     for l in [&logits[..], &LOGITS[..]] {
         let p = softmax(l);
         let (n, h) = (60_000, 1e-3);
@@ -73,7 +74,11 @@ fn two_classes_match_exact_integrals() {
         for i in 1..n {
             sum += top_gap_density(&p, i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 };
         }
-        assert!((sum * h / 3.0 - 1.0).abs() < 1e-10, "{}", sum * h / 3.0);
+        assert!(
+            abs_diff_eq!(sum * h / 3.0, 1.0, epsilon = 1e-10),
+            "{}",
+            sum * h / 3.0
+        );
     }
 }
 
@@ -91,7 +96,7 @@ fn ten_classes_limits_and_monotonicity() {
     }
     for r in &rows {
         // argmax y = argmax (l + g), so TV(y, one_hot) = 1 - max y sample by sample
-        assert!((r.tv_onehot.mean - (1.0 - r.max_y.mean)).abs() < 1e-12);
+        assert_abs_diff_eq!(r.tv_onehot.mean, 1.0 - r.max_y.mean, epsilon = 1e-12);
         assert!(r.entropy.mean > 0.0 && r.entropy.mean < k.ln());
     }
 
@@ -116,7 +121,10 @@ fn ten_classes_limits_and_monotonicity() {
 
     // tau = 1: E[y] is not softmax(l): the distance is 40 times its noise level or more
     // (measured: 0.155 against 0.002)
-    let r1 = rows.iter().find(|r| (r.tau - 1.0).abs() < 1e-12).unwrap();
+    let r1 = rows
+        .iter()
+        .find(|r| abs_diff_eq!(r.tau, 1.0, epsilon = 1e-12))
+        .unwrap();
     assert!(
         r1.l1_softmax > 40.0 * r1.l1_noise,
         "{} vs {}",
@@ -228,13 +236,13 @@ fn simplex_density_is_the_concrete_density() {
             let want = (2.0 * tau * tau * num / den).ln();
             let got = simplex_log_density(logits3(), tau, &[y]).unwrap()[0];
             assert!(
-                (got - want).abs() < 1e-12 * want.abs().max(1.0),
+                relative_eq!(got, want, epsilon = 1e-12, max_relative = 1e-12),
                 "tau {tau}, y {y:?}"
             );
         }
     }
     // the sweep's logits are a distribution: softmax sums to 1
-    assert!((softmax(&LOGITS).iter().sum::<f64>() - 1.0).abs() < 1e-15);
+    assert_abs_diff_eq!(softmax(&LOGITS).iter().sum::<f64>(), 1.0, epsilon = 1e-15);
 }
 
 fn small_report() -> Report {

@@ -368,6 +368,7 @@ fn unflatten(mut j: usize, shape: &[usize]) -> Vec<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use approx::assert_abs_diff_eq;
 
     fn t(shape: &[usize], v: &[f64]) -> Tensor<f64> {
         Tensor::new(shape, v.to_vec()).unwrap()
@@ -419,8 +420,8 @@ mod tests {
                 assert_eq!(*input, 0);
                 assert_eq!(index, &[1, 0]);
                 // analytic 2*2 + 1 = 5, numeric 2*2 = 4
-                assert!((analytic - 5.0).abs() < 1e-12);
-                assert!((numeric - 4.0).abs() < 1e-6);
+                assert_abs_diff_eq!(*analytic, 5.0, epsilon = 1e-12);
+                assert_abs_diff_eq!(*numeric, 4.0, epsilon = 1e-6);
             }
             e => panic!("expected a mismatch, got {e}"),
         }

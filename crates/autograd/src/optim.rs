@@ -595,6 +595,7 @@ fn sum_of_squares<T: Element>(x: &[T]) -> f64 {
 mod tests {
     use super::*;
     use crate::Tape;
+    use approx::assert_abs_diff_eq;
     use gumbel_tensor::Tensor;
 
     /// Sets every gradient of `params` to `g` (test helper).
@@ -616,13 +617,6 @@ mod tests {
         (s, id)
     }
 
-    fn close(a: &[f64], b: &[f64], tol: f64) {
-        assert_eq!(a.len(), b.len());
-        for (x, y) in a.iter().zip(b) {
-            assert!((x - y).abs() <= tol, "{a:?} vs {b:?}");
-        }
-    }
-
     #[test]
     fn sgd_momentum_by_hand() {
         // p0 = 1, lr = 0.1, momentum = 0.9, gradients 1, 2, 3:
@@ -638,7 +632,11 @@ mod tests {
             got.push(s.value(id).unwrap().as_slice()[0]);
         }
         // tolerance: three steps of f64 rounding on values of order 1: well below 1e-15
-        close(&got, &[0.9, 0.61, 0.049], 1e-15);
+        assert_abs_diff_eq!(
+            got.as_slice(),
+            [0.9, 0.61, 0.049].as_slice(),
+            epsilon = 1e-15
+        );
     }
 
     #[test]
@@ -657,7 +655,7 @@ mod tests {
             opt.step(&mut s).unwrap();
             got.push(s.value(id).unwrap().as_slice()[0]);
         }
-        close(&got, &[1.1, 0.1175], 1e-15);
+        assert_abs_diff_eq!(got.as_slice(), [1.1, 0.1175].as_slice(), epsilon = 1e-15);
     }
 
     #[test]
@@ -718,12 +716,20 @@ mod tests {
         set_grad(&mut s, id, &[1.0]);
         opt.step(&mut s).unwrap();
         let p1 = 1.0 - 0.1 / (1.0 + 1e-8);
-        close(s.value(id).unwrap().as_slice(), &[p1], 1e-15);
+        assert_abs_diff_eq!(
+            s.value(id).unwrap().as_slice(),
+            [p1].as_slice(),
+            epsilon = 1e-15
+        );
         set_grad(&mut s, id, &[-1.0]);
         opt.step(&mut s).unwrap();
         let denom = (0.001999f64 / (1.0 - 0.999f64 * 0.999)).sqrt() + 1e-8;
         let p2 = p1 + (0.1 / 0.19) * 0.01 / denom;
-        close(s.value(id).unwrap().as_slice(), &[p2], 1e-14);
+        assert_abs_diff_eq!(
+            s.value(id).unwrap().as_slice(),
+            [p2].as_slice(),
+            epsilon = 1e-14
+        );
     }
 
     #[test]

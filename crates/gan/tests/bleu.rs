@@ -58,6 +58,7 @@
 
 mod common;
 
+use approx::abs_diff_eq;
 use gumbel_gan::data::text;
 use gumbel_gan::metrics::bleu::{
     BleuReferences, References, TEXYGEN_FAST_REFERENCES, bleu, bleu_2_to_5, self_bleu,
@@ -141,11 +142,11 @@ fn sentence_bleu_matches_nltk_hand_cases() {
             .unwrap();
         let slow = sentence_bleu_reference(&refs, &hyp, n);
         assert!(
-            (fast - want).abs() < TOL,
+            abs_diff_eq!(fast, want, epsilon = TOL),
             "{hyp:?} n={n}: {fast} vs NLTK {want}"
         );
         assert!(
-            (slow - want).abs() < TOL,
+            abs_diff_eq!(slow, want, epsilon = TOL),
             "{hyp:?} n={n}: reference {slow} vs NLTK {want}"
         );
     }
@@ -166,8 +167,8 @@ fn self_bleu_matches_nltk_hand_case() {
         .to_vec();
     let s2 = self_bleu(&sents, 2, References::All).unwrap();
     let s3 = self_bleu(&sents, 3, References::All).unwrap();
-    assert!((s2 - 0.8041488444171456).abs() < TOL, "{s2}");
-    assert!((s3 - 0.5884663034843841).abs() < TOL, "{s3}");
+    assert!(abs_diff_eq!(s2, 0.8041488444171456, epsilon = TOL), "{s2}");
+    assert!(abs_diff_eq!(s3, 0.5884663034843841, epsilon = TOL), "{s3}");
     assert!(self_bleu(&sents[..1], 2, References::All).is_err());
 }
 
@@ -198,7 +199,7 @@ fn preprocessed_bleu_equals_direct_nltk_transcription() {
                 pre.sentence_bleu(h, n).unwrap(),
                 sentence_bleu_reference(&refs, h, n),
             );
-            assert!((a - b).abs() < TOL, "{h:?} n={n}: {a} vs {b}");
+            assert!(abs_diff_eq!(a, b, epsilon = TOL), "{h:?} n={n}: {a} vs {b}");
         }
         // self-BLEU against the brute-force leave-one-out.
         let brute: f64 = (0..refs.len())
@@ -214,7 +215,10 @@ fn preprocessed_bleu_equals_direct_nltk_transcription() {
             .sum::<f64>()
             / refs.len() as f64;
         let got = self_bleu(&refs, n, References::All).unwrap();
-        assert!((got - brute).abs() < TOL, "self-BLEU-{n}: {got} vs {brute}");
+        assert!(
+            abs_diff_eq!(got, brute, epsilon = TOL),
+            "self-BLEU-{n}: {got} vs {brute}"
+        );
     }
 }
 
@@ -295,19 +299,19 @@ fn coco_bleu_matches_nltk() {
     ];
     for k in 0..4 {
         assert!(
-            (fast.scores[k] - nltk_fast[k]).abs() < TOL,
+            abs_diff_eq!(fast.scores[k], nltk_fast[k], epsilon = TOL),
             "fast BLEU-{}: {} vs {}",
             k + 2,
             fast.scores[k],
             nltk_fast[k]
         );
         assert!(
-            (selfb.scores[k] - nltk_self[k]).abs() < TOL,
+            abs_diff_eq!(selfb.scores[k], nltk_self[k], epsilon = TOL),
             "self-BLEU-{}",
             k + 2
         );
         assert!(
-            (full.scores[k] - nltk_full[k]).abs() < TOL,
+            abs_diff_eq!(full.scores[k], nltk_full[k], epsilon = TOL),
             "full BLEU-{}: {} vs {}",
             k + 2,
             full.scores[k],

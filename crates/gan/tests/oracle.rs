@@ -4,6 +4,7 @@
 
 mod common;
 
+use approx::abs_diff_eq;
 use std::path::{Path, PathBuf};
 
 use gumbel_gan::Error;
@@ -32,7 +33,7 @@ fn check_readme_vectors<T: Element>(dir: &Path, tol: f64) {
     let close = |got: &[f64], want: &[f64], what: &str| {
         for (i, (g, w)) in got.iter().zip(want).enumerate() {
             assert!(
-                (g - w).abs() < tol,
+                abs_diff_eq!(g, w, epsilon = tol),
                 "{} {what}[{i}] = {g}, README {w}",
                 T::NAME
             );
@@ -57,7 +58,7 @@ fn check_readme_vectors<T: Element>(dir: &Path, tol: f64) {
     // Entropy of p_1 = the expected NLL at position 1.
     let entropy: f64 = -lp1.iter().map(|&l| l.exp() * l).sum::<f64>();
     assert!(
-        (entropy - 6.523954).abs() < tol,
+        abs_diff_eq!(entropy, 6.523954, epsilon = tol),
         "{} entropy {entropy}",
         T::NAME
     );
@@ -68,7 +69,7 @@ fn check_readme_vectors<T: Element>(dir: &Path, tol: f64) {
     let nll = o.sequence_nll(&samples.sequences[..3]).unwrap();
     for (g, w) in nll.iter().zip([110.819042, 106.363611, 126.854593]) {
         assert!(
-            (g - w).abs() < 20.0 * tol,
+            abs_diff_eq!(*g, w, epsilon = 20.0 * tol),
             "{} sequence NLL {g} vs {w}",
             T::NAME
         );
@@ -81,7 +82,7 @@ fn check_readme_vectors<T: Element>(dir: &Path, tol: f64) {
     ];
     for (t, (g, w)) in pos.row(0).iter().zip(want).enumerate() {
         assert!(
-            (g - w).abs() < 5e-5 + tol,
+            abs_diff_eq!(*g, w, epsilon = 5e-5 + tol),
             "{} position {t}: {g} vs {w}",
             T::NAME
         );
@@ -131,8 +132,14 @@ fn nll_oracle_reproduces_seqgan_crosscheck_and_oracle_samples() {
     let c64 = o64.nll_oracle(&cross.sequences).unwrap();
     let r64 = o64.nll_oracle(&real.sequences).unwrap();
     println!("NLL_oracle f64: crosscheck {c64:.7}, oracle samples {r64:.7}");
-    assert!((c64 - 8.669767).abs() < 1e-6, "crosscheck f64 {c64}");
-    assert!((r64 - 5.760948).abs() < 1e-6, "oracle samples f64 {r64}");
+    assert!(
+        abs_diff_eq!(c64, 8.669767, epsilon = 1e-6),
+        "crosscheck f64 {c64}"
+    );
+    assert!(
+        abs_diff_eq!(r64, 5.760948, epsilon = 1e-6),
+        "oracle samples f64 {r64}"
+    );
 
     // f32: a mean of 199,680 per-token values each within ~2e-5 (see above) whose errors
     // largely cancel; the TF run logged 8.66977 (5 significant digits, rounding 5e-6).
@@ -140,11 +147,17 @@ fn nll_oracle_reproduces_seqgan_crosscheck_and_oracle_samples() {
     let r32 = o32.nll_oracle(&real.sequences).unwrap();
     println!("NLL_oracle f32: crosscheck {c32:.7}, oracle samples {r32:.7}");
     assert!(
-        (c32 - 8.66977).abs() < 5e-6 + 5e-6,
+        abs_diff_eq!(c32, 8.66977, epsilon = 5e-6 + 5e-6),
         "crosscheck f32 {c32} vs TF log 8.66977"
     );
-    assert!((c32 - c64).abs() < 1e-5, "f32 {c32} vs f64 {c64}");
-    assert!((r32 - r64).abs() < 1e-5, "f32 {r32} vs f64 {r64}");
+    assert!(
+        abs_diff_eq!(c32, c64, epsilon = 1e-5),
+        "f32 {c32} vs f64 {c64}"
+    );
+    assert!(
+        abs_diff_eq!(r32, r64, epsilon = 1e-5),
+        "f32 {r32} vs f64 {r64}"
+    );
 }
 
 #[test]

@@ -2,6 +2,9 @@
 //! thread gives the results of 2 and 7, a non-finite loss stops cleanly, bad checkpoints give
 //! errors naming the file and tensor, and PyTorch loads the generator.
 
+mod common;
+
+use approx::abs_diff_eq;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -121,7 +124,11 @@ fn a_learned_temperature_moves_and_resumes_exactly() {
     // a parameter by lr (m_hat / sqrt(v_hat) = +-1): log tau = ln 2 -+ 0.01. Tolerance: the
     // parameter is f32 (ulp of ln 2 ~ 6e-8) and eps = 1e-8 in Adam's denominator.
     let moved = (temps[0] / 2.0).ln().abs();
-    assert!((moved - 0.01).abs() < 1e-6, "tau 2 -> {}", temps[0]);
+    assert!(
+        abs_diff_eq!(moved, 0.01, epsilon = 1e-6),
+        "tau 2 -> {}",
+        temps[0]
+    );
     assert!(
         temps.iter().any(|&t| t != 2.0),
         "the generator's loss moved it: {temps:?}"
@@ -322,15 +329,11 @@ fn bad_checkpoints_name_the_file_and_tensor() {
 
 #[test]
 fn pytorch_loads_the_generator_and_computes_the_same_nll() {
-    let python = PathBuf::from(std::env::var("HOME").unwrap_or_default())
-        .join(".cache/gumbel-peers-venv/bin/python");
-    if !python.is_file() {
-        eprintln!(
-            "SKIPPED: {} not found (the PyTorch peers venv); the PyTorch load check did not run",
-            python.display()
-        );
+    let Some(python) =
+        common::peers_python("pytorch_loads_the_generator_and_computes_the_same_nll")
+    else {
         return;
-    }
+    };
     let dir = tmp("torch");
     let mut cfg = tiny();
     cfg.adv_steps = 2;

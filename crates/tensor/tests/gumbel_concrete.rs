@@ -5,6 +5,7 @@
 
 mod gumbel_common;
 
+use approx::{abs_diff_eq, assert_abs_diff_eq};
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
@@ -46,7 +47,7 @@ fn density_normalises_for_two_classes() {
             s += w * log_p(&[l1, l2], &[t, 0.0], tau).exp();
         }
         assert!(
-            (s * h - 1.0).abs() < 1e-6,
+            abs_diff_eq!(s * h, 1.0, epsilon = 1e-6),
             "k=2 l=({l1},{l2}) tau={tau}: integral {}",
             s * h
         );
@@ -69,7 +70,11 @@ fn density_normalises_for_three_classes() {
             s += wi * wj * log_p(&l, &[d1, d2, 0.0], tau).exp();
         }
     }
-    assert!((s * h * h - 1.0).abs() < 1e-5, "k=3 integral {}", s * h * h);
+    assert!(
+        abs_diff_eq!(s * h * h, 1.0, epsilon = 1e-5),
+        "k=3 integral {}",
+        s * h * h
+    );
 }
 
 /// The density from first principles: with W_i = (l_i + G_i) / tau independent, the
@@ -108,12 +113,12 @@ fn density_equals_the_integral_over_gumbel_densities() {
         let want = (s * h).ln();
         let got = log_p(&l, &d, tau);
         assert!(
-            (got - want).abs() < 1e-8,
+            abs_diff_eq!(got, want, epsilon = 1e-8),
             "k={k} tau={tau}: {got} vs {want}"
         );
         // shift invariance: adding a constant to v changes nothing
         let shifted: Vec<f64> = d.iter().map(|x| x + 0.7).collect();
-        assert!((log_p(&l, &shifted, tau) - got).abs() < 1e-12);
+        assert_abs_diff_eq!(log_p(&l, &shifted, tau), got, epsilon = 1e-12);
     }
 }
 
@@ -147,7 +152,7 @@ fn forward_samples_follow_the_density() {
         acc += 0.5 * h * (dens(a) + dens(b));
         cdf.push(acc);
     }
-    assert!((acc - 1.0).abs() < 1e-6);
+    assert_abs_diff_eq!(acc, 1.0, epsilon = 1e-6);
     let bins = 40;
     let mut counts = vec![0usize; bins];
     for &x in &t {
@@ -175,7 +180,7 @@ fn masked_classes_are_dropped_and_inputs_are_checked() {
         &[-0.5, f64::NEG_INFINITY, -2.0, -0.8],
         tau,
     );
-    assert!((full - masked).abs() < 1e-14);
+    assert_abs_diff_eq!(full, masked, epsilon = 1e-14);
     // ln y from a noise-given forward, with its masked class at -inf
     let l = Tensor::new([1, 3], vec![0.2, f64::NEG_INFINITY, 0.4]).unwrap();
     let g = Tensor::new([1, 3], vec![0.3, 1.0, -0.2]).unwrap();

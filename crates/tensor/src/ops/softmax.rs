@@ -482,6 +482,7 @@ mod tests {
     use super::*;
     use crate::ops::lanes::Lanes;
     use crate::ops::testing::{LENGTHS, assert_bitwise, put, uniform, with_threads};
+    use approx::abs_diff_eq;
 
     const EPS_F64: f64 = f64::EPSILON;
 
@@ -894,7 +895,7 @@ mod tests {
                 xm[k] -= h;
                 let fd = (loss(&xp, log) - loss(&xm, log)) / (2.0 * h);
                 assert!(
-                    (fd - dx[k]).abs() < 1e-7,
+                    abs_diff_eq!(fd, dx[k], epsilon = 1e-7),
                     "log = {log}, k = {k}: {fd} vs {}",
                     dx[k]
                 );
@@ -1004,7 +1005,7 @@ mod tests {
             assert!(y.iter().all(|v| v.is_finite()), "n = {n}");
             assert!(lp.iter().all(|v| v.is_finite()), "n = {n}");
             let total: f64 = y.iter().map(|v| v.to_f64()).sum();
-            assert!((total - 1.0).abs() <= 1e-5, "n = {n}: {total}");
+            assert!(abs_diff_eq!(total, 1.0, epsilon = 1e-5), "n = {n}: {total}");
         }
     }
 

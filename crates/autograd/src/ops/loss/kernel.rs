@@ -212,6 +212,7 @@ pub fn sigmoid<T: Element>(x: T) -> T {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use approx::{abs_diff_eq, assert_abs_diff_eq, assert_relative_eq, relative_eq};
 
     /// wide's exp/ln are within a few ulp of std's; summed over up to 1023 terms in a
     /// different order, the results agree to a few hundred ulp of the row's scale: 1e-4
@@ -226,7 +227,7 @@ mod tests {
                         .collect();
                     let (a, b) = (simd::logsumexp(&x), scalar::logsumexp(&x));
                     assert!(
-                        (a - b).abs() <= $tol * b.abs().max(1.0),
+                        relative_eq!(a, b, epsilon = $tol, max_relative = $tol),
                         "n={n}: {a} vs {b}"
                     );
                     assert_eq!(simd::max(&x), scalar::max(&x));
@@ -236,14 +237,22 @@ mod tests {
                         simd::exp_store_sum(&x, m, &mut pa),
                         scalar::exp_store_sum(&x, m, &mut pb),
                     );
-                    assert!((sa - sb).abs() <= $tol * sb, "n={n}: {sa} vs {sb}");
+                    assert!(
+                        relative_eq!(sa, sb, epsilon = 0.0, max_relative = $tol),
+                        "n={n}: {sa} vs {sb}"
+                    );
                     // in place: the same exponentials and sum, bit for bit
                     let mut xi = x.clone();
                     assert_eq!(simd::exp_sum_in_place(&mut xi, m).to_bits(), sa.to_bits());
                     assert!(xi.iter().zip(&pa).all(|(a, b)| a.to_bits() == b.to_bits()));
-                    assert!((simd::exp_sum(&x, m) - sa).abs() <= $tol * sa);
+                    assert_relative_eq!(
+                        simd::exp_sum(&x, m),
+                        sa,
+                        epsilon = 0.0,
+                        max_relative = $tol
+                    );
                     for (p, q) in pa.iter().zip(&pb) {
-                        assert!((p - q).abs() <= $tol, "n={n}: {p} vs {q}");
+                        assert!(abs_diff_eq!(p, q, epsilon = $tol), "n={n}: {p} vs {q}");
                     }
                 }
                 // edge cases: all -inf, one +inf, a NaN, huge logits
@@ -252,7 +261,7 @@ mod tests {
                 assert_eq!(simd::logsumexp(&[0.0, <$t>::INFINITY, 1.0]), <$t>::INFINITY);
                 assert!(simd::logsumexp(&[0.0, <$t>::NAN, 1.0]).is_nan());
                 let big = simd::logsumexp(&[1e30 as $t, 1e30 as $t]);
-                assert!((big - 1e30 as $t).abs() <= 1e30 as $t * $tol);
+                assert_abs_diff_eq!(big, 1e30 as $t, epsilon = 1e30 as $t * $tol);
                 assert_eq!(simd::logsumexp(&[ninf, 0.0, ninf]), 0.0);
             }
         };
@@ -271,15 +280,20 @@ mod tests {
     #[test]
     fn bce_terms_by_hand() {
         // x = 0: ln 2 for any y; sigmoid(0) = 1/2
-        assert!((bce_with_logits(0.0f64, 1.0) - 2f64.ln()).abs() < 1e-15);
+        assert_abs_diff_eq!(bce_with_logits(0.0f64, 1.0), 2f64.ln(), epsilon = 1e-15);
         // x = 100, y = 1: ~e^-100; x = -100, y = 1: ~100
         assert!(bce_with_logits(100.0f64, 1.0) < 1e-40);
-        assert!((bce_with_logits(-100.0f64, 1.0) - 100.0).abs() < 1e-12);
+        assert_abs_diff_eq!(bce_with_logits(-100.0f64, 1.0), 100.0, epsilon = 1e-12);
         assert_eq!(sigmoid(0.0f32), 0.5);
         // far left: e^-30 / (1 + e^-30) keeps full relative precision (1 - sigmoid(30) would
         // cancel to ~1e-16 absolute); e^-1000 underflows to exactly 0
         let s = sigmoid(-30.0f64);
-        assert!((s - (-30f64).exp() / (1.0 + (-30f64).exp())).abs() <= 1e-15 * s);
+        assert_relative_eq!(
+            s,
+            (-30f64).exp() / (1.0 + (-30f64).exp()),
+            epsilon = 0.0,
+            max_relative = 1e-15
+        );
         assert_eq!(sigmoid(-1000.0f64), 0.0);
     }
 }

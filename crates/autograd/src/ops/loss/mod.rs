@@ -365,6 +365,7 @@ impl<'t, T: Element> Var<'t, T> {
 mod tests {
     use crate::Tape;
     use crate::ops::testutil::{TestRng, check, rand_in};
+    use approx::{abs_diff_eq, assert_abs_diff_eq};
     use gumbel_tensor::Tensor;
 
     /// Targets in `0..classes`, with every `ignore_every`-th row set to the ignore index 0.
@@ -446,7 +447,7 @@ mod tests {
         }
         let tol = 2.0 * 300.0 * f32::EPSILON;
         for (a, b) in f[3].iter().zip(&c[3]) {
-            assert!((a - b).abs() <= tol, "{a} vs {b}");
+            assert!(abs_diff_eq!(a, b, epsilon = tol), "{a} vs {b}");
         }
     }
 
@@ -546,7 +547,7 @@ mod tests {
                 let (a, ga) = gumbel_tensor::parallel::with_threads(threads, fused).unwrap();
                 // same math, different summation order and exp polynomials: a few ulp of
                 // values of order 1 (the loss sums up to 64 terms of ~7)
-                assert!((a - b).abs() < 1e-13, "{a} vs {b}");
+                assert!(abs_diff_eq!(a, b, epsilon = 1e-13), "{a} vs {b}");
                 assert!(ga.max_abs_diff(&gb) < 1e-15, "{threads} threads");
             }
         }
@@ -628,7 +629,7 @@ mod tests {
         let y = tape.constant(Tensor::new([2], vec![0.3, 1.0]).unwrap());
         let l = x.bce_with_logits(&y).unwrap();
         let want = (2f64.ln() + (1.0 + (-2f64).exp()).ln()) / 2.0;
-        assert!((l.item().unwrap() - want).abs() < 1e-15);
+        assert_abs_diff_eq!(l.item().unwrap(), want, epsilon = 1e-15);
         let bad = tape.constant(Tensor::zeros([3]));
         assert!(
             x.bce_with_logits(&bad)
