@@ -375,11 +375,7 @@ fn with_threads<R: Send>(
     job: impl FnOnce() -> Result<R, String> + Send,
 ) -> Result<R, String> {
     gumbel_gan::train::config::check_threads("--threads", n).map_err(|e| e.to_string())?;
-    rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .build()
-        .map_err(|e| format!("cannot start {n} threads: {e}"))?
-        .install(job)
+    gumbel_tensor::parallel::with_threads(n, job).map_err(|e| format!("--threads {n}: {e}"))?
 }
 
 /// The `settings` flags given on the command line of `train`, as `--name`.

@@ -651,9 +651,9 @@ impl<T: Element> Oracle<T> {
                 let mut chunk_sums = Vec::new();
                 self.run_block(&mut ws, len, |_, r, logits| {
                     let u = uniform_f64(&mut rngs[r]);
-                    let y = sample_inverse_cdf(logits, u, &mut chunk_sums)
-                        .expect("a loaded oracle's weights keep its logits finite (checked on load)")
-                        as Token;
+                    let y = sample_inverse_cdf(logits, u, &mut chunk_sums).expect(
+                        "a loaded oracle's weights keep its logits finite (checked on load)",
+                    ) as Token;
                     out[r].push(y);
                     y
                 });
@@ -1127,7 +1127,10 @@ mod tests {
         let mut z = [f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY];
         assert_eq!(sample_inverse_cdf(&mut z, 0.0, &mut scratch), Some(1));
         let mut z = [f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY];
-        assert_eq!(sample_inverse_cdf(&mut z, 1.0 - 1e-16, &mut scratch), Some(1));
+        assert_eq!(
+            sample_inverse_cdf(&mut z, 1.0 - 1e-16, &mut scratch),
+            Some(1)
+        );
     }
 
     #[test]

@@ -48,7 +48,10 @@ pub fn sample_rows(
         .map(|(r, d)| {
             d.ok_or_else(|| {
                 let z = logits.row(r);
-                let bad = z.iter().copied().find(|x| x.is_nan() || *x == f32::INFINITY);
+                let bad = z
+                    .iter()
+                    .copied()
+                    .find(|x| x.is_nan() || *x == f32::INFINITY);
                 gumbel_tensor::Error::non_finite(
                     "sample",
                     format!("row {r}: the logits' maximum (a NaN or +inf logit, or all masked)"),
