@@ -298,16 +298,16 @@ fn check_needs(needs: &[Need]) -> Result<()> {
 }
 
 /// Bytes per parameter counted by the memory estimates: its f32 value and its gradient.
-const PARAM_BYTES: usize = 8;
+pub const PARAM_BYTES: usize = 8;
 /// Bytes per token of a held sequence: the u32 id in the unpadded set and in the padded
 /// matrix.
-const SEQ_TOKEN_BYTES: usize = 8;
+pub const SEQ_TOKEN_BYTES: usize = 8;
 /// Bytes per `[batch, seq_len, vocab]` activation element kept for backward: the logits,
 /// the relaxed sample and their gradients, 4 f32 values.
-const ACTIVATION_BYTES: usize = 16;
+pub const ACTIVATION_BYTES: usize = 16;
 /// Bytes per token of a generated sample: its u32 id and, for text, the `&str` of its word
 /// (16 bytes) in the BLEU hypotheses.
-const SAMPLE_TOKEN_BYTES: usize = 20;
+pub const SAMPLE_TOKEN_BYTES: usize = 20;
 
 /// `Err` naming `flag` (e.g. `"-n"`) unless `n` generated sequences of `seq_len` tokens fit in memory
 /// (see [`memory_ceiling`]; [`SAMPLE_TOKEN_BYTES`] bytes per token). For `gumbel-lab
