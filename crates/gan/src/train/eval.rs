@@ -85,7 +85,9 @@ pub fn evaluate_real(data: &TrainData, cfg: &TrainConfig, n: usize) -> Result<Op
         _ => 0,
     };
     let rows = &rows[skip..(skip + n).min(rows.len())];
-    if rows.is_empty() {
+    // Self-BLEU compares each sentence with the others: a text test set with a single
+    // sentence past the BLEU references has no real-data row to show.
+    if rows.is_empty() || (matches!(data.kind, DataKind::Text) && rows.len() < 2) {
         return Ok(None);
     }
     measure(data, cfg, rows).map(Some)
