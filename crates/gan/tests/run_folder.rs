@@ -3,12 +3,16 @@
 //! anything is touched, checksums on every checkpoint file, and every numerical fault
 //! ending with the same message and a finite checkpoint.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use gumbel_gan::Error;
 use gumbel_gan::train::checkpoint::TensorFile;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
+
+use common::tiny;
 use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
 use gumbel_gan::train::run_dir::RunDir;
 use gumbel_gan::train::{inspect, log};
@@ -17,26 +21,6 @@ fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gumbel-runfolder-{tag}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     d
-}
-
-/// A grammar run of 16 MLE steps and 6 adversarial steps on a tiny model.
-fn tiny() -> TrainConfig {
-    let mut c = TrainConfig::defaults_for(DataSource::Grammar);
-    c.train_size = 256;
-    c.test_size = 64;
-    c.batch = 32;
-    c.pretrain_epochs = 2;
-    c.adv_steps = 6;
-    c.model.gen_emb = 8;
-    c.model.gen_hidden = 16;
-    c.model.disc_emb = 8;
-    c.model.disc_widths = vec![2, 3];
-    c.model.disc_filters = 8;
-    c.log_every = 2;
-    c.eval_every = 4;
-    c.checkpoint_every = 5;
-    c.eval_samples = 64;
-    c
 }
 
 fn stop_after(n: usize) -> RunOptions {

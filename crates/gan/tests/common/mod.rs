@@ -91,6 +91,28 @@ pub fn peers_python(test: &str) -> Option<PathBuf> {
     }
 }
 
+/// A grammar run of 16 MLE steps and 6 adversarial steps on a tiny model.
+pub fn tiny() -> gumbel_gan::train::config::TrainConfig {
+    let mut c = gumbel_gan::train::config::TrainConfig::defaults_for(
+        gumbel_gan::train::config::DataSource::Grammar,
+    );
+    c.train_size = 256;
+    c.test_size = 64;
+    c.batch = 32;
+    c.pretrain_epochs = 2;
+    c.adv_steps = 6;
+    c.model.gen_emb = 8;
+    c.model.gen_hidden = 16;
+    c.model.disc_emb = 8;
+    c.model.disc_widths = vec![2, 3];
+    c.model.disc_filters = 8;
+    c.log_every = 2;
+    c.eval_every = 4;
+    c.checkpoint_every = 5;
+    c.eval_samples = 64;
+    c
+}
+
 /// A fresh path in the system temp directory for a scratch file (never in the repository).
 pub fn scratch_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gumbel-gan-tests-{}", std::process::id()));
