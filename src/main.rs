@@ -22,9 +22,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use gumbel_gan::train::config::{
-    DataSource, DiscInput, Feedback, LossKind, TemperatureForm, TrainConfig,
-};
+use gumbel_gan::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::train::config::{DataSource, TrainConfig};
 use gumbel_gan::train::run::{Outcome, RunOptions};
 use gumbel_gan::train::{inspect, run};
 

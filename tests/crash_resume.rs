@@ -3,7 +3,7 @@
 //! as often as it takes, ends byte for byte where an uninterrupted run ends.
 //!
 //! Kills at chosen points use the library's fail points (`GUMBEL_LAB_FAILPOINT`, see
-//! `gumbel_gan::train::failpoint`: the process aborts there, as `kill -9` would); kills at
+//! `gumbel_gan::io::failpoint`: the process aborts there, as `kill -9` would); kills at
 //! random times send SIGKILL from outside.
 
 use std::fs;

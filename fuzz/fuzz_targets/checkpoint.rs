@@ -1,4 +1,4 @@
-//! The checkpoint tensor-file loader, `gumbel_gan::train::checkpoint::TensorFile::load`, on
+//! The checkpoint tensor-file loader, `gumbel_gan::io::safetensors::TensorFile::load`, on
 //! arbitrary bytes as a `.safetensors` file; then, as a resume or `gumbel-lab sample` does,
 //! a generator and a discriminator are built with the sizes the file's tensors imply and
 //! loaded from it (`Generator::load`, `Discriminator::load`), and a model that loads is run
@@ -16,7 +16,7 @@ use gumbel_autograd::Tape;
 use gumbel_gan::data::Token;
 use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
-use gumbel_gan::train::checkpoint::TensorFile;
+use gumbel_gan::io::safetensors::TensorFile;
 use libfuzzer_sys::fuzz_target;
 
 const MAX_PARAMS: usize = 1 << 18;

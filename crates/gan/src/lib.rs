@@ -18,9 +18,11 @@
 
 pub mod data;
 pub mod error;
+pub mod io;
 pub mod malloc;
 pub mod metrics;
 pub mod model;
+pub mod random;
 pub mod schedule;
 pub mod train;
 

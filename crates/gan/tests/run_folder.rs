@@ -9,7 +9,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use gumbel_gan::Error;
-use gumbel_gan::train::checkpoint::TensorFile;
+use gumbel_gan::io::safetensors::TensorFile;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 
 use common::tiny;
@@ -270,7 +270,7 @@ fn every_numerical_fault_names_the_step_and_leaves_a_finite_checkpoint() {
             let mut t = TensorFile::load(&ck.join(format!("{f}.safetensors"))).unwrap();
             for n in t.remaining() {
                 let shape = t.shape_of(&n).unwrap().to_vec();
-                t.take(&n, &shape)
+                t.take::<f32>(&n, &shape)
                     .unwrap_or_else(|e| panic!("{name}: {f}: {e}"));
             }
         }

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gumbel_gan::Error;
-use gumbel_gan::train::config::{DataSource, Feedback};
+use gumbel_gan::model::Feedback;
+use gumbel_gan::train::config::DataSource;
 use gumbel_gan::train::data::TrainData;
 use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
 use gumbel_gan::train::{inspect, log};
@@ -92,7 +93,7 @@ fn a_learned_temperature_moves_and_resumes_exactly() {
     let (a, b) = (tmp("learn-a"), tmp("learn-b"));
     let mut cfg = tiny();
     cfg.temperature.learnable = true;
-    cfg.temperature.form = gumbel_gan::train::config::TemperatureForm::Tau;
+    cfg.temperature.form = gumbel_gan::model::TemperatureForm::Tau;
     cfg.temperature.start = 2.0;
     cfg.temperature.end = 2.0;
     cfg.gen_lr = 1e-2;
@@ -285,7 +286,7 @@ fn bad_checkpoints_name_the_file_and_tensor() {
     fs::remove_file(&gen_b).unwrap();
     let e = inspect::load(&b).err().unwrap().to_string();
     assert!(
-        e.contains("generator.safetensors") && e.contains("not found"),
+        e.contains("generator.safetensors") && e.contains("No such file"),
         "{e}"
     );
     let e = inspect::load(&b.join("nope")).err().unwrap().to_string();

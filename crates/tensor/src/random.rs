@@ -10,8 +10,8 @@
 //! - [`unit_f64`]: the top 53 bits of a word times `2^-53`, uniform on the grid
 //!   `{0, 2^-53, .., 1 - 2^-53}` of `[0, 1)` (0 possible, 1 not).
 //!
-//! What is built from them (the key schemes of the GAN crate's `train::rng` and
-//! `data::random`, the Gumbel noise's per-row lanes) stays with its user: those schemes
+//! What is built from them (the key schemes of the GAN crate's `random::run_key` and
+//! `random::stream`, the Gumbel noise's per-row lanes) stays with its user: those schemes
 //! fix the bits of every run and data set, so each is kept as it was written.
 
 /// SplitMix64's increment: the golden ratio in 0.64 fixed point.

@@ -49,9 +49,9 @@
 
 use rayon::prelude::*;
 
-use crate::data::random::{self, uniform_f64};
 use crate::data::{Dataset, Specials, Token, Vocab, strip_sequence};
 use crate::error::{Error, Result};
+use crate::random::{self, uniform_f64};
 
 /// Padding after the end of a sequence.
 pub const PAD: Token = 0;

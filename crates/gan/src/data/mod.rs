@@ -12,9 +12,7 @@
 //! token up to `seq_len` ([`Dataset::padded`]).
 
 pub mod grammar;
-pub mod io;
 pub mod oracle;
-pub mod random;
 pub mod text;
 
 use std::collections::HashMap;

@@ -55,9 +55,9 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
-use crate::data::io::{numbered_lines, read_text_file};
 use crate::data::{Dataset, Specials, Token, Vocab};
 use crate::error::{Error, Result};
+use crate::io::{numbered_lines, read_text_file};
 
 /// Padding token string (id 0).
 pub const PAD: &str = "<pad>";

@@ -19,8 +19,8 @@ use gumbel_tensor::Tensor;
 
 use crate::data::Token;
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{self, TensorFile};
-use crate::train::rng;
+use crate::io::safetensors::{self, TensorFile};
+use crate::random;
 
 /// Sizes of a discriminator.
 #[derive(Debug, Clone, PartialEq)]
@@ -57,7 +57,7 @@ impl Discriminator {
             )));
         }
         let mut params = ParamStore::new();
-        let mut r = rng::stream(seed, rng::Purpose::Init, 1);
+        let mut r = random::run_stream(seed, random::Purpose::Init, 1);
         let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
         let filters = vec![cfg.filters; cfg.widths.len()];
         let convs = Conv1dBank::new(&mut params, "convs", cfg.emb, &cfg.widths, &filters, &mut r)?;
@@ -160,16 +160,16 @@ impl Discriminator {
 
     /// The parameters as `(name, tensor)`.
     pub fn state_dict(&self) -> Vec<(String, &Tensor<f32>)> {
-        checkpoint::state_dict(&self.params)
+        safetensors::state_dict(&self.params)
     }
 
     /// `discriminator.safetensors` bytes.
     pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
-        checkpoint::safetensors_bytes(&self.state_dict())
+        safetensors::to_bytes(&self.state_dict(), &[("format", "pt")])
     }
 
     /// Loads every parameter; `Err` naming the file and tensor on a mismatch.
     pub fn load(&mut self, file: &mut TensorFile) -> Result<()> {
-        checkpoint::load_params(&mut self.params, file)
+        safetensors::load_params(&mut self.params, file)
     }
 }

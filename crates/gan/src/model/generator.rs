@@ -39,14 +39,46 @@ use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
 use gumbel_tensor::ops::reduce::row_logsumexp;
 use gumbel_tensor::random::unit_f64;
 use rand::Rng;
+use serde::{Deserialize, Serialize};
 
 use super::ops::mask_rows;
 use super::sampling::sample_rows;
 use crate::data::Token;
 use crate::error::{Error, Result};
-use crate::train::checkpoint::{self, TensorFile};
-use crate::train::config::{DiscInput, Feedback, TemperatureForm};
-use crate::train::rng;
+use crate::io::safetensors::{self, TensorFile};
+use crate::random;
+
+/// What the generator feeds back as its next input during free-running generation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Feedback {
+    /// `x_{t+1} = y_t @ E`: the soft sample times the embedding; gradients flow through
+    /// time.
+    Soft,
+    /// `x_{t+1} = E[argmax y_t]`: the sampled token (RelGAN's choice); gradients reach the
+    /// generator only through the discriminator's view of each `y_t`.
+    Hard,
+}
+
+/// What the discriminator sees of a generated sequence.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DiscInput {
+    /// The soft one-hots `y_t`.
+    Soft,
+    /// Straight-through: the hard one-hot forward, the soft sample's gradient backward.
+    StraightThrough,
+}
+
+/// How the schedule's value enters the relaxation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TemperatureForm {
+    /// `y = softmax((o + g) / tau)`: the schedule gives `tau`.
+    Tau,
+    /// `y = softmax(beta * (o + g))` (RelGAN): the schedule gives `beta = 1 / tau`.
+    Beta,
+}
 
 /// Sizes and special tokens of a generator.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,7 +154,7 @@ impl Generator {
             )));
         }
         let mut params = ParamStore::new();
-        let mut r = rng::stream(seed, rng::Purpose::Init, 0);
+        let mut r = random::run_stream(seed, random::Purpose::Init, 0);
         let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
         let lstm = Lstm::new(&mut params, "lstm", cfg.emb, cfg.hidden, &mut r)?;
         let linear = Linear::new(&mut params, "linear", cfg.hidden, cfg.vocab, true, &mut r)?;
@@ -370,7 +402,7 @@ impl Generator {
         for start in (0..n).step_by(CHUNK) {
             let b = CHUNK.min(n - start);
             let mut streams: Vec<_> = (0..b)
-                .map(|i| rng::stream(key, rng::Purpose::Sample, (start + i) as u64))
+                .map(|i| random::run_stream(key, random::Purpose::Sample, (start + i) as u64))
                 .collect();
             let tape = Tape::inference();
             let mut x =
@@ -407,18 +439,18 @@ impl Generator {
 
     /// The parameters as `(name, tensor)` in PyTorch's names and layouts.
     pub fn state_dict(&self) -> Vec<(String, &Tensor<f32>)> {
-        checkpoint::state_dict(&self.params)
+        safetensors::state_dict(&self.params)
     }
 
     /// `generator.safetensors` bytes.
     pub fn safetensors_bytes(&self) -> Result<Vec<u8>> {
-        checkpoint::safetensors_bytes(&self.state_dict())
+        safetensors::to_bytes(&self.state_dict(), &[("format", "pt")])
     }
 
     /// Loads every parameter from a `generator.safetensors`; `Err` naming the file and the
     /// tensor if one is missing or has another shape (a checkpoint of another model size).
     pub fn load(&mut self, file: &mut TensorFile) -> Result<()> {
-        checkpoint::load_params(&mut self.params, file)
+        safetensors::load_params(&mut self.params, file)
     }
 }
 

@@ -13,9 +13,21 @@
 
 use gumbel_autograd::Var;
 use gumbel_tensor::Tensor;
+use serde::{Deserialize, Serialize};
+
+/// The adversarial loss.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LossKind {
+    /// Relativistic standard GAN (RelGAN's default): `D: -log sigma(D(r) - D(f))`,
+    /// `G: -log sigma(D(f) - D(r))`.
+    Rsgan,
+    /// Non-saturating standard GAN: `D: -log sigma(D(r)) - log(1 - sigma(D(f)))`,
+    /// `G: -log sigma(D(f))`.
+    Nsgan,
+}
 
 use crate::error::Result;
-use crate::train::config::LossKind;
 
 /// `BCE(z, target)` with a constant target for every element.
 fn bce<'t>(z: &Var<'t, f32>, target: f32) -> Result<Var<'t, f32>> {

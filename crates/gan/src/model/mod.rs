@@ -12,3 +12,6 @@ pub mod generator;
 pub mod loss;
 pub mod ops;
 pub mod sampling;
+
+pub use generator::{DiscInput, Feedback, TemperatureForm};
+pub use loss::LossKind;

@@ -2,18 +2,12 @@
 //! evaluation sampler (no gradient).
 //!
 //! [`sample_rows`] is the fast path: rows in parallel, one SIMD `exp` pass per row through
-//! the oracle's chunked inverse-CDF kernel ([`sample_inverse_cdf`]), the entropy from the
-//! same exponentials. [`sample_row`] and [`row_entropy`] are its plain f64 reference twins.
-//!
-//! Inverse CDF: with `p = softmax(z)` and one uniform `u` in [0, 1), the sample is the
-//! first `k` with `p_0 + ... + p_k > u`. Scaling instead of normalising, the test is
-//! `e^{z_0 - m} + ... + e^{z_k - m} > u * S` with `m = max z`, `S = sum_j e^{z_j - m}`: one
-//! pass for `m`, one for `S` (and the entropy), one for the search. One uniform per token
-//! (Gumbel-max would need one per class).
+//! the tensor crate's chunked inverse-CDF kernel ([`sample_inverse_cdf`], which documents
+//! the method), the entropy from the same exponentials. Its reference twins are
+//! `gumbel_tensor::ops::categorical::scalar::sample_inverse_cdf` and [`row_entropy`].
 
+use gumbel_tensor::ops::categorical::sample_inverse_cdf;
 use gumbel_tensor::{Element, SimdFloat, Tensor};
-
-use crate::data::oracle::sample_inverse_cdf;
 
 /// For each row `r` of `logits [rows, V]`: the class drawn from `softmax(z_r)` by the uniform
 /// `us[r]`, and, where `entropy[r]` is set, the entropy of `softmax(z_r)` (else 0). Rows run
@@ -85,39 +79,6 @@ fn dot_shifted(e: &[f32], z: &[f32], m: f32) -> f64 {
     total
 }
 
-/// The index drawn from `softmax(z)` by the uniform `u` in [0, 1): the reference twin of
-/// [`sample_rows`].
-///
-/// ```
-/// use gumbel_gan::model::sampling::sample_row;
-/// // softmax([0, ln 3]) = [1/4, 3/4]: u < 1/4 picks 0, otherwise 1.
-/// let z = [0.0f32, 3f32.ln()];
-/// assert_eq!(sample_row(&z, 0.2), 0);
-/// assert_eq!(sample_row(&z, 0.3), 1);
-/// assert_eq!(sample_row(&z, 0.999), 1);
-/// ```
-pub fn sample_row(z: &[f32], u: f64) -> usize {
-    debug_assert!(!z.is_empty());
-    let m = z.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-    let s: f64 = z.iter().map(|&x| (x as f64 - m).exp()).sum();
-    let target = u * s;
-    let mut acc = 0.0f64;
-    let mut last_positive = 0;
-    for (k, &x) in z.iter().enumerate() {
-        let e = (x as f64 - m).exp();
-        if e > 0.0 {
-            last_positive = k;
-        }
-        acc += e;
-        if acc > target {
-            return k;
-        }
-    }
-    // Rounding left `acc` at or below `u * S` (u within an ulp of 1): the last class with
-    // positive probability.
-    last_positive
-}
-
 /// The entropy `-sum_k p_k ln p_k` (nats) of `softmax(z)` (reference twin of
 /// [`sample_rows`]' entropy):
 /// `H = ln S - sum_k e^{z_k - m} (z_k - m) / S`.
@@ -143,6 +104,12 @@ pub fn row_entropy(z: &[f32]) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gumbel_tensor::ops::categorical::scalar;
+
+    /// The reference draw of `softmax(z)` by `u`.
+    fn sample_row(z: &[f32], u: f64) -> usize {
+        scalar::sample_inverse_cdf(z, u).expect("a row with a finite maximum")
+    }
 
     #[test]
     fn frequencies_match_softmax() {

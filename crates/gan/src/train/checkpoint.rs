@@ -1,5 +1,5 @@
-//! Checkpoint files: safetensors reading and writing, atomic replacement of a checkpoint
-//! folder, and errors that name the file and the tensor.
+//! Checkpoint folders: atomic replacement, checksums, and finding the folder to read for a
+//! path a user gives. The tensors inside are safetensors files (`io::safetensors`).
 //!
 //! A checkpoint is a folder:
 //!
@@ -12,7 +12,7 @@
 //!
 //! | `SHA256SUMS` | the SHA-256 of every other file, in `sha256sum`'s format (`sha256sum -c SHA256SUMS` checks a folder by hand) |
 //!
-//! Random draws are functions of (seed, purpose, step) (see `train::rng`), so the step
+//! Random draws are functions of (seed, purpose, step) (see `crate::random`), so the step
 //! counters in `state.json` are the whole RNG state.
 //!
 //! Reading a checkpoint ([`resolve_checkpoint_dir`]) first checks every file against
@@ -25,231 +25,14 @@
 //! checkpoint is first renamed to `<name>.old` and removed last; a reader that finds only
 //! `<name>.old` after a crash between the two renames uses it).
 
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use gumbel_autograd::ParamStore;
-use gumbel_tensor::Tensor;
-use safetensors::{Dtype, SafeTensors};
 use sha2::{Digest, Sha256};
 
-use super::failpoint;
 use crate::error::{Error, Result};
-
-/// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk
-/// and renamed over `path`: readers see the old file or the new one, never a mix.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let name = path
-        .file_name()
-        .ok_or_else(|| Error::checkpoint(path, "not a file path"))?
-        .to_string_lossy()
-        .into_owned();
-    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        Ok(())
-    };
-    write().map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        Error::write(&tmp, e)
-    })?;
-    failpoint::hit("write_atomic:before-rename");
-    fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
-}
-
-/// Serialises f32 tensors to safetensors bytes, with `__metadata__` `{"format": "pt"}`
-/// (what `safetensors.torch` writes). Tensors are sorted by name and the metadata has one
-/// entry, so the same tensors always give the same bytes (safetensors keeps metadata in a
-/// hash map, whose order would differ from run to run with more entries).
-pub fn safetensors_bytes(tensors: &[(String, &Tensor<f32>)]) -> Result<Vec<u8>> {
-    struct View<'a>(&'a Tensor<f32>);
-    impl safetensors::View for View<'_> {
-        fn dtype(&self) -> Dtype {
-            Dtype::F32
-        }
-        fn shape(&self) -> &[usize] {
-            self.0.shape()
-        }
-        fn data(&self) -> std::borrow::Cow<'_, [u8]> {
-            let mut out = Vec::with_capacity(self.0.numel() * 4);
-            for x in self.0.as_slice() {
-                out.extend_from_slice(&x.to_le_bytes());
-            }
-            out.into()
-        }
-        fn data_len(&self) -> usize {
-            self.0.numel() * 4
-        }
-    }
-    let mut meta: HashMap<String, String> = HashMap::new();
-    meta.insert("format".into(), "pt".into());
-    let views = tensors.iter().map(|(n, t)| (n.clone(), View(t)));
-    safetensors::serialize(views, Some(meta))
-        .map_err(|e| Error::Config(format!("cannot serialise tensors: {e}")))
-}
-
-/// The tensors of one safetensors file, taken out by name with checked shapes.
-pub struct TensorFile {
-    path: PathBuf,
-    tensors: HashMap<String, Tensor<f32>>,
-    metadata: HashMap<String, String>,
-}
-
-impl TensorFile {
-    /// Reads and validates a safetensors file: a missing file, a truncated or corrupt header,
-    /// data that does not match the header, or a tensor that is not f32 is an error naming
-    /// the file (and the tensor).
-    pub fn load(path: &Path) -> Result<TensorFile> {
-        let bytes = fs::read(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Error::checkpoint(path, "file not found"),
-            _ => Error::io(path, e),
-        })?;
-        let corrupt = |e: safetensors::SafeTensorError| Error::Safetensors {
-            path: path.to_path_buf(),
-            what: format!("{} bytes, truncated or corrupt: {e}", bytes.len()),
-        };
-        let st = SafeTensors::deserialize(&bytes).map_err(corrupt)?;
-        let (_, header) = SafeTensors::read_metadata(&bytes).map_err(corrupt)?;
-        let metadata = header.metadata().clone().unwrap_or_default();
-        let mut tensors = HashMap::new();
-        for (name, view) in st.tensors() {
-            if view.dtype() != Dtype::F32 {
-                return Err(Error::TensorDtype {
-                    path: path.to_path_buf(),
-                    name,
-                    expected: "F32",
-                    found: format!("{:?}", view.dtype()),
-                });
-            }
-            let data: Vec<f32> = view
-                .data()
-                .chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect();
-            let t = Tensor::new(view.shape().to_vec(), data).map_err(|e| Error::Safetensors {
-                path: path.to_path_buf(),
-                what: format!("tensor {name:?}: {e}"),
-            })?;
-            tensors.insert(name, t);
-        }
-        Ok(TensorFile {
-            path: path.to_path_buf(),
-            tensors,
-            metadata,
-        })
-    }
-
-    /// The file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// The `__metadata__` entries.
-    pub fn metadata(&self) -> &HashMap<String, String> {
-        &self.metadata
-    }
-
-    /// Takes tensor `name`, which must have shape `shape`.
-    pub fn take(&mut self, name: &str, shape: &[usize]) -> Result<Tensor<f32>> {
-        let t = self
-            .tensors
-            .remove(name)
-            .ok_or_else(|| Error::MissingTensor {
-                path: self.path.clone(),
-                name: name.to_string(),
-                available: self.remaining().join(", "),
-            })?;
-        if t.shape() != shape {
-            // The usual cause: a checkpoint of another model size (--gen-hidden, ...).
-            return Err(Error::TensorShape {
-                path: self.path.clone(),
-                name: name.to_string(),
-                expected: shape.to_vec(),
-                found: t.shape().to_vec(),
-            });
-        }
-        if let Some(i) = t.as_slice().iter().position(|x| !x.is_finite()) {
-            return Err(Error::NonFiniteParameter {
-                path: self.path.clone(),
-                name: name.to_string(),
-                index: i,
-                value: t.as_slice()[i] as f64,
-            });
-        }
-        Ok(t)
-    }
-
-    /// Takes every tensor whose name starts with `prefix`, with the prefix removed, sorted
-    /// by name.
-    pub fn take_prefix(&mut self, prefix: &str) -> Vec<(String, Tensor<f32>)> {
-        let names: Vec<String> = self
-            .tensors
-            .keys()
-            .filter(|n| n.starts_with(prefix))
-            .cloned()
-            .collect();
-        let mut out: Vec<(String, Tensor<f32>)> = names
-            .into_iter()
-            .map(|n| {
-                let t = self.tensors.remove(&n).expect("listed above");
-                (n[prefix.len()..].to_string(), t)
-            })
-            .collect();
-        out.sort_by(|a, b| a.0.cmp(&b.0));
-        out
-    }
-
-    /// The shape of tensor `name`, if present.
-    pub fn shape_of(&self, name: &str) -> Option<&[usize]> {
-        self.tensors.get(name).map(|t| t.shape())
-    }
-
-    /// Names left after every `take` (unexpected tensors), sorted.
-    pub fn remaining(&self) -> Vec<String> {
-        let mut v: Vec<String> = self.tensors.keys().cloned().collect();
-        v.sort();
-        v
-    }
-
-    /// `Err` naming the first tensor no `take` asked for: a file from another model.
-    pub fn expect_empty(&self) -> Result<()> {
-        match self.remaining().first() {
-            None => Ok(()),
-            Some(n) => Err(Error::checkpoint(
-                &self.path,
-                format!("unexpected tensor {n:?} (a checkpoint from another model?)"),
-            )),
-        }
-    }
-}
-
-/// A parameter store's `(name, tensor)` pairs in insertion order: what a network writes
-/// to its `.safetensors` file (the names are PyTorch's, see `docs/gan.md`).
-pub fn state_dict(params: &ParamStore<f32>) -> Vec<(String, &Tensor<f32>)> {
-    params
-        .named_values()
-        .map(|(n, t)| (n.to_string(), t))
-        .collect()
-}
-
-/// Sets every parameter of `params` from `file`: `Err` naming the file and the tensor if
-/// one is missing, has another shape (a checkpoint of another model size) or is not
-/// finite, or if the file holds a tensor the store does not (a checkpoint of another
-/// model).
-pub fn load_params(params: &mut ParamStore<f32>, file: &mut TensorFile) -> Result<()> {
-    let ids: Vec<_> = params.ids().collect();
-    for id in ids {
-        let name = params.name(id)?.to_string();
-        let shape = params.value(id)?.shape().to_vec();
-        let t = file.take(&name, &shape)?;
-        params.set(id, t)?;
-    }
-    file.expect_empty()
-}
+use crate::io::failpoint;
 
 /// Replaces the checkpoint folder `dir` with one holding `files` (name, bytes), atomically
 /// (see the module docs).
@@ -392,6 +175,8 @@ pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::io::safetensors::{TensorFile, to_bytes};
+    use gumbel_tensor::Tensor;
 
     fn tmpdir(tag: &str) -> PathBuf {
         let d = std::env::temp_dir().join(format!("gumbel-ckpt-{tag}-{}", std::process::id()));
@@ -401,71 +186,11 @@ mod tests {
     }
 
     #[test]
-    fn tensors_round_trip_bitwise() {
-        let d = tmpdir("rt");
-        let a = Tensor::from_fn([3, 4], |i| (i as f32).sin() * 1e-3);
-        let b = Tensor::from_fn([5], |i| -(i as f32) / 7.0);
-        let bytes = safetensors_bytes(&[("a.weight".into(), &a), ("b".into(), &b)]).unwrap();
-        let again = safetensors_bytes(&[("b".into(), &b), ("a.weight".into(), &a)]).unwrap();
-        assert_eq!(bytes, again, "the same tensors give the same bytes");
-        let p = d.join("x.safetensors");
-        write_atomic(&p, &bytes).unwrap();
-        let mut f = TensorFile::load(&p).unwrap();
-        assert_eq!(f.metadata().get("format").map(String::as_str), Some("pt"));
-        assert_eq!(f.take("a.weight", &[3, 4]).unwrap(), a);
-        let e = f.take("b", &[6]).unwrap_err().to_string();
-        assert!(
-            e.contains("x.safetensors") && e.contains("\"b\"") && e.contains("[5]"),
-            "{e}"
-        );
-        let e = f.take("c", &[1]).unwrap_err().to_string();
-        assert!(e.contains("\"c\"") && e.contains("missing"), "{e}");
-        fs::remove_dir_all(&d).unwrap();
-    }
-
-    #[test]
-    fn truncated_corrupt_and_missing_files_are_named() {
-        let d = tmpdir("bad");
-        let a = Tensor::from_fn([16, 16], |i| i as f32);
-        let bytes = safetensors_bytes(&[("a".into(), &a)]).unwrap();
-        let p = d.join("g.safetensors");
-        fs::write(&p, &bytes[..bytes.len() - 10]).unwrap();
-        let e = TensorFile::load(&p).err().unwrap().to_string();
-        assert!(
-            e.contains("g.safetensors") && e.contains("truncated"),
-            "{e}"
-        );
-        fs::write(&p, b"\xff\xfe garbage").unwrap();
-        let e = TensorFile::load(&p).err().unwrap().to_string();
-        assert!(e.contains("g.safetensors"), "{e}");
-        let e = TensorFile::load(&d.join("nope.safetensors"))
-            .err()
-            .unwrap()
-            .to_string();
-        assert!(
-            e.contains("nope.safetensors") && e.contains("not found"),
-            "{e}"
-        );
-        // A NaN inside the data (bit rot) is caught by `take`.
-        let mut nan = bytes.clone();
-        let n = nan.len();
-        nan[n - 4..].copy_from_slice(&f32::NAN.to_le_bytes());
-        fs::write(&p, &nan).unwrap();
-        let e = TensorFile::load(&p)
-            .unwrap()
-            .take("a", &[16, 16])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("\"a\"") && e.contains("NaN"), "{e}");
-        fs::remove_dir_all(&d).unwrap();
-    }
-
-    #[test]
     fn a_flipped_byte_or_a_missing_file_is_named() {
         let d = tmpdir("sums");
         let ck = d.join("checkpoint");
         let a = Tensor::from_fn([64], |i| i as f32 * 0.25);
-        let bytes = safetensors_bytes(&[("a".into(), &a)]).unwrap();
+        let bytes = to_bytes(&[("a".into(), &a)], &[]).unwrap();
         let files = [("state.json", b"{}".to_vec()), ("g.safetensors", bytes)];
         write_checkpoint_dir(&ck, &files).unwrap();
         assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
@@ -475,7 +200,12 @@ mod tests {
         let n = b.len();
         b[n - 7] ^= 0x01;
         fs::write(&p, &b).unwrap();
-        assert!(TensorFile::load(&p).unwrap().take("a", &[64]).is_ok());
+        assert!(
+            TensorFile::load(&p)
+                .unwrap()
+                .take::<f32>("a", &[64])
+                .is_ok()
+        );
         let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
         assert!(
             e.contains("g.safetensors") && e.contains("checksum mismatch"),

@@ -14,6 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
 use crate::schedule::{Schedule, Shape};
 
 /// Where the training sequences come from.
@@ -29,50 +30,6 @@ pub enum DataSource {
         train: PathBuf,
         test: Option<PathBuf>,
     },
-}
-
-/// What the generator feeds back as its next input during free-running generation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Feedback {
-    /// `x_{t+1} = y_t @ E`: the soft sample times the embedding; gradients flow through
-    /// time.
-    Soft,
-    /// `x_{t+1} = E[argmax y_t]`: the sampled token (RelGAN's choice); gradients reach the
-    /// generator only through the discriminator's view of each `y_t`.
-    Hard,
-}
-
-/// What the discriminator sees of a generated sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum DiscInput {
-    /// The soft one-hots `y_t`.
-    Soft,
-    /// Straight-through: the hard one-hot forward, the soft sample's gradient backward.
-    StraightThrough,
-}
-
-/// The adversarial loss.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LossKind {
-    /// Relativistic standard GAN (RelGAN's default): `D: -log sigma(D(r) - D(f))`,
-    /// `G: -log sigma(D(f) - D(r))`.
-    Rsgan,
-    /// Non-saturating standard GAN: `D: -log sigma(D(r)) - log(1 - sigma(D(f)))`,
-    /// `G: -log sigma(D(f))`.
-    Nsgan,
-}
-
-/// How the schedule's value enters the relaxation.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum TemperatureForm {
-    /// `y = softmax((o + g) / tau)`: the schedule gives `tau`.
-    Tau,
-    /// `y = softmax(beta * (o + g))` (RelGAN): the schedule gives `beta = 1 / tau`.
-    Beta,
 }
 
 /// The temperature schedule of the adversarial phase.

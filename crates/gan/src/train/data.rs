@@ -9,13 +9,13 @@ use std::path::Path;
 use rand::RngExt;
 
 use super::config::{DataSource, TrainConfig};
-use super::rng::{self, Purpose};
 use super::state::TrainState;
 use crate::data::oracle::{self, Oracle};
 use crate::data::{Dataset, Specials, Token};
 use crate::error::{Error, Result};
 use crate::model::discriminator::DiscriminatorConfig;
 use crate::model::generator::GeneratorConfig;
+use crate::random::{self, Purpose};
 
 /// Which kind of data set a run trains on (decides the metrics).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,7 +54,7 @@ impl TrainData {
     /// `pretrain_epochs * steps_per_epoch` cannot overflow), that the minibatch and the
     /// widest convolution fit the data.
     pub fn load(cfg: &TrainConfig) -> Result<TrainData> {
-        let data_seed = rng::key(cfg.seed, Purpose::Data, 0);
+        let data_seed = random::run_key(cfg.seed, Purpose::Data, 0);
         let mut test_words = Vec::new();
         let mut warnings = Vec::new();
         let (kind, dataset, oracle) = match &cfg.data {
@@ -66,7 +66,7 @@ impl TrainData {
             DataSource::Oracle { file } => {
                 let o = match file {
                     Some(p) => Oracle::<f32>::load(p)?,
-                    None => Oracle::<f32>::random(rng::key(cfg.seed, Purpose::Data, 1)),
+                    None => Oracle::<f32>::random(random::run_key(cfg.seed, Purpose::Data, 1)),
                 };
                 // The oracle file sets the vocabulary: check before drawing the data.
                 cfg.check_memory(
@@ -175,7 +175,7 @@ impl TrainData {
     /// The order of the training sequences in MLE epoch `epoch`: a Fisher-Yates shuffle
     /// drawn from `(seed, Shuffle, epoch)`.
     pub fn epoch_order(&self, seed: u64, epoch: usize) -> Vec<usize> {
-        let mut r = rng::stream(seed, Purpose::Shuffle, epoch as u64);
+        let mut r = random::run_stream(seed, Purpose::Shuffle, epoch as u64);
         let mut order: Vec<usize> = (0..self.train_len()).collect();
         for i in (1..order.len()).rev() {
             let j = r.random_range(0..=i);
@@ -196,7 +196,7 @@ impl TrainData {
 
     /// `b` training sequences drawn uniformly with replacement from `(seed, purpose, k)`.
     pub fn random_train_batch(&self, seed: u64, purpose: Purpose, k: u64, b: usize) -> Vec<Token> {
-        let mut r = rng::stream(seed, purpose, k);
+        let mut r = random::run_stream(seed, purpose, k);
         let n = self.train_len();
         let idx: Vec<usize> = (0..b).map(|_| r.random_range(0..n)).collect();
         self.train_batch(&idx)

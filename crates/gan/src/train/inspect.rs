@@ -9,17 +9,18 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::{TensorFile, resolve_checkpoint_dir};
+use super::checkpoint::resolve_checkpoint_dir;
 use super::config::{DataSource, TrainConfig, check_sample_memory};
 use super::data::{DataKind, TrainData, render_tokens};
 use super::eval::evaluate_at;
 use super::report::{self, Evaluation};
-use super::rng::{self, Purpose};
 use super::run::read_state;
 use super::state::TrainState;
 use crate::data::Specials;
 use crate::error::{Error, Result};
+use crate::io::safetensors::TensorFile;
 use crate::model::generator::{Generator, GeneratorConfig};
+use crate::random::{self, Purpose};
 
 /// A generator loaded from a checkpoint, with the run's config and state.
 pub struct Loaded {
@@ -86,7 +87,9 @@ fn load_dir(dir: &Path) -> Result<Loaded> {
 pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
     let l = load(path)?;
     check_sample_memory("-n", n, l.state.seq_len)?;
-    let tokens = l.generator.sample(n, rng::key(seed, Purpose::Sample, 0))?;
+    let tokens = l
+        .generator
+        .sample(n, random::run_key(seed, Purpose::Sample, 0))?;
     Ok(tokens
         .chunks(l.state.seq_len)
         .map(|s| render_tokens(&l.state.vocab, l.specials(), l.kind(), s))
@@ -134,7 +137,7 @@ pub fn eval(
     check_sample_memory("--samples", n, l.state.seq_len)?;
     let data = TrainData::load(&cfg)?;
     data.check_vocab(&l.state, &l.dir)?;
-    let key = rng::key(seed, Purpose::Eval, u64::MAX);
+    let key = random::run_key(seed, Purpose::Eval, u64::MAX);
     let final_eval = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
     let pretrained = [path.join("pretrained"), path.to_path_buf()]
         .into_iter()

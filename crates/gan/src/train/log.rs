@@ -224,7 +224,7 @@ impl MetricsLog {
             text.push_str(&r.to_csv());
             text.push('\n');
         }
-        super::checkpoint::write_atomic(path, text.as_bytes())?;
+        crate::io::write_atomic(path, text.as_bytes())?;
         let file = OpenOptions::new()
             .append(true)
             .open(path)

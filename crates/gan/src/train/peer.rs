@@ -11,7 +11,7 @@ use crate::data::Token;
 use crate::error::Result;
 use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
 use crate::model::generator::{Generator, GeneratorConfig};
-use crate::train::config::{DiscInput, Feedback, LossKind, TemperatureForm};
+use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
 use crate::train::step::{
     AdvSettings, DiscStats, StepKeys, TemperatureSource, discriminator_step, generator_step,
     mle_step,

@@ -40,21 +40,23 @@ use gumbel_autograd::ParamStore;
 use gumbel_autograd::optim::{Adam, Optimizer};
 use gumbel_tensor::Tensor;
 
-use super::checkpoint::{self, TensorFile, write_atomic};
+use super::checkpoint;
 use super::config::TrainConfig;
 use super::data::TrainData;
 use super::eval::{EvalOutput, evaluate, evaluate_real};
-use super::failpoint;
 use super::log::{MetricsLog, Phase, Row};
 use super::report::{self, Evaluation, ReportInput};
-use super::rng::{self, Purpose};
 use super::run_dir::{Found, RunDir};
 use super::state::{CHECKPOINT_VERSION, Stage, TrainState};
 use super::step::{self, AdvSettings, DiscStats, LOG_TEMPERATURE, StepKeys, TemperatureSource};
 use crate::data::Token;
 use crate::error::{Error, Result};
+use crate::io::failpoint;
+use crate::io::safetensors::{self, TensorFile};
+use crate::io::write_atomic;
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::Generator;
+use crate::random::{self, Purpose};
 use crate::schedule::Schedule;
 
 /// Progress callbacks (the CLI draws progress bars with them). Every method has an empty
@@ -308,10 +310,14 @@ fn mle_total(cfg: &TrainConfig, data: &TrainData) -> Result<usize> {
 
 impl Trainer {
     fn new(cfg: TrainConfig, out: PathBuf, data: TrainData, log: MetricsLog) -> Result<Trainer> {
-        let generator =
-            Generator::new(data.gen_config(&cfg), rng::key(cfg.seed, Purpose::Init, 0))?;
-        let disc =
-            Discriminator::new(data.disc_config(&cfg), rng::key(cfg.seed, Purpose::Init, 1))?;
+        let generator = Generator::new(
+            data.gen_config(&cfg),
+            random::run_key(cfg.seed, Purpose::Init, 0),
+        )?;
+        let disc = Discriminator::new(
+            data.disc_config(&cfg),
+            random::run_key(cfg.seed, Purpose::Init, 1),
+        )?;
         let (b1, b2) = cfg.adam_betas;
         let schedule = cfg.schedule()?;
         let mut temp_params = ParamStore::new();
@@ -669,10 +675,10 @@ impl Trainer {
             &real,
             &settings,
             StepKeys {
-                noise: rng::key(seed, Purpose::GenNoise, k),
+                noise: random::run_key(seed, Purpose::GenNoise, k),
                 dropout: [
-                    rng::key(seed, Purpose::Dropout, 2 * k),
-                    rng::key(seed, Purpose::Dropout, 2 * k + 1),
+                    random::run_key(seed, Purpose::Dropout, 2 * k),
+                    random::run_key(seed, Purpose::Dropout, 2 * k + 1),
                 ],
             },
         )
@@ -695,10 +701,10 @@ impl Trainer {
             &real,
             &settings,
             StepKeys {
-                noise: rng::key(seed, Purpose::DiscNoise, k),
+                noise: random::run_key(seed, Purpose::DiscNoise, k),
                 dropout: [
-                    rng::key(seed, Purpose::Dropout, (1 << 40) + 2 * k),
-                    rng::key(seed, Purpose::Dropout, (1 << 40) + 2 * k + 1),
+                    random::run_key(seed, Purpose::Dropout, (1 << 40) + 2 * k),
+                    random::run_key(seed, Purpose::Dropout, (1 << 40) + 2 * k + 1),
                 ],
             },
         )
@@ -739,13 +745,13 @@ impl Trainer {
     // ---------------------------------------------------------------- evaluation
 
     fn evaluate(&self) -> Result<Evaluation> {
-        let key = rng::key(self.cfg.seed, Purpose::Eval, self.global_step() as u64);
+        let key = random::run_key(self.cfg.seed, Purpose::Eval, self.global_step() as u64);
         let EvalOutput { eval, .. } = evaluate(&self.generator, &self.data, &self.cfg, key, 0)?;
         Ok(eval)
     }
 
     fn show_samples(&self, purpose: Purpose, index: u64) -> Result<Vec<String>> {
-        let key = rng::key(self.cfg.seed, purpose, index);
+        let key = random::run_key(self.cfg.seed, purpose, index);
         let tokens = self.generator.sample(SHOWN_SAMPLES, key)?;
         Ok(tokens
             .chunks(self.data.dataset.seq_len)
@@ -805,7 +811,7 @@ impl Trainer {
             ("discriminator.safetensors", self.disc.safetensors_bytes()?),
             (
                 "optimizer.safetensors",
-                checkpoint::safetensors_bytes(&opt_refs)?,
+                safetensors::to_bytes(&opt_refs, &[("format", "pt")])?,
             ),
             (
                 "state.json",
@@ -863,7 +869,7 @@ impl Trainer {
             ("disc", &mut self.disc_opt, &self.disc.params),
             ("temp", &mut self.temp_opt, &self.temp_params),
         ] {
-            let saved = o.take_prefix(&format!("{name}/"));
+            let saved = o.take_prefix(&format!("{name}/"))?;
             opt.load_state_dict(store, &saved)
                 .map_err(|e| Error::checkpoint(o.path(), format!("optimizer '{name}': {e}")))?;
         }

@@ -1,6 +1,6 @@
 //! `state.json`: the part of a checkpoint that is not tensors.
 //!
-//! Step counters (which, with the seed, are the whole random state: see `train::rng`), the
+//! Step counters (which, with the seed, are the whole random state: see `crate::random`), the
 //! phase, Adam's step counts, the metrics and samples after MLE (so that a run resumed in
 //! the adversarial phase still prints its MLE column), and the vocabulary (so that
 //! `gumbel-lab sample` needs no data files, and a resume notices a changed corpus).

@@ -11,12 +11,12 @@
 use gumbel_autograd::optim::{Adam, Optimizer, clip_grad_norm};
 use gumbel_autograd::{ParamStore, Tape};
 
-use super::config::{DiscInput, Feedback, LossKind, TemperatureForm};
 use crate::data::Token;
 use crate::error::Result;
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::{Draw, Generator, Temperature};
 use crate::model::loss;
+use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
 
 /// The settings an adversarial update needs.
 #[derive(Debug, Clone, Copy)]

@@ -20,6 +20,7 @@
 #[macro_use]
 mod testing;
 
+pub mod categorical;
 pub mod elementwise;
 pub mod gumbel;
 pub mod lanes;

@@ -1,6 +1,14 @@
-//! Reading text files with errors that name the file and line: missing, empty, binary (NUL
-//! bytes) or non-UTF-8 files are reported, never panicked on.
+//! Files: reading text with errors that name the file and line (missing, empty, binary or
+//! non-UTF-8 files are reported, never panicked on), writing a file atomically, the
+//! safetensors format ([`safetensors`]) and the crash tests' fault points ([`failpoint`]).
+//!
+//! The bottom layer of the crate: `data`, `model` and `train` read and write through it.
 
+pub mod failpoint;
+pub mod safetensors;
+
+use std::fs::{self, File};
+use std::io::Write;
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -49,6 +57,31 @@ pub(crate) fn check_text(path: &Path, bytes: Vec<u8>) -> Result<String> {
         });
     }
     Ok(text)
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same folder, flushed to disk
+/// and renamed over `path`: readers see the old file or the new one, never a mix. The
+/// temporary is `.<name>.tmp-<pid>`; a crash can leave it behind, and a run folder removes
+/// those of dead processes when it is opened (`train::run_dir`).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| Error::checkpoint(path, "not a file path"))?
+        .to_string_lossy()
+        .into_owned();
+    let tmp = path.with_file_name(format!(".{name}.tmp-{}", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        Ok(())
+    };
+    write().map_err(|e| {
+        let _ = fs::remove_file(&tmp);
+        Error::write(&tmp, e)
+    })?;
+    failpoint::hit("write_atomic:before-rename");
+    fs::rename(&tmp, path).map_err(|e| Error::write(path, e))
 }
 
 /// The lines of a text with their 1-based line numbers. Lines end at `\n`; a trailing `\r`

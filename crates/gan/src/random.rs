@@ -1,10 +1,21 @@
-//! Seeded random streams for the data sets: stream derivation, uniform and normal draws.
+//! Every random draw of the crate: seeded streams for the data sets and for training, uniform
+//! and normal draws.
 //!
-//! Every random quantity in this crate comes from a `Xoshiro256PlusPlus` generator whose seed
-//! is derived from `(seed, domain, index)` by [`stream`]: the grammar's `i`-th training
-//! expression, the oracle's `i`-th sampled sequence and the random oracle's parameters each
-//! have their own stream. Nothing depends on batching or on how rayon schedules work, so
-//! results are bitwise identical for any number of threads.
+//! Every random quantity comes from a `Xoshiro256PlusPlus` generator whose seed is a
+//! function of a key; nothing depends on batching or on how rayon schedules work, so results
+//! are bitwise identical for any number of threads. Two key schemes, both nested SplitMix64
+//! rounds (`gumbel_tensor::random::splitmix64`), each fixing the bits of everything made so
+//! far, so neither is rewritten in terms of the other:
+//! - data sets: [`stream`]`(seed, domain, index)`: the grammar's `i`-th training
+//!   expression, the oracle's `i`-th sampled sequence and a random oracle's parameters each
+//!   have their own stream;
+//! - training: [`run_key`]`(seed, purpose, index)` and [`run_stream`]: the batch order of MLE
+//!   epoch `e` comes from `run_stream(seed, Purpose::Shuffle, e)`, the Gumbel noise of
+//!   adversarial step `i` from `run_key(seed, Purpose::GenNoise, i)`, and so on. No RNG
+//!   state is carried from step to step, so a checkpoint's step counters are the whole
+//!   random state and a resumed run draws exactly what an uninterrupted one draws. The
+//!   row-level streams of the tensor kernels derive from these keys in turn, independently
+//!   of the number of threads.
 //!
 //! Normal draws use the Box-Muller transform (see [`Normal`]).
 
@@ -15,8 +26,6 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 /// The generator of stream `index` within `domain` for a user `seed`:
 /// `Xoshiro256PlusPlus::seed_from_u64(splitmix64(splitmix64(seed ^ splitmix64(domain)) ^ index))`.
 /// Nested SplitMix64 rounds make streams of neighbouring indices, domains and seeds unrelated.
-/// (The training keys of `train::rng::key` nest it differently; both schemes fix the bits
-/// of everything made so far, so neither is rewritten in terms of the other.)
 pub fn stream(seed: u64, domain: u64, index: u64) -> Xoshiro256PlusPlus {
     let s = splitmix64(splitmix64(seed ^ splitmix64(domain)) ^ index);
     Xoshiro256PlusPlus::seed_from_u64(s)
@@ -63,6 +72,43 @@ impl<R: Rng> Normal<R> {
     }
 }
 
+/// What a stream is used for; part of its key so that streams never overlap.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u64)]
+pub enum Purpose {
+    /// Parameter initialisation.
+    Init = 1,
+    /// The minibatch order of an MLE epoch.
+    Shuffle = 2,
+    /// Gumbel noise of the generator's relaxed samples (generator update).
+    GenNoise = 3,
+    /// Gumbel noise of the samples the discriminator update sees.
+    DiscNoise = 4,
+    /// Dropout masks of the discriminator.
+    Dropout = 5,
+    /// Real minibatches of the adversarial phase.
+    RealBatch = 6,
+    /// Samples drawn for an evaluation.
+    Eval = 7,
+    /// Samples drawn by `gumbel-lab sample`.
+    Sample = 8,
+    /// Training and test sets drawn from the grammar or the oracle.
+    Data = 9,
+}
+
+/// A 64-bit key for `(seed, purpose, index)`, for kernels that take a seed.
+///
+/// `splitmix64(splitmix64(splitmix64(seed) ^ purpose) ^ index)` (the data sets' [`stream`]
+/// nests the same function differently; see the module docs).
+pub fn run_key(seed: u64, purpose: Purpose, index: u64) -> u64 {
+    splitmix64(splitmix64(splitmix64(seed) ^ purpose as u64) ^ index)
+}
+
+/// A xoshiro256++ stream for `(seed, purpose, index)`.
+pub fn run_stream(seed: u64, purpose: Purpose, index: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(run_key(seed, purpose, index))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,5 +150,14 @@ mod tests {
         assert_ne!(a, c);
         let u = uniform_f64(&mut stream(0, 0, 0));
         assert!((0.0..1.0).contains(&u));
+    }
+
+    #[test]
+    fn streams_differ_by_every_part_of_the_key_and_repeat_for_the_same_key() {
+        let a = run_stream(1, Purpose::Shuffle, 0).next_u64();
+        assert_eq!(a, run_stream(1, Purpose::Shuffle, 0).next_u64());
+        assert_ne!(a, run_stream(2, Purpose::Shuffle, 0).next_u64());
+        assert_ne!(a, run_stream(1, Purpose::Eval, 0).next_u64());
+        assert_ne!(a, run_stream(1, Purpose::Shuffle, 1).next_u64());
     }
 }
