@@ -60,17 +60,18 @@ fn metrics_line(e: &Evaluation) -> String {
 /// The losses of a logged row (`None` if it holds none, as a row written only for an
 /// evaluation): the fields the row has, never a `NaN` for one it lacks.
 fn losses_line(phase: Phase, r: &Row) -> Option<String> {
-    let fields: &[(&str, &str, usize)] = match phase {
-        Phase::Mle => &[("loss", "mle_loss", 4)],
+    let m = &r.metrics;
+    let fields: &[(&str, Option<f64>, usize)] = match phase {
+        Phase::Mle => &[("loss", m.mle_loss, 4)],
         Phase::Adv => &[
-            ("G", "g_loss", 4),
-            ("D", "d_loss", 4),
-            ("temp", "temperature", 3),
+            ("G", m.g_loss, 4),
+            ("D", m.d_loss, 4),
+            ("temp", m.temperature, 3),
         ],
     };
     let parts: Vec<String> = fields
         .iter()
-        .filter_map(|&(label, key, digits)| r.get(key).map(|v| format!("{label} {v:.digits$}")))
+        .filter_map(|&(label, v, digits)| v.map(|v| format!("{label} {v:.digits$}")))
         .collect();
     (!parts.is_empty()).then(|| parts.join(" "))
 }

@@ -279,7 +279,11 @@ fn every_numerical_fault_names_the_step_and_leaves_a_finite_checkpoint() {
         // Every logged row is finite, and the run resumes into the same fault.
         for r in log::read_rows(&dir.join("metrics.csv")).unwrap() {
             assert!(
-                r.values.iter().flatten().all(|v| v.is_finite()),
+                r.metrics
+                    .values()
+                    .into_iter()
+                    .flatten()
+                    .all(|v| v.is_finite()),
                 "{name}: {r:?}"
             );
         }

@@ -101,7 +101,7 @@ fn a_learned_temperature_moves_and_resumes_exactly() {
     let temps: Vec<f64> = log::read_rows(&a.join("metrics.csv"))
         .unwrap()
         .iter()
-        .filter_map(|r| r.get("temperature"))
+        .filter_map(|r| r.metrics.temperature)
         .collect();
     // The first row (step 2) used the value after one update, and Adam's first step moves
     // a parameter by lr (m_hat / sqrt(v_hat) = +-1): log tau = ln 2 -+ 0.01. Tolerance: the
@@ -196,7 +196,7 @@ fn one_two_and_seven_threads_give_the_same_run() {
     assert_same_run(&dirs[0], &dirs[2]);
     let rows = log::read_rows(&dirs[0].join("metrics.csv")).unwrap();
     assert!(
-        rows.iter().any(|r| r.get("nll_oracle").is_some()),
+        rows.iter().any(|r| r.metrics.nll_oracle.is_some()),
         "NLL_oracle was logged"
     );
     for d in dirs {
@@ -226,7 +226,14 @@ fn a_non_finite_loss_stops_and_keeps_the_last_checkpoint() {
             .any(|r| r.phase == log::Phase::Mle && r.step == 16)
     );
     for r in &rows {
-        assert!(r.values.iter().flatten().all(|v| v.is_finite()), "{r:?}");
+        assert!(
+            r.metrics
+                .values()
+                .into_iter()
+                .flatten()
+                .all(|v| v.is_finite()),
+            "{r:?}"
+        );
     }
     let loaded = inspect::load(&dir).unwrap();
     assert_eq!((loaded.state.mle_step, loaded.state.adv_step), (16, 0));

@@ -80,6 +80,25 @@ pub enum TemperatureForm {
     Beta,
 }
 
+impl TemperatureForm {
+    /// The kernels' temperature for a schedule's `value` in this form: `tau`, or `beta`.
+    pub fn fixed(self, value: f64) -> GumbelTemp<'static, f32> {
+        GumbelTemp::Fixed(match self {
+            TemperatureForm::Tau => Temp::Tau(value as f32),
+            TemperatureForm::Beta => Temp::Beta(value as f32),
+        })
+    }
+
+    /// A learnable temperature in this form: `value` (a positive `[1]` Var) is `tau`, or
+    /// `beta`, and receives its gradient.
+    pub fn learned(self, value: Var<'_, f32>) -> GumbelTemp<'_, f32> {
+        match self {
+            TemperatureForm::Tau => GumbelTemp::Tau(value),
+            TemperatureForm::Beta => GumbelTemp::Beta(value),
+        }
+    }
+}
+
 /// Sizes and special tokens of a generator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorConfig {
@@ -96,42 +115,16 @@ pub struct GeneratorConfig {
     pub eos: Option<Token>,
 }
 
-/// The temperature of a relaxed sample: fixed, or a learnable scalar on the tape.
-#[derive(Clone, Copy)]
-pub enum Temperature<'t> {
-    Fixed {
-        form: TemperatureForm,
-        value: f64,
-    },
-    Learned {
-        form: TemperatureForm,
-        value: Var<'t, f32>,
-    },
-}
-
-impl<'t> Temperature<'t> {
-    /// A fixed `tau` or `beta`.
-    pub fn fixed(form: TemperatureForm, value: f64) -> Self {
-        Temperature::Fixed { form, value }
-    }
-    /// A learnable `tau` or `beta` (a `[1]` Var, positive).
-    pub fn learned(form: TemperatureForm, value: Var<'t, f32>) -> Self {
-        Temperature::Learned { form, value }
-    }
-}
-
-/// How [`Generator::relaxed_each`] draws a batch.
-#[derive(Clone, Copy)]
-pub struct Draw<'t> {
+/// How [`Generator::relaxed_each`] draws a batch: the settings that stay fixed for a run
+/// (the temperature and the noise key change from step to step and are passed beside it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrawSettings {
     /// Number of sequences.
     pub batch: usize,
-    pub temp: Temperature<'t>,
     /// The next step's input: the soft sample's expected embedding, or the sampled token's.
     pub feedback: Feedback,
     /// What the discriminator gets: the soft sample or the straight-through one-hot.
     pub disc_input: DiscInput,
-    /// Seeds the Gumbel noise.
-    pub key: u64,
 }
 
 /// The LSTM generator with its parameters.
@@ -247,7 +240,8 @@ impl Generator {
     }
 
     /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs),
-    /// drawn as `draw` says; each time step is one call of the fused kernel. Calls `each(y_t)`
+    /// drawn as `draw` says at temperature `temp` with Gumbel noise from `key`; each time step
+    /// is one call of the fused kernel. Calls `each(y_t)`
     /// on every time step's discriminator input `y_t` (`[batch, vocab]`) as soon as it is
     /// made, before the step's feedback.
     ///
@@ -260,15 +254,15 @@ impl Generator {
     pub fn relaxed_each<'t>(
         &self,
         tape: &'t Tape<f32>,
-        draw: Draw<'t>,
+        draw: DrawSettings,
+        temp: GumbelTemp<'t, f32>,
+        key: u64,
         each: &mut dyn FnMut(&Var<'t, f32>) -> Result<()>,
     ) -> Result<()> {
-        let Draw {
+        let DrawSettings {
             batch,
-            temp,
             feedback,
             disc_input,
-            key,
         } = draw;
         let l = self.cfg.seq_len;
         let mut noise = GumbelRng::new(key);
@@ -286,24 +280,6 @@ impl Generator {
             let s = self.lstm.step(tape, &self.params, &x, state)?;
             let logits = out.apply(&s.h)?;
             state = Some(s);
-            let temp = match temp {
-                Temperature::Fixed {
-                    form: TemperatureForm::Tau,
-                    value,
-                } => GumbelTemp::Fixed(Temp::Tau(value as f32)),
-                Temperature::Fixed {
-                    form: TemperatureForm::Beta,
-                    value,
-                } => GumbelTemp::Fixed(Temp::Beta(value as f32)),
-                Temperature::Learned {
-                    form: TemperatureForm::Tau,
-                    value,
-                } => GumbelTemp::Tau(value),
-                Temperature::Learned {
-                    form: TemperatureForm::Beta,
-                    value,
-                } => GumbelTemp::Beta(value),
-            };
             // Always the soft sample: soft feedback needs it, and the straight-through
             // one-hot is built from it below.
             let sample = gumbel_softmax(&logits, temp, &mut noise, false)?;

@@ -35,42 +35,84 @@ impl Phase {
     }
 }
 
-/// The value columns, after `phase, step, global_step`.
-pub const COLUMNS: [&str; 24] = [
-    "epoch",
-    "mle_loss",
-    "g_loss",
-    "d_loss",
-    "d_real",
-    "d_fake",
-    "temperature",
-    "g_grad_norm",
-    "d_grad_norm",
-    "entropy",
-    "nll_oracle",
-    "nll_gen",
-    "bleu2",
-    "bleu3",
-    "bleu4",
-    "bleu5",
-    "self_bleu2",
-    "self_bleu3",
-    "self_bleu4",
-    "self_bleu5",
-    "validity",
-    "uniqueness",
-    "mean_length",
-    "lr",
-];
+/// Declares [`Metrics`] (one `Option<f64>` field per column) and [`COLUMNS`] (the field
+/// names, in file order) from one list, so the two cannot disagree.
+macro_rules! metrics_columns {
+    ($($(#[$doc:meta])* $name:ident),* $(,)?) => {
+        /// The measured values of one row, one field per value column of `metrics.csv`
+        /// (`None`: not measured at that step, an empty cell).
+        #[derive(Debug, Clone, Copy, Default, PartialEq)]
+        pub struct Metrics {
+            $($(#[$doc])* pub $name: Option<f64>,)*
+        }
 
-/// Index of a column name in [`COLUMNS`]. Panics on a name that is not a column (a typo in
-/// this crate, not a user error).
-pub fn column(name: &str) -> usize {
-    COLUMNS
-        .iter()
-        .position(|c| *c == name)
-        .unwrap_or_else(|| panic!("metrics.csv has no column '{name}'"))
+        /// The value columns, after `phase, step, global_step`: the fields of [`Metrics`].
+        pub const COLUMNS: &[&str] = &[$(stringify!($name)),*];
+
+        impl Metrics {
+            /// The values in [`COLUMNS`] order.
+            pub fn values(&self) -> Vec<Option<f64>> {
+                vec![$(self.$name),*]
+            }
+
+            /// The fields in [`COLUMNS`] order, to fill from a parsed line.
+            fn cells_mut(&mut self) -> Vec<&mut Option<f64>> {
+                vec![$(&mut self.$name),*]
+            }
+        }
+    };
 }
+
+metrics_columns!(
+    /// MLE epochs so far (fractional).
+    epoch,
+    /// Mean cross-entropy of the MLE minibatch.
+    mle_loss,
+    /// Generator loss of the step's last generator update.
+    g_loss,
+    /// Discriminator loss of the step's last discriminator update.
+    d_loss,
+    /// Mean discriminator logit on the real batch.
+    d_real,
+    /// Mean discriminator logit on the generated batch.
+    d_fake,
+    /// The temperature the step used (tau, or beta for `--temperature-form beta`).
+    temperature,
+    /// Generator gradient norm before clipping.
+    g_grad_norm,
+    /// Discriminator gradient norm before clipping.
+    d_grad_norm,
+    /// Mean per-token entropy of the generator along its samples (evaluation).
+    entropy,
+    /// NLL_oracle of samples (oracle data).
+    nll_oracle,
+    /// NLL_gen: the generator's NLL of held-out data.
+    nll_gen,
+    /// BLEU-2 of samples against the test set.
+    bleu2,
+    /// BLEU-3.
+    bleu3,
+    /// BLEU-4.
+    bleu4,
+    /// BLEU-5.
+    bleu5,
+    /// Self-BLEU-2 of samples against each other.
+    self_bleu2,
+    /// Self-BLEU-3.
+    self_bleu3,
+    /// Self-BLEU-4.
+    self_bleu4,
+    /// Self-BLEU-5.
+    self_bleu5,
+    /// Fraction of samples the grammar accepts.
+    validity,
+    /// Fraction of distinct samples.
+    uniqueness,
+    /// Mean sample length in tokens.
+    mean_length,
+    /// The learning rate of the phase's generator optimizer.
+    lr,
+);
 
 /// One row of `metrics.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,44 +122,25 @@ pub struct Row {
     pub step: usize,
     /// MLE steps, then adversarial steps, on one axis (for plots).
     pub global_step: usize,
-    /// One value per entry of [`COLUMNS`].
-    pub values: Vec<Option<f64>>,
+    /// The measured values.
+    pub metrics: Metrics,
 }
 
 impl Row {
-    /// An empty row.
+    /// A row with no values.
     pub fn new(phase: Phase, step: usize, global_step: usize) -> Row {
         Row {
             phase,
             step,
             global_step,
-            values: vec![None; COLUMNS.len()],
+            metrics: Metrics::default(),
         }
-    }
-
-    /// Sets a column by name.
-    pub fn set(&mut self, name: &str, value: f64) -> &mut Row {
-        self.values[column(name)] = Some(value);
-        self
-    }
-
-    /// Sets a column if the value is present.
-    pub fn set_opt(&mut self, name: &str, value: Option<f64>) -> &mut Row {
-        if let Some(v) = value {
-            self.set(name, v);
-        }
-        self
-    }
-
-    /// A column's value.
-    pub fn get(&self, name: &str) -> Option<f64> {
-        self.values[column(name)]
     }
 
     /// The CSV line (without newline).
     pub fn to_csv(&self) -> String {
         let mut s = format!("{},{},{}", self.phase.name(), self.step, self.global_step);
-        for v in &self.values {
+        for v in self.metrics.values() {
             s.push(',');
             if let Some(v) = v {
                 s.push_str(&format!("{v}"));
@@ -146,7 +169,7 @@ impl Row {
                 .map_err(|_| bad(format!("'{s}' is not a step number")))
         };
         let mut row = Row::new(phase, int(cells[1])?, int(cells[2])?);
-        for (slot, cell) in row.values.iter_mut().zip(&cells[3..]) {
+        for (slot, cell) in row.metrics.cells_mut().into_iter().zip(&cells[3..]) {
             if !cell.is_empty() {
                 *slot = Some(
                     cell.parse::<f64>()
@@ -263,14 +286,22 @@ mod tests {
         let mut log = MetricsLog::create(&path).unwrap();
         for s in 0..5 {
             let mut r = Row::new(Phase::Adv, s, 100 + s);
-            r.set("g_loss", 0.1 * s as f64 + 1e-17)
-                .set("temperature", 1.0 / 3.0);
+            r.metrics.g_loss = Some(0.1 * s as f64 + 1e-17);
+            r.metrics.temperature = Some(1.0 / 3.0);
             log.push(r).unwrap();
         }
         let back = read_rows(&path).unwrap();
         assert_eq!(back, log.rows());
-        assert_eq!(back[3].get("g_loss"), Some(0.1 * 3.0 + 1e-17));
-        assert_eq!(back[3].get("d_loss"), None);
+        assert_eq!(back[3].metrics.g_loss, Some(0.1 * 3.0 + 1e-17));
+        assert_eq!(back[3].metrics.d_loss, None);
+        let line = back[3].to_csv();
+        assert_eq!(line.split(',').count(), 3 + COLUMNS.len());
+        assert_eq!(
+            header().split(',').position(|c| c == "temperature"),
+            line.split(',')
+                .position(|c| c == format!("{}", 1.0f64 / 3.0)),
+            "each value sits under its own column name"
+        );
         drop(log);
         let log = MetricsLog::resume(&path, 102).unwrap();
         assert_eq!(log.rows().len(), 3);

@@ -10,7 +10,7 @@ use gumbel_autograd::optim::Adam;
 use crate::data::Token;
 use crate::error::Result;
 use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
-use crate::model::generator::{Generator, GeneratorConfig};
+use crate::model::generator::{DrawSettings, Generator, GeneratorConfig};
 use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
 use crate::train::step::{
     AdvSettings, DiscStats, StepKeys, TemperatureSource, discriminator_step, generator_step,
@@ -29,10 +29,12 @@ pub const BATCH: usize = 64;
 /// not clip).
 pub const SETTINGS: AdvSettings = AdvSettings {
     loss: LossKind::Rsgan,
-    feedback: Feedback::Soft,
-    disc_input: DiscInput::Soft,
+    draw: DrawSettings {
+        batch: BATCH,
+        feedback: Feedback::Soft,
+        disc_input: DiscInput::Soft,
+    },
     form: TemperatureForm::Tau,
-    batch: BATCH,
     clip: 5.0,
 };
 

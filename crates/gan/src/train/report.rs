@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 
 use plotters::prelude::*;
 
-use super::log::{Phase, Row};
+use super::log::{Metrics, Phase, Row};
 
 /// Metrics of one evaluation, each present when the data set supports it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -35,21 +35,19 @@ pub struct Evaluation {
 impl Evaluation {
     /// Writes the metrics into a metrics.csv row.
     pub fn fill(&self, row: &mut Row) {
-        row.set_opt("nll_oracle", self.nll_oracle)
-            .set_opt("nll_gen", self.nll_gen)
-            .set_opt("validity", self.validity)
-            .set_opt("uniqueness", self.uniqueness)
-            .set_opt("entropy", self.entropy)
-            .set_opt("mean_length", self.mean_length);
-        if let Some(b) = self.bleu {
-            for (n, v) in (2..=5).zip(b) {
-                row.set(&format!("bleu{n}"), v);
-            }
+        let m = &mut row.metrics;
+        m.nll_oracle = self.nll_oracle;
+        m.nll_gen = self.nll_gen;
+        m.validity = self.validity;
+        m.uniqueness = self.uniqueness;
+        m.entropy = self.entropy;
+        m.mean_length = self.mean_length;
+        if let Some([b2, b3, b4, b5]) = self.bleu {
+            (m.bleu2, m.bleu3, m.bleu4, m.bleu5) = (Some(b2), Some(b3), Some(b4), Some(b5));
         }
-        if let Some(b) = self.self_bleu {
-            for (n, v) in (2..=5).zip(b) {
-                row.set(&format!("self_bleu{n}"), v);
-            }
+        if let Some([b2, b3, b4, b5]) = self.self_bleu {
+            (m.self_bleu2, m.self_bleu3) = (Some(b2), Some(b3));
+            (m.self_bleu4, m.self_bleu5) = (Some(b4), Some(b5));
         }
     }
 
@@ -207,10 +205,10 @@ pub fn line_chart(
     Some(svg)
 }
 
-fn series(rows: &[Row], phase: Option<Phase>, col: &str) -> Vec<(f64, f64)> {
+fn series(rows: &[Row], phase: Option<Phase>, col: fn(&Metrics) -> Option<f64>) -> Vec<(f64, f64)> {
     rows.iter()
         .filter(|r| phase.is_none_or(|p| r.phase == p))
-        .filter_map(|r| r.get(col).map(|v| (r.global_step as f64, v)))
+        .filter_map(|r| col(&r.metrics).map(|v| (r.global_step as f64, v)))
         .filter(|(_, v)| v.is_finite())
         .collect()
 }
@@ -242,70 +240,76 @@ pub fn render(input: &ReportInput) -> String {
     push(line_chart(
         "MLE loss (cross-entropy, nats/token)",
         "step",
-        &[("MLE loss", series(rows, Some(Phase::Mle), "mle_loss"))],
+        &[("MLE loss", series(rows, Some(Phase::Mle), |m| m.mle_loss))],
     ));
     push(line_chart(
         "Adversarial losses",
         "step",
         &[
-            ("generator", series(rows, Some(Phase::Adv), "g_loss")),
-            ("discriminator", series(rows, Some(Phase::Adv), "d_loss")),
+            ("generator", series(rows, Some(Phase::Adv), |m| m.g_loss)),
+            (
+                "discriminator",
+                series(rows, Some(Phase::Adv), |m| m.d_loss),
+            ),
         ],
     ));
     push(line_chart(
         "Temperature (tau, or beta in the beta form)",
         "step",
-        &[("temperature", series(rows, Some(Phase::Adv), "temperature"))],
+        &[(
+            "temperature",
+            series(rows, Some(Phase::Adv), |m| m.temperature),
+        )],
     ));
     push(line_chart(
         "NLL (nats/token)",
         "step",
         &[
-            ("NLL_oracle", series(rows, None, "nll_oracle")),
-            ("NLL_gen", series(rows, None, "nll_gen")),
+            ("NLL_oracle", series(rows, None, |m| m.nll_oracle)),
+            ("NLL_gen", series(rows, None, |m| m.nll_gen)),
         ],
     ));
     push(line_chart(
         "Validity and uniqueness of samples",
         "step",
         &[
-            ("validity", series(rows, None, "validity")),
-            ("uniqueness", series(rows, None, "uniqueness")),
+            ("validity", series(rows, None, |m| m.validity)),
+            ("uniqueness", series(rows, None, |m| m.uniqueness)),
         ],
     ));
     push(line_chart(
         "BLEU against the test set",
         "step",
         &[
-            ("BLEU-2", series(rows, None, "bleu2")),
-            ("BLEU-3", series(rows, None, "bleu3")),
-            ("BLEU-4", series(rows, None, "bleu4")),
-            ("BLEU-5", series(rows, None, "bleu5")),
+            ("BLEU-2", series(rows, None, |m| m.bleu2)),
+            ("BLEU-3", series(rows, None, |m| m.bleu3)),
+            ("BLEU-4", series(rows, None, |m| m.bleu4)),
+            ("BLEU-5", series(rows, None, |m| m.bleu5)),
         ],
     ));
     push(line_chart(
         "Self-BLEU (lower = more diverse)",
         "step",
         &[
-            ("self-BLEU-2", series(rows, None, "self_bleu2")),
-            ("self-BLEU-3", series(rows, None, "self_bleu3")),
-            ("self-BLEU-4", series(rows, None, "self_bleu4")),
-            ("self-BLEU-5", series(rows, None, "self_bleu5")),
+            ("self-BLEU-2", series(rows, None, |m| m.self_bleu2)),
+            ("self-BLEU-3", series(rows, None, |m| m.self_bleu3)),
+            ("self-BLEU-4", series(rows, None, |m| m.self_bleu4)),
+            ("self-BLEU-5", series(rows, None, |m| m.self_bleu5)),
         ],
     ));
     push(line_chart(
         "Entropy of the next-token distribution along samples (nats)",
         "step",
-        &[("entropy", series(rows, None, "entropy"))],
+        &[("entropy", series(rows, None, |m| m.entropy))],
     ));
     push(line_chart(
         "Gradient norms before clipping",
         "step",
         &[
-            ("generator", series(rows, None, "g_grad_norm")),
+            ("generator", series(rows, None, |m| m.g_grad_norm)),
             (
                 "discriminator",
-                series(rows, Some(Phase::Adv), "d_grad_norm"),
+                series(rows, Some(Phase::Adv), |m| m.d_grad_norm),
             ),
         ],
     ));
@@ -406,15 +410,16 @@ mod tests {
         let mut rows = Vec::new();
         for s in 0..20 {
             let mut r = Row::new(if s < 10 { Phase::Mle } else { Phase::Adv }, s % 10, s);
+            let m = &mut r.metrics;
             if s < 10 {
-                r.set("mle_loss", 3.0 - 0.1 * s as f64);
+                m.mle_loss = Some(3.0 - 0.1 * s as f64);
             } else {
-                r.set("g_loss", 0.7)
-                    .set("d_loss", 0.6 + 0.01 * s as f64)
-                    .set("temperature", 1.0 + s as f64);
+                m.g_loss = Some(0.7);
+                m.d_loss = Some(0.6 + 0.01 * s as f64);
+                m.temperature = Some(1.0 + s as f64);
             }
             if s % 5 == 0 {
-                r.set("validity", 0.5).set("uniqueness", 0.9);
+                (m.validity, m.uniqueness) = (Some(0.5), Some(0.9));
             }
             rows.push(r);
         }

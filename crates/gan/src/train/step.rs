@@ -14,18 +14,17 @@ use gumbel_autograd::{ParamStore, Tape};
 use crate::data::Token;
 use crate::error::Result;
 use crate::model::discriminator::Discriminator;
-use crate::model::generator::{Draw, Generator, Temperature};
+use crate::model::generator::{DrawSettings, Generator};
 use crate::model::loss;
-use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use crate::model::{LossKind, TemperatureForm};
 
 /// The settings an adversarial update needs.
 #[derive(Debug, Clone, Copy)]
 pub struct AdvSettings {
     pub loss: LossKind,
-    pub feedback: Feedback,
-    pub disc_input: DiscInput,
+    /// How the relaxed batches are drawn (batch size, feedback, discriminator input).
+    pub draw: DrawSettings,
     pub form: TemperatureForm,
-    pub batch: usize,
     /// Gradient clipping by global norm.
     pub clip: f64,
 }
@@ -50,17 +49,6 @@ pub struct StepKeys {
 
 /// Name of the learnable temperature's parameter (its logarithm).
 pub const LOG_TEMPERATURE: &str = "log_temperature";
-
-/// How an adversarial update draws its relaxed batch.
-fn draw<'t>(s: &AdvSettings, temp: Temperature<'t>, key: u64) -> Draw<'t> {
-    Draw {
-        batch: s.batch,
-        temp,
-        feedback: s.feedback,
-        disc_input: s.disc_input,
-        key,
-    }
-}
 
 /// `Err` if a step's loss is NaN or infinite.
 fn check_loss(op: &'static str, what: &str, loss: f64) -> Result<()> {
@@ -123,22 +111,22 @@ pub fn generator_step(
     disc.params.set_requires_grad(false);
     let forward = || -> Result<_> {
         let t = match &temp {
-            TemperatureSource::Fixed(v) => Temperature::fixed(s.form, *v),
+            TemperatureSource::Fixed(v) => s.form.fixed(*v),
             TemperatureSource::Learned { params, .. } => {
                 let id = params.id(LOG_TEMPERATURE)?;
-                Temperature::learned(s.form, params.var(&tape, id)?.exp()?)
+                s.form.learned(params.var(&tape, id)?.exp()?)
             }
         };
         // The discriminator embeds each generated step as soon as it is made (see
         // `Generator::relaxed_each`: the big products then read and write cached data).
         let mut xs = Vec::with_capacity(disc.cfg.seq_len);
         let embed = disc.prepare_embed(&tape)?;
-        generator.relaxed_each(&tape, draw(s, t, keys.noise), &mut |y| {
+        generator.relaxed_each(&tape, s.draw, t, keys.noise, &mut |y| {
             xs.push(embed.apply(y)?);
             Ok(())
         })?;
-        let d_fake = disc.forward_embedded(&tape, &xs, s.batch, keys.dropout[0])?;
-        let d_real = disc.forward_tokens(&tape, real, s.batch, keys.dropout[1])?;
+        let d_fake = disc.forward_embedded(&tape, &xs, s.draw.batch, keys.dropout[0])?;
+        let d_real = disc.forward_tokens(&tape, real, s.draw.batch, keys.dropout[1])?;
         loss::generator_loss(s.loss, d_real, d_fake)
     };
     let loss_var = forward();
@@ -194,15 +182,14 @@ pub fn discriminator_step(
     let embed = disc.prepare_embed(&tape)?;
     {
         let _ng = tape.no_grad();
-        let t = Temperature::fixed(s.form, temp);
-        generator.relaxed_each(&tape, draw(s, t, keys.noise), &mut |y| {
+        generator.relaxed_each(&tape, s.draw, s.form.fixed(temp), keys.noise, &mut |y| {
             let _g = tape.enable_grad();
             xs.push(embed.apply(y)?);
             Ok(())
         })?;
     }
-    let d_real = disc.forward_tokens(&tape, real, s.batch, keys.dropout[0])?;
-    let d_fake = disc.forward_embedded(&tape, &xs, s.batch, keys.dropout[1])?;
+    let d_real = disc.forward_tokens(&tape, real, s.draw.batch, keys.dropout[0])?;
+    let d_fake = disc.forward_embedded(&tape, &xs, s.draw.batch, keys.dropout[1])?;
     let mean = |v: &gumbel_tensor::Tensor<f32>| {
         v.as_slice().iter().map(|&x| x as f64).sum::<f64>() / v.numel().max(1) as f64
     };
@@ -231,6 +218,7 @@ mod tests {
     use super::*;
     use crate::model::discriminator::DiscriminatorConfig;
     use crate::model::generator::GeneratorConfig;
+    use crate::model::{DiscInput, Feedback};
 
     /// Two adversarial steps (learned temperature, straight-through input, with padding)
     /// and two MLE steps at the benchmark's vocabulary (5000) and a batch of 16: the
@@ -276,10 +264,12 @@ mod tests {
                     (0..b * l).map(|i| ((i * 7919 + 11) % v) as Token).collect();
                 let s = AdvSettings {
                     loss: LossKind::Rsgan,
-                    feedback: Feedback::Soft,
-                    disc_input: DiscInput::StraightThrough,
+                    draw: DrawSettings {
+                        batch: b,
+                        feedback: Feedback::Soft,
+                        disc_input: DiscInput::StraightThrough,
+                    },
                     form: TemperatureForm::Tau,
-                    batch: b,
                     clip: 1.0,
                 };
                 let mut out = vec![];
