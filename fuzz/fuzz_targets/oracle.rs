@@ -5,27 +5,12 @@
 //!
 //! Work per input is bounded by the input: every tensor's bytes are in the file (a zero-sized
 //! dimension gives an empty tensor), and the sample is 2 sequences of 3 tokens.
+//!
+//! The body is `gumbel_fuzz::targets::oracle` (fuzz/src/targets.rs), shared with the workspace
+//! test `tests/fuzz_corpus.rs`.
 
 #![no_main]
 
-use gumbel_gan::data::oracle::Oracle;
-use gumbel_tensor::Element;
 use libfuzzer_sys::fuzz_target;
 
-fn exercise<T: Element>(o: &Oracle<T>) {
-    let _ = (o.vocab_size(), o.emb_dim(), o.hidden_dim());
-    let _ = o.log_probs(&[]);
-    let seqs = o.sample(2, 3, 7);
-    let _ = o.nll_oracle(&seqs);
-    let _ = o.parameters();
-}
-
-fuzz_target!(|data: &[u8]| {
-    let path = gumbel_fuzz::write_input("oracle.safetensors", data);
-    if let Ok(o) = Oracle::<f32>::load(&path) {
-        exercise(&o);
-    }
-    if let Ok(o) = Oracle::<f64>::load(&path) {
-        exercise(&o);
-    }
-});
+fuzz_target!(|data: &[u8]| gumbel_fuzz::targets::oracle(data));

@@ -8,34 +8,12 @@
 //! sample files (`data::oracle::read_sample_file`, vocabulary 5000, length 20). A corpus
 //! that loads is encoded, padded, stripped and decoded again. Any panic is a bug: a bad
 //! file must be an `Err`.
+//!
+//! The body is `gumbel_fuzz::targets::text` (fuzz/src/targets.rs), shared with the workspace
+//! test `tests/fuzz_corpus.rs`.
 
 #![no_main]
 
-use gumbel_gan::data::oracle::read_sample_file;
-use gumbel_gan::data::text::{TextOptions, load, load_with};
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
-    let (train, test) = match data.iter().position(|&b| b == 0xFF) {
-        Some(i) => (&data[..i], &data[i + 1..]),
-        None => (data, data),
-    };
-    let train = gumbel_fuzz::write_input("train.txt", train);
-    let test = gumbel_fuzz::write_input("test.txt", test);
-    let loaded = match data.len() % 17 {
-        16 => load(&train, &test),
-        n => load_with(&train, &test, &TextOptions { max_len: Some(n) }),
-    };
-    if let Ok(corpus) = loaded {
-        let ds = &corpus.dataset;
-        for seq in ds.train.iter().chain(&ds.test) {
-            if let Ok(p) = ds.padded(seq) {
-                let _ = ds.vocab.decode(ds.strip(&p));
-            }
-        }
-        let _ = ds.padded_batch(&ds.test);
-    }
-    for p in [&train, &test] {
-        let _ = read_sample_file(p, 5000, 20);
-    }
-});
+fuzz_target!(|data: &[u8]| gumbel_fuzz::targets::text(data));
