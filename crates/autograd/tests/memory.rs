@@ -21,27 +21,9 @@ fn status_kib(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Records that this optional check ran or was skipped: the same marker as
-/// `record_optional` in `crates/gan/tests/common/mod.rs` (`ran NAME` or `SKIPPED NAME:
-/// REASON`, appended to the file named by `GUMBEL_LAB_CHECK_LOG`, which `.ci/run` sums up).
-fn record_optional(test: &str, skipped: Option<&str>) {
-    use std::io::Write;
-    let line = match skipped {
-        None => format!("ran {test}\n"),
-        Some(reason) => {
-            eprintln!("SKIPPED {test}: {reason}");
-            format!("SKIPPED {test}: {reason}\n")
-        }
-    };
-    if let Some(log) = std::env::var_os("GUMBEL_LAB_CHECK_LOG") {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .unwrap_or_else(|e| panic!("GUMBEL_LAB_CHECK_LOG {log:?}: {e}"));
-    }
-}
+#[path = "../../../tests/support/optional_checks.rs"]
+mod optional_checks;
+use optional_checks::record_optional;
 
 #[test]
 fn peak_memory_is_flat_over_10000_training_steps() {

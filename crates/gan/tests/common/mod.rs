@@ -3,33 +3,11 @@
 
 #![allow(dead_code)] // each test binary uses a different subset of these helpers
 
-use std::io::Write;
 use std::path::PathBuf;
 
-/// Records whether the optional check `test` (one that needs the benchmark data or the
-/// PyTorch venv) ran, or was skipped and why. A skip is printed to stderr as
-/// `SKIPPED {test}: {reason}` (shown with `--nocapture` or when the test fails). If
-/// `GUMBEL_LAB_CHECK_LOG` names a file, one line is appended to it, `ran {test}` or
-/// `SKIPPED {test}: {reason}`; `.ci/run` sets it and prints a summary of the file at the
-/// end, so that a green CI says which optional checks never ran. The line is written with
-/// one `write_all` to a file opened for appending, so lines of parallel tests do not mix.
-pub fn record_optional(test: &str, skipped: Option<&str>) {
-    let line = match skipped {
-        None => format!("ran {test}\n"),
-        Some(reason) => {
-            eprintln!("SKIPPED {test}: {reason}");
-            format!("SKIPPED {test}: {reason}\n")
-        }
-    };
-    if let Some(log) = std::env::var_os("GUMBEL_LAB_CHECK_LOG") {
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .and_then(|mut f| f.write_all(line.as_bytes()))
-            .unwrap_or_else(|e| panic!("GUMBEL_LAB_CHECK_LOG {log:?}: {e}"));
-    }
-}
+#[path = "../../../../tests/support/optional_checks.rs"]
+mod optional_checks;
+pub use optional_checks::record_optional;
 
 /// True if `GUMBEL_LAB_REQUIRE_DATA` is set to anything but empty or `0`: a missing
 /// benchmark data directory then fails the test instead of skipping it (CI sets it).
