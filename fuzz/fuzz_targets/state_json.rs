@@ -1,4 +1,4 @@
-//! The checkpoint's `state.json` reader, `gumbel_gan::train::run::read_state(dir)`, on
+//! The checkpoint's `state.json` reader, `gumbel_gan::train::checkpoint::Checkpoint::read(dir)` then `.state()`, on
 //! arbitrary bytes as `<dir>/state.json`. A state that reads is then used as
 //! `gumbel-lab sample` uses it (`train::inspect`): its vocabulary and special tokens make a
 //! `Vocab`, its sizes a generator (small widths, random weights instead of a

@@ -16,8 +16,8 @@ use gumbel_gan::data::{Specials, Token, Vocab};
 use gumbel_gan::io::safetensors::TensorFile;
 use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
+use gumbel_gan::train::checkpoint::Checkpoint;
 use gumbel_gan::train::data::{DataKind, render_tokens};
-use gumbel_gan::train::run::read_state;
 use gumbel_tensor::Element;
 
 use crate::scratch::{scratch_subdir, write_input};
@@ -176,7 +176,7 @@ pub fn checkpoint(data: &[u8]) {
     checkpoint_discriminator(&path);
 }
 
-/// The checkpoint's `state.json` reader, `gumbel_gan::train::run::read_state(dir)`, on
+/// The checkpoint's `state.json` reader, `Checkpoint::read(dir)` then `.state()`, on
 /// arbitrary bytes as `<dir>/state.json`. A state that reads is then used as
 /// `gumbel-lab sample` uses it (`train::inspect`): its vocabulary and special tokens make a
 /// `Vocab`, its sizes a generator (small widths, random weights instead of a
@@ -188,7 +188,7 @@ pub fn checkpoint(data: &[u8]) {
 pub fn state_json(data: &[u8]) {
     let dir = scratch_subdir("checkpoint");
     std::fs::write(dir.join("state.json"), data).expect("write state.json");
-    let Ok(state) = read_state(&dir) else {
+    let Ok(state) = Checkpoint::read(&dir).and_then(|c| c.state()) else {
         return;
     };
     let specials = Specials {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gumbel_gan::Error;
 use gumbel_gan::io::safetensors::TensorFile;
+use gumbel_gan::train::checkpoint::Checkpoint;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 
 use common::tiny;
@@ -227,7 +228,10 @@ fn learning_rates_and_metrics_resume_to_the_same_bits() {
     );
     same_results(&a, &b);
     let entropy = |d: &Path| {
-        let s = run::read_state(&d.join("checkpoint")).unwrap();
+        let s = Checkpoint::read(&d.join("checkpoint"))
+            .unwrap()
+            .state()
+            .unwrap();
         s.after_mle.unwrap().entropy.map(f64::to_bits)
     };
     assert_eq!(entropy(&a), entropy(&b));
@@ -274,7 +278,7 @@ fn every_numerical_fault_names_the_step_and_leaves_a_finite_checkpoint() {
                     .unwrap_or_else(|e| panic!("{name}: {f}: {e}"));
             }
         }
-        let state = run::read_state(ck).unwrap();
+        let state = Checkpoint::read(ck).unwrap().state().unwrap();
         assert_eq!((state.mle_step, state.adv_step), (*mle, *adv), "{name}");
         // Every logged row is finite, and the run resumes into the same fault.
         for r in log::read_rows(&dir.join("metrics.csv")).unwrap() {

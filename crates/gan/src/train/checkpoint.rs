@@ -15,7 +15,7 @@
 //! Random draws are functions of (seed, purpose, step) (see `crate::random`), so the step
 //! counters in `state.json` are the whole RNG state.
 //!
-//! Reading a checkpoint ([`resolve_checkpoint_dir`]) first checks every file against
+//! Reading a checkpoint ([`Checkpoint::read`], [`resolve_checkpoint`]) first checks every file against
 //! `SHA256SUMS`: a flipped bit anywhere (disk corruption, an edit) is an error naming the
 //! file, not a model that silently differs. Folders written before `SHA256SUMS` existed
 //! have none and are read unchecked.
@@ -25,6 +25,8 @@
 //! checkpoint is first renamed to `<name>.old` and removed last; a reader that finds only
 //! `<name>.old` after a crash between the two renames uses it).
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +35,8 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::io::failpoint;
+use crate::io::safetensors::TensorFile;
+use crate::train::state::TrainState;
 
 /// Replaces the checkpoint folder `dir` with one holding `files` (name, bytes), atomically
 /// (see the module docs).
@@ -98,47 +102,96 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Checks every file listed in `dir/SHA256SUMS` against its SHA-256: `Err` naming the first
-/// file that is missing or differs, or a malformed list. A folder without the file (written
-/// before checksums existed) passes.
-pub fn verify_checkpoint_dir(dir: &Path) -> Result<()> {
-    let list = dir.join(CHECKSUMS);
-    let text = match fs::read_to_string(&list) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(Error::io(&list, e)),
-    };
-    for (i, line) in text.lines().enumerate() {
-        let (hex, name) = line
-            .split_once("  ")
-            .filter(|(h, n)| h.len() == 64 && !n.is_empty() && !n.contains(['/', '\\']))
-            .ok_or_else(|| {
-                Error::checkpoint(&list, format!("line {}: not `<sha256>  <file>`", i + 1))
-            })?;
-        let p = dir.join(name);
-        let bytes = fs::read(&p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => {
-                Error::checkpoint(&p, format!("missing, but listed in {CHECKSUMS}"))
-            }
-            _ => Error::io(&p, e),
-        })?;
-        let found = sha256_hex(&bytes);
-        if found != hex {
-            return Err(Error::checkpoint(
-                &p,
-                format!(
-                    "checksum mismatch: the file changed after it was written (disk \
-                     corruption or an edit); SHA-256 {found}, {CHECKSUMS} says {hex}"
-                ),
-            ));
-        }
-    }
-    Ok(())
+/// A checkpoint folder, read once. Every file its `SHA256SUMS` lists is read and checked
+/// against its SHA-256 on [`Checkpoint::read`], and the loaders decode those same verified
+/// bytes: no file is read twice, and none can change between its check and its load. A
+/// folder written before checksums existed has no `SHA256SUMS`; its files are read unchecked
+/// when asked for.
+#[derive(Debug)]
+pub struct Checkpoint {
+    dir: PathBuf,
+    verified: HashMap<String, Vec<u8>>,
 }
 
-/// [`resolve_checkpoint_dir`], with `Ok(None)` where `path` holds no checkpoint at all (a
-/// run stopped before its first one).
-pub fn find_checkpoint_dir(path: &Path) -> Result<Option<PathBuf>> {
+impl Checkpoint {
+    /// Reads the checkpoint folder `dir`: `Err` naming the first listed file that is
+    /// missing or differs from its checksum, or a malformed `SHA256SUMS`.
+    pub fn read(dir: &Path) -> Result<Checkpoint> {
+        let list = dir.join(CHECKSUMS);
+        let text = match fs::read_to_string(&list) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&list, e)),
+        };
+        let mut verified = HashMap::new();
+        for (i, line) in text.lines().enumerate() {
+            let (hex, name) = line
+                .split_once("  ")
+                .filter(|(h, n)| h.len() == 64 && !n.is_empty() && !n.contains(['/', '\\']))
+                .ok_or_else(|| {
+                    Error::checkpoint(&list, format!("line {}: not `<sha256>  <file>`", i + 1))
+                })?;
+            let p = dir.join(name);
+            let bytes = fs::read(&p).map_err(|e| match e.kind() {
+                std::io::ErrorKind::NotFound => {
+                    Error::checkpoint(&p, format!("missing, but listed in {CHECKSUMS}"))
+                }
+                _ => Error::io(&p, e),
+            })?;
+            let found = sha256_hex(&bytes);
+            if found != hex {
+                return Err(Error::checkpoint(
+                    &p,
+                    format!(
+                        "checksum mismatch: the file changed after it was written (disk \
+                         corruption or an edit); SHA-256 {found}, {CHECKSUMS} says {hex}"
+                    ),
+                ));
+            }
+            verified.insert(name.to_string(), bytes);
+        }
+        Ok(Checkpoint {
+            dir: dir.to_path_buf(),
+            verified,
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The bytes of file `name`: the verified copy, or (a folder without checksums, or a
+    /// file they do not list) the file read now.
+    pub fn bytes(&self, name: &str) -> Result<Cow<'_, [u8]>> {
+        if let Some(b) = self.verified.get(name) {
+            return Ok(Cow::Borrowed(b));
+        }
+        let p = self.dir.join(name);
+        fs::read(&p).map(Cow::Owned).map_err(|e| Error::io(&p, e))
+    }
+
+    /// The tensors of the safetensors file `name`.
+    pub fn tensors(&self, name: &str) -> Result<TensorFile> {
+        TensorFile::decode(&self.dir.join(name), &self.bytes(name)?)
+    }
+
+    /// The checkpoint's `state.json`, parsed and checked ([`TrainState::from_json`]).
+    pub fn state(&self) -> Result<TrainState> {
+        TrainState::from_json(&self.text("state.json")?, &self.dir.join("state.json"))
+    }
+
+    /// The text file `name` (`state.json`, `config.json`).
+    pub fn text(&self, name: &str) -> Result<String> {
+        let p = self.dir.join(name);
+        String::from_utf8(self.bytes(name)?.into_owned())
+            .map_err(|_| Error::checkpoint(&p, "not UTF-8 text"))
+    }
+}
+
+/// [`resolve_checkpoint`], with `Ok(None)` where `path` holds no checkpoint at all (a run
+/// stopped before its first one).
+pub fn find_checkpoint(path: &Path) -> Result<Option<Checkpoint>> {
     let candidates = [
         path.to_path_buf(),
         path.join("checkpoint"),
@@ -147,20 +200,18 @@ pub fn find_checkpoint_dir(path: &Path) -> Result<Option<PathBuf>> {
     ];
     for c in candidates {
         if c.join("state.json").is_file() {
-            verify_checkpoint_dir(&c)?;
-            return Ok(Some(c));
+            return Checkpoint::read(&c).map(Some);
         }
     }
     Ok(None)
 }
 
-/// The checkpoint folder to read for a user-given path: `path` itself if it holds
-/// `state.json`, else `path/checkpoint` (a run folder), falling back to the `.old` copy a
-/// crash between two renames may leave. Its files are checked against `SHA256SUMS`
-/// ([`verify_checkpoint_dir`]).
-pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf> {
-    if let Some(dir) = find_checkpoint_dir(path)? {
-        return Ok(dir);
+/// The checkpoint to read for a user-given path: `path` itself if it holds `state.json`,
+/// else `path/checkpoint` (a run folder), falling back to the `.old` copy a crash between two
+/// renames may leave. Its files are checked against `SHA256SUMS` ([`Checkpoint::read`]).
+pub fn resolve_checkpoint(path: &Path) -> Result<Checkpoint> {
+    if let Some(ck) = find_checkpoint(path)? {
+        return Ok(ck);
     }
     if !path.exists() {
         return Err(Error::checkpoint(path, "no such file or folder"));
@@ -175,7 +226,7 @@ pub fn resolve_checkpoint_dir(path: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::io::safetensors::{TensorFile, to_bytes};
+    use crate::io::safetensors::to_bytes;
     use gumbel_tensor::Tensor;
 
     fn tmpdir(tag: &str) -> PathBuf {
@@ -193,7 +244,7 @@ mod tests {
         let bytes = to_bytes(&[("a".into(), &a)], &[]).unwrap();
         let files = [("state.json", b"{}".to_vec()), ("g.safetensors", bytes)];
         write_checkpoint_dir(&ck, &files).unwrap();
-        assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
+        assert_eq!(resolve_checkpoint(&d).unwrap().dir().to_path_buf(), ck);
         // One bit of one float of the tensor data: still a valid, finite safetensors file.
         let p = ck.join("g.safetensors");
         let mut b = fs::read(&p).unwrap();
@@ -206,20 +257,48 @@ mod tests {
                 .take::<f32>("a", &[64])
                 .is_ok()
         );
-        let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
+        let e = resolve_checkpoint(&d).unwrap_err().to_string();
         assert!(
             e.contains("g.safetensors") && e.contains("checksum mismatch"),
             "{e}"
         );
         fs::remove_file(&p).unwrap();
-        let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
+        let e = resolve_checkpoint(&d).unwrap_err().to_string();
         assert!(e.contains("g.safetensors") && e.contains("missing"), "{e}");
         fs::write(ck.join(CHECKSUMS), "nonsense\n").unwrap();
-        let e = resolve_checkpoint_dir(&d).unwrap_err().to_string();
+        let e = resolve_checkpoint(&d).unwrap_err().to_string();
         assert!(e.contains(CHECKSUMS) && e.contains("line 1"), "{e}");
         // A folder from before checksums existed is read unchecked.
         fs::remove_file(ck.join(CHECKSUMS)).unwrap();
-        assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
+        assert_eq!(resolve_checkpoint(&d).unwrap().dir().to_path_buf(), ck);
+        fs::remove_dir_all(&d).unwrap();
+    }
+
+    #[test]
+    fn a_checkpoint_is_read_once_and_loads_the_bytes_it_verified() {
+        let d = tmpdir("once");
+        let ck = d.join("checkpoint");
+        let a = Tensor::from_fn([8], |i| i as f32);
+        let bytes = to_bytes(&[("a".into(), &a)], &[]).unwrap();
+        let files = [("state.json", b"{}".to_vec()), ("g.safetensors", bytes)];
+        write_checkpoint_dir(&ck, &files).unwrap();
+        let read = Checkpoint::read(&ck).unwrap();
+        // Changed on disk after the check: the loader still sees the verified bytes.
+        fs::write(ck.join("g.safetensors"), b"garbage").unwrap();
+        assert_eq!(
+            read.tensors("g.safetensors")
+                .unwrap()
+                .take::<f32>("a", &[8])
+                .unwrap(),
+            a
+        );
+        assert!(
+            Checkpoint::read(&ck).is_err(),
+            "a fresh read sees the change"
+        );
+        // A file the checksums do not list is read when asked for.
+        fs::write(ck.join("extra.txt"), "x").unwrap();
+        assert_eq!(read.text("extra.txt").unwrap(), "x");
         fs::remove_dir_all(&d).unwrap();
     }
 
@@ -236,17 +315,17 @@ mod tests {
             "d4735e3a265e16eee03f59718b9b5d03019c07d8b6c51f90da3a666eec13ab35  state.json\n"
         );
         assert!(!ck.join("x").exists(), "old files do not survive");
-        assert_eq!(resolve_checkpoint_dir(&d).unwrap(), ck);
-        assert_eq!(resolve_checkpoint_dir(&ck).unwrap(), ck);
+        assert_eq!(resolve_checkpoint(&d).unwrap().dir().to_path_buf(), ck);
+        assert_eq!(resolve_checkpoint(&ck).unwrap().dir().to_path_buf(), ck);
         // A crash between the two renames leaves only checkpoint.old: it is used.
         fs::rename(&ck, d.join("checkpoint.old")).unwrap();
         assert_eq!(
-            resolve_checkpoint_dir(&d).unwrap(),
+            resolve_checkpoint(&d).unwrap().dir().to_path_buf(),
             d.join("checkpoint.old")
         );
         let leftovers: Vec<_> = fs::read_dir(&d).unwrap().collect();
         assert_eq!(leftovers.len(), 1, "no temporary folders left behind");
-        let e = resolve_checkpoint_dir(&d.join("missing"))
+        let e = resolve_checkpoint(&d.join("missing"))
             .unwrap_err()
             .to_string();
         assert!(e.contains("missing"), "{e}");

@@ -6,19 +6,16 @@
 //! (the grammar and the oracle from the seed, a text corpus from its files), optionally with
 //! another test file.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::checkpoint::resolve_checkpoint_dir;
+use super::checkpoint::{Checkpoint, resolve_checkpoint};
 use super::config::{DataSource, TrainConfig, check_sample_memory};
 use super::data::{DataKind, TrainData, render_tokens};
 use super::eval::evaluate_at;
 use super::report::{self, Evaluation};
-use super::run::read_state;
 use super::state::TrainState;
 use crate::data::Specials;
 use crate::error::{Error, Result};
-use crate::io::safetensors::TensorFile;
 use crate::model::generator::{Generator, GeneratorConfig};
 use crate::random::{self, Purpose};
 
@@ -53,16 +50,12 @@ impl Loaded {
 
 /// Loads the generator of the checkpoint at `path` (a checkpoint folder or a run folder).
 pub fn load(path: &Path) -> Result<Loaded> {
-    let dir = resolve_checkpoint_dir(path)?;
-    load_dir(&dir)
+    load_checkpoint(&resolve_checkpoint(path)?)
 }
 
-fn load_dir(dir: &Path) -> Result<Loaded> {
-    super::checkpoint::verify_checkpoint_dir(dir)?;
-    let cfg_path = dir.join("config.json");
-    let text = fs::read_to_string(&cfg_path).map_err(|e| Error::io(&cfg_path, e))?;
-    let config = TrainConfig::from_json(&text, &cfg_path)?;
-    let state = read_state(dir)?;
+fn load_checkpoint(ck: &Checkpoint) -> Result<Loaded> {
+    let config = TrainConfig::from_json(&ck.text("config.json")?, &ck.dir().join("config.json"))?;
+    let state = ck.state()?;
     let gc = GeneratorConfig {
         vocab: state.vocab.len(),
         emb: config.model.gen_emb,
@@ -73,9 +66,9 @@ fn load_dir(dir: &Path) -> Result<Loaded> {
         eos: state.eos,
     };
     let mut generator = Generator::new(gc, 0)?;
-    generator.load(&mut TensorFile::load(&dir.join("generator.safetensors"))?)?;
+    generator.load(&mut ck.tensors("generator.safetensors")?)?;
     Ok(Loaded {
-        dir: dir.to_path_buf(),
+        dir: ck.dir().to_path_buf(),
         config,
         state,
         generator,
@@ -154,7 +147,7 @@ pub fn eval(
     }
     match pretrained {
         Some(p) if p != l.dir => {
-            let m = load_dir(&p)?;
+            let m = load_checkpoint(&Checkpoint::read(&p)?)?;
             let mle_eval: Evaluation =
                 evaluate_at(&m.generator, &data, &cfg, key, n, temperature)?.eval;
             out.push_str(&format!(

@@ -7,7 +7,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::path::Path;
+
 use super::report::Evaluation;
+use crate::error::{Error, Result};
 
 /// Version of the checkpoint layout; a checkpoint of another version is refused.
 pub const CHECKPOINT_VERSION: u32 = 1;
@@ -52,4 +55,23 @@ pub struct TrainState {
     pub temperature: Option<f64>,
     /// Wall-clock seconds spent so far (informational; not part of any result).
     pub seconds: f64,
+}
+
+impl TrainState {
+    /// Parses and checks the text of a `state.json` (`path` names it in errors): `Err` if it
+    /// is not a valid state or of another checkpoint version.
+    pub fn from_json(text: &str, path: &Path) -> Result<TrainState> {
+        let state: TrainState = serde_json::from_str(text)
+            .map_err(|e| Error::checkpoint(path, format!("not a valid state.json: {e}")))?;
+        if state.version != CHECKPOINT_VERSION {
+            return Err(Error::checkpoint(
+                path,
+                format!(
+                    "checkpoint version {}, this program reads version {CHECKPOINT_VERSION}",
+                    state.version
+                ),
+            ));
+        }
+        Ok(state)
+    }
 }

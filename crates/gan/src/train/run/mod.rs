@@ -173,7 +173,7 @@ pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<O
     for w in &data.warnings {
         obs.message(&format!("warning: {w}"));
     }
-    let Some(ck) = checkpoint::find_checkpoint_dir(dir)? else {
+    let Some(ck) = checkpoint::find_checkpoint(dir)? else {
         if let Some(damaged) = ["checkpoint", "checkpoint.old"]
             .iter()
             .map(|c| dir.join(c))
@@ -194,9 +194,9 @@ pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<O
         drop(lock);
         return outcome;
     };
-    let state = read_state(&ck)?;
-    data.check_vocab(&state, &ck)?;
-    check_state(&cfg, &data, &state, &ck)?;
+    let state = ck.state()?;
+    data.check_vocab(&state, ck.dir())?;
+    check_state(&cfg, &data, &state, ck.dir())?;
     let log = MetricsLog::resume(&dir.join("metrics.csv"), state.mle_step + state.adv_step)?;
     let mut t = Trainer::new(cfg, dir.to_path_buf(), data, log)?;
     t.load_checkpoint(&ck, state)?;
@@ -210,24 +210,6 @@ pub fn resume(dir: &Path, opts: &RunOptions, obs: &mut dyn Observer) -> Result<O
     let outcome = t.run(opts, obs);
     drop(lock);
     outcome
-}
-
-/// Reads and checks `state.json` of a checkpoint folder.
-pub fn read_state(ck: &Path) -> Result<TrainState> {
-    let p = ck.join("state.json");
-    let text = fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-    let state: TrainState = serde_json::from_str(&text)
-        .map_err(|e| Error::checkpoint(&p, format!("not a valid state.json: {e}")))?;
-    if state.version != CHECKPOINT_VERSION {
-        return Err(Error::checkpoint(
-            &p,
-            format!(
-                "checkpoint version {}, this program reads version {CHECKPOINT_VERSION}",
-                state.version
-            ),
-        ));
-    }
-    Ok(state)
 }
 
 /// `Err` unless the step counters and the stage of a checkpoint's `state.json` fit the run
@@ -337,7 +319,7 @@ impl Trainer {
             return Ok(());
         }
         let dir = self.out.join("pretrained");
-        if checkpoint::find_checkpoint_dir(&dir).is_ok_and(|d| d.as_deref() == Some(&dir)) {
+        if checkpoint::find_checkpoint(&dir).is_ok_and(|c| c.is_some_and(|c| c.dir() == dir)) {
             return Ok(());
         }
         if self.state.adv_step == 0 {

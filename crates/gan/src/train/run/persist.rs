@@ -6,11 +6,11 @@ use std::path::Path;
 use gumbel_autograd::optim::Optimizer;
 use gumbel_tensor::Tensor;
 
-use super::{Observer, Outcome, Trainer, read_state};
+use super::{Observer, Outcome, Trainer};
 use crate::error::{Error, Result};
-use crate::io::safetensors::{self, TensorFile};
+use crate::io::safetensors;
 use crate::io::write_atomic;
-use crate::train::checkpoint;
+use crate::train::checkpoint::{self, Checkpoint};
 use crate::train::report::{self, Evaluation, ReportInput};
 use crate::train::state::TrainState;
 use crate::train::step::LOG_TEMPERATURE;
@@ -102,19 +102,18 @@ impl Trainer {
     /// Loads the generator of a `pretrained/` (or checkpoint) folder in place of MLE
     /// pretraining, after checking that it was trained on the same vocabulary.
     pub(super) fn load_pretrained(&mut self, dir: &Path) -> Result<()> {
-        let ck = checkpoint::resolve_checkpoint_dir(dir)?;
-        let state = read_state(&ck)?;
-        self.data.check_vocab(&state, &ck)?;
+        let ck = checkpoint::resolve_checkpoint(dir)?;
+        self.data.check_vocab(&ck.state()?, ck.dir())?;
         self.generator
-            .load(&mut TensorFile::load(&ck.join("generator.safetensors"))?)
+            .load(&mut ck.tensors("generator.safetensors")?)
     }
 
-    pub(super) fn load_checkpoint(&mut self, ck: &Path, state: TrainState) -> Result<()> {
+    pub(super) fn load_checkpoint(&mut self, ck: &Checkpoint, state: TrainState) -> Result<()> {
         self.generator
-            .load(&mut TensorFile::load(&ck.join("generator.safetensors"))?)?;
-        let mut d = TensorFile::load(&ck.join("discriminator.safetensors"))?;
-        self.disc.load(&mut d)?;
-        let mut o = TensorFile::load(&ck.join("optimizer.safetensors"))?;
+            .load(&mut ck.tensors("generator.safetensors")?)?;
+        self.disc
+            .load(&mut ck.tensors("discriminator.safetensors")?)?;
+        let mut o = ck.tensors("optimizer.safetensors")?;
         if self.cfg.temperature.learnable {
             let id = self.temp_params.id(LOG_TEMPERATURE)?;
             let t = o.take("temp_param/log_temperature", &[1])?;
@@ -133,7 +132,11 @@ impl Trainer {
         o.expect_empty()?;
         self.seconds_before = state.seconds;
         self.state = state;
-        self.last_checkpoint = Some((ck.to_path_buf(), self.state.mle_step, self.state.adv_step));
+        self.last_checkpoint = Some((
+            ck.dir().to_path_buf(),
+            self.state.mle_step,
+            self.state.adv_step,
+        ));
         Ok(())
     }
 
