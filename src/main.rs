@@ -13,6 +13,7 @@
 //! checkpoint and exits; a second signal exits at once. Progress bars are drawn on stderr when it is a terminal;
 //! evaluations and messages are always printed (`eprintln!`), so logs show them too.
 
+mod malloc;
 mod progress;
 
 use std::path::PathBuf;
@@ -476,8 +477,8 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Reuse freed tensor memory instead of page-faulting it back in every step (about 2x
-    // on an MLE step; see gumbel_gan::malloc).
-    gumbel_gan::malloc::keep_freed_memory();
+    // on an MLE step; see malloc.rs).
+    malloc::keep_freed_memory();
     let r = match &cli.cmd {
         Cmd::Train(a) => train(a, &settings_given(&matches)),
         Cmd::Sample(a) => sample(a),
