@@ -116,17 +116,17 @@ struct RunSettings {
     /// Clip each network's gradient to this global L2 norm.
     #[arg(long)]
     clip: Option<f64>,
-    /// Adversarial loss: rsgan (relativistic standard GAN) or nsgan (non-saturating).
-    #[arg(long, value_parser = parse_loss)]
+    /// Adversarial loss.
+    #[arg(long)]
     loss: Option<LossKind>,
-    /// Next generator input: soft (y @ E, gradient through time) or hard (the sampled token).
-    #[arg(long, value_parser = parse_feedback)]
+    /// Next generator input during generation.
+    #[arg(long)]
     feedback: Option<Feedback>,
-    /// What the discriminator sees: soft one-hots or straight-through hard one-hots.
-    #[arg(long, value_parser = parse_disc_input)]
+    /// What the discriminator sees of a generated sequence (`st` for short).
+    #[arg(long)]
     disc_input: Option<DiscInput>,
-    /// Temperature form: tau (softmax((o+g)/tau)) or beta (softmax(beta (o+g)), RelGAN).
-    #[arg(long, value_parser = parse_form)]
+    /// How the schedule's value enters the relaxation.
+    #[arg(long)]
     temperature_form: Option<TemperatureForm>,
     /// Schedule: constant, linear, exp, log, sigmoid, quad, sqrt (RelGAN) or jang.
     #[arg(long)]
@@ -227,35 +227,6 @@ struct EvalArgs {
     temperature: f32,
     #[arg(long, default_value_t = 2)]
     threads: usize,
-}
-
-fn parse_loss(s: &str) -> Result<LossKind, String> {
-    match s {
-        "rsgan" => Ok(LossKind::Rsgan),
-        "nsgan" => Ok(LossKind::Nsgan),
-        _ => Err(format!("'{s}': expected rsgan or nsgan")),
-    }
-}
-fn parse_feedback(s: &str) -> Result<Feedback, String> {
-    match s {
-        "soft" => Ok(Feedback::Soft),
-        "hard" => Ok(Feedback::Hard),
-        _ => Err(format!("'{s}': expected soft or hard")),
-    }
-}
-fn parse_disc_input(s: &str) -> Result<DiscInput, String> {
-    match s {
-        "soft" => Ok(DiscInput::Soft),
-        "straight-through" | "st" => Ok(DiscInput::StraightThrough),
-        _ => Err(format!("'{s}': expected soft or straight-through")),
-    }
-}
-fn parse_form(s: &str) -> Result<TemperatureForm, String> {
-    match s {
-        "tau" => Ok(TemperatureForm::Tau),
-        "beta" => Ok(TemperatureForm::Beta),
-        _ => Err(format!("'{s}': expected tau or beta")),
-    }
 }
 
 /// The config the flags describe: the data set's defaults, overridden flag by flag.
@@ -490,5 +461,66 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// The config of `gumbel-lab train ARGS`.
+    fn config(args: &[&str]) -> TrainConfig {
+        let cli = Cli::try_parse_from(["gumbel-lab", "train"].iter().chain(args)).unwrap();
+        let Cmd::Train(a) = cli.cmd else {
+            unreachable!("a train command line")
+        };
+        config_from(&a.settings).unwrap()
+    }
+
+    #[test]
+    fn value_flags_are_spelled_as_in_config_json() {
+        // Each value on the command line is its name in config.json, with `-` for `_`
+        // (only `straight-through` has one).
+        macro_rules! same_names {
+            ($($t:ty),*) => {$(
+                for v in <$t>::value_variants() {
+                    let cli = v.to_possible_value().unwrap().get_name().to_string();
+                    let json = serde_json::to_value(v).unwrap();
+                    assert_eq!(json.as_str().unwrap().replace('_', "-"), cli, "{}", stringify!($t));
+                }
+            )*};
+        }
+        same_names!(LossKind, Feedback, DiscInput, TemperatureForm);
+        let c = config(&[
+            "--loss",
+            "nsgan",
+            "--feedback",
+            "soft",
+            "--disc-input",
+            "st",
+            "--temperature-form",
+            "tau",
+        ]);
+        assert_eq!(
+            (c.loss, c.feedback, c.disc_input, c.temperature.form),
+            (
+                LossKind::Nsgan,
+                Feedback::Soft,
+                DiscInput::StraightThrough,
+                TemperatureForm::Tau
+            )
+        );
+        let c = config(&["--disc-input", "straight-through"]);
+        assert_eq!(c.disc_input, DiscInput::StraightThrough);
+        // A value that does not exist: clap names it and lists the ones that do.
+        let e = Cli::try_parse_from(["gumbel-lab", "train", "--loss", "wgan"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("'wgan'") && e.contains("--loss") && e.contains("rsgan, nsgan"),
+            "{e}"
+        );
     }
 }
