@@ -24,6 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gumbel_gan::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::schedule::ScheduleKind;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 use gumbel_gan::train::run::{Outcome, RunOptions};
 use gumbel_gan::train::{inspect, run};
@@ -128,9 +129,10 @@ struct RunSettings {
     /// How the schedule's value enters the relaxation.
     #[arg(long)]
     temperature_form: Option<TemperatureForm>,
-    /// Schedule: constant, linear, exp, log, sigmoid, quad, sqrt (RelGAN) or jang.
+    /// Temperature schedule over the adversarial steps: one of RelGAN's shapes, from
+    /// --temp-start to --temp-end, or Jang et al.'s.
     #[arg(long)]
-    schedule: Option<String>,
+    schedule: Option<ScheduleKind>,
     /// Temperature at the first adversarial step (tau_0, or beta = 1).
     #[arg(long)]
     temp_start: Option<f64>,
@@ -295,7 +297,7 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
         }
     }
     // With a constant schedule only one value matters: let --temp-start set it too.
-    if c.temperature.schedule == "constant"
+    if c.temperature.schedule == ScheduleKind::Constant
         && a.temp_end.is_none()
         && let Some(s) = a.temp_start
     {
@@ -491,7 +493,7 @@ mod tests {
                 }
             )*};
         }
-        same_names!(LossKind, Feedback, DiscInput, TemperatureForm);
+        same_names!(LossKind, Feedback, DiscInput, TemperatureForm, ScheduleKind);
         let c = config(&[
             "--loss",
             "nsgan",
@@ -501,6 +503,10 @@ mod tests {
             "st",
             "--temperature-form",
             "tau",
+            "--schedule",
+            "jang",
+            "--temp-end",
+            "0.5",
         ]);
         assert_eq!(
             (c.loss, c.feedback, c.disc_input, c.temperature.form),
@@ -511,15 +517,19 @@ mod tests {
                 TemperatureForm::Tau
             )
         );
-        let c = config(&["--disc-input", "straight-through"]);
+        assert_eq!(c.temperature.schedule, ScheduleKind::Jang);
+        let c = config(&["--disc-input", "straight-through", "--schedule", "sqrt"]);
         assert_eq!(c.disc_input, DiscInput::StraightThrough);
+        assert_eq!(c.temperature.schedule, ScheduleKind::Sqrt);
         // A value that does not exist: clap names it and lists the ones that do.
-        let e = Cli::try_parse_from(["gumbel-lab", "train", "--loss", "wgan"])
+        let e = Cli::try_parse_from(["gumbel-lab", "train", "--schedule", "cosine"])
             .err()
             .unwrap()
             .to_string();
         assert!(
-            e.contains("'wgan'") && e.contains("--loss") && e.contains("rsgan, nsgan"),
+            e.contains("'cosine'")
+                && e.contains("--schedule")
+                && e.contains("sigmoid, quad, sqrt, jang"),
             "{e}"
         );
     }
