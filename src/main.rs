@@ -307,7 +307,7 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
     Ok(c)
 }
 
-/// `runs/<data>-<YYYYMMDD-HHMMSS>` (UTC).
+/// `runs/<data>-<YYYYMMDD-HHMMSS>`, the time in UTC.
 fn default_out(c: &TrainConfig) -> PathBuf {
     let name = match &c.data {
         DataSource::Grammar => "grammar".to_string(),
@@ -317,27 +317,8 @@ fn default_out(c: &TrainConfig) -> PathBuf {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "text".into()),
     };
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    PathBuf::from(format!(
-        "runs/{name}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    ))
+    let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
+    PathBuf::from(format!("runs/{name}-{now}"))
 }
 
 /// Runs `job` on a pool of `n` rayon threads. The job itself runs on a pool thread, so the
@@ -478,6 +459,21 @@ mod tests {
             unreachable!("a train command line")
         };
         config_from(&a.settings).unwrap()
+    }
+
+    #[test]
+    fn the_default_run_folder_is_named_after_the_data_and_the_utc_time() {
+        let before = jiff::Timestamp::now().as_second();
+        let out = default_out(&config(&["--data", "data/coco/train.txt"]));
+        let after = jiff::Timestamp::now().as_second();
+        let stamp = out.to_str().unwrap().strip_prefix("runs/train-").unwrap();
+        // YYYYMMDD-HHMMSS, read back as a UTC time: the moment the name was made.
+        assert_eq!(stamp.len(), 15, "{stamp}");
+        let utc = format!("{stamp} +0000");
+        let t = jiff::Timestamp::strptime("%Y%m%d-%H%M%S %z", &utc).unwrap();
+        assert!((before..=after).contains(&t.as_second()), "{stamp}");
+        let grammar = default_out(&config(&[]));
+        assert!(grammar.to_str().unwrap().starts_with("runs/grammar-"));
     }
 
     #[test]
