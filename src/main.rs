@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gumbel_gan::model::{DiscInput, Feedback, LossKind, TemperatureForm};
@@ -232,7 +233,7 @@ struct EvalArgs {
 }
 
 /// The config the flags describe: the data set's defaults, overridden flag by flag.
-fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
+fn config_from(a: &RunSettings) -> Result<TrainConfig> {
     let data = match a.data.as_str() {
         "grammar" => DataSource::Grammar,
         "oracle" => DataSource::Oracle {
@@ -244,10 +245,12 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
         },
     };
     if a.test.is_some() && !matches!(data, DataSource::Text { .. }) {
-        return Err("--test applies to a text corpus (--data FILE); the grammar and the oracle draw their held-out set (--test-size)".into());
+        bail!(
+            "--test applies to a text corpus (--data FILE); the grammar and the oracle draw their held-out set (--test-size)"
+        );
     }
     if a.oracle_file.is_some() && !matches!(data, DataSource::Oracle { .. }) {
-        return Err("--oracle-file needs --data oracle".into());
+        bail!("--oracle-file needs --data oracle");
     }
     if matches!(data, DataSource::Text { .. }) {
         for (flag, given) in [
@@ -255,13 +258,15 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
             ("--test-size", a.test_size.is_some()),
         ] {
             if given {
-                return Err(format!(
+                bail!(
                     "{flag} applies to the grammar and the oracle, which draw their sequences; a text corpus uses every sentence of its files (--max-len skips long ones)"
-                ));
+                );
             }
         }
     } else if a.max_len.is_some() {
-        return Err("--max-len applies to a text corpus (--data FILE); the grammar and the oracle have fixed lengths".into());
+        bail!(
+            "--max-len applies to a text corpus (--data FILE); the grammar and the oracle have fixed lengths"
+        );
     }
     let mut c = TrainConfig::defaults_for(data);
     macro_rules! set {
@@ -303,7 +308,7 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
     {
         c.temperature.end = s;
     }
-    c.validate().map_err(|e| e.to_string())?;
+    c.validate()?;
     Ok(c)
 }
 
@@ -324,12 +329,9 @@ fn default_out(c: &TrainConfig) -> PathBuf {
 /// Runs `job` on a pool of `n` rayon threads. The job itself runs on a pool thread, so the
 /// kernels' parallel loops start there instead of handing every call over from the main
 /// thread and waiting for it (which costs even with one thread).
-fn with_threads<R: Send>(
-    n: usize,
-    job: impl FnOnce() -> Result<R, String> + Send,
-) -> Result<R, String> {
-    gumbel_gan::train::config::check_threads("--threads", n).map_err(|e| e.to_string())?;
-    gumbel_tensor::parallel::with_threads(n, job).map_err(|e| format!("--threads {n}: {e}"))?
+fn with_threads<R: Send>(n: usize, job: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+    gumbel_gan::train::config::check_threads("--threads", n)?;
+    gumbel_tensor::parallel::with_threads(n, job).with_context(|| format!("--threads {n}"))?
 }
 
 /// The `settings` flags given on the command line of `train`, as `--name`.
@@ -351,12 +353,12 @@ fn settings_given(m: &ArgMatches) -> Vec<String> {
         .collect()
 }
 
-fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
+fn train(a: &TrainArgs, settings_given: &[String]) -> Result<()> {
     if a.resume.is_some() && !settings_given.is_empty() {
-        return Err(format!(
+        bail!(
             "--resume takes every setting from the run's config.json; drop {} (only --threads may be given beside it)",
             settings_given.join(", ")
-        ));
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -375,22 +377,22 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
             "\ninterrupt (Ctrl-C, SIGTERM or SIGHUP): finishing the current step and writing a checkpoint (interrupt again to exit at once)"
         );
     })
-    .map_err(|e| format!("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler: {e}"))?;
+    .context("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler")?;
     let opts = RunOptions {
         stop,
         stop_after: None,
     };
     let outcome = with_threads(a.threads, || {
         let mut bars = progress::Bars::new();
-        if let Some(dir) = &a.resume {
-            run::resume(dir, &opts, &mut bars)
-        } else {
-            let cfg = config_from(&a.settings)?;
-            let out = a.settings.out.clone().unwrap_or_else(|| default_out(&cfg));
-            eprintln!("run folder: {}", out.display());
-            run::train(cfg, &out, &opts, &mut bars)
-        }
-        .map_err(|e| e.to_string())
+        Ok(match &a.resume {
+            Some(dir) => run::resume(dir, &opts, &mut bars)?,
+            None => {
+                let cfg = config_from(&a.settings)?;
+                let out = a.settings.out.clone().unwrap_or_else(|| default_out(&cfg));
+                eprintln!("run folder: {}", out.display());
+                run::train(cfg, &out, &opts, &mut bars)?
+            }
+        })
     })?;
     match outcome {
         Outcome::Finished(summary) => {
@@ -398,13 +400,13 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
             print!("{}", summary.text());
             Ok(())
         }
-        Outcome::Interrupted { .. } => Err("interrupted (see the message above)".into()),
+        Outcome::Interrupted { .. } => bail!("interrupted (see the message above)"),
     }
 }
 
-fn sample(a: &SampleArgs) -> Result<(), String> {
+fn sample(a: &SampleArgs) -> Result<()> {
     let lines = with_threads(a.threads, || {
-        inspect::sample(&a.checkpoint, a.count, a.seed).map_err(|e| e.to_string())
+        Ok(inspect::sample(&a.checkpoint, a.count, a.seed)?)
     })?;
     for l in lines {
         println!("{l}");
@@ -412,16 +414,15 @@ fn sample(a: &SampleArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn eval(a: &EvalArgs) -> Result<(), String> {
+fn eval(a: &EvalArgs) -> Result<()> {
     let text = with_threads(a.threads, || {
-        inspect::eval(
+        Ok(inspect::eval(
             &a.checkpoint,
             a.test.as_deref(),
             a.samples,
             a.seed,
             a.temperature,
-        )
-        .map_err(|e| e.to_string())
+        )?)
     })?;
     print!("{text}");
     Ok(())
@@ -441,10 +442,30 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            for line in error_lines(&e) {
+                eprintln!("{line}");
+            }
             ExitCode::FAILURE
         }
     }
+}
+
+/// What a failed command prints: `error: <message>`, then `  caused by: <source>` for each
+/// error down its `source()` chain (as anyhow's `{:?}` does), except a source whose text
+/// already ends the line above: gumbel-gan's messages quote the I/O error they wrap
+/// (`x.txt: cannot read: No such file or directory (os error 2)`), and saying it twice
+/// adds nothing.
+fn error_lines(e: &anyhow::Error) -> Vec<String> {
+    let mut lines = vec![format!("error: {e}")];
+    let mut above = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !above.ends_with(&text) {
+            lines.push(format!("  caused by: {text}"));
+        }
+        above = text;
+    }
+    lines
 }
 
 #[cfg(test)]
@@ -459,6 +480,38 @@ mod tests {
             unreachable!("a train command line")
         };
         config_from(&a.settings).unwrap()
+    }
+
+    #[test]
+    fn errors_print_each_cause_the_line_above_does_not_quote() {
+        use std::io;
+        let lines = |e: anyhow::Error| error_lines(&e);
+        // A context over an error: two lines.
+        let e = anyhow::Error::new(io::Error::other("no such signal"))
+            .context("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler");
+        assert_eq!(
+            lines(e),
+            [
+                "error: cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler",
+                "  caused by: no such signal"
+            ]
+        );
+        // gumbel-gan's I/O error quotes its source (and still returns it from `source()`):
+        // one line.
+        let read = || gumbel_gan::Error::io("x.txt".as_ref(), io::Error::other("disk on fire"));
+        assert!(std::error::Error::source(&read()).is_some());
+        assert_eq!(
+            lines(read().into()),
+            ["error: x.txt: cannot read: disk on fire"]
+        );
+        // Under a context: the context, then the file and the reason, once.
+        assert_eq!(
+            lines(anyhow::Error::new(read()).context("cannot resume runs/a")),
+            [
+                "error: cannot resume runs/a",
+                "  caused by: x.txt: cannot read: disk on fire"
+            ]
+        );
     }
 
     #[test]
