@@ -56,9 +56,8 @@ struct TrainArgs {
     /// Everything that defines a run (`--resume` takes it from the run's config.json).
     #[command(flatten)]
     settings: RunSettings,
-    /// Worker threads (results are identical for any number); at most 4 x the cores.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    pool: Pool,
     /// Continue the run in this folder from its last checkpoint, with the settings of its
     /// config.json (only --threads may be given beside it: any other flag is an error, not
     /// silently ignored).
@@ -205,9 +204,8 @@ struct SampleArgs {
     /// Seed of the draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Worker threads; at most 4 x the cores.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    pool: Pool,
 }
 
 #[derive(Args)]
@@ -228,8 +226,29 @@ struct EvalArgs {
     /// below 1 sharpens it: the baseline a GAN must beat).
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
+    #[command(flatten)]
+    pool: Pool,
+}
+
+/// `--threads`, the same for every command: the size of the rayon pool the command runs in.
+#[derive(Args)]
+struct Pool {
+    /// Worker threads (results are identical for any number); at most 4 x the cores.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+}
+
+impl Pool {
+    /// Checks `--threads` (1 to 4 x the cores:
+    /// [`check_threads`](gumbel_gan::train::config::check_threads)) and runs `job` on a pool
+    /// of that many rayon threads ([`with_threads`](gumbel_tensor::parallel::with_threads)).
+    /// The job itself runs on a pool thread, so the kernels' parallel loops start there
+    /// instead of handing every call over from the main thread and waiting for it (which
+    /// costs even with one thread).
+    fn run<R: Send>(&self, job: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+        gumbel_gan::train::config::check_threads("--threads", self.threads)?;
+        gumbel_tensor::parallel::with_threads(self.threads, job)?
+    }
 }
 
 /// The config the flags describe: the data set's defaults, overridden flag by flag.
@@ -326,14 +345,6 @@ fn default_out(c: &TrainConfig) -> PathBuf {
     PathBuf::from(format!("runs/{name}-{now}"))
 }
 
-/// Runs `job` on a pool of `n` rayon threads. The job itself runs on a pool thread, so the
-/// kernels' parallel loops start there instead of handing every call over from the main
-/// thread and waiting for it (which costs even with one thread).
-fn with_threads<R: Send>(n: usize, job: impl FnOnce() -> Result<R> + Send) -> Result<R> {
-    gumbel_gan::train::config::check_threads("--threads", n)?;
-    gumbel_tensor::parallel::with_threads(n, job).with_context(|| format!("--threads {n}"))?
-}
-
 /// The `settings` flags given on the command line of `train`, as `--name`.
 fn settings_given(m: &ArgMatches) -> Vec<String> {
     let Some(m) = m.subcommand_matches("train") else {
@@ -382,7 +393,7 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<()> {
         stop,
         stop_after: None,
     };
-    let outcome = with_threads(a.threads, || {
+    let outcome = a.pool.run(|| {
         let mut bars = progress::Bars::new();
         Ok(match &a.resume {
             Some(dir) => run::resume(dir, &opts, &mut bars)?,
@@ -405,8 +416,9 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<()> {
 }
 
 fn sample(a: &SampleArgs) -> Result<()> {
-    let lines = with_threads(a.threads, || {
-        Ok(inspect::sample(&a.checkpoint, a.count, a.seed)?)
+    let lines = a.pool.run(|| {
+        let lines = inspect::sample(&a.checkpoint, a.count, a.seed)?;
+        Ok(lines)
     })?;
     for l in lines {
         println!("{l}");
@@ -415,7 +427,7 @@ fn sample(a: &SampleArgs) -> Result<()> {
 }
 
 fn eval(a: &EvalArgs) -> Result<()> {
-    let text = with_threads(a.threads, || {
+    let text = a.pool.run(|| {
         Ok(inspect::eval(
             &a.checkpoint,
             a.test.as_deref(),
