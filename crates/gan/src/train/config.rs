@@ -706,9 +706,9 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("start"));
     }
 
-    /// A `config.json` as runs wrote it when `schedule` was a string (and before `pretrained`
-    /// and `max_len` existed): it must still load, so that `--resume` and `eval` work on
-    /// old run folders.
+    /// A `config.json` as runs wrote it before `schedule` became an enum (the JSON has the same
+    /// string) and before `pretrained` and `max_len` existed: it must still load, so that
+    /// `--resume` and `eval` work on old run folders.
     const OLD_CONFIG_JSON: &str = r#"{
   "data": { "kind": "grammar" },
   "train_size": 10000,
