@@ -13,6 +13,7 @@
 //! checkpoint and exits; a second signal exits at once. Progress bars are drawn on stderr when it is a terminal;
 //! evaluations and messages are always printed (`eprintln!`), so logs show them too.
 
+mod malloc;
 mod progress;
 
 use std::path::PathBuf;
@@ -20,9 +21,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gumbel_gan::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::schedule::ScheduleKind;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 use gumbel_gan::train::run::{Outcome, RunOptions};
 use gumbel_gan::train::{inspect, run};
@@ -53,9 +56,8 @@ struct TrainArgs {
     /// Everything that defines a run (`--resume` takes it from the run's config.json).
     #[command(flatten)]
     settings: RunSettings,
-    /// Worker threads (results are identical for any number); at most 4 x the cores.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    pool: Pool,
     /// Continue the run in this folder from its last checkpoint, with the settings of its
     /// config.json (only --threads may be given beside it: any other flag is an error, not
     /// silently ignored).
@@ -115,21 +117,22 @@ struct RunSettings {
     /// Clip each network's gradient to this global L2 norm.
     #[arg(long)]
     clip: Option<f64>,
-    /// Adversarial loss: rsgan (relativistic standard GAN) or nsgan (non-saturating).
-    #[arg(long, value_parser = parse_loss)]
-    loss: Option<LossKind>,
-    /// Next generator input: soft (y @ E, gradient through time) or hard (the sampled token).
-    #[arg(long, value_parser = parse_feedback)]
-    feedback: Option<Feedback>,
-    /// What the discriminator sees: soft one-hots or straight-through hard one-hots.
-    #[arg(long, value_parser = parse_disc_input)]
-    disc_input: Option<DiscInput>,
-    /// Temperature form: tau (softmax((o+g)/tau)) or beta (softmax(beta (o+g)), RelGAN).
-    #[arg(long, value_parser = parse_form)]
-    temperature_form: Option<TemperatureForm>,
-    /// Schedule: constant, linear, exp, log, sigmoid, quad, sqrt (RelGAN) or jang.
+    /// Adversarial loss.
     #[arg(long)]
-    schedule: Option<String>,
+    loss: Option<LossKind>,
+    /// Next generator input during generation.
+    #[arg(long)]
+    feedback: Option<Feedback>,
+    /// What the discriminator sees of a generated sequence (`st` for short).
+    #[arg(long)]
+    disc_input: Option<DiscInput>,
+    /// How the schedule's value enters the relaxation.
+    #[arg(long)]
+    temperature_form: Option<TemperatureForm>,
+    /// Temperature schedule over the adversarial steps: one of RelGAN's shapes, from
+    /// --temp-start to --temp-end, or Jang et al.'s.
+    #[arg(long)]
+    schedule: Option<ScheduleKind>,
     /// Temperature at the first adversarial step (tau_0, or beta = 1).
     #[arg(long)]
     temp_start: Option<f64>,
@@ -201,9 +204,8 @@ struct SampleArgs {
     /// Seed of the draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Worker threads; at most 4 x the cores.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    #[command(flatten)]
+    pool: Pool,
 }
 
 #[derive(Args)]
@@ -224,41 +226,33 @@ struct EvalArgs {
     /// below 1 sharpens it: the baseline a GAN must beat).
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
+    #[command(flatten)]
+    pool: Pool,
+}
+
+/// `--threads`, the same for every command: the size of the rayon pool the command runs in.
+#[derive(Args)]
+struct Pool {
+    /// Worker threads (results are identical for any number); at most 4 x the cores.
     #[arg(long, default_value_t = 2)]
     threads: usize,
 }
 
-fn parse_loss(s: &str) -> Result<LossKind, String> {
-    match s {
-        "rsgan" => Ok(LossKind::Rsgan),
-        "nsgan" => Ok(LossKind::Nsgan),
-        _ => Err(format!("'{s}': expected rsgan or nsgan")),
-    }
-}
-fn parse_feedback(s: &str) -> Result<Feedback, String> {
-    match s {
-        "soft" => Ok(Feedback::Soft),
-        "hard" => Ok(Feedback::Hard),
-        _ => Err(format!("'{s}': expected soft or hard")),
-    }
-}
-fn parse_disc_input(s: &str) -> Result<DiscInput, String> {
-    match s {
-        "soft" => Ok(DiscInput::Soft),
-        "straight-through" | "st" => Ok(DiscInput::StraightThrough),
-        _ => Err(format!("'{s}': expected soft or straight-through")),
-    }
-}
-fn parse_form(s: &str) -> Result<TemperatureForm, String> {
-    match s {
-        "tau" => Ok(TemperatureForm::Tau),
-        "beta" => Ok(TemperatureForm::Beta),
-        _ => Err(format!("'{s}': expected tau or beta")),
+impl Pool {
+    /// Checks `--threads` (1 to 4 x the cores:
+    /// [`check_threads`](gumbel_gan::train::config::check_threads)) and runs `job` on a pool
+    /// of that many rayon threads ([`with_threads`](gumbel_tensor::parallel::with_threads)).
+    /// The job itself runs on a pool thread, so the kernels' parallel loops start there
+    /// instead of handing every call over from the main thread and waiting for it (which
+    /// costs even with one thread).
+    fn run<R: Send>(&self, job: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+        gumbel_gan::train::config::check_threads("--threads", self.threads)?;
+        gumbel_tensor::parallel::with_threads(self.threads, job)?
     }
 }
 
 /// The config the flags describe: the data set's defaults, overridden flag by flag.
-fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
+fn config_from(a: &RunSettings) -> Result<TrainConfig> {
     let data = match a.data.as_str() {
         "grammar" => DataSource::Grammar,
         "oracle" => DataSource::Oracle {
@@ -270,10 +264,12 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
         },
     };
     if a.test.is_some() && !matches!(data, DataSource::Text { .. }) {
-        return Err("--test applies to a text corpus (--data FILE); the grammar and the oracle draw their held-out set (--test-size)".into());
+        bail!(
+            "--test applies to a text corpus (--data FILE); the grammar and the oracle draw their held-out set (--test-size)"
+        );
     }
     if a.oracle_file.is_some() && !matches!(data, DataSource::Oracle { .. }) {
-        return Err("--oracle-file needs --data oracle".into());
+        bail!("--oracle-file needs --data oracle");
     }
     if matches!(data, DataSource::Text { .. }) {
         for (flag, given) in [
@@ -281,13 +277,15 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
             ("--test-size", a.test_size.is_some()),
         ] {
             if given {
-                return Err(format!(
+                bail!(
                     "{flag} applies to the grammar and the oracle, which draw their sequences; a text corpus uses every sentence of its files (--max-len skips long ones)"
-                ));
+                );
             }
         }
     } else if a.max_len.is_some() {
-        return Err("--max-len applies to a text corpus (--data FILE); the grammar and the oracle have fixed lengths".into());
+        bail!(
+            "--max-len applies to a text corpus (--data FILE); the grammar and the oracle have fixed lengths"
+        );
     }
     let mut c = TrainConfig::defaults_for(data);
     macro_rules! set {
@@ -323,17 +321,17 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig, String> {
         }
     }
     // With a constant schedule only one value matters: let --temp-start set it too.
-    if c.temperature.schedule == "constant"
+    if c.temperature.schedule == ScheduleKind::Constant
         && a.temp_end.is_none()
         && let Some(s) = a.temp_start
     {
         c.temperature.end = s;
     }
-    c.validate().map_err(|e| e.to_string())?;
+    c.validate()?;
     Ok(c)
 }
 
-/// `runs/<data>-<YYYYMMDD-HHMMSS>` (UTC).
+/// `runs/<data>-<YYYYMMDD-HHMMSS>`, the time in UTC.
 fn default_out(c: &TrainConfig) -> PathBuf {
     let name = match &c.data {
         DataSource::Grammar => "grammar".to_string(),
@@ -343,38 +341,8 @@ fn default_out(c: &TrainConfig) -> PathBuf {
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "text".into()),
     };
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = ((secs / 86_400) as i64, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + (m <= 2) as i64;
-    PathBuf::from(format!(
-        "runs/{name}-{y:04}{m:02}{d:02}-{:02}{:02}{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    ))
-}
-
-/// Runs `job` on a pool of `n` rayon threads. The job itself runs on a pool thread, so the
-/// kernels' parallel loops start there instead of handing every call over from the main
-/// thread and waiting for it (which costs even with one thread).
-fn with_threads<R: Send>(
-    n: usize,
-    job: impl FnOnce() -> Result<R, String> + Send,
-) -> Result<R, String> {
-    gumbel_gan::train::config::check_threads("--threads", n).map_err(|e| e.to_string())?;
-    gumbel_tensor::parallel::with_threads(n, job).map_err(|e| format!("--threads {n}: {e}"))?
+    let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S");
+    PathBuf::from(format!("runs/{name}-{now}"))
 }
 
 /// The `settings` flags given on the command line of `train`, as `--name`.
@@ -396,12 +364,12 @@ fn settings_given(m: &ArgMatches) -> Vec<String> {
         .collect()
 }
 
-fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
+fn train(a: &TrainArgs, settings_given: &[String]) -> Result<()> {
     if a.resume.is_some() && !settings_given.is_empty() {
-        return Err(format!(
+        bail!(
             "--resume takes every setting from the run's config.json; drop {} (only --threads may be given beside it)",
             settings_given.join(", ")
-        ));
+        );
     }
     let stop = Arc::new(AtomicBool::new(false));
     let flag = Arc::clone(&stop);
@@ -420,22 +388,22 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
             "\ninterrupt (Ctrl-C, SIGTERM or SIGHUP): finishing the current step and writing a checkpoint (interrupt again to exit at once)"
         );
     })
-    .map_err(|e| format!("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler: {e}"))?;
+    .context("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler")?;
     let opts = RunOptions {
         stop,
         stop_after: None,
     };
-    let outcome = with_threads(a.threads, || {
+    let outcome = a.pool.run(|| {
         let mut bars = progress::Bars::new();
-        if let Some(dir) = &a.resume {
-            run::resume(dir, &opts, &mut bars)
-        } else {
-            let cfg = config_from(&a.settings)?;
-            let out = a.settings.out.clone().unwrap_or_else(|| default_out(&cfg));
-            eprintln!("run folder: {}", out.display());
-            run::train(cfg, &out, &opts, &mut bars)
-        }
-        .map_err(|e| e.to_string())
+        Ok(match &a.resume {
+            Some(dir) => run::resume(dir, &opts, &mut bars)?,
+            None => {
+                let cfg = config_from(&a.settings)?;
+                let out = a.settings.out.clone().unwrap_or_else(|| default_out(&cfg));
+                eprintln!("run folder: {}", out.display());
+                run::train(cfg, &out, &opts, &mut bars)?
+            }
+        })
     })?;
     match outcome {
         Outcome::Finished(summary) => {
@@ -443,13 +411,14 @@ fn train(a: &TrainArgs, settings_given: &[String]) -> Result<(), String> {
             print!("{}", summary.text());
             Ok(())
         }
-        Outcome::Interrupted { .. } => Err("interrupted (see the message above)".into()),
+        Outcome::Interrupted { .. } => bail!("interrupted (see the message above)"),
     }
 }
 
-fn sample(a: &SampleArgs) -> Result<(), String> {
-    let lines = with_threads(a.threads, || {
-        inspect::sample(&a.checkpoint, a.count, a.seed).map_err(|e| e.to_string())
+fn sample(a: &SampleArgs) -> Result<()> {
+    let lines = a.pool.run(|| {
+        let lines = inspect::sample(&a.checkpoint, a.count, a.seed)?;
+        Ok(lines)
     })?;
     for l in lines {
         println!("{l}");
@@ -457,16 +426,15 @@ fn sample(a: &SampleArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn eval(a: &EvalArgs) -> Result<(), String> {
-    let text = with_threads(a.threads, || {
-        inspect::eval(
+fn eval(a: &EvalArgs) -> Result<()> {
+    let text = a.pool.run(|| {
+        Ok(inspect::eval(
             &a.checkpoint,
             a.test.as_deref(),
             a.samples,
             a.seed,
             a.temperature,
-        )
-        .map_err(|e| e.to_string())
+        )?)
     })?;
     print!("{text}");
     Ok(())
@@ -476,8 +444,8 @@ fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     // Reuse freed tensor memory instead of page-faulting it back in every step (about 2x
-    // on an MLE step; see gumbel_gan::malloc).
-    gumbel_gan::malloc::keep_freed_memory();
+    // on an MLE step; see malloc.rs).
+    malloc::keep_freed_memory();
     let r = match &cli.cmd {
         Cmd::Train(a) => train(a, &settings_given(&matches)),
         Cmd::Sample(a) => sample(a),
@@ -486,8 +454,144 @@ fn main() -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            for line in error_lines(&e) {
+                eprintln!("{line}");
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// What a failed command prints: `error: <message>`, then `  caused by: <source>` for each
+/// error down its `source()` chain (as anyhow's `{:?}` does), except a source whose text
+/// already ends the line above: gumbel-gan's messages quote the I/O error they wrap
+/// (`x.txt: cannot read: No such file or directory (os error 2)`), and saying it twice
+/// adds nothing.
+fn error_lines(e: &anyhow::Error) -> Vec<String> {
+    let mut lines = vec![format!("error: {e}")];
+    let mut above = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !above.ends_with(&text) {
+            lines.push(format!("  caused by: {text}"));
+        }
+        above = text;
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::ValueEnum;
+
+    /// The config of `gumbel-lab train ARGS`.
+    fn config(args: &[&str]) -> TrainConfig {
+        let cli = Cli::try_parse_from(["gumbel-lab", "train"].iter().chain(args)).unwrap();
+        let Cmd::Train(a) = cli.cmd else {
+            unreachable!("a train command line")
+        };
+        config_from(&a.settings).unwrap()
+    }
+
+    #[test]
+    fn errors_print_each_cause_the_line_above_does_not_quote() {
+        use std::io;
+        let lines = |e: anyhow::Error| error_lines(&e);
+        // A context over an error: two lines.
+        let e = anyhow::Error::new(io::Error::other("no such signal"))
+            .context("cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler");
+        assert_eq!(
+            lines(e),
+            [
+                "error: cannot install the interrupt (SIGINT/SIGTERM/SIGHUP) handler",
+                "  caused by: no such signal"
+            ]
+        );
+        // gumbel-gan's I/O error quotes its source (and still returns it from `source()`):
+        // one line.
+        let read = || gumbel_gan::Error::io("x.txt".as_ref(), io::Error::other("disk on fire"));
+        assert!(std::error::Error::source(&read()).is_some());
+        assert_eq!(
+            lines(read().into()),
+            ["error: x.txt: cannot read: disk on fire"]
+        );
+        // Under a context: the context, then the file and the reason, once.
+        assert_eq!(
+            lines(anyhow::Error::new(read()).context("cannot resume runs/a")),
+            [
+                "error: cannot resume runs/a",
+                "  caused by: x.txt: cannot read: disk on fire"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_default_run_folder_is_named_after_the_data_and_the_utc_time() {
+        let before = jiff::Timestamp::now().as_second();
+        let out = default_out(&config(&["--data", "data/coco/train.txt"]));
+        let after = jiff::Timestamp::now().as_second();
+        let stamp = out.to_str().unwrap().strip_prefix("runs/train-").unwrap();
+        // YYYYMMDD-HHMMSS, read back as a UTC time: the moment the name was made.
+        assert_eq!(stamp.len(), 15, "{stamp}");
+        let utc = format!("{stamp} +0000");
+        let t = jiff::Timestamp::strptime("%Y%m%d-%H%M%S %z", &utc).unwrap();
+        assert!((before..=after).contains(&t.as_second()), "{stamp}");
+        let grammar = default_out(&config(&[]));
+        assert!(grammar.to_str().unwrap().starts_with("runs/grammar-"));
+    }
+
+    #[test]
+    fn value_flags_are_spelled_as_in_config_json() {
+        // Each value on the command line is its name in config.json, with `-` for `_`
+        // (only `straight-through` has one).
+        macro_rules! same_names {
+            ($($t:ty),*) => {$(
+                for v in <$t>::value_variants() {
+                    let cli = v.to_possible_value().unwrap().get_name().to_string();
+                    let json = serde_json::to_value(v).unwrap();
+                    assert_eq!(json.as_str().unwrap().replace('_', "-"), cli, "{}", stringify!($t));
+                }
+            )*};
+        }
+        same_names!(LossKind, Feedback, DiscInput, TemperatureForm, ScheduleKind);
+        let c = config(&[
+            "--loss",
+            "nsgan",
+            "--feedback",
+            "soft",
+            "--disc-input",
+            "st",
+            "--temperature-form",
+            "tau",
+            "--schedule",
+            "jang",
+            "--temp-end",
+            "0.5",
+        ]);
+        assert_eq!(
+            (c.loss, c.feedback, c.disc_input, c.temperature.form),
+            (
+                LossKind::Nsgan,
+                Feedback::Soft,
+                DiscInput::StraightThrough,
+                TemperatureForm::Tau
+            )
+        );
+        assert_eq!(c.temperature.schedule, ScheduleKind::Jang);
+        let c = config(&["--disc-input", "straight-through", "--schedule", "sqrt"]);
+        assert_eq!(c.disc_input, DiscInput::StraightThrough);
+        assert_eq!(c.temperature.schedule, ScheduleKind::Sqrt);
+        // A value that does not exist: clap names it and lists the ones that do.
+        let e = Cli::try_parse_from(["gumbel-lab", "train", "--schedule", "cosine"])
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("'cosine'")
+                && e.contains("--schedule")
+                && e.contains("sigmoid, quad, sqrt, jang"),
+            "{e}"
+        );
     }
 }

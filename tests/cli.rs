@@ -73,6 +73,29 @@ fn bad_corpus_files_are_named_without_a_panic() {
     fs::remove_dir_all(&d).unwrap();
 }
 
+#[test]
+fn an_error_and_its_cause_are_printed_once_each() {
+    // A missing corpus: gumbel-gan's error names the file and wraps the operating system's
+    // error (its `source()`), which its message already quotes. The CLI prints the chain
+    // (`  caused by: ...` lines) without saying the reason twice.
+    let d = tmp("cause");
+    let missing = d.join("missing.txt");
+    let reason = fs::read(&missing).unwrap_err().to_string();
+    let (ok, err) = train_on(&missing, &d.join("run"));
+    assert!(!ok, "{err}");
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error: "))
+        .unwrap_or_else(|| panic!("{err}"));
+    assert_eq!(
+        line,
+        format!("error: {}: cannot read: {reason}", missing.display())
+    );
+    assert_eq!(err.matches(&reason).count(), 1, "{err}");
+    assert!(!err.contains("caused by"), "{err}");
+    fs::remove_dir_all(&d).unwrap();
+}
+
 /// Sends SIGINT to a child process.
 fn interrupt(pid: u32) {
     let ok = Command::new("kill")

@@ -10,9 +10,9 @@
 //! of its embedding (the same value as `one_hot @ E`, by design cheaper), and both updates
 //! clip the gradient norm at 5 as training does (the script does not clip; clipping is one
 //! pass over the parameters). glibc's allocator is told to keep freed memory and to use one
-//! arena (`gumbel_gan::malloc`), as the CLI does; this matters (about 2x on the MLE step,
-//! which runs on a pool thread here). `crates/gan/examples/profile_gan_steps.rs` runs the
-//! same two steps in a loop for profilers.
+//! arena (`src/malloc.rs`, included below), as the CLI does; this matters (about 2x on the MLE
+//! step, which runs on a pool thread here). `examples/profile_gan_steps.rs` runs the same two
+//! steps in a loop for profilers.
 
 use std::hint::black_box;
 
@@ -22,6 +22,10 @@ use gumbel_gan::train::peer::{
     BATCH as B, LEN as L, VOCAB as V, adversarial_step, mle_batch_step, models, random_tokens,
 };
 
+// The CLI's allocator policy (a property of the process, so it lives in the binary's source).
+#[path = "../../src/malloc.rs"]
+mod malloc;
+
 fn pool(threads: usize) -> rayon::ThreadPool {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -30,8 +34,8 @@ fn pool(threads: usize) -> rayon::ThreadPool {
 }
 
 fn gan_steps(c: &mut Criterion) {
-    // As the CLI does: keep freed tensor memory in the process (gumbel_gan::malloc).
-    gumbel_gan::malloc::keep_freed_memory();
+    // As the CLI does: keep freed tensor memory in the process.
+    malloc::keep_freed_memory();
     let real = random_tokens(7);
     let mut g = c.benchmark_group("gan_adv_step/f32");
     g.sample_size(10);

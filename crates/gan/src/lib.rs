@@ -19,7 +19,6 @@
 pub mod data;
 pub mod error;
 pub mod io;
-pub mod malloc;
 pub mod metrics;
 pub mod model;
 pub mod random;

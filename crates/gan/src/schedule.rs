@@ -17,11 +17,72 @@
 //! - Jang et al. (2017): `tau = max(tau_min, tau_0 * exp(-r * t))`, with `t` advanced only
 //!   every `K` steps.
 //!
-//! A schedule is a pure function of the step index, so a resumed run sees the same
-//! temperatures as an uninterrupted one.
+//! [`ScheduleKind`] names a schedule as `--schedule` and `config.json` spell it; [`Schedule`]
+//! is the schedule itself, with its parameters. A schedule is a pure function of the step
+//! index, so a resumed run sees the same temperatures as an uninterrupted one.
 
 use std::fmt;
-use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// A schedule by name, as `--schedule` and the `schedule` field of `config.json` spell it
+/// (`"linear"`, `"jang"`, ...): one of RelGAN's shapes, from `--temp-start` to `--temp-end`
+/// over the adversarial steps, or Jang et al.'s schedule.
+/// [`TemperatureConfig::schedule`](crate::train::config::TemperatureConfig::schedule) turns
+/// it into a [`Schedule`]. Its `Display` is that name.
+///
+/// (The variants' docs are also the help of `gumbel-lab train --schedule`'s values.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum ScheduleKind {
+    /// The end value from the first step (RelGAN's `no`).
+    Constant,
+    /// A straight line from start to end.
+    Linear,
+    /// Geometric: `start * (end / start)^(i / N)`.
+    Exp,
+    /// `start + (end - start) * ln(i + 1) / ln(N)`.
+    Log,
+    /// A sigmoid from start to end, steepest at step N / 2.
+    Sigmoid,
+    /// `start + (end - start) * (i / (N - 1))^2`.
+    Quad,
+    /// `start + (end - start) * sqrt(i / (N - 1))`.
+    Sqrt,
+    /// Jang et al.: `max(tau_min, tau_0 * exp(-r * t))`, `t` advanced every K steps.
+    Jang,
+}
+
+impl ScheduleKind {
+    /// The annealing curve of one of RelGAN's shapes; `None` for [`ScheduleKind::Jang`].
+    ///
+    /// ```
+    /// use gumbel_gan::schedule::{ScheduleKind, Shape};
+    /// assert_eq!(ScheduleKind::Sqrt.shape(), Some(Shape::Sqrt));
+    /// assert_eq!(ScheduleKind::Jang.shape(), None);
+    /// assert_eq!(ScheduleKind::Sqrt.to_string(), "sqrt");
+    /// ```
+    pub fn shape(self) -> Option<Shape> {
+        match self {
+            ScheduleKind::Constant => Some(Shape::Constant),
+            ScheduleKind::Linear => Some(Shape::Linear),
+            ScheduleKind::Exp => Some(Shape::Exp),
+            ScheduleKind::Log => Some(Shape::Log),
+            ScheduleKind::Sigmoid => Some(Shape::Sigmoid),
+            ScheduleKind::Quad => Some(Shape::Quad),
+            ScheduleKind::Sqrt => Some(Shape::Sqrt),
+            ScheduleKind::Jang => None,
+        }
+    }
+}
+
+impl fmt::Display for ScheduleKind {
+    /// The serde name: the one `config.json` and `--schedule` use.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.serialize(f)
+    }
+}
 
 /// The shape of an annealing curve from `start` (step 0) to `end` (step N - 1 or N).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,42 +114,6 @@ impl Shape {
         Shape::Quad,
         Shape::Sqrt,
     ];
-
-    /// The name used on the command line and in `config.json`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Shape::Constant => "constant",
-            Shape::Linear => "linear",
-            Shape::Exp => "exp",
-            Shape::Log => "log",
-            Shape::Sigmoid => "sigmoid",
-            Shape::Quad => "quad",
-            Shape::Sqrt => "sqrt",
-        }
-    }
-}
-
-impl fmt::Display for Shape {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-impl FromStr for Shape {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Shape::ALL
-            .iter()
-            .copied()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = Shape::ALL.iter().map(|k| k.name()).collect();
-                format!(
-                    "unknown schedule '{s}': expected one of {}",
-                    names.join(", ")
-                )
-            })
-    }
 }
 
 /// A temperature schedule: the value at each adversarial step.
@@ -243,7 +268,7 @@ mod tests {
                     let got = s.at(i);
                     assert!(
                         (got - want).abs() <= 1e-9 * want.abs(),
-                        "{shape} n={n} i={i}: {got} vs {want}"
+                        "{shape:?} n={n} i={i}: {got} vs {want}"
                     );
                 }
             }
@@ -262,10 +287,16 @@ mod tests {
                     steps: n,
                 };
                 let values: Vec<f64> = (0..n).map(|i| s.at(i)).collect();
-                assert!(values.iter().all(|v| v.is_finite() && *v > 0.0), "{shape}");
+                assert!(
+                    values.iter().all(|v| v.is_finite() && *v > 0.0),
+                    "{shape:?}"
+                );
                 let rising = end > start;
                 for w in values.windows(2) {
-                    assert!(if rising { w[1] >= w[0] } else { w[1] <= w[0] }, "{shape}");
+                    assert!(
+                        if rising { w[1] >= w[0] } else { w[1] <= w[0] },
+                        "{shape:?}"
+                    );
                 }
                 // Linear, log, quad and sqrt reach `end` exactly at i = N - 1; exp reaches
                 // it at i = N (RelGAN's formula), sigmoid approaches it.
@@ -276,10 +307,14 @@ mod tests {
                 };
                 assert!(
                     (values[n - 1] - end).abs() <= tol,
-                    "{shape}: {} vs {end}",
+                    "{shape:?}: {} vs {end}",
                     values[n - 1]
                 );
-                assert_eq!(s.at(n + 10), values[n - 1], "{shape} holds its last value");
+                assert_eq!(
+                    s.at(n + 10),
+                    values[n - 1],
+                    "{shape:?} holds its last value"
+                );
             }
         }
     }
@@ -300,7 +335,33 @@ mod tests {
             every: 1,
         };
         assert!(bad.validate().unwrap_err().contains("min"));
-        assert!("cosine".parse::<Shape>().unwrap_err().contains("sigmoid"));
-        assert_eq!("quad".parse::<Shape>().unwrap(), Shape::Quad);
+    }
+
+    #[test]
+    fn schedule_kinds_are_named_as_in_config_json_and_cover_every_shape() {
+        let kinds = [
+            (ScheduleKind::Constant, "constant"),
+            (ScheduleKind::Linear, "linear"),
+            (ScheduleKind::Exp, "exp"),
+            (ScheduleKind::Log, "log"),
+            (ScheduleKind::Sigmoid, "sigmoid"),
+            (ScheduleKind::Quad, "quad"),
+            (ScheduleKind::Sqrt, "sqrt"),
+            (ScheduleKind::Jang, "jang"),
+        ];
+        for (kind, name) in kinds {
+            assert_eq!(kind.to_string(), name);
+            assert_eq!(serde_json::to_string(&kind).unwrap(), format!("\"{name}\""));
+            let back: ScheduleKind = serde_json::from_str(&format!("\"{name}\"")).unwrap();
+            assert_eq!(back, kind);
+        }
+        // RelGAN's seven shapes, each once, in order; Jang's schedule is not a shape.
+        let shapes: Vec<Shape> = kinds.iter().filter_map(|(k, _)| k.shape()).collect();
+        assert_eq!(shapes, Shape::ALL);
+        let e = serde_json::from_str::<ScheduleKind>("\"cosine\"").unwrap_err();
+        assert!(
+            e.to_string().contains("cosine") && e.to_string().contains("jang"),
+            "{e}"
+        );
     }
 }

@@ -16,6 +16,7 @@ use gumbel_gan::Error;
 use gumbel_gan::data::oracle::Oracle;
 use gumbel_gan::data::text;
 use gumbel_gan::model::TemperatureForm;
+use gumbel_gan::schedule::ScheduleKind;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 use gumbel_gan::train::data::TrainData;
 use gumbel_gan::train::run::{self, RunOptions, Silent};
@@ -124,21 +125,23 @@ fn pretrain_epochs_that_overflow_the_step_count_are_refused() {
 
 #[test]
 fn schedules_that_reach_zero_or_overflow_in_f32_are_refused_before_the_run() {
+    use ScheduleKind::{Exp, Linear, Log, Quad, Sqrt};
+    use TemperatureForm::{Beta, Tau};
     // (form, schedule, start, end, steps, the step the error must name)
     let cases = [
-        (TemperatureForm::Tau, "linear", 1.0, 1e-17, 200, 199),
-        (TemperatureForm::Tau, "quad", 1.0, 1e-17, 200, 199),
-        (TemperatureForm::Tau, "sqrt", 1.0, 1e-17, 200, 199),
-        (TemperatureForm::Tau, "log", 1.0, 1e-17, 200, 199),
+        (Tau, Linear, 1.0, 1e-17, 200, 199),
+        (Tau, Quad, 1.0, 1e-17, 200, 199),
+        (Tau, Sqrt, 1.0, 1e-17, 200, 199),
+        (Tau, Log, 1.0, 1e-17, 200, 199),
         // beta = 1e39 is infinite in f32.
-        (TemperatureForm::Beta, "exp", 1e39, 1.0, 200, 0),
+        (Beta, Exp, 1e39, 1.0, 200, 0),
         // beta = 1 + (1e40 - 1) i / 199 passes f32::MAX = 3.4e38 at i = 7.
-        (TemperatureForm::Beta, "linear", 1.0, 1e40, 200, 7),
+        (Beta, Linear, 1.0, 1e40, 200, 7),
     ];
     for (form, schedule, start, end, steps, step) in cases {
         let mut c = grammar();
         c.temperature.form = form;
-        c.temperature.schedule = schedule.into();
+        c.temperature.schedule = schedule;
         c.temperature.start = start;
         c.temperature.end = end;
         c.adv_steps = steps;
@@ -152,7 +155,7 @@ fn schedules_that_reach_zero_or_overflow_in_f32_are_refused_before_the_run() {
     // (1/tau must stay finite, tau >= 2.9e-39) at t = 89.
     let mut c = grammar();
     c.temperature.form = TemperatureForm::Tau;
-    c.temperature.schedule = "jang".into();
+    c.temperature.schedule = ScheduleKind::Jang;
     c.temperature.start = 1.0;
     c.temperature.end = 1e-320;
     c.temperature.jang_rate = 1.0;
@@ -167,11 +170,11 @@ fn schedules_that_reach_zero_or_overflow_in_f32_are_refused_before_the_run() {
     // the linear one computes 1 + (1e-30 - 1), which is 0 in f64).
     let mut c = grammar();
     c.temperature.form = TemperatureForm::Tau;
-    c.temperature.schedule = "exp".into();
+    c.temperature.schedule = ScheduleKind::Exp;
     c.temperature.start = 1.0;
     c.temperature.end = 1e-30;
     c.validate().unwrap();
-    c.temperature.schedule = "linear".into();
+    c.temperature.schedule = ScheduleKind::Linear;
     assert!(config_error(&c).contains("step 999 "));
     c.temperature.end = 1e-3;
     c.validate().unwrap();

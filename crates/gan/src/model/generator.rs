@@ -50,6 +50,7 @@ use crate::random;
 
 /// What the generator feeds back as its next input during free-running generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum Feedback {
     /// `x_{t+1} = y_t @ E`: the soft sample times the embedding; gradients flow through
@@ -62,16 +63,19 @@ pub enum Feedback {
 
 /// What the discriminator sees of a generated sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum DiscInput {
     /// The soft one-hots `y_t`.
     Soft,
     /// Straight-through: the hard one-hot forward, the soft sample's gradient backward.
+    #[cfg_attr(feature = "clap", value(alias = "st"))]
     StraightThrough,
 }
 
 /// How the schedule's value enters the relaxation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum TemperatureForm {
     /// `y = softmax((o + g) / tau)`: the schedule gives `tau`.

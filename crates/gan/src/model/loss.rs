@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 /// The adversarial loss.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 #[serde(rename_all = "snake_case")]
 pub enum LossKind {
     /// Relativistic standard GAN (RelGAN's default): `D: -log sigma(D(r) - D(f))`,

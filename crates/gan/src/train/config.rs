@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
-use crate::schedule::{Schedule, Shape};
+use crate::schedule::{Schedule, ScheduleKind};
 
 /// Where the training sequences come from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,9 +36,9 @@ pub enum DataSource {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TemperatureConfig {
     pub form: TemperatureForm,
-    /// One of RelGAN's shapes (`constant`, `linear`, `exp`, `log`, `sigmoid`, `quad`,
-    /// `sqrt`) or `jang`.
-    pub schedule: String,
+    /// One of RelGAN's shapes or Jang et al.'s schedule (`"linear"`, `"jang"`, ... in
+    /// `config.json`).
+    pub schedule: ScheduleKind,
     /// Value at the first adversarial step (tau_0, or beta = 1 in RelGAN).
     pub start: f64,
     /// Value at the last step (RelGAN's beta_max; for `jang`, the floor tau_min).
@@ -56,24 +56,19 @@ pub struct TemperatureConfig {
 impl TemperatureConfig {
     /// The schedule over `steps` adversarial steps (N = the real number of steps).
     pub fn schedule(&self, steps: usize) -> Result<Schedule> {
-        let s = if self.schedule == "jang" {
-            Schedule::Jang {
-                start: self.start,
-                min: self.end,
-                rate: self.jang_rate,
-                every: self.jang_every,
-            }
-        } else {
-            let shape: Shape = self
-                .schedule
-                .parse()
-                .map_err(|e: String| Error::Config(format!("--schedule: {e} (or jang)")))?;
-            Schedule::Anneal {
+        let s = match self.schedule.shape() {
+            Some(shape) => Schedule::Anneal {
                 shape,
                 start: self.start,
                 end: self.end,
                 steps: steps.max(1),
-            }
+            },
+            None => Schedule::Jang {
+                start: self.start,
+                min: self.end,
+                rate: self.jang_rate,
+                every: self.jang_every,
+            },
         };
         s.validate().map_err(Error::Config)?;
         Ok(s)
@@ -323,7 +318,7 @@ impl TrainConfig {
             },
             temperature: TemperatureConfig {
                 form: TemperatureForm::Beta,
-                schedule: "exp".into(),
+                schedule: ScheduleKind::Exp,
                 start: 1.0,
                 end: 1.0,
                 jang_rate: 1e-3,
@@ -707,12 +702,52 @@ mod tests {
         c.gen_lr = f64::NAN;
         assert!(c.validate().unwrap_err().to_string().contains("--gen-lr"));
         let mut c = TrainConfig::defaults_for(DataSource::Grammar);
-        c.temperature.schedule = "cosine".into();
-        let e = c.validate().unwrap_err().to_string();
-        assert!(e.contains("--schedule") && e.contains("jang"), "{e}");
-        let mut c = TrainConfig::defaults_for(DataSource::Grammar);
         c.temperature.start = 0.0;
         assert!(c.validate().unwrap_err().to_string().contains("start"));
+    }
+
+    /// A `config.json` as runs wrote it before `schedule` became an enum (the JSON has the same
+    /// string) and before `pretrained` and `max_len` existed: it must still load, so that
+    /// `--resume` and `eval` work on old run folders.
+    const OLD_CONFIG_JSON: &str = r#"{
+  "data": { "kind": "grammar" },
+  "train_size": 10000,
+  "test_size": 10000,
+  "model": {
+    "gen_emb": 32, "gen_hidden": 32, "disc_emb": 64,
+    "disc_widths": [2, 3, 4, 5], "disc_filters": 64, "disc_dropout": 0.25
+  },
+  "batch": 64, "pretrain_epochs": 1, "mle_lr": 0.01, "adv_steps": 12,
+  "g_steps": 1, "d_steps": 1, "gen_lr": 0.0005, "disc_lr": 0.001,
+  "adam_betas": [0.9, 0.999], "clip": 5.0,
+  "loss": "rsgan", "feedback": "hard", "disc_input": "straight_through",
+  "temperature": {
+    "form": "beta", "schedule": "linear", "start": 1.0, "end": 10.0,
+    "jang_rate": 0.001, "jang_every": 100, "learnable": false
+  },
+  "seed": 5, "log_every": 10, "eval_every": 250, "checkpoint_every": 500,
+  "eval_samples": 2000, "bleu_refs": 500
+}"#;
+
+    #[test]
+    fn an_old_config_json_with_a_schedule_string_still_loads() {
+        let c = TrainConfig::from_json(OLD_CONFIG_JSON, "config.json".as_ref()).unwrap();
+        assert_eq!(c.temperature.schedule, ScheduleKind::Linear);
+        assert_eq!(c.disc_input, DiscInput::StraightThrough);
+        assert_eq!((&c.pretrained, c.max_len), (&None, None));
+        // beta = 1 + 9 i / 11 over the 12 adversarial steps.
+        let s = c.schedule().unwrap();
+        assert_eq!((s.at(0), s.at(11)), (1.0, 10.0));
+        assert!(c.to_json().contains(r#""schedule": "linear""#));
+        // A schedule that does not exist names itself, the file and the ones that do.
+        let bad = OLD_CONFIG_JSON.replace(r#""linear""#, r#""cosine""#);
+        let e = TrainConfig::from_json(&bad, "runs/x/config.json".as_ref())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("runs/x/config.json") && e.contains("cosine") && e.contains("jang"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -720,7 +755,7 @@ mod tests {
         let mut c = TrainConfig::defaults_for(DataSource::Grammar);
         c.temperature = TemperatureConfig {
             form: TemperatureForm::Tau,
-            schedule: "jang".into(),
+            schedule: ScheduleKind::Jang,
             start: 1.0,
             end: 0.5,
             jang_rate: 1.0,

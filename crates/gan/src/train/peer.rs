@@ -1,6 +1,6 @@
 //! The workload of the PyTorch peer `../shared/peers/gan_step_bench.py`, in one place for
 //! the criterion benchmark (`benches/benchmarks/gan.rs`) and the profiling example
-//! (`crates/gan/examples/profile_gan_steps.rs`), which must time the same steps: vocabulary
+//! (`examples/profile_gan_steps.rs`), which must time the same steps: vocabulary
 //! 5000, length 20, batch 64; generator embedding 32, LSTM 32, soft feedback;
 //! discriminator embedding 64, widths 2, 3, 4, 5 x 64 filters, no dropout; RSGAN; tau 1;
 //! f32. The optimiser (Adam, lr 1e-4) is the caller's.

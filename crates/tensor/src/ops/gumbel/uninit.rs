@@ -56,14 +56,6 @@ pub(crate) unsafe fn write_rows<T: Element, R: Send, E: Send>(
 ))]
 fn advise_huge_pages<T>(v: &mut Vec<T>) {
     const HUGE: usize = 1 << 21;
-    const MADV_HUGEPAGE: std::ffi::c_int = 14;
-    unsafe extern "C" {
-        fn madvise(
-            addr: *mut std::ffi::c_void,
-            len: usize,
-            advice: std::ffi::c_int,
-        ) -> std::ffi::c_int;
-    }
     let bytes = v.capacity() * std::mem::size_of::<T>();
     if bytes < 4 * HUGE {
         return;
@@ -73,7 +65,7 @@ fn advise_huge_pages<T>(v: &mut Vec<T>) {
     if end > start {
         // SAFETY: [start, end) lies inside the allocation `v` owns, and MADV_HUGEPAGE only
         // changes how the kernel backs those pages, never what they hold.
-        unsafe { madvise(start as *mut std::ffi::c_void, end - start, MADV_HUGEPAGE) };
+        unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_HUGEPAGE) };
     }
 }
 

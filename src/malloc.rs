@@ -19,10 +19,14 @@
 //! made of 64 MiB heaps that glibc unmaps as soon as one is entirely free, whatever the trim
 //! threshold. The MLE step's 25.6 MB buffers come and go in such heaps every step, and
 //! page-fault throughout the profile of a step run inside a pool unless there is one arena
-//! (docs/performance.md). Small blocks still come from each thread's own cache
-//! (tcache) without locking. The CLI and the benchmarks call it once at start-up, before
-//! their thread pools exist. The same effect without code: `GLIBC_TUNABLES=`
+//! (docs/performance.md). Small blocks still come from each thread's own cache (tcache)
+//! without locking. The same effect without code: `GLIBC_TUNABLES=`
 //! `glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=4294967295:glibc.malloc.arena_max=1`.
+//!
+//! An allocator policy is a property of the whole process, so it belongs to programs, not to
+//! the libraries: the CLI (`src/main.rs`), the GAN benchmarks (`benches/benchmarks/gan.rs`) and
+//! `examples/profile_gan_steps.rs` call [`keep_freed_memory`] once at start-up, before their
+//! thread pools exist; the last two include this file with `#[path = ...] mod malloc;`.
 
 /// Turns glibc's mmap allocation off, raises its trim threshold and limits it to one arena
 /// (see the module docs). Returns `true` if the settings were accepted; a no-op returning
@@ -30,14 +34,7 @@
 pub fn keep_freed_memory() -> bool {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
-        use std::ffi::c_int;
-        unsafe extern "C" {
-            fn mallopt(param: c_int, value: c_int) -> c_int;
-        }
-        // From glibc's <malloc.h>.
-        const M_TRIM_THRESHOLD: c_int = -1;
-        const M_MMAP_MAX: c_int = -4;
-        const M_ARENA_MAX: c_int = -8;
+        use libc::{M_ARENA_MAX, M_MMAP_MAX, M_TRIM_THRESHOLD, c_int, mallopt};
         // SAFETY: mallopt only changes allocator parameters; it is safe to call at any
         // time from any thread (glibc takes its arena locks).
         unsafe {

@@ -3,7 +3,7 @@
 //! number of steps, for profilers and for CPU-time comparisons on a shared machine.
 //!
 //! ```sh
-//! cargo build --release -p gumbel-gan --example profile_gan_steps
+//! cargo build --release --example profile_gan_steps
 //! RAYON_NUM_THREADS=1 target/release/examples/profile_gan_steps adv 50
 //! RAYON_NUM_THREADS=1 perf record -g target/release/examples/profile_gan_steps mle 200
 //! valgrind --tool=callgrind target/release/examples/profile_gan_steps adv 2
@@ -16,6 +16,10 @@ use std::time::Instant;
 
 use gumbel_gan::autograd::optim::Adam;
 use gumbel_gan::train::peer::{adversarial_step, mle_batch_step, models, random_tokens};
+
+// The CLI's allocator policy, as the CLI and the benchmark use it.
+#[path = "../src/malloc.rs"]
+mod malloc;
 
 /// User + system CPU time of this process in seconds (`/proc/self/stat` fields 14 and 15,
 /// in clock ticks of 1/100 s), or `None` off Linux.
@@ -42,7 +46,7 @@ fn checksum(stores: &[&gumbel_gan::autograd::ParamStore<f32>]) -> u64 {
 }
 
 fn main() {
-    gumbel_gan::malloc::keep_freed_memory();
+    malloc::keep_freed_memory();
     let args: Vec<String> = std::env::args().collect();
     let which = args.get(1).map(String::as_str).unwrap_or("adv");
     let steps: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(20);
