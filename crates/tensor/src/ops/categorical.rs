@@ -8,7 +8,7 @@
 //! generator's evaluation sampler both use it.
 //!
 //! [`sample_inverse_cdf`] is the fast kernel: the row's maximum from
-//! [`reduce::simd::max`](super::reduce::simd::max), SIMD `exp` stored in place, partial
+//! [`reduce::simd::max`], SIMD `exp` stored in place, partial
 //! sums per chunk of [`CDF_CHUNK`] classes in f64, so that the search skips whole chunks and
 //! reads only one chunk's exponentials. [`scalar::sample_inverse_cdf`] is its plain f64
 //! reference twin. The two agree except where `u S` falls within rounding of a boundary

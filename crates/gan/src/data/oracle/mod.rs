@@ -34,7 +34,7 @@
 //!
 //! # Determinism
 //! Sequence `i` of [`Oracle::sample`] draws its uniforms from its own stream
-//! ([`random::stream`]`(seed, `[`SAMPLE_DOMAIN`]`, i)`); every row's arithmetic is the same
+//! ([`random::stream`](crate::random::stream)`(seed, `[`SAMPLE_DOMAIN`]`, i)`); every row's arithmetic is the same
 //! whichever block or thread computes it; per-sequence NLLs are summed in sequence order. So
 //! results are bitwise identical for any number of threads.
 
