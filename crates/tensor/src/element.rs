@@ -1,44 +1,42 @@
-//! The element types a [`Tensor`](crate::Tensor) may hold (`f32` and `f64`) and their SIMD
-//! vectors.
+//! The element types a [`Tensor`](crate::Tensor) may hold (`f32` and `f64`).
 //!
 //! Every kernel in this crate is written once, generically over [`Element`], and so exists
 //! for both types: `f32` for speed, `f64` for gradient checks. The trait is sealed: the
 //! numerical contract (tolerances, noise grids) is stated for exactly these two types.
 //!
-//! Each element type names its SIMD vector through [`Element::Simd`]: wide's `f32x8` and
-//! `f64x4` (one 256-bit register). Which instructions wide emits is decided at compile time
-//! by `cfg(target_feature)`: with `-C target-cpu=native` on an AVX2 or AVX-512 machine these
-//! are single `ymm` registers; in a portable SSE2 build each is two `xmm` halves. Results
-//! differ between the two builds only in the last bits of `exp`/`ln` polynomials, never in
-//! semantics.
+//! Besides the scalar arithmetic, each element type names what its vector kernels need:
+//! its two SIMD vectors ([`Element::Simd`], 256 bits, and [`Element::Lanes`], 512 bits;
+//! their operations are in [`crate::simd`]), the `ln`/`exp` polynomials of `poly.rs` on
+//! the 512-bit vector with their scalar twins, and the mapping from random words to the
+//! uniforms of the Gumbel noise ([`crate::random`]). All of it lives below the ops: this
+//! module imports nothing from [`crate::ops`].
 
 use std::fmt::{Debug, Display, LowerExp};
 use std::iter::Sum;
 use std::ops::{Add, AddAssign, Div, DivAssign, Mul, MulAssign, Neg, Sub, SubAssign};
 
-use wide::{f32x8, f64x4};
+use wide::{f32x8, f32x16, f64x4, f64x8, u64x8};
+
+use crate::poly;
+use crate::random;
+use crate::simd::{Lanes, SimdFloat};
 
 mod sealed {
     pub trait Sealed {}
     impl Sealed for f32 {}
     impl Sealed for f64 {}
-    impl Sealed for wide::f32x8 {}
-    impl Sealed for wide::f64x4 {}
 }
 
 /// A floating-point element type: `f32` or `f64`.
 ///
-/// [`GumbelElement`](crate::ops::gumbel::GumbelElement) is a supertrait: it carries the
-/// per-type pieces of the Gumbel kernels (the uniform mapping) and, through
-/// [`LaneElement`](crate::ops::lanes::LaneElement), the 512-bit vector and the `ln`/`exp`
-/// polynomials that the Gumbel and softmax kernels share, so that those kernels can be
-/// generic over `Element`.
-///
 /// Scalar methods (`exp`, `ln`, ...) are the standard library's and serve as the reference
-/// against which the SIMD kernels are tested.
+/// against which the SIMD kernels are tested. The methods after them are the per-type
+/// pieces of the 512-bit kernels (Gumbel and softmax), so that those kernels can be generic
+/// over `Element`: the `ln`/`exp` polynomials, each with a scalar twin that returns bitwise
+/// the same result (error bounds and domains in `poly.rs`), and the uniforms of one step
+/// of the Gumbel noise generator ([`crate::random`], "The uniform grid").
 pub trait Element:
     sealed::Sealed
-    + crate::ops::gumbel::GumbelElement
     + Copy
     + Send
     + Sync
@@ -60,8 +58,11 @@ pub trait Element:
     + DivAssign
     + 'static
 {
-    /// The SIMD vector of this element type.
+    /// The 256-bit SIMD vector of this element type (`f32x8`, `f64x4`), used by the
+    /// generic kernels.
     type Simd: SimdFloat<Scalar = Self>;
+    /// The 512-bit SIMD vector (`f32x16`, `f64x8`), used by the Gumbel and softmax kernels.
+    type Lanes: Lanes<Scalar = Self>;
     /// The unsigned integer of the same width (`u32` / `u64`), for bit manipulation.
     type Bits: Copy + Debug + PartialEq;
 
@@ -104,67 +105,32 @@ pub trait Element:
     fn is_finite(self) -> bool;
     /// `self * a + b` with a single rounding.
     fn mul_add(self, a: Self, b: Self) -> Self;
-}
 
-/// The SIMD operations the kernels use, implemented for `f32x8` and `f64x4`.
-///
-/// `load`/`store` read and write the first [`SimdFloat::LANES`] elements of a slice and
-/// panic if it is shorter (a bounds check the optimiser hoists out of counted loops).
-/// Horizontal reductions fold the lanes in a fixed order (pairwise tree over `to_array()`),
-/// so a kernel's result does not depend on how rows are scheduled across threads.
-pub trait SimdFloat:
-    sealed::Sealed
-    + Copy
-    + Send
-    + Sync
-    + Debug
-    + Add<Output = Self>
-    + Sub<Output = Self>
-    + Mul<Output = Self>
-    + Div<Output = Self>
-    + Neg<Output = Self>
-    + AddAssign
-    + SubAssign
-    + MulAssign
-{
-    type Scalar: Element<Simd = Self>;
-    const LANES: usize;
-
-    fn splat(x: Self::Scalar) -> Self;
-    fn load(src: &[Self::Scalar]) -> Self;
-    fn store(self, dst: &mut [Self::Scalar]);
-    /// Lanes as an array-like slice (copied out).
-    fn to_vec(self) -> Vec<Self::Scalar>;
-
-    /// e^x (wide's polynomial; exp(-inf) = 0, exp(+inf) = +inf).
-    fn exp(self) -> Self;
-    /// ln x (wide's polynomial; ln 0 = -inf. Note: ln of a *subnormal* is -inf too).
-    fn ln(self) -> Self;
-    fn tanh(self) -> Self;
-    fn sqrt(self) -> Self;
-    fn abs(self) -> Self;
-    /// Lane-wise max; if exactly one operand is NaN the other is returned.
-    fn max(self, other: Self) -> Self;
-    fn min(self, other: Self) -> Self;
-    /// `self * a + b` (fused where the target has FMA).
-    fn mul_add(self, a: Self, b: Self) -> Self;
-    /// Lane-wise `if self > other { a } else { b }`.
-    fn select_gt(self, other: Self, a: Self, b: Self) -> Self;
-    /// Lane-wise `if self >= other { a } else { b }`.
-    fn select_ge(self, other: Self, a: Self, b: Self) -> Self;
-    /// Lane-wise `if self.is_nan() { a } else { b }`.
-    fn select_nan(self, a: Self, b: Self) -> Self;
-
-    /// Sum of the lanes, folded pairwise in a fixed order.
-    fn reduce_add(self) -> Self::Scalar;
-    /// Max of the lanes (NaN lanes ignored unless all are NaN).
-    fn reduce_max(self) -> Self::Scalar;
+    /// `ln x` for positive normal `x`, <= 1 ulp (`f32`) / <= 2 ulp of std (`f64`).
+    fn ln_lanes(x: Self::Lanes) -> Self::Lanes;
+    /// Scalar twin of [`Element::ln_lanes`] (bitwise identical).
+    fn ln_scalar(x: Self) -> Self;
+    /// `e^x` for `x <= 0` or `-inf` (valid up to `+88` / `+709`), <= 2 ulp (`f32`) / <= 2
+    /// ulp of std (`f64`) for normal results; results below the smallest normal (`x` below
+    /// about `-87.3` / `-708.4`) flush to `+0.0`, and `e^-inf = +0.0` exactly.
+    fn exp_lanes(x: Self::Lanes) -> Self::Lanes;
+    /// Scalar twin of [`Element::exp_lanes`] (bitwise identical).
+    fn exp_scalar(x: Self) -> Self;
+    /// The uniforms of one generator step (8 random words): 16 for `f32`, 8 for `f64`, on
+    /// the grid `(k + 1/2) 2^-b` of [`crate::random`].
+    fn uniforms(w: u64x8) -> Self::Lanes;
+    /// Scalar twin of [`Element::uniforms`]: writes `Lanes::N` uniforms to `out`.
+    fn uniforms_scalar(w: [u64; 8], out: &mut [Self]);
 }
 
 macro_rules! impl_element {
-    ($t:ident, $simd:ident, $bits:ident, $lanes:expr) => {
+    (
+        $t:ident, $simd:ident, $lanes_ty:ident, $bits:ident, $lanes:expr,
+        $ln_v:ident, $ln_s:ident, $exp_v:ident, $exp_s:ident, $uni_v:ident, $uni_s:ident
+    ) => {
         impl Element for $t {
             type Simd = $simd;
+            type Lanes = $lanes_ty;
             type Bits = $bits;
             const LANES: usize = $lanes;
             const NAME: &'static str = stringify!($t);
@@ -237,130 +203,42 @@ macro_rules! impl_element {
             fn mul_add(self, a: Self, b: Self) -> Self {
                 $t::mul_add(self, a, b)
             }
-        }
-
-        impl SimdFloat for $simd {
-            type Scalar = $t;
-            const LANES: usize = $lanes;
-
             #[inline(always)]
-            fn splat(x: $t) -> Self {
-                $simd::splat(x)
+            fn ln_lanes(x: $lanes_ty) -> $lanes_ty {
+                poly::$ln_v(x)
             }
             #[inline(always)]
-            fn load(src: &[$t]) -> Self {
-                let a: [$t; $lanes] = src[..$lanes].try_into().unwrap();
-                $simd::from(a)
+            fn ln_scalar(x: $t) -> $t {
+                poly::$ln_s(x)
             }
             #[inline(always)]
-            fn store(self, dst: &mut [$t]) {
-                dst[..$lanes].copy_from_slice(&self.to_array());
-            }
-            fn to_vec(self) -> Vec<$t> {
-                self.to_array().to_vec()
+            fn exp_lanes(x: $lanes_ty) -> $lanes_ty {
+                poly::$exp_v(x)
             }
             #[inline(always)]
-            fn exp(self) -> Self {
-                $simd::exp(self)
+            fn exp_scalar(x: $t) -> $t {
+                poly::$exp_s(x)
             }
             #[inline(always)]
-            fn ln(self) -> Self {
-                $simd::ln(self)
+            fn uniforms(w: u64x8) -> $lanes_ty {
+                random::$uni_v(w)
             }
             #[inline(always)]
-            fn tanh(self) -> Self {
-                $simd::tanh(self)
-            }
-            #[inline(always)]
-            fn sqrt(self) -> Self {
-                $simd::sqrt(self)
-            }
-            #[inline(always)]
-            fn abs(self) -> Self {
-                $simd::abs(self)
-            }
-            #[inline(always)]
-            fn max(self, other: Self) -> Self {
-                $simd::max(self, other)
-            }
-            #[inline(always)]
-            fn min(self, other: Self) -> Self {
-                $simd::min(self, other)
-            }
-            #[inline(always)]
-            fn mul_add(self, a: Self, b: Self) -> Self {
-                $simd::mul_add(self, a, b)
-            }
-            #[inline(always)]
-            fn select_gt(self, other: Self, a: Self, b: Self) -> Self {
-                self.simd_gt(other).select(a, b)
-            }
-            #[inline(always)]
-            fn select_ge(self, other: Self, a: Self, b: Self) -> Self {
-                self.simd_ge(other).select(a, b)
-            }
-            #[inline(always)]
-            fn select_nan(self, a: Self, b: Self) -> Self {
-                self.is_nan().select(a, b)
-            }
-            #[inline(always)]
-            fn reduce_add(self) -> $t {
-                pairwise_fold(self.to_array(), |a, b| a + b)
-            }
-            #[inline(always)]
-            fn reduce_max(self) -> $t {
-                pairwise_fold(self.to_array(), $t::max)
+            fn uniforms_scalar(w: [u64; 8], out: &mut [$t]) {
+                random::$uni_s(w, out)
             }
         }
     };
 }
 
-impl_element!(f32, f32x8, u32, 8);
-impl_element!(f64, f64x4, u64, 4);
-
-/// Folds an array pairwise: `((a0 op a1) op (a2 op a3)) op (...)`, a fixed order.
-#[inline(always)]
-fn pairwise_fold<T: Copy, const N: usize>(mut a: [T; N], op: impl Fn(T, T) -> T) -> T {
-    let mut n = N;
-    while n > 1 {
-        let half = n / 2;
-        for i in 0..half {
-            a[i] = op(a[2 * i], a[2 * i + 1]);
-        }
-        if n % 2 == 1 {
-            a[half] = a[n - 1];
-            n = half + 1;
-        } else {
-            n = half;
-        }
-    }
-    a[0]
+// (element, 256-bit vector, 512-bit vector, bits, 256-bit lanes, then the poly.rs and
+// random.rs functions behind ln_lanes, ln_scalar, exp_lanes, exp_scalar, uniforms,
+// uniforms_scalar)
+impl_element! {
+    f32, f32x8, f32x16, u32, 8,
+    ln_f32x16, ln_f32, exp_f32x16, exp_f32, uniforms_f32x16, uniforms_f32
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn pairwise_fold_sums_every_lane_once() {
-        assert_eq!(
-            pairwise_fold([1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], |a, b| a + b),
-            36.0
-        );
-        assert_eq!(pairwise_fold([1.0f64, 2.0, 3.0], |a, b| a + b), 6.0);
-        assert_eq!(pairwise_fold([5.0f32], |a, b| a + b), 5.0);
-    }
-
-    #[test]
-    fn simd_load_store_round_trip_and_reductions() {
-        let x: Vec<f32> = (0..8).map(|i| i as f32 - 3.0).collect();
-        let v = <f32 as Element>::Simd::load(&x);
-        let mut out = vec![0.0f32; 8];
-        v.store(&mut out);
-        assert_eq!(x, out);
-        assert_eq!(v.reduce_add(), x.iter().sum::<f32>());
-        assert_eq!(v.reduce_max(), 4.0);
-        let nan_lane = <f64 as Element>::Simd::from([1.0, f64::NAN, 3.0, -2.0]);
-        assert_eq!(nan_lane.reduce_max(), 3.0);
-    }
+impl_element! {
+    f64, f64x4, f64x8, u64, 4,
+    ln_f64x8, ln_f64, exp_f64x8, exp_f64, uniforms_f64x8, uniforms_f64
 }

@@ -11,8 +11,6 @@
 //! - [`reduce`]: per-row `sum`, `max`, `argmax`, `logsumexp`, and whole-tensor sum/mean.
 //! - [`softmax`](mod@softmax): softmax and log-softmax over the last dimension, forward and backward.
 //! - [`matmul`](mod@matmul): 2-D matrix products with optional transposes, through the `gemm` crate.
-//! - [`lanes`]: the 512-bit vectors (`f32x16`, `f64x8`) and, in `poly.rs`, the `exp`/`ln`
-//!   polynomials that the softmax and Gumbel kernels share.
 //! - [`gumbel`]: Gumbel noise streams, the fused Gumbel-Softmax forward and backward,
 //!   Gumbel-max sampling and the ExpConcrete density (a folder: the op has its own kernels).
 
@@ -23,9 +21,7 @@ mod testing;
 pub mod categorical;
 pub mod elementwise;
 pub mod gumbel;
-pub mod lanes;
 pub mod matmul;
-pub(crate) mod poly;
 pub mod reduce;
 pub mod softmax;
 

@@ -35,8 +35,8 @@
 //! `fast_max` and a sentinel sum that turns NaN or `+inf` exactly when some element is
 //! (then the row is scanned for the column to name), (2) `exp(x - m)` written to the
 //! output and summed in the same pass with four accumulators, (3) scaling by `1 / s`.
-//! The SIMD kernels run on the 512-bit [`Lanes`](crate::ops::lanes::Lanes) (`f32x16`,
-//! `f64x8`) with the `exp` polynomial of `ops/poly.rs`, shared with the Gumbel kernels:
+//! The SIMD kernels run on the 512-bit [`Lanes`](crate::simd::Lanes) (`f32x16`,
+//! `f64x8`) with the `exp` polynomial of `poly.rs`, shared with the Gumbel kernels:
 //! <= 2 ulp (`f32`; <= 2 ulp of std in `f64`) on its domain `(-inf, 0]`, which holds every
 //! `x - m`; results below the smallest normal number flush to 0, so a probability below
 //! `2^-126` (`2^-1022`) may be 0 instead of subnormal. Log-softmax takes `exp` only for
@@ -181,12 +181,12 @@ pub fn log_softmax_backward<T: Element>(logp: &Tensor<T>, dy: &Tensor<T>) -> Res
     backward("log_softmax_backward", logp, dy, simd::log_softmax_backward)
 }
 
-/// SIMD row kernels on 512-bit [`Lanes`](crate::ops::lanes::Lanes) (`f32x16` / `f64x8`)
+/// SIMD row kernels on 512-bit [`Lanes`](crate::simd::Lanes) (`f32x16` / `f64x8`)
 /// with the `exp` polynomial of `poly.rs`; four accumulators (see the module docs for the
 /// loop shapes).
 pub mod simd {
     use super::{Element, RowFault, check_row};
-    use crate::ops::lanes::Lanes;
+    use crate::simd::Lanes;
 
     /// `max_i x_i`, or NaN if some `x_i` is NaN or `+inf` (then [`check_row`] names it).
     ///
@@ -480,8 +480,8 @@ pub mod scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::lanes::Lanes;
     use crate::ops::testing::{LENGTHS, assert_bitwise, put, uniform, with_threads};
+    use crate::simd::Lanes;
     use approx::abs_diff_eq;
 
     const EPS_F64: f64 = f64::EPSILON;

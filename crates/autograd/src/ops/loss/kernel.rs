@@ -47,7 +47,7 @@ pub mod simd {
     /// `sum_j exp(x_j - m)` (NaN if any `x_j` is NaN), handing each block of exponentials
     /// to `sink(start, values)` in order. For `m = max_j x_j` every argument is `<= 0` (or
     /// `-inf`), the range of the Gumbel kernels' Cephes `exp` polynomial
-    /// (`GumbelElement::exp_scalar`: branch-free, so the plain loops below compile to
+    /// ([`Element::exp_scalar`]: branch-free, so the plain loops below compile to
     /// full-width vector code, several times faster than wide's general `exp` in the
     /// `lstm_lm` profile: docs/performance.md). The polynomial maps NaN to 0, so
     /// the loops also look for NaN. Blocks of `2 * LANES` go to two vector accumulators;

@@ -42,9 +42,9 @@ use super::uninit::{assume_init_mut, write_rows};
 use super::{GumbelSoftmax, Noise, Temperature};
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::ops::lanes::Lanes;
-use crate::ops::poly::fast_max;
 use crate::parallel;
+use crate::poly::fast_max;
+use crate::simd::Lanes;
 use crate::tensor::Tensor;
 
 /// Elements per chunk of the forward pass: 8 KiB of `y` in `f32` (16 KiB in `f64`), so

@@ -23,9 +23,10 @@
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
 //! | `uninit.rs` | output tensors written in full without zeroing them first |
 //!
-//! The 512-bit vectors the kernels run on (`f32x16`, `f64x8`) and the `ln`/`exp`
-//! polynomials for their input ranges live one level up, in [`crate::ops::lanes`] and
-//! `ops/poly.rs`, shared with the softmax kernels.
+//! The 512-bit vectors the kernels run on ([`Element::Lanes`]: `f32x16`, `f64x8`), the
+//! `ln`/`exp` polynomials for their input ranges ([`Element::ln_lanes`],
+//! [`Element::exp_lanes`], in `poly.rs`) and the uniform grid ([`crate::random`]) live
+//! below the ops, with the element types: the softmax kernels share the first two.
 //!
 //! ## Numerical contract
 //! - `tau`/`beta` must be finite and `> 0`, and so must their reciprocal:
@@ -64,11 +65,8 @@ pub mod scalar {
     };
 }
 
-use wide::u64x8;
-
 use crate::element::Element;
 use crate::error::{Error, Result};
-use crate::ops::lanes::LaneElement;
 use crate::tensor::Tensor;
 
 /// The temperature of the relaxation, in one of two forms:
@@ -150,22 +148,4 @@ pub struct GumbelSoftmax<T: Element> {
     /// (forward value `hard`, gradient taken through `y`, i.e. pass `dy` for `hard` to
     /// [`gumbel_softmax_backward`] unchanged).
     pub hard: Option<Tensor<T>>,
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
-}
-
-/// The per-type half of the Gumbel kernels (implemented for `f32` and `f64`, and a
-/// supertrait of [`Element`], so every element type has it): the mapping from one
-/// generator step to uniforms, with its scalar twin. The 512-bit vector type and the
-/// `ln`/`exp` polynomials come from the supertrait [`LaneElement`]. The kernels themselves
-/// are generic over [`Element`].
-pub trait GumbelElement: sealed::Sealed + LaneElement {
-    /// The uniforms of one generator step (8 random words): 16 for `f32`, 8 for `f64`.
-    fn uniforms(w: u64x8) -> Self::Lanes;
-    /// Scalar twin of [`GumbelElement::uniforms`]: writes `Lanes::N` uniforms to `out`.
-    fn uniforms_scalar(w: [u64; 8], out: &mut [Self]);
 }

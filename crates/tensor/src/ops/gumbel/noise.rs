@@ -1,116 +1,21 @@
-//! From random bits to Gumbel noise: the uniform grid, `g = -ln(-ln u)`, the noise
-//! sources the fused kernels read from, and the public [`gumbel_noise`] /
-//! [`uniform_noise`] tensors.
+//! From random bits to Gumbel noise: `g = -ln(-ln u)`, the noise sources the fused kernels
+//! read from, and the public [`gumbel_noise`] / [`uniform_noise`] tensors.
 //!
-//! ## The uniform grid (docs/kernels.md, "Uniform grid")
-//! A `k`-bit integer `k` becomes `u = (k + 1/2) 2^-b`, with `b = 23` for `f32` (two
-//! uniforms per 64-bit word: bits 31..9 and 63..41) and `b = 52` for `f64` (bits 63..12).
-//! It is built exactly with one OR and two additions:
-//!
-//! ```text
-//! from_bits(bits(1.0) | k)  = 1 + k 2^-b             (k fills the mantissa: exact)
-//!   - (1 - 2^-(b+1))         = (2k + 1) 2^-(b+1)      (exact: Sterbenz, both in [1/2, 2])
-//! ```
-//!
-//! (one subtraction; `2k + 1 < 2^(b+1)` fits the mantissa, so the result is exact too).
-//!
-//! so `u` runs over `2^-(b+1), 3 2^-(b+1), ..., 1 - 2^-(b+1)`: symmetric about 1/2, never
-//! 0 or 1, never subnormal, and `-ln u` never 0 or subnormal either (its smallest value is
-//! about `2^-(b+1)`). A 24-bit grid for `f32` would not work: its top point
-//! `1 - 2^-25` is not an `f32` and rounds to 1, where `-ln(-ln u) = +inf`.
+//! The uniforms come from [`Element::uniforms`]: one generator step (8 random words)
+//! becomes one vector of uniforms on the grid `(k + 1/2) 2^-b` of [`crate::random`] ("The
+//! uniform grid"; docs/kernels.md, "Uniform grid"), strictly inside `(0, 1)` and with `u`
+//! and `-ln u` normal, which is what lets the `ln` polynomial skip every edge case.
 //!
 //! The grid truncates the Gumbel tails at `g` in `[-2.81, 16.6]` (`f32`) and
 //! `[-3.60, 36.7]` (`f64`); the mass beyond is about `1e-7` resp. `1e-16`.
 
 use std::mem::MaybeUninit;
 
-use wide::{f32x16, f64x8, u32x16, u64x8};
-
-use super::GumbelElement;
 use super::rng::{CallKey, GumbelRng, LaneRng};
 use super::uninit::write_rows;
 use crate::element::Element;
-use crate::ops::lanes::Lanes;
+use crate::simd::Lanes;
 use crate::tensor::Tensor;
-
-const F32_ONE_BITS: u32 = 0x3f80_0000;
-/// `1 - 2^-24`: `(1 + k 2^-23) - (1 - 2^-24) = (k + 1/2) 2^-23`, exactly.
-const F32_ONE_MINUS_HALF_STEP: f32 = 1.0 - 1.0 / 16_777_216.0;
-const F64_ONE_BITS: u64 = 0x3ff0_0000_0000_0000;
-/// `1 - 2^-53`: `(1 + k 2^-52) - (1 - 2^-53) = (k + 1/2) 2^-52`, exactly.
-const F64_ONE_MINUS_HALF_STEP: f64 = 1.0 - 1.0 / 9_007_199_254_740_992.0;
-
-/// 16 `f32` uniforms from one generator step. Element `2j` takes bits 31..9 of lane `j`'s
-/// word, element `2j + 1` bits 63..41: exactly the `u32x16` view of the `u64x8`
-/// (little-endian), shifted right by 9.
-#[inline(always)]
-pub(crate) fn uniforms_f32x16(w: u64x8) -> f32x16 {
-    use wide::bytemuck::cast;
-    let k = cast::<u64x8, u32x16>(w) >> 9;
-    let one_plus: f32x16 = cast(k | u32x16::splat(F32_ONE_BITS));
-    one_plus - f32x16::splat(F32_ONE_MINUS_HALF_STEP)
-}
-
-/// The `f32` uniform of the 23-bit integer `k`: `(k + 1/2) 2^-23`.
-#[inline(always)]
-pub(crate) fn uniform_f32(k: u32) -> f32 {
-    debug_assert!(k < 1 << 23);
-    f32::from_bits(F32_ONE_BITS | k) - F32_ONE_MINUS_HALF_STEP
-}
-
-/// Scalar twin of [`uniforms_f32x16`].
-#[inline(always)]
-pub(crate) fn uniforms_f32(w: [u64; 8], out: &mut [f32]) {
-    for (j, &word) in w.iter().enumerate() {
-        out[2 * j] = uniform_f32((word as u32) >> 9);
-        out[2 * j + 1] = uniform_f32((word >> 41) as u32);
-    }
-}
-
-/// 8 `f64` uniforms from one generator step: element `j` takes bits 63..12 of lane `j`.
-#[inline(always)]
-pub(crate) fn uniforms_f64x8(w: u64x8) -> f64x8 {
-    use wide::bytemuck::cast;
-    let one_plus: f64x8 = cast(w.unbounded_shr_scalar(12) | u64x8::splat(F64_ONE_BITS));
-    one_plus - f64x8::splat(F64_ONE_MINUS_HALF_STEP)
-}
-
-/// The `f64` uniform of the 52-bit integer `k`: `(k + 1/2) 2^-52`.
-#[inline(always)]
-pub(crate) fn uniform_f64(k: u64) -> f64 {
-    debug_assert!(k < 1 << 52);
-    f64::from_bits(F64_ONE_BITS | k) - F64_ONE_MINUS_HALF_STEP
-}
-
-/// Scalar twin of [`uniforms_f64x8`].
-#[inline(always)]
-pub(crate) fn uniforms_f64(w: [u64; 8], out: &mut [f64]) {
-    for (j, &word) in w.iter().enumerate() {
-        out[j] = uniform_f64(word >> 12);
-    }
-}
-
-impl GumbelElement for f32 {
-    #[inline(always)]
-    fn uniforms(w: u64x8) -> f32x16 {
-        uniforms_f32x16(w)
-    }
-    #[inline(always)]
-    fn uniforms_scalar(w: [u64; 8], out: &mut [f32]) {
-        uniforms_f32(w, out)
-    }
-}
-
-impl GumbelElement for f64 {
-    #[inline(always)]
-    fn uniforms(w: u64x8) -> f64x8 {
-        uniforms_f64x8(w)
-    }
-    #[inline(always)]
-    fn uniforms_scalar(w: [u64; 8], out: &mut [f64]) {
-        uniforms_f64(w, out)
-    }
-}
 
 /// `g = -ln(-ln u)` lane-wise, for `u` on the uniform grid (or anywhere in `(0, 1)` with
 /// `u` and `-ln u` normal).
@@ -267,46 +172,25 @@ pub(crate) mod scalar {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wide::u64x8;
 
     #[test]
-    fn uniform_grid_ends_are_inside_and_g_is_finite() {
-        // The raw bits 0 and all-ones, forced through the mapping (the generator's
-        // extreme outputs): u strictly inside (0, 1), g finite.
+    fn the_grid_ends_give_finite_gumbel_noise() {
+        // The raw bits 0 and all-ones (the generator's extreme outputs), forced through the
+        // uniform mapping (crate::random tests that u is inside (0, 1) and normal): g is
+        // finite in the SIMD kernel and its scalar twin alike.
         for w in [0u64, u64::MAX] {
             let mut u32s = [0.0f32; 16];
-            uniforms_f32([w; 8], &mut u32s);
+            f32::uniforms_scalar([w; 8], &mut u32s);
             let mut u64s = [0.0f64; 8];
-            uniforms_f64([w; 8], &mut u64s);
-            for &u in &u32s {
-                assert!(u > 0.0 && u < 1.0 && u.is_normal(), "{u}");
-                assert!(gumbel_scalar(u).is_finite());
-            }
-            for &u in &u64s {
-                assert!(u > 0.0 && u < 1.0 && u.is_normal(), "{u}");
-                assert!(gumbel_scalar(u).is_finite());
-            }
-            let v = uniforms_f32x16(u64x8::splat(w));
-            assert_eq!(v.to_array(), u32s);
-            assert!(
-                gumbel_lanes::<f32>(v)
-                    .to_array()
-                    .iter()
-                    .all(|g| g.is_finite())
-            );
-            let v = uniforms_f64x8(u64x8::splat(w));
-            assert_eq!(v.to_array(), u64s);
-            assert!(
-                gumbel_lanes::<f64>(v)
-                    .to_array()
-                    .iter()
-                    .all(|g| g.is_finite())
-            );
+            f64::uniforms_scalar([w; 8], &mut u64s);
+            assert!(u32s.iter().all(|&u| gumbel_scalar(u).is_finite()));
+            assert!(u64s.iter().all(|&u| gumbel_scalar(u).is_finite()));
+            let g = gumbel_lanes::<f32>(f32::uniforms(u64x8::splat(w)));
+            assert!(g.to_array().iter().all(|g| g.is_finite()));
+            let g = gumbel_lanes::<f64>(f64::uniforms(u64x8::splat(w)));
+            assert!(g.to_array().iter().all(|g| g.is_finite()));
         }
-        // Exact endpoints of the grid.
-        assert_eq!(uniform_f32(0), 2f32.powi(-24));
-        assert_eq!(uniform_f32((1 << 23) - 1), 1.0 - 2f32.powi(-24));
-        assert_eq!(uniform_f64(0), 2f64.powi(-53));
-        assert_eq!(uniform_f64((1 << 52) - 1), 1.0 - 2f64.powi(-53));
     }
 
     #[test]
@@ -323,9 +207,9 @@ mod tests {
                 let lo = k + 2 * j as u32;
                 *w = ((lo as u64) << 9) | (((lo + 1) as u64) << 41);
             }
-            let g = gumbel_lanes::<f32>(uniforms_f32x16(u64x8::new(ks))).to_array();
+            let g = gumbel_lanes::<f32>(f32::uniforms(u64x8::new(ks))).to_array();
             for (i, &gi) in g.iter().enumerate() {
-                let u = uniform_f32(k + i as u32) as f64;
+                let u = crate::random::uniform_f32(k + i as u32) as f64;
                 let want = -(-u.ln()).ln();
                 let err =
                     (gi as f64 - want).abs() / (2f64.powi(-23) * (1.0 + want.abs()) * (1.0 + 1e-6));

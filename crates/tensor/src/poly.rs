@@ -1,7 +1,8 @@
 //! `ln` and `exp` polynomials specialised to the inputs the Gumbel and softmax kernels
 //! feed them, each as a SIMD kernel (`f32x16` / `f64x8`) with a scalar twin that performs
 //! the same operations in the same order and so returns bitwise the same result. The
-//! kernels reach them through [`LaneElement`](super::lanes::LaneElement).
+//! kernels reach them through [`Element::ln_lanes`](crate::Element::ln_lanes) and its
+//! siblings.
 //!
 //! wide's `ln`/`exp` are accurate, but they pay for the whole IEEE domain with a dozen
 //! compares and blends per call (NaN, +-inf, zero, negative, subnormal, overflow). The
@@ -79,7 +80,7 @@ impl_fma!(f32);
 impl_fma!(f64);
 
 /// Lane-wise x86 `maxps` semantics: `if a > b { a } else { b }`. The scalar twin of
-/// [`Lanes::fast_max`].
+/// [`Lanes::fast_max`](crate::simd::Lanes::fast_max).
 #[inline(always)]
 pub fn fast_max<T: PartialOrd>(a: T, b: T) -> T {
     if a > b { a } else { b }
@@ -351,7 +352,7 @@ pub fn exp_f64(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::lanes::Lanes;
+    use crate::simd::Lanes;
 
     /// The unit in the last place of a `bits`-bit-mantissa float at the magnitude of
     /// `want` (the spacing of the binade holding `want`; subnormal spacing below

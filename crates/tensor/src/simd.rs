@@ -1,78 +1,193 @@
-//! [`Lanes`]: the 512-bit vectors (`f32x16`, `f64x8`) the Gumbel and softmax kernels run
-//! on, and [`LaneElement`], which ties each element type to its vector and to the
-//! `exp`/`ln` polynomials of `poly.rs` (each with its bitwise scalar twin).
+//! The SIMD vectors the kernels run on, and the operations they use on them.
 //!
-//! The generic kernels of `elementwise` and `reduce` use the 256-bit
-//! [`SimdFloat`](crate::SimdFloat) vectors. The Gumbel kernels use 512 bits because one
-//! step of the 8-lane xoshiro generator yields 8 x 64 random bits: exactly one `f32x16` of
-//! uniforms (two 23-bit uniforms per word) or one `f64x8` (one 52-bit uniform per word).
-//! The softmax kernels use them because they are compute bound on `exp`: with
-//! `-C target-cpu=native` on an AVX-512 machine each vector is one `zmm` register, twice the
-//! elements per instruction (docs/kernels.md, "SIMD width"). In a portable build wide
-//! emulates them with two AVX or four SSE halves: same results, lower speed.
+//! - [`SimdFloat`]: the 256-bit vectors `f32x8` and `f64x4` ([`Element::Simd`]), on which
+//!   the generic kernels of `elementwise`, `reduce` and `categorical` (and the autograd and
+//!   GAN crates' row kernels) are written.
+//! - [`Lanes`]: the 512-bit vectors `f32x16` and `f64x8` ([`Element::Lanes`]), on which
+//!   the Gumbel and softmax kernels run. The Gumbel kernels use 512 bits because one step
+//!   of the 8-lane xoshiro generator yields 8 x 64 random bits: exactly one `f32x16` of
+//!   uniforms (two 23-bit uniforms per word) or one `f64x8` (one 52-bit uniform per word).
+//!   The softmax kernels use them because they are compute bound on `exp`: with
+//!   `-C target-cpu=native` on an AVX-512 machine each vector is one `zmm` register, twice
+//!   the elements per instruction (docs/kernels.md, "SIMD width").
+//!
+//! Which instructions wide emits is decided at compile time by `cfg(target_feature)`: with
+//! `-C target-cpu=native` on an AVX2 or AVX-512 machine a 256-bit vector is one `ymm`
+//! register; in a portable SSE2 build it is two `xmm` halves (a 512-bit one two AVX or four
+//! SSE halves). Results differ between the two builds only in the last bits of wide's
+//! `exp`/`ln` polynomials and where `mul_add` fuses, never in semantics.
 //!
 //! Only the operations the kernels use are here. Horizontal reductions fold the lanes in
 //! a fixed pairwise order, so results never depend on how rows are scheduled.
 
+use std::fmt::Debug;
 use std::mem::MaybeUninit;
-use std::ops::{Add, Mul, Neg, Sub};
+use std::ops::{Add, AddAssign, Div, Mul, MulAssign, Neg, Sub, SubAssign};
 
-use wide::{f32x16, f64x8};
+use wide::{f32x8, f32x16, f64x4, f64x8};
 
-use super::poly;
+use crate::element::Element;
 
 mod sealed {
     pub trait Sealed {}
-    impl Sealed for f32 {}
-    impl Sealed for f64 {}
+    impl Sealed for wide::f32x8 {}
+    impl Sealed for wide::f64x4 {}
 }
 
-/// The per-type half of the 512-bit kernels (implemented for `f32` and `f64`, and a
-/// supertrait of [`Element`](crate::Element) through
-/// [`GumbelElement`](crate::ops::gumbel::GumbelElement)): the vector type and the `ln`/`exp`
-/// polynomials of `poly.rs`, each with a scalar twin that returns bitwise the same result
-/// (error bounds and domains in `poly.rs`).
-pub trait LaneElement: sealed::Sealed + Copy + Send + Sync + 'static {
-    /// `f32x16` or `f64x8`.
-    type Lanes: Lanes<Scalar = Self>;
-    /// `ln x` for positive normal `x`, <= 1 ulp (`f32`) / <= 2 ulp of std (`f64`).
-    fn ln_lanes(x: Self::Lanes) -> Self::Lanes;
-    /// Scalar twin of [`LaneElement::ln_lanes`] (bitwise identical).
-    fn ln_scalar(x: Self) -> Self;
-    /// `e^x` for `x <= 0` or `-inf` (valid up to `+88` / `+709`), <= 2 ulp (`f32`) / <= 2
-    /// ulp of std (`f64`) for normal results; results below the smallest normal (`x` below
-    /// about `-87.3` / `-708.4`) flush to `+0.0`, and `e^-inf = +0.0` exactly.
-    fn exp_lanes(x: Self::Lanes) -> Self::Lanes;
-    /// Scalar twin of [`LaneElement::exp_lanes`] (bitwise identical).
-    fn exp_scalar(x: Self) -> Self;
+/// The SIMD operations the kernels use, implemented for `f32x8` and `f64x4`.
+///
+/// `load`/`store` read and write the first [`SimdFloat::LANES`] elements of a slice and
+/// panic if it is shorter (a bounds check the optimiser hoists out of counted loops).
+/// Horizontal reductions fold the lanes in a fixed order (pairwise tree over `to_array()`),
+/// so a kernel's result does not depend on how rows are scheduled across threads.
+pub trait SimdFloat:
+    sealed::Sealed
+    + Copy
+    + Send
+    + Sync
+    + Debug
+    + Add<Output = Self>
+    + Sub<Output = Self>
+    + Mul<Output = Self>
+    + Div<Output = Self>
+    + Neg<Output = Self>
+    + AddAssign
+    + SubAssign
+    + MulAssign
+{
+    type Scalar: Element<Simd = Self>;
+    const LANES: usize;
+
+    fn splat(x: Self::Scalar) -> Self;
+    fn load(src: &[Self::Scalar]) -> Self;
+    fn store(self, dst: &mut [Self::Scalar]);
+    /// Lanes as an array-like slice (copied out).
+    fn to_vec(self) -> Vec<Self::Scalar>;
+
+    /// e^x (wide's polynomial; exp(-inf) = 0, exp(+inf) = +inf).
+    fn exp(self) -> Self;
+    /// ln x (wide's polynomial; ln 0 = -inf. Note: ln of a *subnormal* is -inf too).
+    fn ln(self) -> Self;
+    fn tanh(self) -> Self;
+    fn sqrt(self) -> Self;
+    fn abs(self) -> Self;
+    /// Lane-wise max; if exactly one operand is NaN the other is returned.
+    fn max(self, other: Self) -> Self;
+    fn min(self, other: Self) -> Self;
+    /// `self * a + b` (fused where the target has FMA).
+    fn mul_add(self, a: Self, b: Self) -> Self;
+    /// Lane-wise `if self > other { a } else { b }`.
+    fn select_gt(self, other: Self, a: Self, b: Self) -> Self;
+    /// Lane-wise `if self >= other { a } else { b }`.
+    fn select_ge(self, other: Self, a: Self, b: Self) -> Self;
+    /// Lane-wise `if self.is_nan() { a } else { b }`.
+    fn select_nan(self, a: Self, b: Self) -> Self;
+
+    /// Sum of the lanes, folded pairwise in a fixed order.
+    fn reduce_add(self) -> Self::Scalar;
+    /// Max of the lanes (NaN lanes ignored unless all are NaN).
+    fn reduce_max(self) -> Self::Scalar;
 }
 
-macro_rules! impl_lane_element {
-    ($t:ident, $v:ident, $ln_v:ident, $ln_s:ident, $exp_v:ident, $exp_s:ident) => {
-        impl LaneElement for $t {
-            type Lanes = $v;
+macro_rules! impl_simd_float {
+    ($simd:ident, $t:ident, $lanes:expr) => {
+        impl SimdFloat for $simd {
+            type Scalar = $t;
+            const LANES: usize = $lanes;
+
             #[inline(always)]
-            fn ln_lanes(x: $v) -> $v {
-                poly::$ln_v(x)
+            fn splat(x: $t) -> Self {
+                $simd::splat(x)
             }
             #[inline(always)]
-            fn ln_scalar(x: $t) -> $t {
-                poly::$ln_s(x)
+            fn load(src: &[$t]) -> Self {
+                let a: [$t; $lanes] = src[..$lanes].try_into().unwrap();
+                $simd::from(a)
             }
             #[inline(always)]
-            fn exp_lanes(x: $v) -> $v {
-                poly::$exp_v(x)
+            fn store(self, dst: &mut [$t]) {
+                dst[..$lanes].copy_from_slice(&self.to_array());
+            }
+            fn to_vec(self) -> Vec<$t> {
+                self.to_array().to_vec()
             }
             #[inline(always)]
-            fn exp_scalar(x: $t) -> $t {
-                poly::$exp_s(x)
+            fn exp(self) -> Self {
+                $simd::exp(self)
+            }
+            #[inline(always)]
+            fn ln(self) -> Self {
+                $simd::ln(self)
+            }
+            #[inline(always)]
+            fn tanh(self) -> Self {
+                $simd::tanh(self)
+            }
+            #[inline(always)]
+            fn sqrt(self) -> Self {
+                $simd::sqrt(self)
+            }
+            #[inline(always)]
+            fn abs(self) -> Self {
+                $simd::abs(self)
+            }
+            #[inline(always)]
+            fn max(self, other: Self) -> Self {
+                $simd::max(self, other)
+            }
+            #[inline(always)]
+            fn min(self, other: Self) -> Self {
+                $simd::min(self, other)
+            }
+            #[inline(always)]
+            fn mul_add(self, a: Self, b: Self) -> Self {
+                $simd::mul_add(self, a, b)
+            }
+            #[inline(always)]
+            fn select_gt(self, other: Self, a: Self, b: Self) -> Self {
+                self.simd_gt(other).select(a, b)
+            }
+            #[inline(always)]
+            fn select_ge(self, other: Self, a: Self, b: Self) -> Self {
+                self.simd_ge(other).select(a, b)
+            }
+            #[inline(always)]
+            fn select_nan(self, a: Self, b: Self) -> Self {
+                self.is_nan().select(a, b)
+            }
+            #[inline(always)]
+            fn reduce_add(self) -> $t {
+                pairwise_fold(self.to_array(), |a, b| a + b)
+            }
+            #[inline(always)]
+            fn reduce_max(self) -> $t {
+                pairwise_fold(self.to_array(), $t::max)
             }
         }
     };
 }
 
-impl_lane_element!(f32, f32x16, ln_f32x16, ln_f32, exp_f32x16, exp_f32);
-impl_lane_element!(f64, f64x8, ln_f64x8, ln_f64, exp_f64x8, exp_f64);
+impl_simd_float!(f32x8, f32, 8);
+impl_simd_float!(f64x4, f64, 4);
+
+/// Folds an array pairwise: `((a0 op a1) op (a2 op a3)) op (...)`, a fixed order.
+#[inline(always)]
+fn pairwise_fold<T: Copy, const N: usize>(mut a: [T; N], op: impl Fn(T, T) -> T) -> T {
+    let mut n = N;
+    while n > 1 {
+        let half = n / 2;
+        for i in 0..half {
+            a[i] = op(a[2 * i], a[2 * i + 1]);
+        }
+        if n % 2 == 1 {
+            a[half] = a[n - 1];
+            n = half + 1;
+        } else {
+            n = half;
+        }
+    }
+    a[0]
+}
 
 /// A 512-bit float vector: `f32x16` or `f64x8`.
 pub trait Lanes:
@@ -226,6 +341,29 @@ fn pairwise<T: Copy, const N: usize>(mut a: [T; N], op: impl Fn(T, T) -> T) -> T
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pairwise_fold_sums_every_lane_once() {
+        assert_eq!(
+            pairwise_fold([1.0f64, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0], |a, b| a + b),
+            36.0
+        );
+        assert_eq!(pairwise_fold([1.0f64, 2.0, 3.0], |a, b| a + b), 6.0);
+        assert_eq!(pairwise_fold([5.0f32], |a, b| a + b), 5.0);
+    }
+
+    #[test]
+    fn simd_load_store_round_trip_and_reductions() {
+        let x: Vec<f32> = (0..8).map(|i| i as f32 - 3.0).collect();
+        let v = <f32 as Element>::Simd::load(&x);
+        let mut out = vec![0.0f32; 8];
+        v.store(&mut out);
+        assert_eq!(x, out);
+        assert_eq!(v.reduce_add(), x.iter().sum::<f32>());
+        assert_eq!(v.reduce_max(), 4.0);
+        let nan_lane = <f64 as Element>::Simd::from([1.0, f64::NAN, 3.0, -2.0]);
+        assert_eq!(nan_lane.reduce_max(), 3.0);
+    }
 
     #[test]
     fn load_store_and_partial_round_trip() {
