@@ -44,7 +44,7 @@ use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::parallel;
 use crate::poly::fast_max;
-use crate::simd::Lanes;
+use crate::simd::SimdFloat;
 use crate::tensor::Tensor;
 
 /// Elements per chunk of the forward pass: 8 KiB of `y` in `f32` (16 KiB in `f64`), so
@@ -100,7 +100,7 @@ fn find_non_finite<T: Element>(l: &[T]) -> Option<RowFault> {
 /// Position of the first element equal to `v` (which must occur in `xs`).
 #[inline]
 fn first_index_of<T: Element>(xs: &[T], v: T) -> usize {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let vv = T::Lanes::splat(v);
     let mut chunks = xs.chunks_exact(n);
     for (k, c) in chunks.by_ref().enumerate() {
@@ -127,7 +127,7 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
     out: &mut [MaybeUninit<T>],
     sentinel: &mut T::Lanes,
 ) -> T {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let mut mx = T::Lanes::splat(T::NEG_INFINITY);
     let mut sent = *sentinel;
     let mut ls = l.chunks_exact(n);
@@ -137,7 +137,7 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load(a) + noise.gumbel(col, n);
         p.store_uninit(o);
         mx = mx.fast_max(p);
-        sent = sent + p;
+        sent += p;
         col += n;
     }
     // tail: padded with -inf logits, which leave max and sentinel alone
@@ -146,30 +146,30 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load_or(lt, T::NEG_INFINITY) + noise.gumbel(col, lt.len());
         p.store_part_uninit(ot);
         mx = mx.fast_max(p);
-        sent = sent + p;
+        sent += p;
     }
     *sentinel = sent;
-    mx.reduce_max()
+    mx.reduce_fast_max()
 }
 
 /// Pass 2 on one chunk: `y = exp(c (y - m))` in place; returns the chunk's sum.
 #[inline(always)]
 fn exp_chunk<T: Element>(y: &mut [T], m: T, c: T) -> T {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let (mv, cv) = (T::Lanes::splat(m), T::Lanes::splat(c));
     let mut acc = T::Lanes::splat(T::ZERO);
     let mut ys = y.chunks_exact_mut(n);
     for o in ys.by_ref() {
         let e = T::exp_lanes((T::Lanes::load(o) - mv) * cv);
         e.store(o);
-        acc = acc + e;
+        acc += e;
     }
     // tail: padded with -inf, whose exp is exactly 0
     let t = ys.into_remainder();
     if !t.is_empty() {
         let e = T::exp_lanes((T::Lanes::load_or(t, T::NEG_INFINITY) - mv) * cv);
         e.store_part(t);
-        acc = acc + e;
+        acc += e;
     }
     acc.reduce_add()
 }
@@ -177,7 +177,7 @@ fn exp_chunk<T: Element>(y: &mut [T], m: T, c: T) -> T {
 /// Pass 3 on one chunk: `y *= f`.
 #[inline(always)]
 fn scale_chunk<T: Element>(y: &mut [T], f: T) {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let fv = T::Lanes::splat(f);
     let mut ys = y.chunks_exact_mut(n);
     for o in ys.by_ref() {
@@ -285,7 +285,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
     l: &[T],
     noise: &mut S,
 ) -> std::result::Result<usize, RowFault> {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     debug_assert!(l.len() / n < max_steps::<T>(), "checked by gumbel_max");
     let mut best = T::Lanes::splat(T::NEG_INFINITY);
     let mut best_step = T::Lanes::splat(T::ZERO);
@@ -298,8 +298,8 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load(a) + noise.gumbel(col, n);
         best_step = p.select_gt(best, step, best_step);
         best = best.fast_max(p);
-        sentinel = sentinel + p;
-        step = step + one;
+        sentinel += p;
+        step += one;
         col += n;
     }
     // tail
@@ -308,7 +308,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load_or(lt, T::NEG_INFINITY) + noise.gumbel(col, lt.len());
         best_step = p.select_gt(best, step, best_step);
         best = best.fast_max(p);
-        sentinel = sentinel + p;
+        sentinel += p;
     }
     let sent = sentinel.reduce_add();
     if (sent.is_nan() || sent == T::INFINITY)
@@ -358,7 +358,7 @@ fn backward_row<T: Element, const WANT_DTEMP: bool>(
     c: T,
     dx: &mut [MaybeUninit<T>],
 ) -> T {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     // LOOP 1: <dy, y> (tail padded with zeros, which add nothing)
     let mut acc = T::Lanes::splat(T::ZERO);
     let (mut ys, mut ds) = (y.chunks_exact(n), dy.chunks_exact(n));
@@ -580,7 +580,7 @@ fn check_noise<T: Element>(
 pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result<Vec<usize>> {
     const OP: &str = "gumbel_max";
     check_logits(OP, logits)?;
-    if logits.cols() / <T::Lanes as Lanes>::N >= max_steps::<T>() {
+    if logits.cols() / T::Lanes::LANES >= max_steps::<T>() {
         return Err(Error::invalid_shape(
             OP,
             logits.shape(),
