@@ -63,8 +63,8 @@ use common::plot::{self, Chart, Series};
 use common::stats::{VectorStats, log_grid, logsumexp, softmax, vector_stats};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, gumbel_max, gumbel_noise, gumbel_softmax_backward,
-    gumbel_softmax_with_noise, uniform_noise,
+    GumbelRng, Noise, Output, TempGrad, Temperature, gumbel_max, gumbel_noise,
+    gumbel_softmax_backward, gumbel_softmax_with_noise, uniform_noise,
 };
 use gumbel_tensor::parallel::for_each_row_mut;
 use plotters::chart::SeriesLabelPosition;
@@ -438,7 +438,7 @@ pub fn gradients(
                 &lt,
                 Noise::Gumbel(&draws.g),
                 Temperature::Tau(tau),
-                false,
+                Output::Soft,
             )?;
             debug_assert_eq!(s.index, draws.index);
             // dy = grad f at the soft sample (relaxed objective) or at the one-hot (ST)
@@ -450,7 +450,8 @@ pub fn gradients(
                 }
             }
             // J^T dy = y (dy - <dy, y>) / tau, the fused backward
-            let (dl, _) = gumbel_softmax_backward(&s.y, &dy, Temperature::Tau(tau), false)?;
+            let (dl, _) =
+                gumbel_softmax_backward(&s.y, &dy, Temperature::Tau(tau), TempGrad::Skip)?;
             (0..n).for_each(|r| pick(dl.row(r), &mut out));
         }
         Estimator::GumbelRao(reps) => {
@@ -493,8 +494,8 @@ pub fn gumbel_rao(
         let dy = Tensor::from_fn([rows, k], |i| grad_at[block[i / k / reps]][i % k]);
         for (tau, out) in taus.iter().zip(out.iter_mut()) {
             let temp = Temperature::Tau(*tau);
-            let s = gumbel_softmax_with_noise(&lt, Noise::Gumbel(&g), temp, false)?;
-            let (dl, _) = gumbel_softmax_backward(&s.y, &dy, temp, false)?;
+            let s = gumbel_softmax_with_noise(&lt, Noise::Gumbel(&g), temp, Output::Soft)?;
+            let (dl, _) = gumbel_softmax_backward(&s.y, &dy, temp, TempGrad::Skip)?;
             // the average of the K straight-through gradients of each draw
             for d in 0..block.len() {
                 for &j in &toy.params {

@@ -42,7 +42,7 @@ use common::plot::{self, Cell, Chart, Series};
 use common::stats::{MeanSe, log_grid, logsumexp, mean_se, softmax};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
+    GumbelRng, Noise, Output, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
     gumbel_softmax_with_noise,
 };
 use plotters::chart::SeriesLabelPosition;
@@ -216,7 +216,8 @@ pub fn sweep(
     let uniform = vec![1.0 / k as f64; k];
     let mut rows = Vec::with_capacity(taus.len());
     for &tau in taus {
-        let s = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), false)?;
+        let s =
+            gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), Output::Soft)?;
         let (mut ent, mut mx, mut tv, mut l2) = (
             Vec::with_capacity(samples),
             Vec::with_capacity(samples),
@@ -278,7 +279,7 @@ pub fn simplex_samples(
         .map(|&tau| {
             // the same seed and counter for every tau: the same noise
             let mut rng = GumbelRng::new(seed);
-            let s = gumbel_softmax(&l, Temperature::Tau(tau), &mut rng, false)?;
+            let s = gumbel_softmax(&l, Temperature::Tau(tau), &mut rng, Output::Soft)?;
             Ok((0..n)
                 .map(|r| <[f64; 3]>::try_from(s.y.row(r)).unwrap())
                 .collect())

@@ -17,7 +17,7 @@ use estimators::{
 };
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, gumbel_max, gumbel_softmax_with_noise,
+    GumbelRng, Noise, Output, Temperature, gumbel_max, gumbel_softmax_with_noise,
 };
 use support::{in_pool, scratch_dir};
 
@@ -167,8 +167,13 @@ fn draws_index_is_the_forward_kernels_argmax() {
     let draws = Draws::new(&toy.logits, 5000, &mut GumbelRng::new(3)).unwrap();
     let k = toy.k();
     let lt = Tensor::from_fn([draws.n(), k], |i| toy.logits[i % k]);
-    let s = gumbel_softmax_with_noise(&lt, Noise::Gumbel(&draws.g), Temperature::Tau(0.7), false)
-        .unwrap();
+    let s = gumbel_softmax_with_noise(
+        &lt,
+        Noise::Gumbel(&draws.g),
+        Temperature::Tau(0.7),
+        Output::Soft,
+    )
+    .unwrap();
     assert_eq!(s.index, draws.index);
 }
 

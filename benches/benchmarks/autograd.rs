@@ -20,7 +20,7 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use gumbel_autograd::layers::{Conv1dBank, Embedding, Linear, Lstm};
+use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Linear, Lstm};
 use gumbel_autograd::ops::embedding::soft_embedding;
 use gumbel_autograd::{ParamStore, Tape, init};
 use gumbel_tensor::Tensor;
@@ -51,7 +51,7 @@ impl LanguageModel {
         let mut rng = init::seeded(1);
         let emb = Embedding::new(&mut params, "emb", VOCAB, 32, &mut rng).unwrap();
         let lstm = Lstm::new(&mut params, "lstm", 32, hidden, &mut rng).unwrap();
-        let out = Linear::new(&mut params, "out", hidden, VOCAB, true, &mut rng).unwrap();
+        let out = Linear::new(&mut params, "out", hidden, VOCAB, Bias::Yes, &mut rng).unwrap();
         LanguageModel {
             params,
             emb,
@@ -95,7 +95,7 @@ impl Discriminator {
         let emb = Embedding::new(&mut params, "emb", VOCAB, 64, &mut rng).unwrap();
         let bank =
             Conv1dBank::new(&mut params, "cnn", 64, &[2, 3, 4, 5], &[64; 4], &mut rng).unwrap();
-        let out = Linear::new(&mut params, "fc", bank.out_dim, 1, true, &mut rng).unwrap();
+        let out = Linear::new(&mut params, "fc", bank.out_dim, 1, Bias::Yes, &mut rng).unwrap();
         Discriminator {
             params,
             emb,

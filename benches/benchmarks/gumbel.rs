@@ -16,8 +16,8 @@ use criterion::{
 };
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Temperature, composed, gumbel_max, gumbel_softmax, gumbel_softmax_backward,
-    gumbel_softmax_backward_into, scalar,
+    GumbelRng, Output, TempGrad, Temperature, composed, gumbel_max, gumbel_softmax,
+    gumbel_softmax_backward, gumbel_softmax_backward_into, scalar,
 };
 
 /// The PyTorch peer's shapes: GAN vocab, GPT-2 vocab, a large batch, many short rows.
@@ -70,7 +70,8 @@ fn forward(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         black_box(
-                            gumbel_softmax(&l, Temperature::Tau(TAU), &mut rng, false).unwrap(),
+                            gumbel_softmax(&l, Temperature::Tau(TAU), &mut rng, Output::Soft)
+                                .unwrap(),
                         )
                     })
                 })
@@ -87,8 +88,13 @@ fn forward(c: &mut Criterion) {
                     pool.install(|| {
                         b.iter(|| {
                             black_box(
-                                scalar::gumbel_softmax(&l, Temperature::Tau(TAU), &mut rng, false)
-                                    .unwrap(),
+                                scalar::gumbel_softmax(
+                                    &l,
+                                    Temperature::Tau(TAU),
+                                    &mut rng,
+                                    Output::Soft,
+                                )
+                                .unwrap(),
                             )
                         })
                     })
@@ -109,8 +115,13 @@ fn backward(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         black_box(
-                            gumbel_softmax_backward(&fwd.y, &dy, Temperature::Tau(TAU), false)
-                                .unwrap(),
+                            gumbel_softmax_backward(
+                                &fwd.y,
+                                &dy,
+                                Temperature::Tau(TAU),
+                                TempGrad::Skip,
+                            )
+                            .unwrap(),
                         )
                     })
                 })
@@ -125,7 +136,7 @@ fn backward(c: &mut Criterion) {
                                 &fwd.y,
                                 &dy,
                                 Temperature::Tau(TAU),
-                                false,
+                                TempGrad::Skip,
                                 &mut dx,
                             )
                             .unwrap(),
@@ -137,8 +148,13 @@ fn backward(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         black_box(
-                            gumbel_softmax_backward(&fwd.y, &dy, Temperature::Tau(TAU), true)
-                                .unwrap(),
+                            gumbel_softmax_backward(
+                                &fwd.y,
+                                &dy,
+                                Temperature::Tau(TAU),
+                                TempGrad::Compute,
+                            )
+                            .unwrap(),
                         )
                     })
                 })
@@ -147,7 +163,8 @@ fn backward(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         black_box(
-                            composed::backward(&fwd, &dy, Temperature::Tau(TAU), false).unwrap(),
+                            composed::backward(&fwd, &dy, Temperature::Tau(TAU), TempGrad::Skip)
+                                .unwrap(),
                         )
                     })
                 })
@@ -161,7 +178,7 @@ fn backward(c: &mut Criterion) {
                                     &fwd.y,
                                     &dy,
                                     Temperature::Tau(TAU),
-                                    false,
+                                    TempGrad::Skip,
                                 )
                                 .unwrap(),
                             )
@@ -184,8 +201,8 @@ fn forward_backward(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new("fused_simd", &param), |b| {
                 pool.install(|| {
                     b.iter(|| {
-                        let s = gumbel_softmax(&l, temp, &mut rng, false).unwrap();
-                        black_box(gumbel_softmax_backward(&s.y, &dy, temp, false).unwrap())
+                        let s = gumbel_softmax(&l, temp, &mut rng, Output::Soft).unwrap();
+                        black_box(gumbel_softmax_backward(&s.y, &dy, temp, TempGrad::Skip).unwrap())
                     })
                 })
             });
@@ -193,7 +210,7 @@ fn forward_backward(c: &mut Criterion) {
                 pool.install(|| {
                     b.iter(|| {
                         let f = composed::forward(&l, temp, &mut rng).unwrap();
-                        black_box(composed::backward(&f, &dy, temp, false).unwrap())
+                        black_box(composed::backward(&f, &dy, temp, TempGrad::Skip).unwrap())
                     })
                 })
             });
@@ -201,9 +218,11 @@ fn forward_backward(c: &mut Criterion) {
                 group.bench_function(BenchmarkId::new("scalar", &param), |b| {
                     pool.install(|| {
                         b.iter(|| {
-                            let s = scalar::gumbel_softmax(&l, temp, &mut rng, false).unwrap();
+                            let s =
+                                scalar::gumbel_softmax(&l, temp, &mut rng, Output::Soft).unwrap();
                             black_box(
-                                scalar::gumbel_softmax_backward(&s.y, &dy, temp, false).unwrap(),
+                                scalar::gumbel_softmax_backward(&s.y, &dy, temp, TempGrad::Skip)
+                                    .unwrap(),
                             )
                         })
                     })

@@ -12,7 +12,7 @@
 
 use std::time::Instant;
 
-use gumbel_autograd::layers::{Conv1dBank, Embedding, Linear, Lstm};
+use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Linear, Lstm};
 use gumbel_autograd::ops::embedding::soft_embedding;
 use gumbel_autograd::{ParamStore, Tape, init};
 use gumbel_tensor::Tensor;
@@ -46,7 +46,7 @@ fn main() {
         "lstm" => {
             let emb = Embedding::new(&mut p, "emb", VOCAB, 32, &mut rng).unwrap();
             let lstm = Lstm::new(&mut p, "lstm", 32, hidden, &mut rng).unwrap();
-            let out = Linear::new(&mut p, "out", hidden, VOCAB, true, &mut rng).unwrap();
+            let out = Linear::new(&mut p, "out", hidden, VOCAB, Bias::Yes, &mut rng).unwrap();
             Box::new(move |p| {
                 let tape = Tape::new();
                 let x = emb.forward(&tape, p, &tokens).unwrap();
@@ -66,7 +66,7 @@ fn main() {
             let emb = Embedding::new(&mut p, "emb", VOCAB, 64, &mut rng).unwrap();
             let bank =
                 Conv1dBank::new(&mut p, "cnn", 64, &[2, 3, 4, 5], &[64; 4], &mut rng).unwrap();
-            let fc = Linear::new(&mut p, "fc", bank.out_dim, 1, true, &mut rng).unwrap();
+            let fc = Linear::new(&mut p, "fc", bank.out_dim, 1, Bias::Yes, &mut rng).unwrap();
             let soft = std::sync::Arc::new(Tensor::full([BATCH * LEN, VOCAB], 1.0 / VOCAB as f32));
             let labels = Tensor::ones([BATCH, 1]);
             Box::new(move |p| {

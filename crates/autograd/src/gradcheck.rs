@@ -202,9 +202,10 @@ where
 /// of a scratch store to have them checked too.
 ///
 /// ```
-/// use gumbel_autograd::{gradcheck_params, GradcheckOptions, ParamStore, layers::Linear, init};
+/// use gumbel_autograd::layers::{Bias, Linear};
+/// use gumbel_autograd::{gradcheck_params, GradcheckOptions, ParamStore, init};
 /// let mut params = ParamStore::<f64>::new();
-/// let lin = Linear::new(&mut params, "fc", 3, 2, true, &mut init::seeded(0)).unwrap();
+/// let lin = Linear::new(&mut params, "fc", 3, 2, Bias::Yes, &mut init::seeded(0)).unwrap();
 /// let x = gumbel_autograd::tensor::Tensor::new([1, 3], vec![0.5, -1.0, 2.0]).unwrap();
 /// let report = gradcheck_params(
 ///     &mut params,

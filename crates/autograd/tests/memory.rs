@@ -10,7 +10,7 @@
 //! Run with `cargo test --release -p gumbel-autograd --test memory -- --nocapture` to see
 //! the numbers.
 
-use gumbel_autograd::layers::{Embedding, Linear, Lstm};
+use gumbel_autograd::layers::{Bias, Embedding, Linear, Lstm};
 use gumbel_autograd::optim::{Adam, Optimizer};
 use gumbel_autograd::{ParamStore, Tape, init};
 
@@ -38,7 +38,7 @@ fn peak_memory_is_flat_over_10000_training_steps() {
     let mut rng = init::seeded(5);
     let e = Embedding::new(&mut p, "emb", vocab, emb, &mut rng).unwrap();
     let lstm = Lstm::new(&mut p, "lstm", emb, hidden, &mut rng).unwrap();
-    let out = Linear::new(&mut p, "out", hidden, vocab, true, &mut rng).unwrap();
+    let out = Linear::new(&mut p, "out", hidden, vocab, Bias::Yes, &mut rng).unwrap();
     let mut opt = Adam::new(1e-2);
     // Per step the tape holds ~40 nodes; the activations alone are about
     // 8 steps x (gates 8x128 + 4 x 8x32) + logits 64x64 x 2 floats ~ 15 K floats = 60 KB.

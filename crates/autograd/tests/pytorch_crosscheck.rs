@@ -96,8 +96,8 @@
 // emit("ADAMW_TRAJ", run(lambda ps: torch.optim.AdamW(ps, lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)))
 
 use approx::relative_eq;
-use gumbel_autograd::layers::{Conv1dBank, Embedding, Highway, Linear, Lstm, LstmState};
-use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax_with_noise};
+use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Highway, Linear, Lstm, LstmState};
+use gumbel_autograd::ops::gumbel::{GumbelTemp, Output, gumbel_softmax_with_noise};
 use gumbel_autograd::optim::{Adam, Optimizer, Sgd};
 use gumbel_autograd::tensor::Tensor;
 use gumbel_autograd::tensor::ops::gumbel::Noise;
@@ -132,7 +132,7 @@ fn lstm_language_model_matches_pytorch() {
     let mut p = ParamStore::<f64>::new();
     let mut rng = init::seeded(0);
     let lstm = Lstm::new(&mut p, "lstm", input, hidden, &mut rng).unwrap();
-    let out = Linear::new(&mut p, "out", hidden, classes, true, &mut rng).unwrap();
+    let out = Linear::new(&mut p, "out", hidden, classes, Bias::Yes, &mut rng).unwrap();
     let ids: Vec<ParamId> = p.ids().collect();
     for (k, &id) in ids.iter().enumerate() {
         let shape = p.value(id).unwrap().shape().to_vec();
@@ -175,7 +175,7 @@ fn cnn_discriminator_on_soft_one_hot_matches_pytorch() {
     let e = Embedding::new(&mut p, "emb", vocab, emb, &mut rng).unwrap();
     let bank = Conv1dBank::new(&mut p, "cnn", emb, &[2, 3], &[3, 2], &mut rng).unwrap();
     let hw = Highway::new(&mut p, "hw", 5, &mut rng).unwrap();
-    let fc = Linear::new(&mut p, "fc", 5, 1, true, &mut rng).unwrap();
+    let fc = Linear::new(&mut p, "fc", 5, 1, Bias::Yes, &mut rng).unwrap();
     // the script fills emb with k = 0 and the following parameters with k = 1, 2, ...
     let ids: Vec<ParamId> = p.ids().collect();
     for (k, &id) in ids.iter().enumerate() {
@@ -219,15 +219,15 @@ fn cnn_discriminator_on_soft_one_hot_matches_pytorch() {
 
 #[test]
 fn gumbel_softmax_with_learned_tau_matches_pytorch() {
-    for hard in [false, true] {
+    for output in [Output::Soft, Output::Hard] {
         let tape = Tape::new();
         let l = tape.leaf(fill(&[3, 4], 20));
         let g = Tensor::from_fn([3, 4], |i| 3.0 * fill(&[12], 21).as_slice()[i]);
         let w = tape.constant(fill(&[3, 4], 22));
         let tau = tape.leaf(Tensor::scalar(0.7));
         let s =
-            gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), GumbelTemp::Tau(tau), hard).unwrap();
-        if !hard {
+            gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), GumbelTemp::Tau(tau), output).unwrap();
+        if output == Output::Soft {
             close("y", s.y.value().unwrap().as_slice(), GUMBEL_Y);
             close(
                 "loss",

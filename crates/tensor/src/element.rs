@@ -19,7 +19,7 @@ use wide::{f32x8, f32x16, f64x4, f64x8, u64x8};
 
 use crate::poly;
 use crate::random;
-use crate::simd::{Lanes, SimdFloat};
+use crate::simd::SimdFloat;
 
 mod sealed {
     pub trait Sealed {}
@@ -62,7 +62,7 @@ pub trait Element:
     /// generic kernels.
     type Simd: SimdFloat<Scalar = Self>;
     /// The 512-bit SIMD vector (`f32x16`, `f64x8`), used by the Gumbel and softmax kernels.
-    type Lanes: Lanes<Scalar = Self>;
+    type Lanes: SimdFloat<Scalar = Self>;
     /// The unsigned integer of the same width (`u32` / `u64`), for bit manipulation.
     type Bits: Copy + Debug + PartialEq;
 
@@ -119,7 +119,7 @@ pub trait Element:
     /// The uniforms of one generator step (8 random words): 16 for `f32`, 8 for `f64`, on
     /// the grid `(k + 1/2) 2^-b` of [`crate::random`].
     fn uniforms(w: u64x8) -> Self::Lanes;
-    /// Scalar twin of [`Element::uniforms`]: writes `Lanes::N` uniforms to `out`.
+    /// Scalar twin of [`Element::uniforms`]: writes `Lanes::LANES` uniforms to `out`.
     fn uniforms_scalar(w: [u64; 8], out: &mut [Self]);
 }
 

@@ -10,8 +10,9 @@
 //! - [`Element`] (`element.rs`): `f32` and `f64`; every kernel exists for both. Each names
 //!   its SIMD vectors and the per-type pieces of the vector kernels (`ln`/`exp`
 //!   polynomials, Gumbel uniforms).
-//! - [`simd`]: the vectors' operations: [`SimdFloat`] on the 256-bit `f32x8`/`f64x4`,
-//!   [`simd::Lanes`] on the 512-bit `f32x16`/`f64x8`.
+//! - [`simd`]: [`SimdFloat`], the one set of vector operations the kernels use, for the
+//!   256-bit `f32x8`/`f64x4` ([`Element::Simd`]) and the 512-bit `f32x16`/`f64x8`
+//!   ([`Element::Lanes`]).
 //! - `poly.rs`: the `ln`/`exp` polynomials of the Gumbel and softmax kernels, each with a
 //!   bitwise scalar twin.
 //! - `parallel.rs`: row-parallel execution with rayon, deterministic for any thread count.

@@ -80,7 +80,7 @@ impl_fma!(f32);
 impl_fma!(f64);
 
 /// Lane-wise x86 `maxps` semantics: `if a > b { a } else { b }`. The scalar twin of
-/// [`Lanes::fast_max`](crate::simd::Lanes::fast_max).
+/// [`SimdFloat::fast_max`](crate::SimdFloat::fast_max).
 #[inline(always)]
 pub fn fast_max<T: PartialOrd>(a: T, b: T) -> T {
     if a > b { a } else { b }
@@ -352,7 +352,7 @@ pub fn exp_f64(x: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simd::Lanes;
+    use crate::simd::SimdFloat;
 
     /// The unit in the last place of a `bits`-bit-mantissa float at the magnitude of
     /// `want` (the spacing of the binade holding `want`; subnormal spacing below

@@ -8,7 +8,7 @@ mod gumbel_common;
 use approx::{abs_diff_eq, assert_abs_diff_eq};
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
+    GumbelRng, Noise, Output, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
     gumbel_softmax_with_noise,
 };
 use gumbel_tensor::{Error, Tensor};
@@ -132,10 +132,16 @@ fn forward_samples_follow_the_density() {
     let (l1, l2, tau) = (0.8f64, -0.4f64, 0.6f64);
     let rows = 200_000;
     let l = Tensor::from_fn([rows, 2], |i| if i % 2 == 0 { l1 } else { l2 });
-    let s = gumbel_softmax(&l, Temperature::Tau(tau), &mut GumbelRng::new(3), false).unwrap();
+    let s = gumbel_softmax(
+        &l,
+        Temperature::Tau(tau),
+        &mut GumbelRng::new(3),
+        Output::Soft,
+    )
+    .unwrap();
     let g = gumbel_noise::<f64>(&[rows, 2], &mut GumbelRng::new(3));
-    let sg =
-        gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), false).unwrap();
+    let sg = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), Output::Soft)
+        .unwrap();
     assert_eq!(sg.y, s.y, "the noise-given forward draws the same samples");
     let t: Vec<f64> = (0..rows)
         .map(|r| s.y.row(r)[0].ln() - s.y.row(r)[1].ln())
@@ -184,7 +190,8 @@ fn masked_classes_are_dropped_and_inputs_are_checked() {
     // ln y from a noise-given forward, with its masked class at -inf
     let l = Tensor::new([1, 3], vec![0.2, f64::NEG_INFINITY, 0.4]).unwrap();
     let g = Tensor::new([1, 3], vec![0.3, 1.0, -0.2]).unwrap();
-    let s = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), false).unwrap();
+    let s = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(tau), Output::Soft)
+        .unwrap();
     let v = Tensor::new([1, 3], s.y.as_slice().iter().map(|y| y.ln()).collect()).unwrap();
     let lp = exp_concrete_log_density(&l, &v, tau).unwrap();
     assert_eq!(lp.shape(), &[1]);

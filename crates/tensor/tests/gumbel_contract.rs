@@ -7,9 +7,9 @@ mod gumbel_common;
 use approx::{abs_diff_eq, ulps_eq};
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, composed, exp_concrete_log_density, gumbel_max, gumbel_noise,
-    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_backward_into,
-    gumbel_softmax_with_noise, scalar, uniform_noise,
+    GumbelRng, Noise, Output, TempGrad, Temperature, composed, exp_concrete_log_density,
+    gumbel_max, gumbel_noise, gumbel_softmax, gumbel_softmax_backward,
+    gumbel_softmax_backward_into, gumbel_softmax_with_noise, scalar, uniform_noise,
 };
 use gumbel_tensor::{Element, Error, Tensor};
 
@@ -47,7 +47,7 @@ fn temperature_errors_name_the_value<T: Element>() {
                 other => panic!("expected InvalidTemperature, got {other:?}"),
             };
             check(
-                gumbel_softmax(&l, temp, &mut rng, false).unwrap_err(),
+                gumbel_softmax(&l, temp, &mut rng, Output::Soft).unwrap_err(),
                 "gumbel_softmax",
             );
             assert_eq!(
@@ -56,11 +56,11 @@ fn temperature_errors_name_the_value<T: Element>() {
                 "a failed call must not consume the counter"
             );
             check(
-                gumbel_softmax_with_noise(&l, Noise::Gumbel(&l), temp, false).unwrap_err(),
+                gumbel_softmax_with_noise(&l, Noise::Gumbel(&l), temp, Output::Soft).unwrap_err(),
                 "gumbel_softmax_with_noise",
             );
             check(
-                gumbel_softmax_backward(&y, &y, temp, true).unwrap_err(),
+                gumbel_softmax_backward(&y, &y, temp, TempGrad::Compute).unwrap_err(),
                 "gumbel_softmax_backward",
             );
             check(
@@ -112,14 +112,17 @@ fn non_finite_logits_name_row_and_column<T: Element>() {
                         panic!("cols {cols} col {col}: expected NonFiniteLogit, got {other:?}")
                     }
                 };
-                check(gumbel_softmax(&l, Temperature::Tau(T::ONE), &mut rng, false).unwrap_err());
+                check(
+                    gumbel_softmax(&l, Temperature::Tau(T::ONE), &mut rng, Output::Soft)
+                        .unwrap_err(),
+                );
                 check(gumbel_max(&l, &mut rng).unwrap_err());
                 check(
                     gumbel_softmax_with_noise(
                         &l,
                         Noise::Gumbel(&Tensor::zeros([3, cols])),
                         Temperature::Beta(T::ONE),
-                        true,
+                        Output::Hard,
                     )
                     .unwrap_err(),
                 );
@@ -143,7 +146,13 @@ fn nan_inside_a_fully_masked_chunk_is_found() {
     let mut l = Tensor::<f32>::full([1, cols], f32::NEG_INFINITY);
     l.row_mut(0)[5999] = 0.0;
     l.row_mut(0)[3000] = f32::NAN;
-    let e = gumbel_softmax(&l, Temperature::Tau(1.0), &mut GumbelRng::new(0), false).unwrap_err();
+    let e = gumbel_softmax(
+        &l,
+        Temperature::Tau(1.0),
+        &mut GumbelRng::new(0),
+        Output::Soft,
+    )
+    .unwrap_err();
     assert!(
         matches!(
             e,
@@ -174,7 +183,7 @@ fn all_masked_rows_are_errors<T: Element>() {
         let mut l = Tensor::<T>::zeros([3, cols]);
         l.row_mut(2).fill(T::NEG_INFINITY);
         let mut rng = GumbelRng::new(0);
-        let e = gumbel_softmax(&l, Temperature::Tau(T::ONE), &mut rng, false).unwrap_err();
+        let e = gumbel_softmax(&l, Temperature::Tau(T::ONE), &mut rng, Output::Soft).unwrap_err();
         assert!(matches!(e, Error::AllMasked { row: 2, .. }), "{e:?}");
         assert!(e.to_string().contains("row 2"));
         let e = gumbel_max(&l, &mut rng).unwrap_err();
@@ -210,8 +219,8 @@ fn masked_classes_are_exactly_zero<T: Element>() {
         ] {
             let mut rng = GumbelRng::new(11);
             for _ in 0..20 {
-                let s = gumbel_softmax(&l, temp, &mut rng, true).unwrap();
-                let (dl, dt) = gumbel_softmax_backward(&s.y, &dy, temp, true).unwrap();
+                let s = gumbel_softmax(&l, temp, &mut rng, Output::Hard).unwrap();
+                let (dl, dt) = gumbel_softmax_backward(&s.y, &dy, temp, TempGrad::Compute).unwrap();
                 assert!(dt.unwrap().is_finite());
                 for r in 0..rows {
                     assert!(
@@ -259,7 +268,7 @@ fn finite_everywhere<T: Element>(sum_tol: f64) {
                     Temperature::Tau(T::from_f64(tau)),
                     Temperature::Beta(T::from_f64(1.0 / tau)),
                 ] {
-                    let s = gumbel_softmax(&l, temp, &mut GumbelRng::new(5), false).unwrap();
+                    let s = gumbel_softmax(&l, temp, &mut GumbelRng::new(5), Output::Soft).unwrap();
                     for r in 0..rows {
                         let row = s.y.row(r);
                         assert!(
@@ -272,7 +281,8 @@ fn finite_everywhere<T: Element>(sum_tol: f64) {
                             "row sum {sum} (tau {tau}, spread {spread})"
                         );
                     }
-                    let (dl, dt) = gumbel_softmax_backward(&s.y, &dy, temp, true).unwrap();
+                    let (dl, dt) =
+                        gumbel_softmax_backward(&s.y, &dy, temp, TempGrad::Compute).unwrap();
                     assert!(dl.as_slice().iter().all(|x| x.is_finite()), "tau {tau}");
                     assert!(
                         dt.unwrap().is_finite(),
@@ -298,15 +308,16 @@ fn extreme_uniforms_give_finite_noise_and_bad_ones_are_errors() {
     let hi = 1.0 - 2f32.powi(-24);
     let u = Tensor::new([1, 4], vec![lo, hi, f32::MIN_POSITIVE, 0.5]).unwrap();
     let l = Tensor::<f32>::zeros([1, 4]);
-    let s =
-        gumbel_softmax_with_noise(&l, Noise::Uniform(&u), Temperature::Tau(1.0), false).unwrap();
+    let s = gumbel_softmax_with_noise(&l, Noise::Uniform(&u), Temperature::Tau(1.0), Output::Soft)
+        .unwrap();
     assert!(s.y.as_slice().iter().all(|y| y.is_finite()));
     // u = 1 - 2^-24 gives the largest g (about 16.6): it wins.
     assert_eq!(s.index[0], 1);
     for bad in [0.0f32, 1.0, -0.5, 2.0, f32::NAN, f32::MIN_POSITIVE / 2.0] {
         let u = Tensor::new([1, 4], vec![0.5, 0.5, bad, 0.5]).unwrap();
-        let e = gumbel_softmax_with_noise(&l, Noise::Uniform(&u), Temperature::Tau(1.0), false)
-            .unwrap_err();
+        let e =
+            gumbel_softmax_with_noise(&l, Noise::Uniform(&u), Temperature::Tau(1.0), Output::Soft)
+                .unwrap_err();
         assert!(
             matches!(&e, Error::InvalidArgument { .. }) && e.to_string().contains("column 2"),
             "{e}"
@@ -314,22 +325,23 @@ fn extreme_uniforms_give_finite_noise_and_bad_ones_are_errors() {
     }
     for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
         let g = Tensor::new([1, 4], vec![0.0, bad, 0.0, 0.0]).unwrap();
-        let e = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(1.0), false)
-            .unwrap_err();
+        let e =
+            gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(1.0), Output::Soft)
+                .unwrap_err();
         assert!(e.to_string().contains("column 1"), "{e}");
     }
     let e = gumbel_softmax_with_noise(
         &l,
         Noise::Gumbel(&Tensor::zeros([1, 5])),
         Temperature::Tau(1.0),
-        false,
+        Output::Soft,
     );
     assert!(matches!(e, Err(Error::ShapeMismatch { .. })));
     // l + g overflowing to +inf is an error naming the column, not a NaN row
     let l = Tensor::new([1, 3], vec![0.0f32, f32::MAX, 0.0]).unwrap();
     let g = Tensor::new([1, 3], vec![0.0f32, f32::MAX, 0.0]).unwrap();
-    let e =
-        gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(1.0), false).unwrap_err();
+    let e = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(1.0), Output::Soft)
+        .unwrap_err();
     assert!(
         e.to_string().contains("column 1") && e.to_string().contains("overflows"),
         "{e}"
@@ -344,7 +356,7 @@ fn noise_given_variants_reproduce_the_fused_forward<T: Element>() {
         let temp = Temperature::Tau(T::from_f64(0.7));
         let mut rng = GumbelRng::new(21);
         rng.set_counter(5);
-        let s = gumbel_softmax(&l, temp, &mut rng, true).unwrap();
+        let s = gumbel_softmax(&l, temp, &mut rng, Output::Hard).unwrap();
         assert_eq!(rng.counter(), 6);
         rng.set_counter(5);
         let g = gumbel_noise::<T>(&[rows, cols], &mut rng);
@@ -354,8 +366,8 @@ fn noise_given_variants_reproduce_the_fused_forward<T: Element>() {
         let idx = gumbel_max(&l, &mut rng).unwrap();
         rng.set_counter(5);
         let c = composed::forward(&l, temp, &mut rng).unwrap();
-        let sg = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), temp, true).unwrap();
-        let su = gumbel_softmax_with_noise(&l, Noise::Uniform(&u), temp, true).unwrap();
+        let sg = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), temp, Output::Hard).unwrap();
+        let su = gumbel_softmax_with_noise(&l, Noise::Uniform(&u), temp, Output::Hard).unwrap();
         assert_eq!(sg, s);
         assert_eq!(su, s);
         assert_eq!(idx, s.index);
@@ -383,7 +395,8 @@ fn ties_go_to_the_first_maximum() {
         let l = Tensor::<f64>::full([2, cols], 1.5);
         let g = Tensor::<f64>::zeros([2, cols]);
         let s =
-            gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(1.0), true).unwrap();
+            gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), Temperature::Tau(1.0), Output::Hard)
+                .unwrap();
         assert_eq!(s.index, vec![0, 0]);
         let y0 = 1.0 / cols as f64;
         // 4 ulps of y0, at most the 4 f64::EPSILON * y0 (4 to 8 ulps) allowed before
@@ -401,7 +414,7 @@ fn ties_go_to_the_first_maximum() {
 fn every_successful_call_consumes_exactly_one_counter_value() {
     let l = Tensor::<f32>::zeros([4, 10]);
     let mut rng = GumbelRng::new(1);
-    gumbel_softmax(&l, Temperature::Tau(1.0), &mut rng, false).unwrap();
+    gumbel_softmax(&l, Temperature::Tau(1.0), &mut rng, Output::Soft).unwrap();
     gumbel_max(&l, &mut rng).unwrap();
     gumbel_noise::<f32>(&[4, 10], &mut rng);
     uniform_noise::<f64>(&[4, 10], &mut rng);
@@ -418,15 +431,33 @@ fn every_successful_call_consumes_exactly_one_counter_value() {
 fn shapes_single_class_empty_and_higher_rank() {
     // one class: y = 1 exactly, index 0
     let l = Tensor::<f32>::from_fn([5, 1], |i| i as f32);
-    let s = gumbel_softmax(&l, Temperature::Tau(0.1), &mut GumbelRng::new(0), false).unwrap();
+    let s = gumbel_softmax(
+        &l,
+        Temperature::Tau(0.1),
+        &mut GumbelRng::new(0),
+        Output::Soft,
+    )
+    .unwrap();
     assert!(s.y.as_slice().iter().all(|&y| y == 1.0));
     assert_eq!(s.index, vec![0; 5]);
     // rank 1 and rank 3: rows are everything but the last dimension
     let l1 = Tensor::<f64>::from_fn([6], |i| i as f64);
-    let s1 = gumbel_softmax(&l1, Temperature::Tau(1.0), &mut GumbelRng::new(0), false).unwrap();
+    let s1 = gumbel_softmax(
+        &l1,
+        Temperature::Tau(1.0),
+        &mut GumbelRng::new(0),
+        Output::Soft,
+    )
+    .unwrap();
     assert_eq!((s1.y.shape(), s1.index.len()), (&[6usize][..], 1));
     let l3 = Tensor::<f64>::zeros([2, 3, 4]);
-    let s3 = gumbel_softmax(&l3, Temperature::Tau(1.0), &mut GumbelRng::new(0), false).unwrap();
+    let s3 = gumbel_softmax(
+        &l3,
+        Temperature::Tau(1.0),
+        &mut GumbelRng::new(0),
+        Output::Soft,
+    )
+    .unwrap();
     assert_eq!(s3.index.len(), 6);
     assert_eq!(
         exp_concrete_log_density(&l3, &l3, 1.0).unwrap().shape(),
@@ -435,17 +466,22 @@ fn shapes_single_class_empty_and_higher_rank() {
     // no rows: fine; rows without classes or a scalar: errors
     let e = Tensor::<f32>::zeros([0, 7]);
     assert!(
-        gumbel_softmax(&e, Temperature::Tau(1.0), &mut GumbelRng::new(0), false)
-            .unwrap()
-            .index
-            .is_empty()
+        gumbel_softmax(
+            &e,
+            Temperature::Tau(1.0),
+            &mut GumbelRng::new(0),
+            Output::Soft
+        )
+        .unwrap()
+        .index
+        .is_empty()
     );
     assert!(
         gumbel_softmax(
             &Tensor::<f32>::zeros([3, 0]),
             Temperature::Tau(1.0),
             &mut GumbelRng::new(0),
-            false
+            Output::Soft
         )
         .is_err()
     );
@@ -453,7 +489,12 @@ fn shapes_single_class_empty_and_higher_rank() {
     // backward shape mismatch
     let y = Tensor::<f32>::zeros([2, 3]);
     assert!(matches!(
-        gumbel_softmax_backward(&y, &Tensor::zeros([3, 2]), Temperature::Tau(1.0), false),
+        gumbel_softmax_backward(
+            &y,
+            &Tensor::zeros([3, 2]),
+            Temperature::Tau(1.0),
+            TempGrad::Skip
+        ),
         Err(Error::ShapeMismatch { .. })
     ));
 }
@@ -465,20 +506,20 @@ fn rows_of_length_zero() {
     let l = Tensor::<f32>::zeros([3, 0]);
     let t = Temperature::Tau(1.0);
     assert!(matches!(
-        gumbel_softmax(&l, t, &mut GumbelRng::new(0), false),
+        gumbel_softmax(&l, t, &mut GumbelRng::new(0), Output::Soft),
         Err(Error::InvalidShape { .. })
     ));
     assert!(matches!(
-        scalar::gumbel_softmax(&l, t, &mut GumbelRng::new(0), false),
+        scalar::gumbel_softmax(&l, t, &mut GumbelRng::new(0), Output::Soft),
         Err(Error::InvalidShape { .. })
     ));
     assert!(matches!(
         gumbel_max(&l, &mut GumbelRng::new(0)),
         Err(Error::InvalidShape { .. })
     ));
-    let (dl, dt) = gumbel_softmax_backward(&l, &l, t, true).unwrap();
+    let (dl, dt) = gumbel_softmax_backward(&l, &l, t, TempGrad::Compute).unwrap();
     assert_eq!((dl.shape(), dt), (&[3usize, 0][..], Some(0.0)));
-    let (dl, dt) = scalar::gumbel_softmax_backward(&l, &l, t, true).unwrap();
+    let (dl, dt) = scalar::gumbel_softmax_backward(&l, &l, t, TempGrad::Compute).unwrap();
     assert_eq!((dl.shape(), dt), (&[3usize, 0][..], Some(0.0)));
     assert_eq!(
         gumbel_noise::<f64>(&[3, 0], &mut GumbelRng::new(0)).shape(),
@@ -502,15 +543,15 @@ fn backward_into_a_buffer_is_the_allocating_backward_bit_for_bit() {
     let l = to_f32(&l);
     let dy = to_f32(&uniform_tensor(&mut rng, 96, 700, -1.0, 1.0));
     for temp in [Temperature::Tau(0.7f32), Temperature::Beta(3.0)] {
-        let y = gumbel_softmax(&l, temp, &mut GumbelRng::new(5), false)
+        let y = gumbel_softmax(&l, temp, &mut GumbelRng::new(5), Output::Soft)
             .unwrap()
             .y;
-        let (want, want_dtemp) = gumbel_softmax_backward(&y, &dy, temp, true).unwrap();
+        let (want, want_dtemp) = gumbel_softmax_backward(&y, &dy, temp, TempGrad::Compute).unwrap();
         for threads in [1, 2, 7] {
             // A buffer holding stale values: every element must be overwritten.
             let mut dx = Tensor::full([96, 700], f32::NAN);
             let dtemp = with_threads(threads, || {
-                gumbel_softmax_backward_into(&y, &dy, temp, true, &mut dx).unwrap()
+                gumbel_softmax_backward_into(&y, &dy, temp, TempGrad::Compute, &mut dx).unwrap()
             });
             assert_eq!(dtemp.map(f32::to_bits), want_dtemp.map(f32::to_bits));
             let same = dx
@@ -520,7 +561,7 @@ fn backward_into_a_buffer_is_the_allocating_backward_bit_for_bit() {
                 .all(|(a, b)| a.to_bits() == b.to_bits());
             assert!(same, "{temp:?}, {threads} threads");
             assert_eq!(
-                gumbel_softmax_backward_into(&y, &dy, temp, false, &mut dx).unwrap(),
+                gumbel_softmax_backward_into(&y, &dy, temp, TempGrad::Skip, &mut dx).unwrap(),
                 None
             );
         }
@@ -528,7 +569,7 @@ fn backward_into_a_buffer_is_the_allocating_backward_bit_for_bit() {
     // A buffer of another shape is an error naming the op and both shapes.
     let y = Tensor::<f32>::full([2, 3], 1.0 / 3.0);
     let mut dx = Tensor::<f32>::zeros([3, 2]);
-    let e = gumbel_softmax_backward_into(&y, &y, Temperature::Tau(1.0), false, &mut dx)
+    let e = gumbel_softmax_backward_into(&y, &y, Temperature::Tau(1.0), TempGrad::Skip, &mut dx)
         .unwrap_err()
         .to_string();
     assert!(

@@ -11,15 +11,15 @@ mod gumbel_common;
 use approx::relative_eq;
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Noise, Temperature, composed, gumbel_max, gumbel_noise, gumbel_softmax,
-    gumbel_softmax_backward, gumbel_softmax_with_noise, scalar,
+    GumbelRng, Noise, Output, TempGrad, Temperature, composed, gumbel_max, gumbel_noise,
+    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, scalar,
 };
 use gumbel_tensor::{Element, Tensor};
 use rand::RngExt;
 
 /// `L(l, temp) = sum w * y(l, g, temp)` with the noise `g` fixed.
 fn loss(l: &Tensor<f64>, g: &Tensor<f64>, w: &Tensor<f64>, temp: Temperature<f64>) -> f64 {
-    let s = gumbel_softmax_with_noise(l, Noise::Gumbel(g), temp, false).unwrap();
+    let s = gumbel_softmax_with_noise(l, Noise::Gumbel(g), temp, Output::Soft).unwrap();
     s.y.as_slice()
         .iter()
         .zip(w.as_slice())
@@ -48,8 +48,8 @@ fn fused_backward_matches_central_differences_in_f64() {
         let w = uniform_tensor(&mut data, rows, cols, -1.0, 1.0);
         let t = data.random_range(0.34..3.0);
         for temp in [Temperature::Tau(t), Temperature::Beta(1.0 / t)] {
-            let s = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), temp, false).unwrap();
-            let (dl, dtemp) = gumbel_softmax_backward(&s.y, &w, temp, true).unwrap();
+            let s = gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), temp, Output::Soft).unwrap();
+            let (dl, dtemp) = gumbel_softmax_backward(&s.y, &w, temp, TempGrad::Compute).unwrap();
             for i in 0..rows * cols {
                 if l.as_slice()[i] == f64::NEG_INFINITY {
                     assert_eq!(dl.as_slice()[i], 0.0, "masked gradient");
@@ -98,7 +98,7 @@ fn f32_kernels_agree_with_the_f64_scalar_reference() {
         ] {
             let c = t64.scale("test").unwrap();
             let mut rng = GumbelRng::new(8);
-            let s32 = gumbel_softmax(&l32, t32, &mut rng, false).unwrap();
+            let s32 = gumbel_softmax(&l32, t32, &mut rng, Output::Soft).unwrap();
             rng.set_counter(0);
             let g32 = gumbel_noise::<f32>(&[rows, cols], &mut rng);
             let s64 = scalar::gumbel_softmax_with_gumbel(&l32.cast(), &g32.cast(), t64).unwrap();
@@ -120,9 +120,11 @@ fn f32_kernels_agree_with_the_f64_scalar_reference() {
                     );
                 }
             }
-            let (dl32, dt32) = gumbel_softmax_backward(&s32.y, &dy32, t32, true).unwrap();
+            let (dl32, dt32) =
+                gumbel_softmax_backward(&s32.y, &dy32, t32, TempGrad::Compute).unwrap();
             let (y64, dy64): (Tensor<f64>, Tensor<f64>) = (s32.y.cast(), dy32.cast());
-            let (dl64, dt64) = scalar::gumbel_softmax_backward(&y64, &dy64, t64, true).unwrap();
+            let (dl64, dt64) =
+                scalar::gumbel_softmax_backward(&y64, &dy64, t64, TempGrad::Compute).unwrap();
             let mut t_budget = 0.0;
             for r in 0..rows {
                 let n = cols as f64;
@@ -209,11 +211,12 @@ fn composed_twin_agrees<T: Element>(u: f64) {
             Temperature::Beta(T::from_f64(1.5)),
         ] {
             let c = temp.scale("test").unwrap().to_f64();
-            let fused = gumbel_softmax(&l, temp, &mut GumbelRng::new(4), false).unwrap();
+            let fused = gumbel_softmax(&l, temp, &mut GumbelRng::new(4), Output::Soft).unwrap();
             let comp = composed::forward(&l, temp, &mut GumbelRng::new(4)).unwrap();
             assert_eq!(fused.index, comp.index);
-            let (dl_f, dt_f) = gumbel_softmax_backward(&fused.y, &dy, temp, true).unwrap();
-            let (dl_c, dt_c) = composed::backward(&comp, &dy, temp, true).unwrap();
+            let (dl_f, dt_f) =
+                gumbel_softmax_backward(&fused.y, &dy, temp, TempGrad::Compute).unwrap();
+            let (dl_c, dt_c) = composed::backward(&comp, &dy, temp, TempGrad::Compute).unwrap();
             let mut t_budget = 0.0;
             for r in 0..rows {
                 let p: Vec<f64> = comp.p.row(r).iter().map(|x| x.to_f64()).collect();
@@ -303,8 +306,9 @@ fn simd_vs_scalar<T: Element>(u: f64) {
             Temperature::Beta(T::from_f64(40.0)),
         ] {
             let c = temp.scale("test").unwrap().to_f64();
-            let simd = gumbel_softmax(&l, temp, &mut GumbelRng::new(6), false).unwrap();
-            let sc = scalar::gumbel_softmax(&l, temp, &mut GumbelRng::new(6), false).unwrap();
+            let simd = gumbel_softmax(&l, temp, &mut GumbelRng::new(6), Output::Soft).unwrap();
+            let sc =
+                scalar::gumbel_softmax(&l, temp, &mut GumbelRng::new(6), Output::Soft).unwrap();
             assert_eq!(simd.index, sc.index, "len {len}");
             assert_eq!(gumbel_max(&l, &mut GumbelRng::new(6)).unwrap(), sc.index);
             assert_eq!(
@@ -312,8 +316,9 @@ fn simd_vs_scalar<T: Element>(u: f64) {
                 sc.index
             );
             let g = gumbel_noise::<T>(&[4, len], &mut GumbelRng::new(6));
-            let (d1, t1) = gumbel_softmax_backward(&simd.y, &dy, temp, true).unwrap();
-            let (d2, t2) = scalar::gumbel_softmax_backward(&simd.y, &dy, temp, true).unwrap();
+            let (d1, t1) = gumbel_softmax_backward(&simd.y, &dy, temp, TempGrad::Compute).unwrap();
+            let (d2, t2) =
+                scalar::gumbel_softmax_backward(&simd.y, &dy, temp, TempGrad::Compute).unwrap();
             let mut t_budget = 0.0;
             for r in 0..4 {
                 let p: Vec<f64> = l
@@ -365,9 +370,20 @@ fn bitwise_across_threads<T: Element>() {
         let dy: Tensor<T> = uniform_tensor(&mut data_rng(2), rows, cols, -1.0, 1.0).cast();
         let run = || {
             let mut rng = GumbelRng::new(31);
-            let s = gumbel_softmax(&l, Temperature::Tau(T::from_f64(0.4)), &mut rng, true).unwrap();
-            let b = gumbel_softmax_backward(&s.y, &dy, Temperature::Tau(T::from_f64(0.4)), true)
-                .unwrap();
+            let s = gumbel_softmax(
+                &l,
+                Temperature::Tau(T::from_f64(0.4)),
+                &mut rng,
+                Output::Hard,
+            )
+            .unwrap();
+            let b = gumbel_softmax_backward(
+                &s.y,
+                &dy,
+                Temperature::Tau(T::from_f64(0.4)),
+                TempGrad::Compute,
+            )
+            .unwrap();
             let m = gumbel_max(&l, &mut rng).unwrap();
             let g = gumbel_noise::<T>(&[rows, cols], &mut rng);
             (s, b.0, b.1.unwrap().to_f64().to_bits(), m, g)

@@ -8,7 +8,7 @@ mod gumbel_common;
 
 use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, Temperature, gumbel_max, gumbel_noise, gumbel_softmax,
+    GumbelRng, Output, Temperature, gumbel_max, gumbel_noise, gumbel_softmax,
 };
 use gumbel_tensor::{Element, Tensor};
 
@@ -78,7 +78,13 @@ fn gumbel_max_frequencies<T: Element>() {
     let rows = 1_000_000;
     let l = Tensor::<T>::from_fn([rows, k], |i| T::from_f64(logits[i % k]));
     let idx = gumbel_max(&l, &mut GumbelRng::new(77)).unwrap();
-    let fwd = gumbel_softmax(&l, Temperature::Tau(T::ONE), &mut GumbelRng::new(77), false).unwrap();
+    let fwd = gumbel_softmax(
+        &l,
+        Temperature::Tau(T::ONE),
+        &mut GumbelRng::new(77),
+        Output::Soft,
+    )
+    .unwrap();
     assert_eq!(idx, fwd.index);
     let mut counts = vec![0usize; k];
     idx.iter().for_each(|&i| counts[i] += 1);
@@ -138,7 +144,7 @@ fn soft_sample_approaches_one_hot<T: Element>() {
             &l,
             Temperature::Tau(T::from_f64(tau)),
             &mut GumbelRng::new(5 + i as u64),
-            true,
+            Output::Hard,
         )
         .unwrap();
         let gaps: Vec<f64> = (0..rows)
@@ -180,7 +186,19 @@ fn soft_sample_approaches_the_one_hot_as_tau_falls() {
 #[test]
 fn the_index_does_not_depend_on_the_temperature() {
     let l: Tensor<f32> = uniform_tensor(&mut data_rng(3), 300, 50, -2.0, 2.0).cast();
-    let a = gumbel_softmax(&l, Temperature::Tau(0.05), &mut GumbelRng::new(9), false).unwrap();
-    let b = gumbel_softmax(&l, Temperature::Beta(0.3), &mut GumbelRng::new(9), false).unwrap();
+    let a = gumbel_softmax(
+        &l,
+        Temperature::Tau(0.05),
+        &mut GumbelRng::new(9),
+        Output::Soft,
+    )
+    .unwrap();
+    let b = gumbel_softmax(
+        &l,
+        Temperature::Beta(0.3),
+        &mut GumbelRng::new(9),
+        Output::Soft,
+    )
+    .unwrap();
     assert_eq!(a.index, b.index);
 }

@@ -4,7 +4,7 @@ use rand::Rng;
 
 use gumbel_tensor::{Element, Result};
 
-use crate::layers::Linear;
+use crate::layers::{Bias, Linear};
 use crate::params::ParamStore;
 use crate::tape::{Tape, Var};
 
@@ -27,8 +27,8 @@ impl Highway {
         rng: &mut impl Rng,
     ) -> Result<Self> {
         Ok(Highway {
-            gate: Linear::new(params, &format!("{name}.gate"), d, d, true, rng)?,
-            proj: Linear::new(params, &format!("{name}.proj"), d, d, true, rng)?,
+            gate: Linear::new(params, &format!("{name}.gate"), d, d, Bias::Yes, rng)?,
+            proj: Linear::new(params, &format!("{name}.proj"), d, d, Bias::Yes, rng)?,
         })
     }
 

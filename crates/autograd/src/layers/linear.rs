@@ -9,6 +9,16 @@ use crate::ops::matmul::PreparedLinear;
 use crate::params::{ParamId, ParamStore};
 use crate::tape::{Tape, Var};
 
+/// Whether a layer has a bias: `Linear::new(&mut params, "fc", 3, 2, Bias::Yes, &mut rng)`
+/// instead of a bare `true` (PyTorch's `bias=True`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bias {
+    /// With a bias parameter, `y = x W^T + b`.
+    Yes,
+    /// Without, `y = x W^T`.
+    No,
+}
+
 /// A fully connected layer, `weight: [out, in]`, `bias: [out]` (optional).
 #[derive(Clone, Debug)]
 pub struct Linear {
@@ -19,14 +29,14 @@ pub struct Linear {
 }
 
 impl Linear {
-    /// Registers `{name}.weight` and `{name}.bias` with PyTorch's default initialisation
-    /// `U(-1/sqrt(in), 1/sqrt(in))`.
+    /// Registers `{name}.weight` and (with [`Bias::Yes`]) `{name}.bias` with PyTorch's
+    /// default initialisation `U(-1/sqrt(in), 1/sqrt(in))`, weight first.
     pub fn new<T: Element>(
         params: &mut ParamStore<T>,
         name: &str,
         in_dim: usize,
         out_dim: usize,
-        bias: bool,
+        bias: Bias,
         rng: &mut impl Rng,
     ) -> Result<Self> {
         let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
@@ -34,13 +44,12 @@ impl Linear {
             format!("{name}.weight"),
             init::uniform(&[out_dim, in_dim], bound, rng),
         )?;
-        let bias = if bias {
-            Some(params.add(
+        let bias = match bias {
+            Bias::Yes => Some(params.add(
                 format!("{name}.bias"),
                 init::uniform(&[out_dim], bound, rng),
-            )?)
-        } else {
-            None
+            )?),
+            Bias::No => None,
         };
         Ok(Linear {
             weight,

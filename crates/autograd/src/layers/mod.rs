@@ -23,7 +23,7 @@ mod lstm;
 pub use conv::Conv1dBank;
 pub use embedding::Embedding;
 pub use highway::Highway;
-pub use linear::Linear;
+pub use linear::{Bias, Linear};
 pub use lstm::{Lstm, LstmState};
 
 #[cfg(test)]

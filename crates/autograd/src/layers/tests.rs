@@ -2,7 +2,7 @@
 //! discriminator on soft one-hot input), parameter layouts, and bitwise determinism of a
 //! generator + discriminator step across thread counts.
 
-use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature};
+use gumbel_tensor::ops::gumbel::{GumbelRng, Output, Temperature};
 use gumbel_tensor::{Element, Result, Tensor};
 
 use super::*;
@@ -23,7 +23,7 @@ where
 fn parameter_names_and_layouts_are_pytorchs() {
     let mut p = ParamStore::<f32>::new();
     let mut rng = seeded(0);
-    Linear::new(&mut p, "fc", 3, 2, true, &mut rng).unwrap();
+    Linear::new(&mut p, "fc", 3, 2, Bias::Yes, &mut rng).unwrap();
     Embedding::new(&mut p, "emb", 10, 4, &mut rng).unwrap();
     Lstm::new(&mut p, "lstm", 4, 5, &mut rng).unwrap();
     Conv1dBank::new(&mut p, "conv", 4, &[2, 3], &[6, 7], &mut rng).unwrap();
@@ -60,6 +60,27 @@ fn parameter_names_and_layouts_are_pytorchs() {
     assert!(hh.as_slice().iter().all(|x| x.abs() <= 1.0 / 5f32.sqrt()));
 }
 
+#[test]
+fn linear_without_bias_has_only_a_weight_and_computes_x_w_t() {
+    let mut p = ParamStore::<f64>::new();
+    let fc = Linear::new(&mut p, "fc", 2, 3, Bias::No, &mut seeded(0)).unwrap();
+    assert_eq!(fc.bias, None);
+    let names: Vec<&str> = p.named_values().map(|(n, _)| n).collect();
+    assert_eq!(names, ["fc.weight"]);
+    // W = [[1, 2], [3, 4], [5, 6]], x = [1, -1]: x W^T = (1 - 2, 3 - 4, 5 - 6) = (-1, -1, -1)
+    // (exact in floating point; a bias would move it).
+    let w = Tensor::new([3, 2], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]).unwrap();
+    p.set(fc.weight, w).unwrap();
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::new([1, 2], vec![1.0, -1.0]).unwrap());
+    let y = fc.forward(&tape, &p, &x).unwrap();
+    approx::assert_abs_diff_eq!(
+        y.value().unwrap().as_slice(),
+        &[-1.0, -1.0, -1.0][..],
+        epsilon = 0.0
+    );
+}
+
 /// An LSTM language-model loss: LSTM(3 -> 4) unrolled over 5 steps from a given state,
 /// output projection to 5 classes batched over time, cross-entropy with a pad index.
 /// Every weight, the inputs and the initial state are checked.
@@ -69,7 +90,7 @@ fn lstm_unrolled_over_5_steps_gradcheck() {
     let mut p = ParamStore::<f64>::new();
     let mut rng = seeded(1);
     let lstm = Lstm::new(&mut p, "lstm", input, hidden, &mut rng).unwrap();
-    let out = Linear::new(&mut p, "out", hidden, classes, true, &mut rng).unwrap();
+    let out = Linear::new(&mut p, "out", hidden, classes, Bias::Yes, &mut rng).unwrap();
     let x = p.add("x", rand(&[steps * batch, input], 131)).unwrap();
     let h0 = p.add("h0", rand(&[batch, hidden], 132)).unwrap();
     let c0 = p.add("c0", rand(&[batch, hidden], 133)).unwrap();
@@ -167,7 +188,7 @@ fn cnn_discriminator_on_soft_one_hot_gradcheck() {
     let e = Embedding::new(&mut p, "emb", vocab, emb, &mut rng).unwrap();
     let bank = Conv1dBank::new(&mut p, "cnn", emb, &[2, 3], &[3, 2], &mut rng).unwrap();
     let hw = Highway::new(&mut p, "hw", bank.out_dim, &mut rng).unwrap();
-    let fc = Linear::new(&mut p, "fc", bank.out_dim, 1, true, &mut rng).unwrap();
+    let fc = Linear::new(&mut p, "fc", bank.out_dim, 1, Bias::Yes, &mut rng).unwrap();
     let logits = p
         .add("logits", rand_in(&[batch * len, vocab], 135, -2.0, 2.0))
         .unwrap();
@@ -203,7 +224,11 @@ fn gan_like_step_is_bitwise_deterministic_across_thread_counts() {
             let s = lstm.step(&tape, p, &x, state).unwrap();
             let logits = g_out.forward(&tape, p, &s.h).unwrap();
             let y = logits
-                .gumbel_softmax(Temperature::Tau(T::from_f64(0.7)).into(), &mut rng, false)
+                .gumbel_softmax(
+                    Temperature::Tau(T::from_f64(0.7)).into(),
+                    &mut rng,
+                    Output::Soft,
+                )
                 .unwrap()
                 .y;
             x = g_emb.forward_soft(&tape, p, &y).unwrap();
@@ -232,10 +257,10 @@ fn gan_like_step_is_bitwise_deterministic_across_thread_counts() {
     let layers = (
         Embedding::new(&mut p, "g.emb", vocab, 16, &mut rng).unwrap(),
         Lstm::new(&mut p, "g.lstm", 16, 32, &mut rng).unwrap(),
-        Linear::new(&mut p, "g.out", 32, vocab, true, &mut rng).unwrap(),
+        Linear::new(&mut p, "g.out", 32, vocab, Bias::Yes, &mut rng).unwrap(),
         Embedding::new(&mut p, "d.emb", vocab, 64, &mut rng).unwrap(),
         Conv1dBank::new(&mut p, "d.cnn", 64, &[2, 3], &[64, 64], &mut rng).unwrap(),
-        Linear::new(&mut p, "d.out", 128, 1, true, &mut rng).unwrap(),
+        Linear::new(&mut p, "d.out", 128, 1, Bias::Yes, &mut rng).unwrap(),
     );
     let run = |n: usize| gumbel_tensor::parallel::with_threads(n, || step(&p, &layers)).unwrap();
     let one = run(1);

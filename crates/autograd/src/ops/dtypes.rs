@@ -1,7 +1,7 @@
 //! Every op in both element types: one graph that uses them all, run in `f32` and `f64`
 //! (instantiated by a macro), must agree within `f32` precision in value and gradient.
 
-use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature};
+use gumbel_tensor::ops::gumbel::{GumbelRng, Output, Temperature};
 use gumbel_tensor::{Element, Result, Tensor};
 
 use crate::ops::conv1d::conv1d;
@@ -37,7 +37,7 @@ fn graph<T: Element>() -> Result<(f64, Vec<f64>, Vec<f64>)> {
         &conv,
         Temperature::Tau(T::from_f64(0.8)).into(),
         &mut rng,
-        false,
+        Output::Soft,
     )?
     .y;
     let l1 = h.log_softmax()?.cross_entropy(&[0, 5, 2, 2], Some(5))?;

@@ -11,7 +11,7 @@
 //! ```
 //! (with `beta`: `dl = beta y (dy - <dy, y>)`, `dbeta = (1/beta) sum ... ln y`).
 //!
-//! **Straight-through** (`hard = true`): the forward value is `one_hot(index)`, and the
+//! **Straight-through** ([`Output::Hard`]): the forward value is `one_hot(index)`, and the
 //! backward treats the incoming gradient as the gradient of the soft `y` and applies the
 //! formula above. When the soft sample and its hard version of the same draw are both
 //! needed, sample soft and call [`GumbelSample::straight_through`] (one more node, whose
@@ -26,8 +26,11 @@
 //! The temperature is a constant ([`GumbelTemp::Fixed`]) or a learnable one-element value
 //! ([`GumbelTemp::Tau`], [`GumbelTemp::Beta`]) that receives `dtau` / `dbeta`.
 
+/// The node's value: the soft sample ([`Output::Soft`]) or its one-hot with the gradient
+/// taken through the soft sample ([`Output::Hard`], straight-through).
+pub use gumbel_tensor::ops::gumbel::Output;
 use gumbel_tensor::ops::gumbel::{
-    GumbelRng, GumbelSoftmax, Noise, Temperature, gumbel_softmax as fused_forward,
+    GumbelRng, GumbelSoftmax, Noise, TempGrad, Temperature, gumbel_softmax as fused_forward,
     gumbel_softmax_backward, gumbel_softmax_with_noise as fused_forward_with_noise,
 };
 use gumbel_tensor::{Element, Error, Result, Tensor};
@@ -73,27 +76,28 @@ impl<'t, T: Element> GumbelTemp<'t, T> {
 /// straight-through) and each row's Gumbel-max index (the sampled token).
 #[derive(Clone, Debug)]
 pub struct GumbelSample<'t, T: Element> {
-    /// `softmax((l + g) / tau)`, or `one_hot(index)` with `hard = true`.
+    /// `softmax((l + g) / tau)`, or `one_hot(index)` with [`Output::Hard`].
     pub y: Var<'t, T>,
     /// `argmax(l + g)` per row: the discrete sample that `y` relaxes.
     pub index: Vec<usize>,
 }
 
 /// Gumbel-Softmax with noise drawn from `rng` (one counter value per call): one node whose
-/// value is the relaxed sample, or its one-hot with `hard` (straight-through). See the
-/// module docs for the math.
+/// value is the relaxed sample ([`Output::Soft`]), or its one-hot ([`Output::Hard`],
+/// straight-through). See the module docs for the math.
 ///
 /// Errors (from the fused kernel): a NaN or `+inf` logit, a row with only `-inf` (masked)
 /// logits, a temperature that is not finite and `> 0`, a learned temperature with more
 /// than one element.
 ///
 /// ```
-/// use gumbel_autograd::{Tape, ops::gumbel::{gumbel_softmax, GumbelTemp}, tensor::Tensor};
+/// use gumbel_autograd::{Tape, ops::gumbel::{gumbel_softmax, GumbelTemp, Output}, tensor::Tensor};
 /// use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Temperature};
 /// let tape = Tape::<f64>::new();
 /// let logits = tape.leaf(Tensor::new([2, 3], vec![1.0, 0.0, -1.0, 0.0, 0.0, 0.0]).unwrap());
 /// let mut rng = GumbelRng::new(7);
-/// let s = gumbel_softmax(&logits, Temperature::Tau(0.5).into(), &mut rng, true).unwrap();
+/// let tau = Temperature::Tau(0.5).into();
+/// let s = gumbel_softmax(&logits, tau, &mut rng, Output::Hard).unwrap();
 /// let y = s.y.value().unwrap();
 /// assert_eq!(y.row(0)[s.index[0]], 1.0); // straight-through: one-hot forward
 /// let g = tape.backward(s.y.slice(1, 0, 1).unwrap().sum().unwrap()).unwrap();
@@ -103,11 +107,11 @@ pub fn gumbel_softmax<'t, T: Element>(
     logits: &Var<'t, T>,
     temp: GumbelTemp<'t, T>,
     rng: &mut GumbelRng,
-    hard: bool,
+    output: Output,
 ) -> Result<GumbelSample<'t, T>> {
     let (t, tvar) = temp.resolve("gumbel_softmax")?;
     let l = logits.value()?;
-    let out = fused_forward(&l, t, rng, hard)?;
+    let out = fused_forward(&l, t, rng, output)?;
     record(logits, t, tvar, out)
 }
 
@@ -118,11 +122,11 @@ pub fn gumbel_softmax_with_noise<'t, T: Element>(
     logits: &Var<'t, T>,
     noise: Noise<'_, T>,
     temp: GumbelTemp<'t, T>,
-    hard: bool,
+    output: Output,
 ) -> Result<GumbelSample<'t, T>> {
     let (t, tvar) = temp.resolve("gumbel_softmax_with_noise")?;
     let l = logits.value()?;
-    let out = fused_forward_with_noise(&l, noise, t, hard)?;
+    let out = fused_forward_with_noise(&l, noise, t, output)?;
     record(logits, t, tvar, out)
 }
 
@@ -150,8 +154,11 @@ fn record<'t, T: Element>(
     inputs.extend(tvar);
     let y = logits.push("gumbel_softmax", value, &inputs, move |out, dy, g| {
         let y_soft = soft.as_ref().unwrap_or(out);
-        let want_dtemp = it.as_ref().is_some_and(|(i, _)| g.wants(*i));
-        let (dl, dtemp) = gumbel_softmax_backward(y_soft, &dy, temp, want_dtemp)?;
+        let temp_grad = match &it {
+            Some((i, _)) if g.wants(*i) => TempGrad::Compute,
+            _ => TempGrad::Skip,
+        };
+        let (dl, dtemp) = gumbel_softmax_backward(y_soft, &dy, temp, temp_grad)?;
         if let (Some((i, shape)), Some(d)) = (it, dtemp) {
             g.add(i, Tensor::full(shape, d))?;
         }
@@ -171,7 +178,7 @@ impl<'t, T: Element> GumbelSample<'t, T> {
 /// node whose value is `one_hot(index)` and whose backward passes `dy` to `y` unchanged
 /// (`dy/dy_soft = identity`, by design, not the derivative of the one-hot).
 ///
-/// `gumbel_softmax(.., hard = true)` is this applied inside the Gumbel node. Use this
+/// `gumbel_softmax(.., Output::Hard)` is this applied inside the Gumbel node. Use this
 /// function when both the soft sample and its hard version of the *same draw* are needed,
 /// e.g. soft feedback into the generator and one-hots into the discriminator: both
 /// gradients reach the soft node, and its fused backward runs once on their sum.
@@ -204,14 +211,14 @@ pub fn straight_through<'t, T: Element>(y: &Var<'t, T>, index: &[usize]) -> Resu
 }
 
 impl<'t, T: Element> Var<'t, T> {
-    /// Method form of [`gumbel_softmax`]: `logits.gumbel_softmax(temp, &mut rng, hard)`.
+    /// Method form of [`gumbel_softmax`]: `logits.gumbel_softmax(temp, &mut rng, output)`.
     pub fn gumbel_softmax(
         &self,
         temp: GumbelTemp<'t, T>,
         rng: &mut GumbelRng,
-        hard: bool,
+        output: Output,
     ) -> Result<GumbelSample<'t, T>> {
-        gumbel_softmax(self, temp, rng, hard)
+        gumbel_softmax(self, temp, rng, output)
     }
 }
 
@@ -231,7 +238,10 @@ mod tests {
             check(
                 |_, v| {
                     let mut rng = GumbelRng::new(SEED); // same noise at every evaluation
-                    weighted_sum(gumbel_softmax(&v[0], t.into(), &mut rng, false)?.y, 1)
+                    weighted_sum(
+                        gumbel_softmax(&v[0], t.into(), &mut rng, Output::Soft)?.y,
+                        1,
+                    )
                 },
                 std::slice::from_ref(&l),
             );
@@ -246,7 +256,7 @@ mod tests {
             |_, v| {
                 let mut rng = GumbelRng::new(SEED);
                 weighted_sum(
-                    gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, false)?.y,
+                    gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?.y,
                     2,
                 )
             },
@@ -257,7 +267,7 @@ mod tests {
             |_, v| {
                 let mut rng = GumbelRng::new(SEED);
                 weighted_sum(
-                    gumbel_softmax(&v[0], GumbelTemp::Beta(v[1]), &mut rng, false)?.y,
+                    gumbel_softmax(&v[0], GumbelTemp::Beta(v[1]), &mut rng, Output::Soft)?.y,
                     3,
                 )
             },
@@ -274,7 +284,7 @@ mod tests {
             |_, v| {
                 let mut rng = GumbelRng::new(SEED);
                 weighted_sum(
-                    gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, false)?.y,
+                    gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?.y,
                     4,
                 )
             },
@@ -286,7 +296,7 @@ mod tests {
             &lv,
             Temperature::Tau(0.9).into(),
             &mut GumbelRng::new(1),
-            false,
+            Output::Soft,
         )
         .unwrap();
         assert_eq!(s.y.value().unwrap().row(0)[1], 0.0);
@@ -301,17 +311,17 @@ mod tests {
     #[test]
     fn straight_through_gradient_is_the_soft_surrogates() {
         let lt = rand_in(&[5, 7], 124, -2.0, 2.0);
-        let run = |hard: bool| {
+        let run = |output: Output| {
             let tape = Tape::new();
             let (l, tau) = (tape.leaf(lt.clone()), tape.leaf(Tensor::scalar(0.6)));
             let mut rng = GumbelRng::new(SEED);
-            let s = gumbel_softmax(&l, GumbelTemp::Tau(tau), &mut rng, hard).unwrap();
+            let s = gumbel_softmax(&l, GumbelTemp::Tau(tau), &mut rng, output).unwrap();
             let y = (*s.y.value().unwrap()).clone();
             let mut g = tape.backward(weighted_sum(s.y, 6).unwrap()).unwrap();
             (y, s.index, g.take(l).unwrap(), g.take(tau).unwrap())
         };
-        let (y_hard, idx_hard, dl_hard, dtau_hard) = run(true);
-        let (y_soft, idx_soft, dl_soft, dtau_soft) = run(false);
+        let (y_hard, idx_hard, dl_hard, dtau_hard) = run(Output::Hard);
+        let (y_soft, idx_soft, dl_soft, dtau_soft) = run(Output::Soft);
         assert_eq!(idx_hard, idx_soft);
         for (r, &k) in idx_hard.iter().enumerate() {
             let want: Vec<f64> = (0..7).map(|j| if j == k { 1.0 } else { 0.0 }).collect();
@@ -340,12 +350,12 @@ mod tests {
             let l = tape.leaf(lt.clone());
             let mut rng = GumbelRng::new(SEED);
             let y = if split {
-                gumbel_softmax(&l, Temperature::Tau(0.5).into(), &mut rng, false)
+                gumbel_softmax(&l, Temperature::Tau(0.5).into(), &mut rng, Output::Soft)
                     .unwrap()
                     .straight_through()
                     .unwrap()
             } else {
-                gumbel_softmax(&l, Temperature::Tau(0.5).into(), &mut rng, true)
+                gumbel_softmax(&l, Temperature::Tau(0.5).into(), &mut rng, Output::Hard)
                     .unwrap()
                     .y
             };
@@ -368,7 +378,7 @@ mod tests {
                 &l,
                 Temperature::Tau(0.5).into(),
                 &mut GumbelRng::new(SEED),
-                false,
+                Output::Soft,
             )
             .unwrap();
             let hard = if composed {
@@ -414,7 +424,7 @@ mod tests {
             let tape = Tape::new();
             let (l, tau) = (tape.leaf(lt.clone()), tape.leaf(Tensor::scalar(0.75)));
             let y = if fused {
-                gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), GumbelTemp::Tau(tau), false)
+                gumbel_softmax_with_noise(&l, Noise::Gumbel(&g), GumbelTemp::Tau(tau), Output::Soft)
                     .unwrap()
                     .y
             } else {
@@ -444,18 +454,21 @@ mod tests {
         let tape = Tape::<f32>::new();
         let l = tape.leaf(Tensor::zeros([4, 8]));
         let mut rng = GumbelRng::new(3);
-        let a = gumbel_softmax(&l, Temperature::Tau(1.0).into(), &mut rng, false).unwrap();
-        let b = gumbel_softmax(&l, Temperature::Tau(1.0).into(), &mut rng, false).unwrap();
+        let a = gumbel_softmax(&l, Temperature::Tau(1.0).into(), &mut rng, Output::Soft).unwrap();
+        let b = gumbel_softmax(&l, Temperature::Tau(1.0).into(), &mut rng, Output::Soft).unwrap();
         assert_ne!(*a.y.value().unwrap(), *b.y.value().unwrap());
         assert_eq!(rng.counter(), 2);
-        let bad = gumbel_softmax(&l, Temperature::Tau(0.0).into(), &mut rng, false).unwrap_err();
+        let bad =
+            gumbel_softmax(&l, Temperature::Tau(0.0).into(), &mut rng, Output::Soft).unwrap_err();
         assert!(bad.to_string().contains("tau"), "{bad}");
         let two = tape.leaf(Tensor::zeros([2]));
-        let msg = gumbel_softmax(&l, GumbelTemp::Tau(two), &mut rng, false)
+        let msg = gumbel_softmax(&l, GumbelTemp::Tau(two), &mut rng, Output::Soft)
             .unwrap_err()
             .to_string();
         assert!(msg.contains("one element"), "{msg}");
         let nan = tape.leaf(Tensor::new([1, 2], vec![f32::NAN, 0.0]).unwrap());
-        assert!(gumbel_softmax(&nan, Temperature::Tau(1.0).into(), &mut rng, false).is_err());
+        assert!(
+            gumbel_softmax(&nan, Temperature::Tau(1.0).into(), &mut rng, Output::Soft).is_err()
+        );
     }
 }

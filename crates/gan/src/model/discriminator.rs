@@ -12,7 +12,7 @@
 //! follow PyTorch modules (`embedding.weight`, `convs.convs.{k}.weight [F, De, w_k]` as
 //! `nn.Conv1d`, `highway.gate.*`, `highway.proj.*`, `out.*`).
 
-use gumbel_autograd::layers::{Conv1dBank, Embedding, Highway, Linear};
+use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Highway, Linear};
 use gumbel_autograd::ops::matmul::PreparedRight;
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
@@ -62,7 +62,7 @@ impl Discriminator {
         let filters = vec![cfg.filters; cfg.widths.len()];
         let convs = Conv1dBank::new(&mut params, "convs", cfg.emb, &cfg.widths, &filters, &mut r)?;
         let highway = Highway::new(&mut params, "highway", convs.out_dim, &mut r)?;
-        let out = Linear::new(&mut params, "out", convs.out_dim, 1, true, &mut r)?;
+        let out = Linear::new(&mut params, "out", convs.out_dim, 1, Bias::Yes, &mut r)?;
         Ok(Discriminator {
             cfg,
             params,

@@ -31,8 +31,8 @@
 //! contiguous block); relaxed samples come out as one `[B, V]` value per time step, which
 //! the discriminator embeds step by step (never copying the `[B, L, V]` one-hots).
 
-use gumbel_autograd::layers::{Embedding, Linear, Lstm, LstmState};
-use gumbel_autograd::ops::gumbel::{GumbelTemp, gumbel_softmax, straight_through};
+use gumbel_autograd::layers::{Bias, Embedding, Linear, Lstm, LstmState};
+use gumbel_autograd::ops::gumbel::{GumbelTemp, Output, gumbel_softmax, straight_through};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
@@ -154,7 +154,14 @@ impl Generator {
         let mut r = random::run_stream(seed, random::Purpose::Init, 0);
         let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
         let lstm = Lstm::new(&mut params, "lstm", cfg.emb, cfg.hidden, &mut r)?;
-        let linear = Linear::new(&mut params, "linear", cfg.hidden, cfg.vocab, true, &mut r)?;
+        let linear = Linear::new(
+            &mut params,
+            "linear",
+            cfg.hidden,
+            cfg.vocab,
+            Bias::Yes,
+            &mut r,
+        )?;
         Ok(Generator {
             cfg,
             params,
@@ -286,7 +293,7 @@ impl Generator {
             state = Some(s);
             // Always the soft sample: soft feedback needs it, and the straight-through
             // one-hot is built from it below.
-            let sample = gumbel_softmax(&logits, temp, &mut noise, false)?;
+            let sample = gumbel_softmax(&logits, temp, &mut noise, Output::Soft)?;
             let (soft, index) = (sample.y, sample.index);
             let y = match disc_input {
                 DiscInput::Soft => soft,

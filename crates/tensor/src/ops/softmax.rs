@@ -35,7 +35,7 @@
 //! `fast_max` and a sentinel sum that turns NaN or `+inf` exactly when some element is
 //! (then the row is scanned for the column to name), (2) `exp(x - m)` written to the
 //! output and summed in the same pass with four accumulators, (3) scaling by `1 / s`.
-//! The SIMD kernels run on the 512-bit [`Lanes`](crate::simd::Lanes) (`f32x16`,
+//! The SIMD kernels run on the 512-bit vectors [`Element::Lanes`] (`f32x16`,
 //! `f64x8`) with the `exp` polynomial of `poly.rs`, shared with the Gumbel kernels:
 //! <= 2 ulp (`f32`; <= 2 ulp of std in `f64`) on its domain `(-inf, 0]`, which holds every
 //! `x - m`; results below the smallest normal number flush to 0, so a probability below
@@ -181,12 +181,20 @@ pub fn log_softmax_backward<T: Element>(logp: &Tensor<T>, dy: &Tensor<T>) -> Res
     backward("log_softmax_backward", logp, dy, simd::log_softmax_backward)
 }
 
-/// SIMD row kernels on 512-bit [`Lanes`](crate::simd::Lanes) (`f32x16` / `f64x8`)
+/// SIMD row kernels on the 512-bit [`Element::Lanes`] (`f32x16` / `f64x8`)
 /// with the `exp` polynomial of `poly.rs`; four accumulators (see the module docs for the
 /// loop shapes).
+// The accumulators are written `a = a + v`, not `a += v`: the same arithmetic, but through
+// `AddAssign` LLVM allocated registers differently in these long kernels (`softmax` grew by
+// 8 instructions and spilled other registers), and they keep the code they were measured
+// with.
+#[expect(
+    clippy::assign_op_pattern,
+    reason = "a = a + v keeps the measured code generation (see above)"
+)]
 pub mod simd {
     use super::{Element, RowFault, check_row};
-    use crate::simd::Lanes;
+    use crate::simd::SimdFloat;
 
     /// `max_i x_i`, or NaN if some `x_i` is NaN or `+inf` (then [`check_row`] names it).
     ///
@@ -196,7 +204,7 @@ pub mod simd {
     /// any other `v`). A sum of finite elements may overflow to `+inf` too (a false alarm):
     /// then the row is scanned, and only a NaN or `+inf` found there makes the result NaN.
     fn row_max<T: Element>(x: &[T]) -> T {
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let ninf = T::Lanes::splat(T::NEG_INFINITY);
         let (mut m0, mut m1, mut m2, mut m3) = (ninf, ninf, ninf, ninf);
         let mut sentinel = T::Lanes::splat(T::ZERO);
@@ -227,7 +235,9 @@ pub mod simd {
         if (s.is_nan() || s == T::INFINITY) && x.iter().any(|&v| v.is_nan() || v == T::INFINITY) {
             return T::NAN;
         }
-        (m0.fast_max(m1)).fast_max(m2.fast_max(m3)).reduce_max()
+        (m0.fast_max(m1))
+            .fast_max(m2.fast_max(m3))
+            .reduce_fast_max()
     }
 
     /// `sum_i exp(x_i - m)` for the finite row max `m`, and, if `STORE`, `y_i = exp(x_i - m)`.
@@ -237,7 +247,7 @@ pub mod simd {
     #[inline(always)]
     fn exp_shifted<T: Element, const STORE: bool>(x: &[T], m: T, y: &mut [T]) -> T {
         debug_assert!(!STORE || x.len() == y.len());
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let mv = T::Lanes::splat(m);
         let e = |v: &[T]| T::exp_lanes(T::Lanes::load(v) - mv);
         let zero = T::Lanes::splat(T::ZERO);
@@ -279,7 +289,7 @@ pub mod simd {
 
     /// `y *= s` in place, then a scalar tail.
     fn scale_in_place<T: Element>(y: &mut [T], s: T) {
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let sv = T::Lanes::splat(s);
         let mut vectors = y.chunks_exact_mut(n);
         for v in &mut vectors {
@@ -309,7 +319,7 @@ pub mod simd {
         debug_assert_eq!(x.len(), out.len());
         let m = check_row(x, row_max(x))?;
         let ln_s = exp_shifted::<T, false>(x, m, &mut []).ln();
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let (mv, lv) = (T::Lanes::splat(m), T::Lanes::splat(ln_s));
         let body = x.len() - x.len() % n;
         for (xv, ov) in x[..body]
@@ -333,7 +343,7 @@ pub mod simd {
         b: &[T],
         f: impl Fn(T::Lanes, T::Lanes) -> T::Lanes,
     ) -> (T, usize) {
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let ld = |s: &[T], i: usize| T::Lanes::load(&s[i..]);
         let zero = T::Lanes::splat(T::ZERO);
         let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
@@ -355,7 +365,7 @@ pub mod simd {
     /// then `dx_i = y_i > 0 ? y_i (dy_i - d) : 0`.
     pub fn softmax_backward<T: Element>(y: &[T], dy: &[T], dx: &mut [T]) {
         debug_assert!(y.len() == dy.len() && y.len() == dx.len());
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let zero = T::Lanes::splat(T::ZERO);
         // y_i * dy_i where the class is live, else 0 (even if dy_i is inf or NaN).
         let live = |y: T::Lanes, dy: T::Lanes| y.select_gt(zero, y * dy, zero);
@@ -388,7 +398,7 @@ pub mod simd {
     /// values are not log-probabilities and give meaningless gradients).
     pub fn log_softmax_backward<T: Element>(logp: &[T], dy: &[T], dx: &mut [T]) {
         debug_assert!(logp.len() == dy.len() && logp.len() == dx.len());
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let zero = T::Lanes::splat(T::ZERO);
         let ninf = T::Lanes::splat(T::NEG_INFINITY);
         let live = |lp: T::Lanes, dy: T::Lanes| lp.select_gt(ninf, dy, zero);
@@ -481,7 +491,7 @@ pub mod scalar {
 mod tests {
     use super::*;
     use crate::ops::testing::{LENGTHS, assert_bitwise, put, uniform, with_threads};
-    use crate::simd::Lanes;
+    use crate::simd::SimdFloat;
     use approx::abs_diff_eq;
 
     const EPS_F64: f64 = f64::EPSILON;
@@ -512,7 +522,7 @@ mod tests {
                 &mut x,
                 &[
                     (1, ninf),
-                    (4 * <T::Lanes as Lanes>::N + 1, ninf),
+                    (4 * T::Lanes::LANES + 1, ninf),
                     (n.wrapping_sub(2), ninf),
                 ],
             );

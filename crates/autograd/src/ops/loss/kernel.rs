@@ -139,6 +139,17 @@ pub mod simd {
 
     /// `ln(sum_j exp(x_j))`, computed as `m + ln(sum_j exp(x_j - m))` with `m = max_j x_j`
     /// so that no exponential overflows. `-inf` if every entry is `-inf`; NaN if any is NaN.
+    ///
+    /// This is the log-sum-exp in the cross-entropy's own arithmetic: [`max`] and
+    /// [`exp_sum`] of this module, so its value is bit for bit the `lse` inside every
+    /// cross-entropy loss (`m + ln s - x_t`). It is deliberately not
+    /// `gumbel_tensor::ops::reduce::simd::logsumexp`, which sums in another order and with
+    /// another `exp`: wide's full-range `exp`, four accumulators over blocks of `4 * LANES`
+    /// (here: the Cephes polynomial for arguments `<= 0`, two accumulators over blocks of
+    /// `2 * LANES`), and NaN tracked in the max instead of in the exponential pass. The two
+    /// agree to about an ulp but not in every bit (on `f32` rows of 7 to 5000 logits in
+    /// `[-10, 10]`, 3% of the results differ), and the losses keep their faster order. The
+    /// scalar reference, [`super::scalar::logsumexp`], is the tensor crate's.
     pub fn logsumexp<T: Element>(x: &[T]) -> T {
         let m = max(x);
         if m == T::NEG_INFINITY || m == T::INFINITY {
@@ -167,17 +178,10 @@ pub mod scalar {
         s
     }
 
-    /// Scalar twin of [`super::simd::logsumexp`].
-    pub fn logsumexp<T: Element>(x: &[T]) -> T {
-        if x.iter().any(|v| v.is_nan()) {
-            return T::NAN;
-        }
-        let m = max(x);
-        if m == T::NEG_INFINITY || m == T::INFINITY {
-            return m;
-        }
-        m + x.iter().map(|&v| (v - m).exp()).sum::<T>().ln()
-    }
+    /// Scalar twin of [`super::simd::logsumexp`]: the tensor crate's scalar log-sum-exp
+    /// (`m + ln sum_j exp(x_j - m)` left to right with std's `exp`; NaN for a NaN entry, `m`
+    /// itself for `m = +-inf`).
+    pub use gumbel_tensor::ops::reduce::scalar::logsumexp;
 }
 
 /// Turns a row of `exp(x_j - m)` into the cross-entropy gradient in place:

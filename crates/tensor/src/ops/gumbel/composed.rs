@@ -7,9 +7,9 @@
 //! Its backward uses the textbook `dtau = -sum_i dl_i z_i` with the stored `z`, an
 //! independent check of the fused kernel's `ln y` rewrite.
 
-use super::Temperature;
 use super::noise::gumbel_noise;
 use super::rng::GumbelRng;
+use super::{TempGrad, Temperature};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::ops::{add, row_argmax, scale, softmax, softmax_backward};
@@ -106,18 +106,18 @@ pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result
 /// The composed backward: `dz = y (dy - <dy, y>)` ([`softmax_backward`]), `dl = c dz`
 /// ([`scale`]), and the temperature gradient from the stored `z`:
 /// `dtau = -(1/tau) sum dz_i z_i`, `dbeta = (1/beta) sum dz_i z_i`, masked classes
-/// (`z_i = -inf`) skipped.
+/// (`z_i = -inf`) skipped, if `temp_grad` is [`TempGrad::Compute`].
 pub fn backward<T: Element>(
     fwd: &Composed<T>,
     dy: &Tensor<T>,
     temp: Temperature<T>,
-    want_dtemp: bool,
+    temp_grad: TempGrad,
 ) -> Result<(Tensor<T>, Option<T>)> {
     const OP: &str = "composed::backward";
     let c = temp.scale(OP)?;
     let dz = softmax_backward(&fwd.y, dy)?;
     let dl = scale(&dz, c);
-    let dtemp = want_dtemp.then(|| {
+    let dtemp = temp_grad.then(|| {
         let s: f64 = (0..dz.rows())
             .map(|r| {
                 dz.row(r)

@@ -39,12 +39,12 @@ use std::mem::MaybeUninit;
 use super::noise::{GivenGumbel, GivenUniform, NoiseSource, RowStream};
 use super::rng::GumbelRng;
 use super::uninit::{assume_init_mut, write_rows};
-use super::{GumbelSoftmax, Noise, Temperature};
+use super::{GumbelSoftmax, Noise, Output, TempGrad, Temperature};
 use crate::element::Element;
 use crate::error::{Error, Result};
 use crate::parallel;
 use crate::poly::fast_max;
-use crate::simd::Lanes;
+use crate::simd::SimdFloat;
 use crate::tensor::Tensor;
 
 /// Elements per chunk of the forward pass: 8 KiB of `y` in `f32` (16 KiB in `f64`), so
@@ -100,7 +100,7 @@ fn find_non_finite<T: Element>(l: &[T]) -> Option<RowFault> {
 /// Position of the first element equal to `v` (which must occur in `xs`).
 #[inline]
 fn first_index_of<T: Element>(xs: &[T], v: T) -> usize {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let vv = T::Lanes::splat(v);
     let mut chunks = xs.chunks_exact(n);
     for (k, c) in chunks.by_ref().enumerate() {
@@ -127,7 +127,7 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
     out: &mut [MaybeUninit<T>],
     sentinel: &mut T::Lanes,
 ) -> T {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let mut mx = T::Lanes::splat(T::NEG_INFINITY);
     let mut sent = *sentinel;
     let mut ls = l.chunks_exact(n);
@@ -137,7 +137,7 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load(a) + noise.gumbel(col, n);
         p.store_uninit(o);
         mx = mx.fast_max(p);
-        sent = sent + p;
+        sent += p;
         col += n;
     }
     // tail: padded with -inf logits, which leave max and sentinel alone
@@ -146,30 +146,30 @@ fn noisy_chunk<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load_or(lt, T::NEG_INFINITY) + noise.gumbel(col, lt.len());
         p.store_part_uninit(ot);
         mx = mx.fast_max(p);
-        sent = sent + p;
+        sent += p;
     }
     *sentinel = sent;
-    mx.reduce_max()
+    mx.reduce_fast_max()
 }
 
 /// Pass 2 on one chunk: `y = exp(c (y - m))` in place; returns the chunk's sum.
 #[inline(always)]
 fn exp_chunk<T: Element>(y: &mut [T], m: T, c: T) -> T {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let (mv, cv) = (T::Lanes::splat(m), T::Lanes::splat(c));
     let mut acc = T::Lanes::splat(T::ZERO);
     let mut ys = y.chunks_exact_mut(n);
     for o in ys.by_ref() {
         let e = T::exp_lanes((T::Lanes::load(o) - mv) * cv);
         e.store(o);
-        acc = acc + e;
+        acc += e;
     }
     // tail: padded with -inf, whose exp is exactly 0
     let t = ys.into_remainder();
     if !t.is_empty() {
         let e = T::exp_lanes((T::Lanes::load_or(t, T::NEG_INFINITY) - mv) * cv);
         e.store_part(t);
-        acc = acc + e;
+        acc += e;
     }
     acc.reduce_add()
 }
@@ -177,7 +177,7 @@ fn exp_chunk<T: Element>(y: &mut [T], m: T, c: T) -> T {
 /// Pass 3 on one chunk: `y *= f`.
 #[inline(always)]
 fn scale_chunk<T: Element>(y: &mut [T], f: T) {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     let fv = T::Lanes::splat(f);
     let mut ys = y.chunks_exact_mut(n);
     for o in ys.by_ref() {
@@ -285,7 +285,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
     l: &[T],
     noise: &mut S,
 ) -> std::result::Result<usize, RowFault> {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     debug_assert!(l.len() / n < max_steps::<T>(), "checked by gumbel_max");
     let mut best = T::Lanes::splat(T::NEG_INFINITY);
     let mut best_step = T::Lanes::splat(T::ZERO);
@@ -298,8 +298,8 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load(a) + noise.gumbel(col, n);
         best_step = p.select_gt(best, step, best_step);
         best = best.fast_max(p);
-        sentinel = sentinel + p;
-        step = step + one;
+        sentinel += p;
+        step += one;
         col += n;
     }
     // tail
@@ -308,7 +308,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         let p = T::Lanes::load_or(lt, T::NEG_INFINITY) + noise.gumbel(col, lt.len());
         best_step = p.select_gt(best, step, best_step);
         best = best.fast_max(p);
-        sentinel = sentinel + p;
+        sentinel += p;
     }
     let sent = sentinel.reduce_add();
     if (sent.is_nan() || sent == T::INFINITY)
@@ -358,7 +358,7 @@ fn backward_row<T: Element, const WANT_DTEMP: bool>(
     c: T,
     dx: &mut [MaybeUninit<T>],
 ) -> T {
-    let n = <T::Lanes as Lanes>::N;
+    let n = T::Lanes::LANES;
     // LOOP 1: <dy, y> (tail padded with zeros, which add nothing)
     let mut acc = T::Lanes::splat(T::ZERO);
     let (mut ys, mut ds) = (y.chunks_exact(n), dy.chunks_exact(n));
@@ -433,7 +433,7 @@ fn check_logits<T: Element>(op: &'static str, logits: &Tensor<T>) -> Result<()> 
 unsafe fn run_forward<T: Element>(
     op: &'static str,
     logits: &Tensor<T>,
-    hard: bool,
+    output: Output,
     row_fn: impl Fn(usize, &[T], &mut [MaybeUninit<T>]) -> std::result::Result<usize, RowFault>
     + Sync
     + Send,
@@ -441,7 +441,10 @@ unsafe fn run_forward<T: Element>(
     // SAFETY: passed on from the caller.
     let written = unsafe { write_rows(logits.shape(), |r, yr| row_fn(r, logits.row(r), yr)) };
     let (y, index) = written.map_err(|(r, f)| f.into_error(op, r))?;
-    let hard = hard.then(|| one_hot(logits.shape(), &index));
+    let hard = match output {
+        Output::Soft => None,
+        Output::Hard => Some(one_hot(logits.shape(), &index)),
+    };
     Ok(GumbelSoftmax { y, index, hard })
 }
 
@@ -459,7 +462,7 @@ fn one_hot<T: Element>(shape: &[usize], index: &[usize]) -> Tensor<T> {
 /// ```text
 /// y     = softmax(c (l + g)),   c = 1/tau or beta,   g = -ln(-ln u) from `rng`
 /// index = argmax_i (l_i + g_i)  (the first maximum)
-/// hard  = one_hot(index)        (with `hard = true`, for straight-through)
+/// hard  = one_hot(index)        (with `Output::Hard`, for straight-through)
 /// ```
 ///
 /// in one read of the logits and one write of `y`. Consumes one counter value of `rng`
@@ -472,11 +475,11 @@ fn one_hot<T: Element>(shape: &[usize], index: &[usize]) -> Tensor<T> {
 ///
 /// ```
 /// use gumbel_tensor::Tensor;
-/// use gumbel_tensor::ops::gumbel::{gumbel_softmax, GumbelRng, Temperature};
+/// use gumbel_tensor::ops::gumbel::{gumbel_softmax, GumbelRng, Output, Temperature};
 /// // Class 1 is masked; with a tiny temperature the sample is (nearly) one-hot.
 /// let logits = Tensor::new([1, 3], vec![0.0f64, f64::NEG_INFINITY, 0.0]).unwrap();
 /// let mut rng = GumbelRng::new(42);
-/// let s = gumbel_softmax(&logits, Temperature::Tau(0.01), &mut rng, true).unwrap();
+/// let s = gumbel_softmax(&logits, Temperature::Tau(0.01), &mut rng, Output::Hard).unwrap();
 /// assert_eq!(s.y.row(0)[1], 0.0);
 /// assert!((s.y.row(0).iter().sum::<f64>() - 1.0).abs() < 1e-12);
 /// assert_ne!(s.index[0], 1);
@@ -486,7 +489,7 @@ pub fn gumbel_softmax<T: Element>(
     logits: &Tensor<T>,
     temp: Temperature<T>,
     rng: &mut GumbelRng,
-    hard: bool,
+    output: Output,
 ) -> Result<GumbelSoftmax<T>> {
     const OP: &str = "gumbel_softmax";
     let c = temp.scale(OP)?;
@@ -494,7 +497,7 @@ pub fn gumbel_softmax<T: Element>(
     let key = rng.call_key();
     // SAFETY: forward_row initialises its row whenever it returns Ok.
     let out = unsafe {
-        run_forward(OP, logits, hard, |r, l, y| {
+        run_forward(OP, logits, output, |r, l, y| {
             forward_row(l, &mut RowStream::new(key, r), c, y)
         })
     }?;
@@ -513,7 +516,7 @@ pub fn gumbel_softmax_with_noise<T: Element>(
     logits: &Tensor<T>,
     noise: Noise<'_, T>,
     temp: Temperature<T>,
-    hard: bool,
+    output: Output,
 ) -> Result<GumbelSoftmax<T>> {
     const OP: &str = "gumbel_softmax_with_noise";
     let c = temp.scale(OP)?;
@@ -522,10 +525,10 @@ pub fn gumbel_softmax_with_noise<T: Element>(
     // SAFETY: forward_row initialises its row whenever it returns Ok.
     unsafe {
         match noise {
-            Noise::Gumbel(g) => run_forward(OP, logits, hard, |r, l, y| {
+            Noise::Gumbel(g) => run_forward(OP, logits, output, |r, l, y| {
                 forward_row(l, &mut GivenGumbel(g.row(r)), c, y)
             }),
-            Noise::Uniform(u) => run_forward(OP, logits, hard, |r, l, y| {
+            Noise::Uniform(u) => run_forward(OP, logits, output, |r, l, y| {
                 forward_row(l, &mut GivenUniform(u.row(r)), c, y)
             }),
         }
@@ -580,7 +583,7 @@ fn check_noise<T: Element>(
 pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result<Vec<usize>> {
     const OP: &str = "gumbel_max";
     check_logits(OP, logits)?;
-    if logits.cols() / <T::Lanes as Lanes>::N >= max_steps::<T>() {
+    if logits.cols() / T::Lanes::LANES >= max_steps::<T>() {
         return Err(Error::invalid_shape(
             OP,
             logits.shape(),
@@ -612,8 +615,8 @@ fn collect_rows(
 /// ```text
 /// a     = y * (dy - <dy, y>)                          per row
 /// dl    = a / tau          (Tau)   or  beta * a        (Beta)
-/// dtau  = -(1/tau) sum_rows sum_i a_i ln y_i           (Tau,  if want_dtemp)
-/// dbeta =  (1/beta) sum_rows sum_i a_i ln y_i          (Beta, if want_dtemp)
+/// dtau  = -(1/tau) sum_rows sum_i a_i ln y_i           (Tau,  with TempGrad::Compute)
+/// dbeta =  (1/beta) sum_rows sum_i a_i ln y_i          (Beta, with TempGrad::Compute)
 /// ```
 ///
 /// (`dtau = -sum_i dl_i z_i` with `z = (l + g)/tau`, rewritten with `ln y`: no stored
@@ -623,11 +626,12 @@ fn collect_rows(
 ///
 /// ```
 /// use gumbel_tensor::Tensor;
-/// use gumbel_tensor::ops::gumbel::{gumbel_softmax_backward, Temperature};
+/// use gumbel_tensor::ops::gumbel::{gumbel_softmax_backward, TempGrad, Temperature};
 /// // y = (0.25, 0.75), dy = (1, 0): <dy, y> = 0.25, a = (0.25 * 0.75, -0.75 * 0.25).
 /// let y = Tensor::new([1, 2], vec![0.25f64, 0.75]).unwrap();
 /// let dy = Tensor::new([1, 2], vec![1.0, 0.0]).unwrap();
-/// let (dl, dtau) = gumbel_softmax_backward(&y, &dy, Temperature::Tau(0.5), true).unwrap();
+/// let (dl, dtau) = gumbel_softmax_backward(&y, &dy, Temperature::Tau(0.5), TempGrad::Compute)
+///     .unwrap();
 /// assert_eq!(dl.as_slice(), &[0.375, -0.375]);
 /// // dtau = -(1/0.5) * 0.1875 * (ln 0.25 - ln 0.75) = 0.375 ln 3
 /// assert!((dtau.unwrap() - 0.375 * 3f64.ln()).abs() < 1e-15);
@@ -636,18 +640,18 @@ pub fn gumbel_softmax_backward<T: Element>(
     y: &Tensor<T>,
     dy: &Tensor<T>,
     temp: Temperature<T>,
-    want_dtemp: bool,
+    temp_grad: TempGrad,
 ) -> Result<(Tensor<T>, Option<T>)> {
     const OP: &str = "gumbel_softmax_backward";
     let c = temp.scale(OP)?;
     y.expect_same_shape(OP, dy)?;
     // SAFETY: backward_row initialises every element of its dx row.
     let written = unsafe {
-        let row = backward_rows(y, dy, c, want_dtemp);
+        let row = backward_rows(y, dy, c, temp_grad);
         write_rows(y.shape(), |r, o| Ok::<T, ()>(row(r, o)))
     };
     let (dx, parts) = written.expect("backward rows cannot fail");
-    Ok((dx, want_dtemp.then(|| dtemp_from_rows(temp, &parts))))
+    Ok((dx, temp_grad.then(|| dtemp_from_rows(temp, &parts))))
 }
 
 /// [`gumbel_softmax_backward`] into a caller's buffer: writes `dl` into `dx` (same shape as
@@ -660,18 +664,19 @@ pub fn gumbel_softmax_backward<T: Element>(
 ///
 /// ```
 /// use gumbel_tensor::Tensor;
-/// use gumbel_tensor::ops::gumbel::{gumbel_softmax_backward_into, Temperature};
+/// use gumbel_tensor::ops::gumbel::{gumbel_softmax_backward_into, TempGrad, Temperature};
 /// let y = Tensor::new([1, 2], vec![0.25f64, 0.75]).unwrap();
 /// let dy = Tensor::new([1, 2], vec![1.0, 0.0]).unwrap();
 /// let mut dx = Tensor::zeros([1, 2]);
-/// let dtau = gumbel_softmax_backward_into(&y, &dy, Temperature::Tau(0.5), false, &mut dx).unwrap();
+/// let tau = Temperature::Tau(0.5);
+/// let dtau = gumbel_softmax_backward_into(&y, &dy, tau, TempGrad::Skip, &mut dx).unwrap();
 /// assert_eq!((dx.as_slice(), dtau), (&[0.375, -0.375][..], None));
 /// ```
 pub fn gumbel_softmax_backward_into<T: Element>(
     y: &Tensor<T>,
     dy: &Tensor<T>,
     temp: Temperature<T>,
-    want_dtemp: bool,
+    temp_grad: TempGrad,
     dx: &mut Tensor<T>,
 ) -> Result<Option<T>> {
     const OP: &str = "gumbel_softmax_backward_into";
@@ -683,8 +688,8 @@ pub fn gumbel_softmax_backward_into<T: Element>(
     // SAFETY: `MaybeUninit<T>` has the layout of `T`, and `backward_row` only ever writes
     // initialised values into its row, so `dx` stays initialised.
     let out = unsafe { &mut *(out as *mut [T] as *mut [MaybeUninit<T>]) };
-    let parts = parallel::map_rows_mut(out, cols, backward_rows(y, dy, c, want_dtemp));
-    Ok(want_dtemp.then(|| dtemp_from_rows(temp, &parts)))
+    let parts = parallel::map_rows_mut(out, cols, backward_rows(y, dy, c, temp_grad));
+    Ok(temp_grad.then(|| dtemp_from_rows(temp, &parts)))
 }
 
 /// Row `r` of the backward of both entry points: [`backward_row`] with the temperature
@@ -693,14 +698,11 @@ fn backward_rows<'a, T: Element>(
     y: &'a Tensor<T>,
     dy: &'a Tensor<T>,
     c: T,
-    want_dtemp: bool,
+    temp_grad: TempGrad,
 ) -> impl Fn(usize, &mut [MaybeUninit<T>]) -> T + Sync + Send + 'a {
-    move |r, o| {
-        if want_dtemp {
-            backward_row::<T, true>(y.row(r), dy.row(r), c, o)
-        } else {
-            backward_row::<T, false>(y.row(r), dy.row(r), c, o)
-        }
+    move |r, o| match temp_grad {
+        TempGrad::Compute => backward_row::<T, true>(y.row(r), dy.row(r), c, o),
+        TempGrad::Skip => backward_row::<T, false>(y.row(r), dy.row(r), c, o),
     }
 }
 
@@ -760,7 +762,7 @@ pub mod scalar {
         logits: &Tensor<T>,
         temp: Temperature<T>,
         rng: &mut GumbelRng,
-        hard: bool,
+        output: Output,
     ) -> Result<GumbelSoftmax<T>> {
         const OP: &str = "scalar::gumbel_softmax";
         let c = temp.scale(OP)?;
@@ -768,7 +770,7 @@ pub mod scalar {
         let key = rng.call_key();
         // SAFETY: forward_row_ref initialises its row whenever it returns Ok.
         let out = unsafe {
-            run_forward(OP, logits, hard, |r, l, y| {
+            run_forward(OP, logits, output, |r, l, y| {
                 let mut g = vec![T::ZERO; l.len()];
                 gumbel_row(key, r, &mut g);
                 forward_row_ref(l, &g, c, y)
@@ -791,7 +793,7 @@ pub mod scalar {
         check_noise(OP, logits, Noise::Gumbel(g))?;
         // SAFETY: forward_row_ref initialises its row whenever it returns Ok.
         unsafe {
-            run_forward(OP, logits, false, |r, l, y| {
+            run_forward(OP, logits, Output::Soft, |r, l, y| {
                 forward_row_ref(l, g.row(r), c, y)
             })
         }
@@ -799,7 +801,7 @@ pub mod scalar {
 
     /// Reference [`gumbel_max`](super::gumbel_max).
     pub fn gumbel_max<T: Element>(logits: &Tensor<T>, rng: &mut GumbelRng) -> Result<Vec<usize>> {
-        let mut out = gumbel_softmax(logits, Temperature::Tau(T::ONE), rng, false)?;
+        let mut out = gumbel_softmax(logits, Temperature::Tau(T::ONE), rng, Output::Soft)?;
         Ok(std::mem::take(&mut out.index))
     }
 
@@ -809,7 +811,7 @@ pub mod scalar {
         y: &Tensor<T>,
         dy: &Tensor<T>,
         temp: Temperature<T>,
-        want_dtemp: bool,
+        temp_grad: TempGrad,
     ) -> Result<(Tensor<T>, Option<T>)> {
         const OP: &str = "scalar::gumbel_softmax_backward";
         let c = temp.scale(OP)?;
@@ -828,7 +830,7 @@ pub mod scalar {
             }
             t
         });
-        Ok((dx, want_dtemp.then(|| dtemp_from_rows(temp, &parts))))
+        Ok((dx, temp_grad.then(|| dtemp_from_rows(temp, &parts))))
     }
 }
 

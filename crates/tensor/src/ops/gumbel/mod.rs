@@ -136,6 +136,41 @@ pub enum Noise<'a, T: Element> {
     Uniform(&'a Tensor<T>),
 }
 
+/// What a Gumbel-Softmax forward returns: the relaxed sample only, or also its one-hot
+/// (for the straight-through estimator). Named at the call site, e.g.
+/// `gumbel_softmax(&l, Temperature::Tau(0.5), &mut rng, Output::Hard)`.
+///
+/// In `gumbel_autograd`'s Gumbel-Softmax node the same choice sets the node's value:
+/// `y` (`Soft`) or `one_hot(index)` with the gradient taken through `y` (`Hard`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// `y = softmax(c (l + g))` and the indices; [`GumbelSoftmax::hard`] is `None`.
+    Soft,
+    /// Also `one_hot(index)` in [`GumbelSoftmax::hard`].
+    Hard,
+}
+
+/// Whether a Gumbel-Softmax backward also returns the gradient of the temperature
+/// (`dtau` or `dbeta`), which costs one `ln` per element. Named at the call site, e.g.
+/// `gumbel_softmax_backward(&y, &dy, temp, TempGrad::Compute)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TempGrad {
+    /// Only `dl`; the temperature gradient returned is `None`.
+    Skip,
+    /// `dl` and the temperature gradient.
+    Compute,
+}
+
+impl TempGrad {
+    /// `f()` for [`TempGrad::Compute`], `None` for [`TempGrad::Skip`].
+    pub(crate) fn then<T>(self, f: impl FnOnce() -> T) -> Option<T> {
+        match self {
+            TempGrad::Compute => Some(f()),
+            TempGrad::Skip => None,
+        }
+    }
+}
+
 /// The result of a Gumbel-Softmax forward pass.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GumbelSoftmax<T: Element> {
@@ -144,7 +179,7 @@ pub struct GumbelSoftmax<T: Element> {
     /// The Gumbel-max sample `argmax_i (l_i + g_i)` of each row (the first maximum on
     /// ties), with the same noise as `y`.
     pub index: Vec<usize>,
-    /// With `hard = true`: the one-hot of `index`, for the straight-through estimator
+    /// With [`Output::Hard`]: the one-hot of `index`, for the straight-through estimator
     /// (forward value `hard`, gradient taken through `y`, i.e. pass `dy` for `hard` to
     /// [`gumbel_softmax_backward`] unchanged).
     pub hard: Option<Tensor<T>>,

@@ -14,7 +14,7 @@ use std::mem::MaybeUninit;
 use super::rng::{CallKey, GumbelRng, LaneRng};
 use super::uninit::write_rows;
 use crate::element::Element;
-use crate::simd::Lanes;
+use crate::simd::SimdFloat;
 use crate::tensor::Tensor;
 
 /// `g = -ln(-ln u)` lane-wise, for `u` on the uniform grid (or anywhere in `(0, 1)` with
@@ -61,7 +61,7 @@ pub(crate) struct GivenGumbel<'a, T>(pub(crate) &'a [T]);
 impl<T: Element> NoiseSource<T> for GivenGumbel<'_, T> {
     #[inline(always)]
     fn gumbel(&mut self, start: usize, len: usize) -> T::Lanes {
-        if len == <T::Lanes as Lanes>::N {
+        if len == T::Lanes::LANES {
             T::Lanes::load(&self.0[start..])
         } else {
             T::Lanes::load_or(&self.0[start..start + len], T::ZERO)
@@ -76,7 +76,7 @@ pub(crate) struct GivenUniform<'a, T>(pub(crate) &'a [T]);
 impl<T: Element> NoiseSource<T> for GivenUniform<'_, T> {
     #[inline(always)]
     fn gumbel(&mut self, start: usize, len: usize) -> T::Lanes {
-        let u = if len == <T::Lanes as Lanes>::N {
+        let u = if len == T::Lanes::LANES {
             T::Lanes::load(&self.0[start..])
         } else {
             T::Lanes::load_or(&self.0[start..start + len], T::from_f64(0.5))
@@ -94,7 +94,7 @@ impl<T: Element> NoiseSource<T> for GivenUniform<'_, T> {
 pub fn gumbel_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor<T> {
     fill_rows(shape, rng, |key, r, row| {
         let mut src = RowStream::new(key, r);
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let mut chunks = row.chunks_exact_mut(n);
         for (i, out) in chunks.by_ref().enumerate() {
             NoiseSource::<T>::gumbel(&mut src, i * n, n).store_uninit(out);
@@ -113,7 +113,7 @@ pub fn gumbel_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor<
 pub fn uniform_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor<T> {
     fill_rows(shape, rng, |key, r, row| {
         let mut lanes = LaneRng::new(key.row_key(r));
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let mut chunks = row.chunks_exact_mut(n);
         for out in chunks.by_ref() {
             T::uniforms(lanes.next()).store_uninit(out);
@@ -154,7 +154,7 @@ pub(crate) mod scalar {
     /// Uniforms of row `r` of the call `key`.
     pub(crate) fn uniform_row<T: Element>(key: CallKey, r: usize, out: &mut [T]) {
         let mut lanes = ScalarLanes::new(key.row_key(r));
-        let n = <T::Lanes as Lanes>::N;
+        let n = T::Lanes::LANES;
         let mut buf = vec![T::ZERO; n];
         for chunk in out.chunks_mut(n) {
             T::uniforms_scalar(lanes.next(), &mut buf);
