@@ -49,13 +49,17 @@
 use crate::ops::reduce;
 use crate::{Element, Error, Result, Tensor, parallel};
 
-/// Why a row of logits was rejected; the tensor-level functions add the op and the row.
+/// Why a row of logits was rejected, by a softmax or a fused Gumbel-Softmax row kernel; the
+/// tensor-level functions add the op and the row.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum RowFault {
     /// The first NaN or `+inf` logit of the row.
     NonFinite { col: usize, value: f64 },
     /// Every logit of the row is `-inf`.
     AllMasked,
+    /// `logit + noise` overflows to `+inf` at this column (only the Gumbel kernels, and only
+    /// with caller-given noise).
+    Overflow { col: usize },
 }
 
 impl RowFault {
@@ -69,6 +73,10 @@ impl RowFault {
                 value,
             },
             RowFault::AllMasked => Error::AllMasked { op, row },
+            RowFault::Overflow { col } => Error::invalid_argument(
+                op,
+                format!("row {row}, column {col}: logit + noise overflows to +inf"),
+            ),
         }
     }
 }

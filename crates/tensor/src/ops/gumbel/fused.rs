@@ -42,6 +42,7 @@ use super::uninit::{assume_init_mut, write_rows};
 use super::{GumbelSoftmax, Noise, Output, TempGrad, Temperature};
 use crate::element::Element;
 use crate::error::{Error, Result};
+use crate::ops::softmax::RowFault;
 use crate::parallel;
 use crate::poly::fast_max;
 use crate::simd::SimdFloat;
@@ -55,36 +56,6 @@ pub(crate) const CHUNK: usize = 2048;
 /// Chunks whose `(max, sum)` fit on the stack; longer rows (over 131072 classes) use the
 /// heap.
 const STACK_CHUNKS: usize = 64;
-
-/// What went wrong in a row; the public functions turn it into an [`Error`] naming the row.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum RowFault {
-    /// A NaN or `+inf` logit at this column (the first one in the row).
-    NonFinite { col: usize, value: f64 },
-    /// Every logit is `-inf`.
-    AllMasked,
-    /// `logit + noise` overflows to `+inf` at this column (only possible with
-    /// caller-given Gumbel noise).
-    Overflow { col: usize },
-}
-
-impl RowFault {
-    fn into_error(self, op: &'static str, row: usize) -> Error {
-        match self {
-            RowFault::NonFinite { col, value } => Error::NonFiniteLogit {
-                op,
-                row,
-                col,
-                value,
-            },
-            RowFault::AllMasked => Error::AllMasked { op, row },
-            RowFault::Overflow { col } => Error::invalid_argument(
-                op,
-                format!("row {row}, column {col}: logit + noise overflows to +inf"),
-            ),
-        }
-    }
-}
 
 /// The first NaN or `+inf` logit of a row, if any (the cold path after the sentinel fires).
 #[cold]
