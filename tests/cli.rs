@@ -3,21 +3,10 @@
 //! `--resume` refuses flags it would ignore.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gumbel-lab"))
-}
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gumbel-cli-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
+mod support;
+use support::cli::{bin, fresh_dir, run_and_signal};
 
 /// Runs `train --data FILE` and returns (success, stderr).
 fn train_on(file: &Path, out: &Path) -> (bool, String) {
@@ -36,7 +25,7 @@ fn train_on(file: &Path, out: &Path) -> (bool, String) {
 
 #[test]
 fn bad_corpus_files_are_named_without_a_panic() {
-    let d = tmp("corpus");
+    let d = fresh_dir("corpus");
     let cases: [(&str, &[u8], &str); 4] = [
         ("missing.txt", b"", "cannot read"),
         ("empty.txt", b"\n  \n", "empty"),
@@ -78,7 +67,7 @@ fn an_error_and_its_cause_are_printed_once_each() {
     // A missing corpus: gumbel-gan's error names the file and wraps the operating system's
     // error (its `source()`), which its message already quotes. The CLI prints the chain
     // (`  caused by: ...` lines) without saying the reason twice.
-    let d = tmp("cause");
+    let d = fresh_dir("cause");
     let missing = d.join("missing.txt");
     let reason = fs::read(&missing).unwrap_err().to_string();
     let (ok, err) = train_on(&missing, &d.join("run"));
@@ -96,51 +85,9 @@ fn an_error_and_its_cause_are_printed_once_each() {
     fs::remove_dir_all(&d).unwrap();
 }
 
-/// Sends SIGINT to a child process.
-fn interrupt(pid: u32) {
-    let ok = Command::new("kill")
-        .args(["-INT", &pid.to_string()])
-        .status()
-        .unwrap()
-        .success();
-    assert!(ok, "kill -INT {pid}");
-}
-
-/// Starts `gumbel-lab` with `args`, waits until a line of its stderr contains `marker`,
-/// sends SIGINT, and returns (exit success, all of stderr).
-fn run_and_interrupt(args: &[&str], marker: &str) -> (bool, String) {
-    let mut child = bin()
-        .args(args)
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut text = String::new();
-    let start = Instant::now();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        text.push_str(&line);
-        text.push('\n');
-        if line.contains(marker) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "no '{marker}' in: {text}"
-        );
-    }
-    interrupt(child.id());
-    for line in lines {
-        text.push_str(&line.unwrap());
-        text.push('\n');
-    }
-    (child.wait().unwrap().success(), text)
-}
-
 #[test]
 fn ctrl_c_leaves_a_checkpoint_that_resume_continues() {
-    let d = tmp("sigint");
+    let d = fresh_dir("sigint");
     let out = d.join("run");
     let out_s = out.to_str().unwrap();
     // Evaluations print a line ("[MLE 20/...]") that tells us training is under way.
@@ -163,8 +110,11 @@ fn ctrl_c_leaves_a_checkpoint_that_resume_continues() {
         "--eval-samples",
         "32",
     ];
-    let (ok, err) = run_and_interrupt(&args, "[MLE 20/");
-    assert!(!ok, "an interrupted run exits with an error status: {err}");
+    let (status, err) = run_and_signal(&args, "[MLE 20/", "INT");
+    assert!(
+        !status.success(),
+        "an interrupted run exits with an error status: {err}"
+    );
     assert!(
         err.contains("checkpoint written") && err.contains("--resume"),
         "{err}"
@@ -178,8 +128,12 @@ fn ctrl_c_leaves_a_checkpoint_that_resume_continues() {
     let first = step(&state);
     assert!(first >= 20, "{state}");
     // Resume, and interrupt it again once it has said where it resumes.
-    let (ok, err) = run_and_interrupt(&["train", "--threads", "1", "--resume", out_s], "resuming");
-    assert!(!ok);
+    let (status, err) = run_and_signal(
+        &["train", "--threads", "1", "--resume", out_s],
+        "resuming",
+        "INT",
+    );
+    assert!(!status.success());
     assert!(err.contains(&format!("MLE step {first}")), "{err}");
     let second = step(&fs::read_to_string(out.join("checkpoint/state.json")).unwrap());
     assert!(second >= first, "{first} -> {second}");

@@ -4,48 +4,12 @@
 //! ends in a clear message, never a panic, an abort or a hang.
 
 use std::fs;
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gumbel-lab"))
-}
-
-fn tmp(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gumbel-cli-bad-{tag}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Runs `args`, killing the process after `limit` (then the test fails: a hang).
-fn run_with_limit(args: &[&str], limit: Duration) -> Output {
-    let mut child = bin()
-        .args(args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let start = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if start.elapsed() > limit {
-            child.kill().unwrap();
-            let o = child.wait_with_output().unwrap();
-            panic!(
-                "gumbel-lab {args:?} still running after {limit:?} (stderr: {})",
-                stderr(&o)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child.wait_with_output().unwrap()
-}
+mod support;
+use support::cli::{PATIENCE, fresh_dir, run_and_signal, run_with_limit, stderr};
 
 /// A tiny grammar run (4 MLE steps, 2 adversarial) in `out`; returns its stderr.
 fn tiny_run(out: &Path, extra: &[&str]) -> String {
@@ -77,7 +41,7 @@ fn tiny_run(out: &Path, extra: &[&str]) -> String {
         "2",
     ];
     args.extend_from_slice(extra);
-    let o = run_with_limit(&args, Duration::from_secs(120));
+    let o = run_with_limit(&args, PATIENCE);
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
     err
@@ -85,7 +49,7 @@ fn tiny_run(out: &Path, extra: &[&str]) -> String {
 
 #[test]
 fn thread_counts_have_an_upper_bound_for_every_command() {
-    let d = tmp("threads");
+    let d = fresh_dir("bad-threads");
     let out = d.join("run");
     let out_s = out.to_str().unwrap();
     // 1000 threads on this machine's cores (a 10,000-thread run reached a load of 1000).
@@ -107,7 +71,7 @@ fn thread_counts_have_an_upper_bound_for_every_command() {
 
 #[test]
 fn flags_that_do_not_apply_to_text_data_are_errors() {
-    let d = tmp("text-flags");
+    let d = fresh_dir("bad-text-flags");
     let f = d.join("corpus.txt");
     fs::write(&f, "a b c\n").unwrap();
     for flag in ["--train-size", "--test-size"] {
@@ -129,7 +93,7 @@ fn flags_that_do_not_apply_to_text_data_are_errors() {
 
 #[test]
 fn a_fifo_as_corpus_is_refused_instead_of_hanging() {
-    let d = tmp("fifo");
+    let d = fresh_dir("bad-fifo");
     let fifo = d.join("corpus.fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
@@ -156,7 +120,7 @@ fn a_fifo_as_corpus_is_refused_instead_of_hanging() {
 
 #[test]
 fn sentences_over_max_len_are_skipped_with_a_warning() {
-    let d = tmp("max-len");
+    let d = fresh_dir("bad-max-len");
     let f = d.join("corpus.txt");
     let mut text = String::new();
     for i in 0..40 {
@@ -189,7 +153,7 @@ fn sentences_over_max_len_are_skipped_with_a_warning() {
             "--gen-hidden",
             "4",
         ],
-        Duration::from_secs(120),
+        PATIENCE,
     );
     let err = stderr(&o);
     assert!(o.status.success(), "{err}");
@@ -208,7 +172,7 @@ fn sentences_over_max_len_are_skipped_with_a_warning() {
 
 #[test]
 fn sample_and_eval_counts_are_checked_before_any_work() {
-    let d = tmp("counts");
+    let d = fresh_dir("bad-counts");
     let out = d.join("run");
     tiny_run(&out, &[]);
     let out_s = out.to_str().unwrap();
@@ -248,7 +212,7 @@ fn sample_and_eval_counts_are_checked_before_any_work() {
 
 #[test]
 fn text_eval_with_one_sample_is_refused_up_front() {
-    let d = tmp("eval-one");
+    let d = fresh_dir("bad-eval-one");
     let f = d.join("corpus.txt");
     let text: String = (0..16)
         .map(|i| format!("the dog {i} runs in the park .\n"))
@@ -309,7 +273,7 @@ fn text_eval_with_one_sample_is_refused_up_front() {
 fn evaluation_only_progress_rows_show_no_nan() {
     // Evaluations every 2 steps, losses logged every 100: most evaluation rows carry no
     // loss, and the progress lines printed "loss NaN" / "G NaN D NaN temp NaN" for them.
-    let d = tmp("progress");
+    let d = fresh_dir("bad-progress");
     let err = tiny_run(&d.join("run"), &["--eval-every", "2", "--log-every", "100"]);
     assert!(
         err.contains("[MLE 4/4]") && err.contains("[GAN 2/2]"),
@@ -320,52 +284,26 @@ fn evaluation_only_progress_rows_show_no_nan() {
 
 #[test]
 fn sigterm_stops_training_like_ctrl_c() {
-    let d = tmp("sigterm");
+    let d = fresh_dir("bad-sigterm");
     let out = d.join("run");
-    let mut child = bin()
-        .args([
-            "train",
-            "--threads",
-            "1",
-            "--out",
-            out.to_str().unwrap(),
-            "--train-size",
-            "512",
-            "--test-size",
-            "64",
-            "--pretrain-epochs",
-            "200",
-            "--eval-every",
-            "20",
-            "--eval-samples",
-            "32",
-        ])
-        .stderr(Stdio::piped())
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let mut text = String::new();
-    let start = Instant::now();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        text.push_str(&line);
-        text.push('\n');
-        if line.contains("[MLE 20/") {
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(120), "{text}");
-    }
-    let sent = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(sent.success());
-    for line in lines {
-        text.push_str(&line.unwrap());
-        text.push('\n');
-    }
-    let status = child.wait().unwrap();
+    let args = [
+        "train",
+        "--threads",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+        "--train-size",
+        "512",
+        "--test-size",
+        "64",
+        "--pretrain-epochs",
+        "200",
+        "--eval-every",
+        "20",
+        "--eval-samples",
+        "32",
+    ];
+    let (status, text) = run_and_signal(&args, "[MLE 20/", "TERM");
     assert!(!status.success(), "{text}");
     assert!(
         text.contains("SIGTERM") && text.contains("checkpoint written"),

@@ -8,10 +8,11 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 mod support;
+use support::cli::{bin, send_signal};
 
 /// A tiny grammar run: 16 MLE steps (2 epochs), 6 adversarial steps, a checkpoint every 5
 /// steps, one thread.
@@ -47,10 +48,6 @@ const RUN: &[&str] = &[
     "--seed",
     "7",
 ];
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_gumbel-lab"))
-}
 
 fn train(out: &Path, failpoint: Option<&str>) -> Output {
     let mut c = bin();
@@ -232,9 +229,8 @@ fn sigkill_at_random_times_resumes_to_the_same_bytes() {
                 .spawn()
                 .unwrap();
             std::thread::sleep(delay());
-            let _ = Command::new("kill")
-                .args(["-9", &child.id().to_string()])
-                .status();
+            // it may have finished already: then there is nothing to kill
+            send_signal(child.id(), "KILL");
             let status = child.wait().unwrap();
             started |= out.join("config.json").exists();
             if status.success() {

@@ -1,8 +1,10 @@
-//! Helpers shared by the study tests (`tests/study_*.rs`).
+//! Helpers shared by the integration tests of the root crate (`tests/*.rs`).
 
 #![allow(dead_code)] // each test crate uses a different subset
 
 use std::path::PathBuf;
+
+pub mod cli;
 
 /// Runs `f` inside a rayon pool of `threads` threads (`gumbel_tensor::parallel::with_threads`,
 /// unwrapped for tests).
