@@ -9,19 +9,24 @@
 //!   `[64, 20, 5000]` (a leaf that requires grad, as a Gumbel-Softmax sample does): soft
 //!   embedding (64), conv widths 2, 3, 4, 5 x 64 filters, ReLU, max over time, concat,
 //!   linear, BCE with logits.
+//! - `adam_step/f32`: one Adam update (with its finiteness check, folded into the update
+//!   pass) of the `lstm_lm` model's parameters at hidden 256 (1.75 M elements), with the
+//!   gradients of one real step (the step does not clear them, so every iteration updates
+//!   the same amount of memory).
 //! - `tape_overhead/f32`: a chain of 1000 `add_scalar` nodes on a one-element value,
 //!   forward + backward: the engine's cost per node (recording, the reverse walk, the
 //!   gradient slots) with kernels that do nothing. docs/autograd.md uses it to bound the
 //!   share of the two steps above spent outside kernels.
 //!
 //! Throughput: `lstm_lm` and `cnn_disc` count the elements of the `[1280, 5000]`
-//! logits / soft input; `tape_overhead` counts nodes.
+//! logits / soft input; `adam_step` counts parameters; `tape_overhead` counts nodes.
 
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Linear, Lstm};
 use gumbel_autograd::ops::embedding::soft_embedding;
+use gumbel_autograd::optim::{Adam, Optimizer};
 use gumbel_autograd::{ParamStore, Tape, init};
 use gumbel_tensor::Tensor;
 
@@ -62,6 +67,13 @@ impl LanguageModel {
 
     /// Forward + backward on time-major tokens (`inputs[t*B + b]`); returns the node count.
     fn step(&mut self, inputs: &[usize], targets: &[usize]) -> usize {
+        let nodes = self.backward(inputs, targets);
+        self.params.zero_grad();
+        nodes
+    }
+
+    /// [`LanguageModel::step`] that leaves the parameter gradients in the store.
+    fn backward(&mut self, inputs: &[usize], targets: &[usize]) -> usize {
         let p = &self.params;
         let tape = Tape::new();
         let x = self.emb.forward(&tape, p, inputs).unwrap();
@@ -75,7 +87,6 @@ impl LanguageModel {
         let nodes = tape.len();
         let mut g = tape.backward(loss).unwrap();
         self.params.accumulate(&mut g).unwrap();
-        self.params.zero_grad();
         nodes
     }
 }
@@ -173,6 +184,21 @@ fn bench_cnn(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_adam(c: &mut Criterion) {
+    let mut model = LanguageModel::new(256);
+    model.backward(&tokens(1), &tokens(2));
+    let mut g = c.benchmark_group("adam_step/f32");
+    g.throughput(Throughput::Elements(model.params.numel() as u64));
+    for threads in THREADS {
+        let pool = pool(threads);
+        let mut opt = Adam::new(1e-4);
+        g.bench_function(BenchmarkId::new("adam", format!("{threads}t")), |b| {
+            pool.install(|| b.iter(|| opt.step(&mut model.params).unwrap()))
+        });
+    }
+    g.finish();
+}
+
 fn bench_tape_overhead(c: &mut Criterion) {
     const NODES: usize = 1000;
     let mut g = c.benchmark_group("tape_overhead/f32");
@@ -205,5 +231,6 @@ criterion_group!(
     report_node_counts,
     bench_lstm,
     bench_cnn,
+    bench_adam,
     bench_tape_overhead
 );
