@@ -9,6 +9,8 @@
 //! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`.
 //! - `params.rs`: [`ParamStore`] (named parameters and their gradients).
 //! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
+//! - `estimators/`: gradient estimators for categorical samples (REINFORCE with baselines,
+//!   straight-through, Gumbel-Softmax and its straight-through form, ReinMax), one API.
 //! - `gradcheck.rs`: [`gradcheck()`] (analytic vs central differences).
 //! - `optim.rs`: SGD (momentum), Adam, AdamW, `clip_grad_norm`.
 //! - `layers/`: Linear, Embedding, LSTM (cell and unrolled), Conv1d bank + max-pool,
@@ -33,6 +35,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod estimators;
 pub mod gradcheck;
 pub mod init;
 pub mod layers;

@@ -1,0 +1,314 @@
+//! Gradient estimators for categorical samples: one API for the family the field compares.
+//!
+//! A model draws a discrete sample `D ~ Categorical(pi)`, `pi = softmax(l)`, for each row of
+//! logits `l`, computes an objective `f(D)`, and needs `grad_l E[f(D)]`. The sample has no
+//! derivative, so each estimator sends its own stand-in to `l` (`dy = grad f` at the
+//! forward value, `J(p) = diag(p) - p p^T` the softmax Jacobian at a point `p` of the
+//! simplex, `g` Gumbel noise, `y = softmax((l + g) / tau)`):
+//!
+//! | estimator | forward value | gradient sent to `l` | bias |
+//! |---|---|---|---|
+//! | [`ScoreFunction`] (REINFORCE) | `D` (no path to `l`) | `(f(D) - b) grad_l ln pi_D` | none |
+//! | [`Estimator::StraightThrough`] | `D` | `J(softmax(l / tau)) dy / tau` | yes |
+//! | [`Estimator::GumbelSoftmax`] | `y` | the derivative of `y` | the relaxation's |
+//! | [`Estimator::StGumbelSoftmax`] | `D = one_hot(argmax(l + g))` | through `y` | yes |
+//! | [`Estimator::ReinMax`] | `D` | `2 J(p_half) dy - J(pi) dy / 2`, `p_half = (softmax(l / tau) + D) / 2` | second order |
+//!
+//! References: Williams 1992 (REINFORCE); Mnih and Rezende 2016, "Variational inference for
+//! Monte Carlo objectives" (VIMCO: the leave-one-out baseline); Bengio, Leonard and
+//! Courville 2013, "Estimating or propagating gradients through stochastic neurons"
+//! (straight-through); Jang, Gu and Poole 2017 and Maddison, Mnih and Teh 2017
+//! (Gumbel-Softmax / Concrete); Liu et al., NeurIPS 2023, "Bridging Discrete and
+//! Backpropagation: Straight-Through and Beyond" (ReinMax; reference code
+//! github.com/microsoft/ReinMax, `reinmax/reinmax.py`).
+//!
+//! ## One shape for all of them
+//! ```
+//! use gumbel_autograd::estimators::Estimator;
+//! use gumbel_autograd::{Tape, tensor::Tensor};
+//! use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Temperature};
+//! # fn main() -> gumbel_autograd::Result<()> {
+//! let mut rng = GumbelRng::new(7);
+//! for name in ["reinforce_loo:4", "straight_through", "st_gumbel_softmax", "reinmax"] {
+//!     let tape = Tape::<f64>::new(); // a tape serves one backward pass
+//!     let logits = tape.leaf(Tensor::new([2, 3], vec![1.0, 0.0, -1.0, 0.5, 0.5, 0.0])?);
+//!     let target = tape.constant(Tensor::new([3], vec![0.0, 1.0, 0.0])?);
+//!     let mut est: Estimator = name.parse()?;
+//!     let draw = est.draw(&logits, Temperature::Tau(1.0), &mut rng)?;
+//!     // the objective: one value per drawn sample (rows * samples of them)
+//!     let d = draw.value.sub(&target)?;
+//!     let f = d.mul(&d)?.sum_axis(1)?;
+//!     let loss = est.loss(&draw, &f)?; // sum over rows of the mean over samples of f
+//!     let g = loss.backward()?;
+//!     assert_eq!(g.get(logits).unwrap().shape(), &[2, 3]);
+//! }
+//! # Ok(()) }
+//! ```
+//! [`Estimator::draw`] samples (one counter value of the generator per call) and records
+//! the forward value; the objective reads [`Draw::value`]; [`Estimator::loss`] returns the
+//! scalar to differentiate. Its value is the sample estimate of `sum_rows E[f]`; its gradient
+//! is the estimator's. Estimators are selected by name ([`Estimator::from_str`], the
+//! `--estimator NAME[:K]` syntax): `reinforce`, `reinforce_mean`, `reinforce_loo:K`,
+//! `straight_through`, `gumbel_softmax`, `st_gumbel_softmax`, `reinmax`.
+//!
+//! ## Files
+//! | file | what |
+//! |---|---|
+//! | `mod.rs` | [`Estimator`], [`Draw`], the names |
+//! | `score_function.rs` | [`ScoreFunction`], [`Baseline`], [`score_term`] |
+//! | `straight_through.rs` | [`straight_through`] and [`reinmax`]: a one-hot forward with a softmax-Jacobian backward |
+//!
+//! The relaxed estimators are the Gumbel-Softmax node of [`crate::ops::gumbel`].
+
+mod score_function;
+mod straight_through;
+
+use std::fmt;
+use std::str::FromStr;
+
+use gumbel_tensor::ops::gumbel::{GumbelRng, Output, Temperature};
+use gumbel_tensor::{Element, Error, Result, Tensor};
+
+use crate::ops::gumbel::gumbel_softmax;
+use crate::tape::Var;
+
+pub use score_function::{Baseline, ScoreFunction, score_term};
+pub use straight_through::{
+    reinmax, reinmax_with_sample, straight_through, straight_through_with_sample,
+};
+
+/// A gradient estimator for categorical samples (see the module docs for the math).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Estimator {
+    /// REINFORCE with a baseline, over `K` samples per row.
+    ScoreFunction(ScoreFunction),
+    /// Straight-through (Bengio et al. 2013): forward `D ~ softmax(l)`, backward through
+    /// `softmax(l / tau)`.
+    StraightThrough,
+    /// The relaxed sample `y = softmax((l + g) / tau)` itself.
+    GumbelSoftmax,
+    /// Straight-through Gumbel-Softmax: forward `one_hot(argmax(l + g))`, backward through
+    /// `y`.
+    StGumbelSoftmax,
+    /// ReinMax (Liu et al. 2023), `tau >= 1`.
+    ReinMax,
+}
+
+/// One draw of an [`Estimator`]: what the objective reads.
+#[derive(Clone, Debug)]
+pub struct Draw<'t, T: Element> {
+    /// The forward value, `[rows * samples, classes]`: row `r * samples + k` is the `k`-th
+    /// sample of logits row `r` (one-hot, or the relaxed sample for
+    /// [`Estimator::GumbelSoftmax`]).
+    pub value: Var<'t, T>,
+    /// The sampled class of every row of `value`.
+    pub index: Vec<usize>,
+    /// Samples per row of logits (`K`; 1 for every estimator but the score function).
+    pub samples: usize,
+    /// The logits the draw came from (the score function's gradient goes to them).
+    logits: Var<'t, T>,
+}
+
+impl Estimator {
+    /// The estimator's name, as [`Estimator::from_str`] reads it (with `:K` where it has
+    /// one).
+    pub fn name(&self) -> String {
+        self.to_string()
+    }
+
+    /// Samples per row of logits the objective sees (`K` for the score function, else 1).
+    pub fn samples(&self) -> usize {
+        match self {
+            Estimator::ScoreFunction(s) => s.samples,
+            _ => 1,
+        }
+    }
+
+    /// Draws one sample per row of `logits` (`[rows, classes]`; `K` per row for the score
+    /// function), consuming one counter value of `rng`, and records its forward value.
+    ///
+    /// Errors: logits that are not a matrix, a NaN or `+inf` logit, a row with only `-inf`
+    /// (masked) logits, a temperature that is not finite and `> 0`, and for ReinMax a
+    /// temperature below 1 (`tau < 1`, or `beta > 1`), as its authors require.
+    pub fn draw<'t, T: Element>(
+        &self,
+        logits: &Var<'t, T>,
+        temp: Temperature<T>,
+        rng: &mut GumbelRng,
+    ) -> Result<Draw<'t, T>> {
+        let shape = logits.shape()?;
+        if shape.len() != 2 {
+            return Err(Error::invalid_shape(
+                "Estimator::draw",
+                &shape,
+                "logits must be [rows, classes]",
+            ));
+        }
+        let (value, index) = match self {
+            Estimator::ScoreFunction(s) => s.draw(logits, rng)?,
+            Estimator::StraightThrough => straight_through(logits, temp, rng)?,
+            Estimator::ReinMax => reinmax(logits, temp, rng)?,
+            Estimator::GumbelSoftmax | Estimator::StGumbelSoftmax => {
+                let output = match self {
+                    Estimator::GumbelSoftmax => Output::Soft,
+                    _ => Output::Hard,
+                };
+                let s = gumbel_softmax(logits, temp.into(), rng, output)?;
+                (s.y, s.index)
+            }
+        };
+        Ok(Draw {
+            value,
+            index,
+            samples: self.samples(),
+            logits: *logits,
+        })
+    }
+
+    /// The scalar to differentiate, given the objective's value for every sample of `draw`
+    /// (`f`: `rows * samples` elements, any shape).
+    ///
+    /// Value: `sum_r (1/K) sum_k f_{r,k}`, the sample estimate of `sum_r E[f(D_r)]`.
+    /// Gradient: the path through `draw.value` (the pathwise estimators), plus the score
+    /// function's term for [`Estimator::ScoreFunction`] (whose running-mean baseline is
+    /// updated here, after it is used).
+    pub fn loss<'t, T: Element>(
+        &mut self,
+        draw: &Draw<'t, T>,
+        f: &Var<'t, T>,
+    ) -> Result<Var<'t, T>> {
+        let n = f.value()?.numel();
+        if n != draw.index.len() {
+            return Err(Error::invalid_argument(
+                "Estimator::loss",
+                format!(
+                    "the objective has {n} values for {} drawn samples ({} rows x {})",
+                    draw.index.len(),
+                    draw.index.len() / draw.samples.max(1),
+                    draw.samples
+                ),
+            ));
+        }
+        let total = f.sum()?.scale(T::from_f64(1.0 / draw.samples as f64))?;
+        match self {
+            Estimator::ScoreFunction(s) => total.add(&s.term(draw, f)?),
+            _ => Ok(total),
+        }
+    }
+}
+
+impl fmt::Display for Estimator {
+    fn fmt(&self, out: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Estimator::ScoreFunction(s) => match s.baseline {
+                Baseline::None => write!(out, "reinforce"),
+                Baseline::RunningMean { .. } => write!(out, "reinforce_mean"),
+                Baseline::LeaveOneOut => write!(out, "reinforce_loo:{}", s.samples),
+            },
+            Estimator::StraightThrough => write!(out, "straight_through"),
+            Estimator::GumbelSoftmax => write!(out, "gumbel_softmax"),
+            Estimator::StGumbelSoftmax => write!(out, "st_gumbel_softmax"),
+            Estimator::ReinMax => write!(out, "reinmax"),
+        }
+    }
+}
+
+/// The names every estimator answers to, for error messages and `--help`.
+pub const NAMES: &str = "reinforce, reinforce_mean, reinforce_loo:K (K >= 2), straight_through, \
+                         gumbel_softmax, st_gumbel_softmax, reinmax";
+
+impl FromStr for Estimator {
+    type Err = Error;
+
+    /// `NAME` or `NAME:K`: `reinforce` (no baseline), `reinforce_mean` (a running mean of
+    /// `f` over earlier draws, decay 0.9), `reinforce_loo:K` (K >= 2 samples per row, each
+    /// with the mean of the others as its baseline), `straight_through`, `gumbel_softmax`,
+    /// `st_gumbel_softmax`, `reinmax`.
+    fn from_str(s: &str) -> Result<Self> {
+        const OP: &str = "Estimator::from_str";
+        let (name, k) = match s.split_once(':') {
+            Some((name, k)) => {
+                let k = k.parse::<usize>().map_err(|_| {
+                    Error::invalid_argument(OP, format!("'{s}': K must be a positive integer"))
+                })?;
+                (name, Some(k))
+            }
+            None => (s, None),
+        };
+        let no_k = |e: Estimator| match k {
+            None => Ok(e),
+            Some(_) => Err(Error::invalid_argument(
+                OP,
+                format!("'{s}': {name} takes no ':K'"),
+            )),
+        };
+        match name {
+            "reinforce" => no_k(Estimator::ScoreFunction(ScoreFunction::new(
+                1,
+                Baseline::None,
+            )?)),
+            "reinforce_mean" => no_k(Estimator::ScoreFunction(ScoreFunction::new(
+                1,
+                Baseline::running_mean(0.9)?,
+            )?)),
+            "reinforce_loo" => match k {
+                Some(k) => Ok(Estimator::ScoreFunction(ScoreFunction::new(
+                    k,
+                    Baseline::LeaveOneOut,
+                )?)),
+                None => Err(Error::invalid_argument(
+                    OP,
+                    format!("'{s}': reinforce_loo needs the samples per row, e.g. reinforce_loo:4"),
+                )),
+            },
+            "straight_through" => no_k(Estimator::StraightThrough),
+            "gumbel_softmax" => no_k(Estimator::GumbelSoftmax),
+            "st_gumbel_softmax" => no_k(Estimator::StGumbelSoftmax),
+            "reinmax" => no_k(Estimator::ReinMax),
+            _ => Err(Error::invalid_argument(
+                OP,
+                format!("unknown estimator '{s}'; known: {NAMES}"),
+            )),
+        }
+    }
+}
+
+/// `one_hot(index)` as a `[index.len(), classes]` tensor.
+fn one_hot<T: Element>(index: &[usize], classes: usize) -> Tensor<T> {
+    let mut t = Tensor::zeros([index.len(), classes]);
+    for (r, &k) in index.iter().enumerate() {
+        t.row_mut(r)[k] = T::ONE;
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_bad_names_are_named() {
+        for name in [
+            "reinforce",
+            "reinforce_mean",
+            "reinforce_loo:4",
+            "straight_through",
+            "gumbel_softmax",
+            "st_gumbel_softmax",
+            "reinmax",
+        ] {
+            let e: Estimator = name.parse().unwrap();
+            assert_eq!(e.to_string(), name);
+        }
+        for (bad, says) in [
+            ("reinforce_loo", "needs the samples"),
+            ("reinforce_loo:1", "K >= 2"),
+            ("reinforce_loo:x", "positive integer"),
+            ("reinmax:3", "takes no ':K'"),
+            ("rebar", "unknown estimator 'rebar'"),
+        ] {
+            let err = bad.parse::<Estimator>().unwrap_err().to_string();
+            assert!(err.contains(says), "{bad}: {err}");
+        }
+    }
+}

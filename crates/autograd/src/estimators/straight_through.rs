@@ -1,0 +1,154 @@
+//! Straight-through estimators: forward an exact sample `D ~ Categorical(softmax(l))`,
+//! backward a softmax Jacobian in its place. With `J(p) = diag(p) - p p^T` (so
+//! `J(p) v = p * (v - <v, p>)`, the softmax backward at the point `p` of the simplex) and
+//! `dy` the gradient at the one-hot forward value:
+//!
+//! ```text
+//! straight_through:  dl = J(p_tau) dy / tau                    p_tau = softmax(l / tau)
+//! reinmax:           dl = 2 J(p_half) dy - J(pi) dy / 2        p_half = (p_tau + D) / 2,  pi = softmax(l)
+//! ```
+//!
+//! Straight-through (Bengio, Leonard and Courville 2013) is the derivative of `p_tau` taken
+//! for the derivative of `D`: first-order accurate, biased. ReinMax (Liu et al., NeurIPS
+//! 2023) combines the gradients at `pi` and at the midpoint `p_half` of the sample and the
+//! relaxation, Heun's method instead of Euler's: second-order accurate, so exact in
+//! expectation when `f` is quadratic in the one-hot (the tests check this at `tau = 1`).
+//! Its authors ask for `tau >= 1`; the formula, as in their reference code
+//! (github.com/microsoft/ReinMax, `ReinMaxCore.backward`), has no `1/tau` factor. Their code
+//! also subtracts each row's mean from `dl`; the rows of `J(p) v` sum to 0 already, so
+//! here it is left out (it changes only rounding).
+//!
+//! Both draw `D` by Gumbel-max on `l` (one counter value of the generator per call): an
+//! exact sample, the noise is not used otherwise.
+
+use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature, gumbel_max};
+use gumbel_tensor::ops::softmax::{softmax, softmax_backward};
+use gumbel_tensor::ops::{axpy, scale};
+use gumbel_tensor::{Element, Error, Result, Tensor};
+
+use super::one_hot;
+use crate::tape::Var;
+
+/// Straight-through: value `one_hot(D)`, `D ~ softmax(l)` by Gumbel-max; gradient
+/// `J(softmax(l / tau)) dy / tau` (with `Temperature::Beta`: `beta J(softmax(beta l)) dy`).
+/// Returns the node and the sampled classes.
+///
+/// Errors: NaN or `+inf` logits, all-masked rows, a bad temperature.
+pub fn straight_through<'t, T: Element>(
+    logits: &Var<'t, T>,
+    temp: Temperature<T>,
+    rng: &mut GumbelRng,
+) -> Result<(Var<'t, T>, Vec<usize>)> {
+    temp.scale("straight_through")?;
+    let index = gumbel_max(&*logits.value()?, rng)?;
+    Ok((straight_through_with_sample(logits, &index, temp)?, index))
+}
+
+/// [`straight_through`] for given samples `index` (one class per row of `logits`): for
+/// cross-checks against other implementations, and for samples drawn elsewhere.
+///
+/// Errors: as [`straight_through`], and an `index` of the wrong length or out of range.
+pub fn straight_through_with_sample<'t, T: Element>(
+    logits: &Var<'t, T>,
+    index: &[usize],
+    temp: Temperature<T>,
+) -> Result<Var<'t, T>> {
+    const OP: &str = "straight_through";
+    let c = temp.scale(OP)?;
+    let l = logits.value()?;
+    let d = checked_one_hot(OP, &l, index)?;
+    let p_tau = softmax(&scale(&l, c))?;
+    let il = logits.id();
+    logits.push(OP, d, &[*logits], move |_, dy, g| {
+        let dl = scale(&softmax_backward(&p_tau, &dy)?, c);
+        g.add(il, dl)
+    })
+}
+
+/// ReinMax: value `one_hot(D)`, `D ~ softmax(l)` by Gumbel-max; gradient
+/// `2 J(p_half) dy - J(pi) dy / 2` with `p_half = (softmax(l / tau) + D) / 2` and
+/// `pi = softmax(l)` (see the module docs). Returns the node and the sampled classes.
+///
+/// Errors: NaN or `+inf` logits, all-masked rows, a bad temperature, and `tau < 1`
+/// (`beta > 1`): the estimator's authors require `tau >= 1`.
+pub fn reinmax<'t, T: Element>(
+    logits: &Var<'t, T>,
+    temp: Temperature<T>,
+    rng: &mut GumbelRng,
+) -> Result<(Var<'t, T>, Vec<usize>)> {
+    reinmax_scale(temp)?;
+    let index = gumbel_max(&*logits.value()?, rng)?;
+    Ok((reinmax_with_sample(logits, &index, temp)?, index))
+}
+
+/// [`reinmax`] for given samples `index` (one class per row of `logits`): for
+/// cross-checks against the reference implementation, and for samples drawn elsewhere.
+///
+/// Errors: as [`reinmax`], and an `index` of the wrong length or out of range.
+pub fn reinmax_with_sample<'t, T: Element>(
+    logits: &Var<'t, T>,
+    index: &[usize],
+    temp: Temperature<T>,
+) -> Result<Var<'t, T>> {
+    const OP: &str = "reinmax";
+    let c = reinmax_scale(temp)?;
+    let l = logits.value()?;
+    let d = checked_one_hot(OP, &l, index)?;
+    let pi = softmax(&l)?;
+    let mut p_half = softmax(&scale(&l, c))?;
+    axpy(&mut p_half, T::ONE, &d)?;
+    let p_half = scale(&p_half, T::from_f64(0.5));
+    let il = logits.id();
+    logits.push(OP, d, &[*logits], move |_, dy, g| {
+        let mut dl = scale(&softmax_backward(&p_half, &dy)?, T::from_f64(2.0));
+        axpy(&mut dl, T::from_f64(-0.5), &softmax_backward(&pi, &dy)?)?;
+        g.add(il, dl)
+    })
+}
+
+/// The factor `1/tau` (or `beta`), refused above 1: ReinMax needs `tau >= 1`.
+fn reinmax_scale<T: Element>(temp: Temperature<T>) -> Result<T> {
+    let c = temp.scale("reinmax")?;
+    if c > T::ONE {
+        return Err(Error::invalid_argument(
+            "reinmax",
+            format!(
+                "{} = {}: ReinMax needs tau >= 1 (beta <= 1)",
+                temp.name(),
+                temp.value().to_f64()
+            ),
+        ));
+    }
+    Ok(c)
+}
+
+/// `one_hot(index)` for the rows of `l`, after checking one class per row, each in range
+/// and not masked (`-inf`).
+fn checked_one_hot<T: Element>(
+    op: &'static str,
+    l: &Tensor<T>,
+    index: &[usize],
+) -> Result<Tensor<T>> {
+    if l.rank() != 2 || index.len() != l.rows() {
+        return Err(Error::invalid_argument(
+            op,
+            format!(
+                "{} samples for logits of shape {:?}",
+                index.len(),
+                l.shape()
+            ),
+        ));
+    }
+    for (r, &c) in index.iter().enumerate() {
+        if c >= l.cols() || l.row(r)[c] == T::NEG_INFINITY {
+            return Err(Error::invalid_argument(
+                op,
+                format!(
+                    "row {r}: class {c} is out of range or masked ({} classes)",
+                    l.cols()
+                ),
+            ));
+        }
+    }
+    Ok(one_hot(index, l.cols()))
+}
