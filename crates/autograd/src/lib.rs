@@ -9,6 +9,7 @@
 //! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`.
 //! - `params.rs`: [`ParamStore`] (named parameters and their gradients).
 //! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
+//! - `distributions.rs`: `RelaxedOneHotCategorical` (rsample, differentiable log_prob).
 //! - `estimators/`: gradient estimators for categorical samples (REINFORCE with baselines,
 //!   straight-through, Gumbel-Softmax and its straight-through form, ReinMax), one API.
 //! - `gradcheck.rs`: [`gradcheck()`] (analytic vs central differences).
@@ -35,6 +36,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod distributions;
 pub mod estimators;
 pub mod gradcheck;
 pub mod init;

@@ -57,7 +57,7 @@ impl<T: Element> From<Temperature<T>> for GumbelTemp<'_, T> {
 
 impl<'t, T: Element> GumbelTemp<'t, T> {
     /// The temperature's current value, and its `Var` if learned.
-    fn resolve(self, op: &'static str) -> Result<(Temperature<T>, Option<Var<'t, T>>)> {
+    pub(crate) fn resolve(self, op: &'static str) -> Result<(Temperature<T>, Option<Var<'t, T>>)> {
         let read = |v: Var<'t, T>| -> Result<T> {
             let t = v.value()?;
             t.item().map_err(|_| {

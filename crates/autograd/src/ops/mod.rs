@@ -17,6 +17,7 @@
 //! | [`matmul`] | `matmul matmul_t t_matmul linear addmm` | tensor (gemm) |
 //! | [`softmax`] | `softmax log_softmax` | tensor |
 //! | [`gumbel`] | `gumbel_softmax` (one node on the fused kernels: fixed or learned `tau`/`beta`, straight-through), `straight_through` | tensor (fused) |
+//! | [`concrete`] | `concrete_log_prob` (the Concrete / ExpConcrete density; logits, sample and a learned `tau`/`beta`) | tensor (density), own backward |
 //! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis` | own |
 //! | [`shape`] | `reshape concat slice stack` | own (block copy) |
 //! | [`loss`] | `cross_entropy` (ignore index), `linear_cross_entropy` (output layer + cross-entropy as one node), `bce_with_logits` | own (SIMD + scalar twin) |
@@ -30,6 +31,7 @@
 
 pub mod activation;
 pub mod arith;
+pub mod concrete;
 pub mod conv1d;
 pub mod dropout;
 pub mod embedding;
