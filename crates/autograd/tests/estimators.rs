@@ -430,6 +430,65 @@ fn reinmax_and_straight_through_match_their_reference_formulas() {
     }
 }
 
+/// ReinMax against the authors' package itself (`reinmax` 0.1.0 from PyPI, its
+/// `ReinMax_Auto` autograd function, PyTorch 2.15 in float64) on the inputs above, with the
+/// sample the package drew. Printed by this script (`python reinmax_package.py` in the
+/// peers venv of ../shared/peers/setup.sh, plus `pip install reinmax==0.1.0`):
+///
+// # ReinMax's gradient from the authors' package (pip install reinmax==0.1.0, class ReinMax_Auto, PyTorch 2.15,
+// # float64) on fixed inputs: the sample comes from the package's own torch.multinomial.
+// import math, torch
+// from reinmax.reinmax import ReinMax_Auto as ReinMaxCore
+// torch.set_default_dtype(torch.float64)
+// torch.manual_seed(0)
+// R, C, TAU = 3, 5, 1.7
+// logits = torch.tensor([[2.0 * math.sin(0.7 * (r * C + c) + 0.1) for c in range(C)] for r in range(R)], requires_grad=True)
+// dy = torch.tensor([[math.cos(0.3 * (r * C + c) + 0.2) for c in range(C)] for r in range(R)])
+// one_hot, y_soft = ReinMaxCore.apply(logits, torch.tensor([TAU]))
+// (one_hot * dy).sum().backward()
+// print("const PACKAGE_INDEX: [usize; 3] = " + repr(one_hot.argmax(-1).tolist()) + ";")
+// print("const PACKAGE_DL: &[f64] = &[" + ", ".join(repr(v) for v in logits.grad.reshape(-1).tolist()) + "];")
+#[test]
+fn reinmax_matches_the_authors_package() {
+    const PACKAGE_INDEX: [usize; 3] = [2, 4, 1];
+    const PACKAGE_DL: &[f64] = &[
+        0.02254026277188556,
+        0.02083770806036279,
+        0.02676264142623642,
+        -0.027554173312878353,
+        -0.04258643894560642,
+        0.08642386400996928,
+        0.036235406583046935,
+        0.015127907025093154,
+        0.002438046194997692,
+        -0.14022522381310706,
+        -0.011901850200661366,
+        -0.056516306593336535,
+        0.013322460713006539,
+        0.02763571374218427,
+        0.02745998233880709,
+    ];
+    let tape = Tape::<f64>::new();
+    let fill = |f: &dyn Fn(f64) -> f64| Tensor::from_fn([3, 5], |i| f(i as f64));
+    let logits = tape.leaf(fill(&|i| 2.0 * (0.7 * i + 0.1).sin()));
+    let dy = fill(&|i| (0.3 * i + 0.2).cos());
+    let node = reinmax_with_sample(&logits, &PACKAGE_INDEX, Temperature::Tau(1.7)).unwrap();
+    let g = tape.backward_with_seed(node, dy).unwrap();
+    for (i, (&a, &b)) in g
+        .get(logits)
+        .unwrap()
+        .as_slice()
+        .iter()
+        .zip(PACKAGE_DL)
+        .enumerate()
+    {
+        assert!(
+            relative_eq!(a, b, epsilon = 1e-15, max_relative = 1e-12),
+            "[{i}]: {a} vs the package's {b}"
+        );
+    }
+}
+
 #[test]
 fn forward_values_are_exact_samples_and_errors_are_named() {
     let tape = Tape::<f32>::new();
