@@ -40,10 +40,11 @@
 //!
 //! (`l_i - M = (l_i - m0) - ln r`, and `ln(E_i + w_i / r) + ln r = ln(E_i r + w_i)`.) The
 //! maximum of `z` is known, `z_d = 0`, so the softmax needs no max pass and
-//! `S = sum_i e^{c z_i} >= 1` (a `z_i` that rounding leaves above 0 is clamped to 0). Per element and draw: two `ln` and one `exp`, as in the fused
-//! forward. Masked classes (`l_i = -inf`, `w_i = 0`) give `z_i = -inf` and `e^{c z_i} = 0`
-//! exactly. The argument `E_i r + w_i` is a positive normal number (`E_i >= 2^-24 ln 2`,
-//! `r >= 1 / E_top >= 1/17`), as the `ln` polynomial needs.
+//! `S = sum_i e^{c z_i} >= 1` (a `z_i` that rounding leaves above 0 is clamped to 0). Per
+//! element and draw: two `ln` and one `exp`, as in the fused forward. Masked classes
+//! (`l_i = -inf`, `w_i = 0`) give `z_i = -inf` and `e^{c z_i} = 0` exactly. The argument
+//! `E_i r + w_i` is a positive normal number (`E_i >= 2^-24` in `f32`, `2^-53` in `f64`, and
+//! `r >= 1 / E_top >= 1/37`), as the `ln` polynomial needs.
 //!
 //! Each draw makes two passes over the row (in L1/L2 with the scratch):
 //!
@@ -52,7 +53,10 @@
 //! pass 2   dl_i (+)= (c / (K S)) e_i (dy_i - T / S)                          (first draw writes)
 //! ```
 //!
-//! so `dl` is written once and updated `K - 1` times; nothing of size `K x classes` exists.
+//! and pass 2 of draw `k` runs in the same sweep as pass 1 of draw `k + 1` (reading `e_i`
+//! before overwriting it), so a row takes `K + 1` sweeps, each reading `l`, `w`, `dy`, `e`
+//! and `dl` once. `dl` is written once and updated `K - 1` times; nothing of size
+//! `K x classes` exists.
 //!
 //! ## Noise streams
 //! Draw `k` of row `r` is "virtual row" `j = r K + k` of the call: it draws from the stream
@@ -260,12 +264,59 @@ fn zero_at_lane<T: Element>(lane: usize) -> T::Lanes {
     T::Lanes::load(&b[..T::Lanes::LANES])
 }
 
-/// Pass 1 of a draw: `e_i = exp(c z_i)` into `e`, `z_i = (l_i - m0) - ln(E_i r + w_i)`,
-/// `z_d = 0`; returns `(S, T) = (sum e_i, sum e_i dy_i)`. The stream must be past the top's
-/// step.
+/// Where a sweep puts the previous draw's pass-2 terms: nowhere (the first sweep), written
+/// into the uninitialised output (the second), or added to it (the later ones).
+trait Sink<T: Element> {
+    /// Puts `term` at elements `at .. at + LANES`.
+    fn put(&mut self, at: usize, term: T::Lanes);
+    /// Puts the first `len` lanes of `term` at elements `at .. at + len` (the tail).
+    fn put_part(&mut self, at: usize, len: usize, term: T::Lanes);
+}
+
+/// No previous draw.
+struct Skip;
+/// The first draw's terms: written.
+struct Write<'a, T>(&'a mut [MaybeUninit<T>]);
+/// The later draws' terms: added.
+struct Add<'a, T>(&'a mut [T]);
+
+impl<T: Element> Sink<T> for Skip {
+    #[inline(always)]
+    fn put(&mut self, _: usize, _: T::Lanes) {}
+    #[inline(always)]
+    fn put_part(&mut self, _: usize, _: usize, _: T::Lanes) {}
+}
+
+impl<T: Element> Sink<T> for Write<'_, T> {
+    #[inline(always)]
+    fn put(&mut self, at: usize, term: T::Lanes) {
+        term.store_uninit(&mut self.0[at..]);
+    }
+    #[inline(always)]
+    fn put_part(&mut self, at: usize, len: usize, term: T::Lanes) {
+        term.store_part_uninit(&mut self.0[at..at + len]);
+    }
+}
+
+impl<T: Element> Sink<T> for Add<'_, T> {
+    #[inline(always)]
+    fn put(&mut self, at: usize, term: T::Lanes) {
+        let o = &mut self.0[at..];
+        (T::Lanes::load(o) + term).store(o);
+    }
+    #[inline(always)]
+    fn put_part(&mut self, at: usize, len: usize, term: T::Lanes) {
+        let o = &mut self.0[at..at + len];
+        (T::Lanes::load_or(o, T::ZERO) + term).store_part(o);
+    }
+}
+
+/// One sweep over the row: pass 2 of the previous draw into `sink` (`dot`, `f` its
+/// scalars; nothing for [`Skip`]) and pass 1 of this draw: `e_i = exp(c z_i)` into `e`
+/// (after reading the previous draw's `e_i` there), returning `(S, T)`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn draw_exp<T: Element>(
+fn sweep<T: Element, K: Sink<T>>(
     l: &[T],
     w: &[T],
     dy: &[T],
@@ -275,17 +326,17 @@ fn draw_exp<T: Element>(
     d: usize,
     rng: &mut LaneRng,
     e: &mut [T],
+    (dot, f): (T, T),
+    sink: &mut K,
 ) -> (T, T) {
     let n = T::Lanes::LANES;
     let (mv, rv, cv) = (T::Lanes::splat(m0), T::Lanes::splat(r), T::Lanes::splat(c));
+    let (dotv, fv) = (T::Lanes::splat(dot), T::Lanes::splat(f));
     let dcol = d - d % n;
     let dmask = zero_at_lane::<T>(d % n);
     let mut s_acc = T::Lanes::splat(T::ZERO);
     let mut t_acc = T::Lanes::splat(T::ZERO);
     let zero = T::Lanes::splat(T::ZERO);
-    // z of one vector at column `col`. z < 0 for i != d mathematically; rounding can leave
-    // it a few ulp above 0 (E_i far below w_i / r), which c ~ 1e9 would push past exp's
-    // domain, so clamp it to 0. z_d is forced to 0 (it is finite: times 0 is 0).
     let mut z_of = |lv: T::Lanes, wv: T::Lanes, col: usize| -> T::Lanes {
         let big_e = -T::ln_lanes(T::uniforms(rng.next()));
         let z = (lv - mv) - T::ln_lanes(big_e.mul_add(rv, wv));
@@ -301,28 +352,37 @@ fn draw_exp<T: Element>(
         .zip(ds.by_ref())
         .zip(es.by_ref())
     {
+        let gv = T::Lanes::load(g);
+        sink.put(col, (gv - dotv) * T::Lanes::load(o) * fv);
         let z = z_of(T::Lanes::load(a), T::Lanes::load(b), col);
         let ev = T::exp_lanes(z * cv);
         ev.store(o);
         s_acc += ev;
-        t_acc = ev.mul_add(T::Lanes::load(g), t_acc);
+        t_acc = ev.mul_add(gv, t_acc);
         col += n;
     }
     let o = es.into_remainder();
     if !o.is_empty() {
         // tail: padded with masked classes (l = -inf, w = 0, dy = 0), whose e is 0
+        let gv = T::Lanes::load_or(ds.remainder(), T::ZERO);
+        sink.put_part(
+            col,
+            o.len(),
+            (gv - dotv) * T::Lanes::load_or(o, T::ZERO) * fv,
+        );
         let lv = T::Lanes::load_or(ls.remainder(), T::NEG_INFINITY);
         let wv = T::Lanes::load_or(ws.remainder(), T::ZERO);
         let z = z_of(lv, wv, col);
         let ev = T::exp_lanes(z * cv);
         ev.store_part(o);
         s_acc += ev;
-        t_acc = ev.mul_add(T::Lanes::load_or(ds.remainder(), T::ZERO), t_acc);
+        t_acc = ev.mul_add(gv, t_acc);
     }
     (s_acc.reduce_add(), t_acc.reduce_add())
 }
 
-/// Pass 2 of the first draw: `out_i = f e_i (dy_i - dot)`. Initialises every element.
+/// Pass 2 of the last draw when it is the first (K = 1): `out_i = f e_i (dy_i - dot)`.
+/// Initialises every element.
 #[inline(always)]
 fn write_term<T: Element>(e: &[T], dy: &[T], dot: T, f: T, out: &mut [MaybeUninit<T>]) {
     let n = T::Lanes::LANES;
@@ -346,7 +406,7 @@ fn write_term<T: Element>(e: &[T], dy: &[T], dot: T, f: T, out: &mut [MaybeUnini
     }
 }
 
-/// Pass 2 of the later draws: `acc_i += f e_i (dy_i - dot)`.
+/// Pass 2 of the last draw (K > 1): `acc_i += f e_i (dy_i - dot)`.
 #[inline(always)]
 fn add_term<T: Element>(e: &[T], dy: &[T], dot: T, f: T, acc: &mut [T]) {
     let n = T::Lanes::LANES;
@@ -370,7 +430,8 @@ fn add_term<T: Element>(e: &[T], dy: &[T], dot: T, f: T, acc: &mut [T]) {
     }
 }
 
-/// One row of the Gumbel-Rao backward: `K` draws, each pass 1 then pass 2 (module docs).
+/// One row of the Gumbel-Rao backward: `K + 1` sweeps over the row, sweep `j` holding pass 2
+/// of draw `j - 1` and pass 1 of draw `j` (module docs).
 /// Initialises every element of `out` when it returns `Ok`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
@@ -392,19 +453,64 @@ fn rao_row<T: Element>(
     let (w, e) = scratch[..2 * n].split_at_mut(n);
     let (m0, zsum) = prepare_row(l, d, w)?;
     let c_over_k = c / T::from_usize(k);
-    // LOOP 1: the K draws, in order (the sum over draws is sequential: deterministic).
-    for j in 0..k {
+    // The draw's stream and r = Z' / E_top (the stream is then past the top's step).
+    let start = |j: usize| {
         let mut rng = LaneRng::new(key.row_key(r * k + j));
         let r_j = zsum / draw_top::<T>(&mut rng);
-        let (s, t) = draw_exp(l, w, dy, m0, r_j, c, d, &mut rng, e);
+        (rng, r_j)
+    };
+    // (dot, f) of a draw from its (S, T).
+    let scalars = |(s, t): (T, T)| {
         let inv = T::ONE / s;
-        let (dot, f) = (t * inv, c_over_k * inv);
-        if j == 0 {
-            write_term(e, dy, dot, f, out);
+        (t * inv, c_over_k * inv)
+    };
+    // LOOP 1: sweep j = pass 2 of draw j - 1 and pass 1 of draw j, in draw order (the sum
+    // over draws is sequential: deterministic). Sweep 0 has no previous draw, sweep 1
+    // writes `out`, the later ones add to it.
+    let (mut rng, r0) = start(0);
+    let mut prev = scalars(sweep(
+        l,
+        w,
+        dy,
+        m0,
+        r0,
+        c,
+        d,
+        &mut rng,
+        e,
+        (T::ZERO, T::ZERO),
+        &mut Skip,
+    ));
+    for j in 1..k {
+        let (mut rng, r_j) = start(j);
+        let st = if j == 1 {
+            sweep(
+                l,
+                w,
+                dy,
+                m0,
+                r_j,
+                c,
+                d,
+                &mut rng,
+                e,
+                prev,
+                &mut Write(&mut *out),
+            )
         } else {
-            // SAFETY: the first draw's write_term initialised every element of `out`.
-            add_term(e, dy, dot, f, unsafe { assume_init_mut(out) });
-        }
+            // SAFETY: sweep 1 initialised every element of `out`.
+            let acc = unsafe { assume_init_mut(&mut *out) };
+            sweep(l, w, dy, m0, r_j, c, d, &mut rng, e, prev, &mut Add(acc))
+        };
+        prev = scalars(st);
+    }
+    // Pass 2 of the last draw.
+    let (dot, f) = prev;
+    if k == 1 {
+        write_term(e, dy, dot, f, out);
+    } else {
+        // SAFETY: sweep 1 initialised every element of `out`.
+        add_term(e, dy, dot, f, unsafe { assume_init_mut(out) });
     }
     Ok(())
 }
