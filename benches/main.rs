@@ -13,6 +13,7 @@ criterion::criterion_main!(
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
     benchmarks::gumbel::benches,
+    benchmarks::gumbel_rao::benches,
     benchmarks::data::benches,
     benchmarks::autograd::benches,
     benchmarks::gan::benches,

@@ -6,5 +6,6 @@ pub mod data;
 pub mod elementwise;
 pub mod gan;
 pub mod gumbel;
+pub mod gumbel_rao;
 pub mod matmul;
 pub mod softmax;

@@ -75,6 +75,50 @@ where
     }
 }
 
+/// Like [`map_rows_mut`], with a scratch value per task for kernels that need a buffer
+/// per row (rayon's `map_init`, the pattern STYLE.md names): `init()` makes one scratch
+/// for each piece of work rayon hands a thread, and `f(scratch, row_index, row)` borrows
+/// it for every row of that piece. `work_per_row` (the elements a row's work touches, at
+/// least `cols`) sets the serial threshold and the task size as `cols` does for
+/// [`map_rows_mut`].
+///
+/// Determinism: which rows share a scratch depends on the schedule, so `f` must overwrite
+/// whatever part of the scratch it reads (never read a previous row's leftovers). Scratch
+/// must hold no RNG state.
+pub fn map_rows_mut_init<T, S, R, I, F>(
+    out: &mut [T],
+    cols: usize,
+    work_per_row: usize,
+    init: I,
+    f: F,
+) -> Vec<R>
+where
+    T: Send,
+    R: Send,
+    I: Fn() -> S + Sync + Send,
+    F: Fn(&mut S, usize, &mut [T]) -> R + Sync + Send,
+{
+    if cols == 0 || out.is_empty() {
+        return Vec::new();
+    }
+    debug_assert_eq!(out.len() % cols, 0);
+    let rows = out.len() / cols;
+    let work_per_row = work_per_row.max(cols);
+    if rows.saturating_mul(work_per_row) < PAR_MIN_ELEMS {
+        let mut scratch = init();
+        out.chunks_mut(cols)
+            .enumerate()
+            .map(|(i, r)| f(&mut scratch, i, r))
+            .collect()
+    } else {
+        out.par_chunks_mut(cols)
+            .with_min_len(min_rows_per_task(work_per_row))
+            .enumerate()
+            .map_init(&init, |s, (i, r)| f(s, i, r))
+            .collect()
+    }
+}
+
 /// Calls `f(row_index)` for `rows` rows that each touch `cols` elements, returning the
 /// results in row order. For kernels that only read (reductions, samplers).
 pub fn map_rows<R, F>(rows: usize, cols: usize, f: F) -> Vec<R>

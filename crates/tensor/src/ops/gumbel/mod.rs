@@ -1,5 +1,6 @@
 //! The Gumbel-Softmax (Concrete) relaxation: Gumbel noise, the fused forward and backward
-//! kernels, the Gumbel-max sampler and the ExpConcrete density.
+//! kernels, the Gumbel-max sampler, the Gumbel-Rao backward with its conditional Gumbel
+//! sampler, and the ExpConcrete density.
 //!
 //! For logits `l` (one row per distribution, classes along the last dimension), Gumbel
 //! noise `g_i = -ln(-ln u_i)`, `u_i ~ U(0, 1)`, and a temperature `tau`:
@@ -21,6 +22,7 @@
 //! | `fused.rs` | [`gumbel_softmax`] and [`gumbel_softmax_backward`] side by side, [`gumbel_max`] |
 //! | `composed.rs` | the unfused twin (noise, add, scale, softmax as separate passes) |
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
+//! | `conditional.rs` | Gumbel-Rao: [`gumbel_rao_backward`] and the conditional (top-down) Gumbel sampler [`conditional_gumbel_noise`] |
 //! | `uninit.rs` | output tensors written in full without zeroing them first |
 //!
 //! The 512-bit vectors the kernels run on ([`Element::Lanes`]: `f32x16`, `f64x8`), the
@@ -43,12 +45,14 @@
 
 pub mod composed;
 mod concrete;
+mod conditional;
 mod fused;
 mod noise;
 mod rng;
 mod uninit;
 
 pub use concrete::exp_concrete_log_density;
+pub use conditional::{conditional_gumbel_noise, gumbel_rao_backward};
 pub use fused::{
     gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_backward_into,
     gumbel_softmax_with_noise,
@@ -60,6 +64,7 @@ pub use rng::GumbelRng;
 /// (rand_xoshiro generators, scalar uniform mapping, scalar `ln` twin) followed by plain
 /// three-pass loops with `std`'s `exp`.
 pub mod scalar {
+    pub use super::conditional::scalar::{conditional_gumbel_noise, gumbel_rao_backward};
     pub use super::fused::scalar::{
         gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_gumbel,
     };

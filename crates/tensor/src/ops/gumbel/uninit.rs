@@ -47,6 +47,41 @@ pub(crate) unsafe fn write_rows<T: Element, R: Send, E: Send>(
     Ok((t, out))
 }
 
+/// [`write_rows`] for kernels that need a scratch buffer per row: `init()` makes one per
+/// rayon task and `row_fn(scratch, r, row)` borrows it ([`parallel::map_rows_mut_init`];
+/// `work_per_row` sets the parallel threshold). `row_fn` must overwrite whatever part of the
+/// scratch it reads.
+///
+/// # Safety
+/// Whenever `row_fn` returns `Ok`, it must have initialised every element of its row.
+pub(crate) unsafe fn write_rows_init<T: Element, S, R: Send, E: Send>(
+    shape: &[usize],
+    work_per_row: usize,
+    init: impl Fn() -> S + Sync + Send,
+    row_fn: impl Fn(&mut S, usize, &mut [MaybeUninit<T>]) -> Result<R, E> + Sync + Send,
+) -> Result<(Tensor<T>, Vec<R>), (usize, E)> {
+    let numel: usize = shape.iter().product();
+    let cols = shape.last().copied().unwrap_or(1);
+    let mut data: Vec<T> = Vec::with_capacity(numel);
+    advise_huge_pages(&mut data);
+    let results = parallel::map_rows_mut_init(
+        &mut data.spare_capacity_mut()[..numel],
+        cols,
+        work_per_row,
+        init,
+        row_fn,
+    );
+    let mut out = Vec::with_capacity(results.len());
+    for (r, res) in results.into_iter().enumerate() {
+        out.push(res.map_err(|e| (r, e))?);
+    }
+    // SAFETY: every row returned Ok, so (by the caller's contract) every one of the
+    // `numel` elements is initialised.
+    unsafe { data.set_len(numel) };
+    let t = Tensor::new(shape.to_vec(), data).expect("numel is the product of the shape");
+    Ok((t, out))
+}
+
 /// Asks the kernel to back a large, freshly allocated buffer with 2 MiB pages (a hint:
 /// no effect on the contents, and failure is harmless). Below 8 MiB, or off Linux, nothing
 /// happens.
