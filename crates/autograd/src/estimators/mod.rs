@@ -13,6 +13,7 @@
 //! | [`Estimator::GumbelSoftmax`] | `y` | the derivative of `y` | the relaxation's |
 //! | [`Estimator::StGumbelSoftmax`] | `D = one_hot(argmax(l + g))` | through `y` | yes |
 //! | [`Estimator::ReinMax`] | `D` | `2 J(p_half) dy - J(pi) dy / 2`, `p_half = (softmax(l / tau) + D) / 2` | second order |
+//! | [`Estimator::GumbelRao`] | `D = one_hot(argmax(l + g))` | `mean_k J(y_k) dy / tau`, `g_k ~ Gumbel` given `D` | ST-GS's |
 //!
 //! References: Williams 1992 (REINFORCE); Mnih and Rezende 2016, "Variational inference for
 //! Monte Carlo objectives" (VIMCO: the leave-one-out baseline); Bengio, Leonard and
@@ -20,7 +21,9 @@
 //! (straight-through); Jang, Gu and Poole 2017 and Maddison, Mnih and Teh 2017
 //! (Gumbel-Softmax / Concrete); Liu et al., NeurIPS 2023, "Bridging Discrete and
 //! Backpropagation: Straight-Through and Beyond" (ReinMax; reference code
-//! github.com/microsoft/ReinMax, `reinmax/reinmax.py`).
+//! github.com/microsoft/ReinMax, `reinmax/reinmax.py`); Paulus, Maddison and Krause, ICLR
+//! 2021, "Rao-Blackwellizing the Straight-Through Gumbel-Softmax Gradient Estimator"
+//! (Gumbel-Rao).
 //!
 //! ## One shape for all of them
 //! ```
@@ -49,17 +52,19 @@
 //! scalar to differentiate. Its value is the sample estimate of `sum_rows E[f]`; its gradient
 //! is the estimator's. Estimators are selected by name ([`Estimator::from_str`], the
 //! `--estimator NAME[:K]` syntax): `reinforce`, `reinforce_mean`, `reinforce_loo:K`,
-//! `straight_through`, `gumbel_softmax`, `st_gumbel_softmax`, `reinmax`.
+//! `straight_through`, `gumbel_softmax`, `st_gumbel_softmax`, `reinmax`, `gumbel_rao:K`.
 //!
 //! ## Files
 //! | file | what |
 //! |---|---|
 //! | `mod.rs` | [`Estimator`], [`Draw`], the names |
 //! | `score_function.rs` | [`ScoreFunction`], [`Baseline`], [`score_term`] |
+//! | `gumbel_rao.rs` | [`gumbel_rao`] on the tensor crate's fused conditional kernel |
 //! | `straight_through.rs` | [`straight_through`] and [`reinmax`]: a one-hot forward with a softmax-Jacobian backward |
 //!
 //! The relaxed estimators are the Gumbel-Softmax node of [`crate::ops::gumbel`].
 
+mod gumbel_rao;
 mod score_function;
 mod straight_through;
 
@@ -72,6 +77,7 @@ use gumbel_tensor::{Element, Error, Result, Tensor};
 use crate::ops::gumbel::gumbel_softmax;
 use crate::tape::Var;
 
+pub use gumbel_rao::gumbel_rao;
 pub use score_function::{Baseline, ScoreFunction, score_term};
 pub use straight_through::{
     reinmax, reinmax_with_sample, straight_through, straight_through_with_sample,
@@ -92,6 +98,12 @@ pub enum Estimator {
     StGumbelSoftmax,
     /// ReinMax (Liu et al. 2023), `tau >= 1`.
     ReinMax,
+    /// Gumbel-Rao (Paulus et al. 2021): forward `D`, backward ST-Gumbel-Softmax's gradient
+    /// averaged over `K` Gumbel draws conditioned on `D`.
+    GumbelRao {
+        /// Conditional draws per row, `K >= 1`.
+        draws: usize,
+    },
 }
 
 /// One draw of an [`Estimator`]: what the objective reads.
@@ -148,6 +160,7 @@ impl Estimator {
             Estimator::ScoreFunction(s) => s.draw(logits, rng)?,
             Estimator::StraightThrough => straight_through(logits, temp, rng)?,
             Estimator::ReinMax => reinmax(logits, temp, rng)?,
+            Estimator::GumbelRao { draws } => gumbel_rao(logits, temp, *draws, rng)?,
             Estimator::GumbelSoftmax | Estimator::StGumbelSoftmax => {
                 let output = match self {
                     Estimator::GumbelSoftmax => Output::Soft,
@@ -209,13 +222,14 @@ impl fmt::Display for Estimator {
             Estimator::GumbelSoftmax => write!(out, "gumbel_softmax"),
             Estimator::StGumbelSoftmax => write!(out, "st_gumbel_softmax"),
             Estimator::ReinMax => write!(out, "reinmax"),
+            Estimator::GumbelRao { draws } => write!(out, "gumbel_rao:{draws}"),
         }
     }
 }
 
 /// The names every estimator answers to, for error messages and `--help`.
 pub const NAMES: &str = "reinforce, reinforce_mean, reinforce_loo:K (K >= 2), straight_through, \
-                         gumbel_softmax, st_gumbel_softmax, reinmax";
+                         gumbel_softmax, st_gumbel_softmax, reinmax, gumbel_rao:K (K >= 1)";
 
 impl FromStr for Estimator {
     type Err = Error;
@@ -265,6 +279,13 @@ impl FromStr for Estimator {
             "gumbel_softmax" => no_k(Estimator::GumbelSoftmax),
             "st_gumbel_softmax" => no_k(Estimator::StGumbelSoftmax),
             "reinmax" => no_k(Estimator::ReinMax),
+            "gumbel_rao" => match k {
+                Some(0) | None => Err(Error::invalid_argument(
+                    OP,
+                    format!("'{s}': gumbel_rao needs K >= 1 conditional draws, e.g. gumbel_rao:10"),
+                )),
+                Some(draws) => Ok(Estimator::GumbelRao { draws }),
+            },
             _ => Err(Error::invalid_argument(
                 OP,
                 format!("unknown estimator '{s}'; known: {NAMES}"),
@@ -296,6 +317,7 @@ mod tests {
             "gumbel_softmax",
             "st_gumbel_softmax",
             "reinmax",
+            "gumbel_rao:10",
         ] {
             let e: Estimator = name.parse().unwrap();
             assert_eq!(e.to_string(), name);
