@@ -13,6 +13,7 @@ criterion::criterion_main!(
     benchmarks::matmul::benches,
     benchmarks::elementwise::benches,
     benchmarks::gumbel::benches,
+    benchmarks::binary_concrete::benches,
     benchmarks::data::benches,
     benchmarks::autograd::benches,
     benchmarks::gan::benches,
