@@ -33,9 +33,12 @@ fn logistic_f64(u: f64) -> f64 {
     u.ln() - (-u).ln_1p()
 }
 
-/// Bound on `|p_kernel - p|` for `p = fl32(l + L)` with `L` exact: the kernel's `L` is
-/// `ln u - ln(1 - u)` with two `ln` within 1 ulp (relative 2^-23 each) and a rounded
-/// difference (2^-24 |L|); each side rounds `l + L` once (2^-24 |p| each).
+/// Bound on `|p_kernel - p|` for `p = fl32(l + L)` with `L` exact: the kernel's
+/// `L = ln(u / (1 - u))` is within 2^-24 (the quotient's rounding) + 2^-23 |L| (the `ln`,
+/// 1 ulp) of the truth, which is below the `2^-23 (|ln u| + |ln(1 - u)|) + 2^-24 |L|` used
+/// here (a bound that also covers `ln u - ln(1 - u)` with two `ln`): `|ln u| + |ln(1 - u)|
+/// >= |L| + 0.62` where `|L| < 1`, and `>= |L|` with `2^-24 |L| >= 2^-24` elsewhere. Each
+/// side rounds `l + L` once (2^-24 |p| each).
 fn noise_error(u: f64, p: f64) -> f64 {
     let (a, b) = (u.ln(), (-u).ln_1p());
     (2f64.powi(-23) * (a.abs() + b.abs()) + 2f64.powi(-24) * (a - b).abs()) * 1.001
@@ -1038,9 +1041,10 @@ fn log_density_equals_the_papers_closed_form_and_checks_its_input() {
 
 /// The composed (unfused) twin from the crate's elementwise ops, `L = ln u - ln(1 - u)`,
 /// `p = l + L`, `z = c p`, `y = sigmoid(z)`, `dl = c sigmoid_backward(y, dy)`, against the
-/// fused kernels on the same uniforms. Budget (eps = EPSILON, u = eps/2): the two `L` use
-/// different `ln` (the polynomial, <= 2 ulp of the truth counting std's; wide's, <= 1 ulp),
-/// so `dL <= 4 eps (|ln u| + |ln(1 - u)|) + eps |L|` (two roundings of the difference);
+/// fused kernels on the same uniforms. Budget (eps = EPSILON, u = eps/2): the composed `L`
+/// has two of wide's `ln` (<= 1 ulp) and a rounded difference, the fused one a rounded
+/// quotient and one polynomial `ln` (<= 2 ulp counting std's for f64), so
+/// `dL <= 4 eps (|ln u| + |ln(1 - u)|) + eps |L|` (as in `noise_error`);
 /// `dp <= dL + eps |p|`, `dz <= c dp + eps |z|`, which moves y by `y (1 - y) dz`; the two
 /// sigmoids differ by the fused 8u and the composed 6 ulp (12u): 20u relative; the flush
 /// below `MIN_POSITIVE`. On the same `y`, the two `dl` differ by <= 4 roundings per side:
