@@ -14,6 +14,7 @@ criterion::criterion_main!(
     benchmarks::elementwise::benches,
     benchmarks::gumbel::benches,
     benchmarks::gumbel_rao::benches,
+    benchmarks::binary_concrete::benches,
     benchmarks::data::benches,
     benchmarks::autograd::benches,
     benchmarks::gan::benches,

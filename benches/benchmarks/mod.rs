@@ -2,6 +2,7 @@
 //! `benches/main.rs`.
 
 pub mod autograd;
+pub mod binary_concrete;
 pub mod data;
 pub mod elementwise;
 pub mod gan;

@@ -678,7 +678,7 @@ fn backward_rows<'a, T: Element>(
 }
 
 /// `dtau = -(1/tau) sum_r t_r` or `dbeta = (1/beta) sum_r t_r`, summed in row order in f64.
-fn dtemp_from_rows<T: Element>(temp: Temperature<T>, parts: &[T]) -> T {
+pub(super) fn dtemp_from_rows<T: Element>(temp: Temperature<T>, parts: &[T]) -> T {
     let s: f64 = parts.iter().map(|t| t.to_f64()).sum();
     T::from_f64(match temp {
         Temperature::Tau(tau) => -s / tau.to_f64(),

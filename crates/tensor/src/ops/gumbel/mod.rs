@@ -1,6 +1,7 @@
 //! The Gumbel-Softmax (Concrete) relaxation: Gumbel noise, the fused forward and backward
 //! kernels, the Gumbel-max sampler, the Gumbel-Rao backward with its conditional Gumbel
-//! sampler, and the ExpConcrete density.
+//! sampler, and the ExpConcrete density; and its two-class special case, the binary
+//! Concrete (RelaxedBernoulli), in `binary.rs`.
 //!
 //! For logits `l` (one row per distribution, classes along the last dimension), Gumbel
 //! noise `g_i = -ln(-ln u_i)`, `u_i ~ U(0, 1)`, and a temperature `tau`:
@@ -23,6 +24,7 @@
 //! | `composed.rs` | the unfused twin (noise, add, scale, softmax as separate passes) |
 //! | `concrete.rs` | [`exp_concrete_log_density`] |
 //! | `conditional.rs` | Gumbel-Rao: [`gumbel_rao_backward`] and the conditional (top-down) Gumbel sampler [`conditional_gumbel_noise`] |
+//! | `binary.rs` | the binary Concrete (RelaxedBernoulli): [`binary_concrete`] and [`binary_concrete_backward`] side by side, [`binary_concrete_log_density`] and its gradients |
 //! | `uninit.rs` | output tensors written in full without zeroing them first |
 //!
 //! The 512-bit vectors the kernels run on ([`Element::Lanes`]: `f32x16`, `f64x8`), the
@@ -42,7 +44,11 @@
 //!   `|l| <= 1e4`, `tau` in `[1e-3, 1e3]`); rows of `y` sum to 1 within `1e-5` (`f32`) /
 //!   `1e-12` (`f64`).
 //! - Same seed and counter: bitwise the same output for any number of threads.
+//! - The binary Concrete (`binary.rs`) has one logit per variable: there `+inf` and `-inf`
+//!   are certain outcomes (`y` exactly 1 or 0, gradient exactly 0) and only NaN is an
+//!   error; see [`binary_concrete`].
 
+mod binary;
 pub mod composed;
 mod concrete;
 mod conditional;
@@ -51,6 +57,10 @@ mod noise;
 mod rng;
 mod uninit;
 
+pub use binary::{
+    BinaryConcrete, BinaryNoise, Space, binary_concrete, binary_concrete_backward,
+    binary_concrete_log_density, binary_concrete_log_density_backward, binary_concrete_with_noise,
+};
 pub use concrete::exp_concrete_log_density;
 pub use conditional::{conditional_gumbel_noise, gumbel_rao_backward};
 pub use fused::{
@@ -65,6 +75,9 @@ pub use rng::GumbelRng;
 /// three-pass loops with `std`'s `exp`.
 pub mod scalar {
     pub use super::conditional::scalar::{conditional_gumbel_noise, gumbel_rao_backward};
+    pub use super::binary::scalar::{
+        binary_concrete, binary_concrete_backward, binary_concrete_with_noise,
+    };
     pub use super::fused::scalar::{
         gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_gumbel,
     };
