@@ -74,10 +74,10 @@ pub use rng::GumbelRng;
 /// (rand_xoshiro generators, scalar uniform mapping, scalar `ln` twin) followed by plain
 /// three-pass loops with `std`'s `exp`.
 pub mod scalar {
-    pub use super::conditional::scalar::{conditional_gumbel_noise, gumbel_rao_backward};
     pub use super::binary::scalar::{
         binary_concrete, binary_concrete_backward, binary_concrete_with_noise,
     };
+    pub use super::conditional::scalar::{conditional_gumbel_noise, gumbel_rao_backward};
     pub use super::fused::scalar::{
         gumbel_max, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_gumbel,
     };
