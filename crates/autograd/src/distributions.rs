@@ -6,12 +6,14 @@
 //!   simplex, `y = softmax((l + g) / tau)` (Maddison, Mnih and Teh 2017; Jang, Gu and
 //!   Poole 2017), with the density of [`concrete_log_prob`].
 //!
-//! The binary relaxation (`RelaxedBernoulli`) joins when its fused kernels land in the
-//! tensor crate.
+//! - [`RelaxedBernoulli`]: the binary Concrete distribution on `(0, 1)`, one variable per
+//!   element, `y = sigmoid((l + L) / tau)` with logistic noise `L`, with the density of
+//!   [`binary_concrete_log_prob`].
 
-use gumbel_tensor::ops::gumbel::{GumbelRng, Output};
+use gumbel_tensor::ops::gumbel::{GumbelRng, Output, Space as BinarySpace};
 use gumbel_tensor::{Element, Result};
 
+use crate::ops::binary_concrete::{binary_concrete, binary_concrete_log_prob};
 use crate::ops::concrete::{Space, concrete_log_prob};
 use crate::ops::gumbel::{GumbelTemp, gumbel_softmax};
 use crate::tape::Var;
@@ -69,6 +71,57 @@ impl<'t, T: Element> RelaxedOneHotCategorical<'t, T> {
     }
 }
 
+/// The binary Concrete distribution (RelaxedBernoulli) for logits `l` (any shape, one
+/// variable per element) and a temperature (fixed or learned; PyTorch's
+/// `RelaxedBernoulli(temperature, logits=l)`).
+///
+/// ```
+/// use gumbel_autograd::distributions::RelaxedBernoulli;
+/// use gumbel_autograd::{Tape, tensor::Tensor};
+/// use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Temperature};
+/// # fn main() -> gumbel_autograd::Result<()> {
+/// let tape = Tape::<f64>::new();
+/// let logits = tape.leaf(Tensor::new([2, 2], vec![1.0, 0.0, -1.0, 2.0])?);
+/// let dist = RelaxedBernoulli::new(logits, Temperature::Tau(0.5).into());
+/// let y = dist.rsample(&mut GumbelRng::new(1))?;   // [2, 2], in (0, 1)
+/// let lp = dist.log_prob(&y)?;                       // [2, 2]
+/// let g = lp.sum()?.backward()?;
+/// assert_eq!(g.get(logits).unwrap().shape(), &[2, 2]);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct RelaxedBernoulli<'t, T: Element> {
+    /// The logits `l`, `P(1) = sigmoid(l)`.
+    pub logits: Var<'t, T>,
+    /// `tau` or `beta`, fixed or learned.
+    pub temp: GumbelTemp<'t, T>,
+}
+
+impl<'t, T: Element> RelaxedBernoulli<'t, T> {
+    /// The distribution with these logits and temperature.
+    pub fn new(logits: Var<'t, T>, temp: GumbelTemp<'t, T>) -> Self {
+        RelaxedBernoulli { logits, temp }
+    }
+
+    /// A reparameterised sample `y = sigmoid((l + L) / tau)` from the fused kernel (one
+    /// counter value of `rng`), differentiable in the logits and a learned temperature.
+    pub fn rsample(&self, rng: &mut GumbelRng) -> Result<Var<'t, T>> {
+        binary_concrete(&self.logits, self.temp, rng, Output::Soft)
+    }
+
+    /// `ln p(y)` elementwise, `y` in `(0, 1)`: differentiable in `y`, the logits and a
+    /// learned temperature.
+    pub fn log_prob(&self, y: &Var<'t, T>) -> Result<Var<'t, T>> {
+        binary_concrete_log_prob(&self.logits, y, self.temp, BinarySpace::Unit)
+    }
+
+    /// `ln p(x)` of the logit `x = logit(y)`: the stable form, finite where `y` rounds to
+    /// 0 or 1.
+    pub fn log_prob_of_logit(&self, x: &Var<'t, T>) -> Result<Var<'t, T>> {
+        binary_concrete_log_prob(&self.logits, x, self.temp, BinarySpace::Logit)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -97,6 +150,40 @@ mod tests {
                 .unwrap();
             let g = g.get(logits).unwrap();
             (0..4)
+                .map(|c| {
+                    let col: Vec<f64> = (0..n).map(|r| g.row(r)[c]).collect();
+                    let mean = col.iter().sum::<f64>() / n as f64;
+                    let var = col.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+                    mean.abs() / (var / n as f64).sqrt()
+                })
+                .fold(0.0, f64::max)
+        };
+        let (right, wrong) = (worst_z(0.6), worst_z(1.0 / 0.6));
+        assert!(right < 4.0, "the true density: {right:.2} SE from 0");
+        assert!(
+            wrong > 4.0,
+            "a density at the wrong temperature passed: {wrong:.2} SE"
+        );
+    }
+
+    /// The same score identity for the binary distribution, per element.
+    #[test]
+    fn binary_score_has_mean_zero_under_its_samples() {
+        let (n, l) = (20_000, [0.8, -1.3, 0.1]);
+        let worst_z = |density_tau: f64| {
+            let tape = Tape::<f64>::new();
+            let logits = tape.leaf(Tensor::from_fn([n, 3], |i| l[i % 3]));
+            let y = RelaxedBernoulli::new(logits, Temperature::Tau(0.6).into())
+                .rsample(&mut GumbelRng::new(12))
+                .unwrap()
+                .detach()
+                .unwrap();
+            let dist = RelaxedBernoulli::new(logits, Temperature::Tau(density_tau).into());
+            let g = tape
+                .backward(dist.log_prob(&y).unwrap().sum().unwrap())
+                .unwrap();
+            let g = g.get(logits).unwrap();
+            (0..3)
                 .map(|c| {
                     let col: Vec<f64> = (0..n).map(|r| g.row(r)[c]).collect();
                     let mean = col.iter().sum::<f64>() / n as f64;

@@ -9,7 +9,8 @@
 //! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`.
 //! - `params.rs`: [`ParamStore`] (named parameters and their gradients).
 //! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
-//! - `distributions.rs`: `RelaxedOneHotCategorical` (rsample, differentiable log_prob).
+//! - `distributions.rs`: `RelaxedOneHotCategorical` and `RelaxedBernoulli` (rsample,
+//!   differentiable log_prob).
 //! - `estimators/`: gradient estimators for categorical samples (REINFORCE with baselines,
 //!   straight-through, Gumbel-Softmax and its straight-through form, ReinMax), one API.
 //! - `gradcheck.rs`: [`gradcheck()`] (analytic vs central differences).

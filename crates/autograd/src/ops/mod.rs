@@ -17,6 +17,7 @@
 //! | [`matmul`] | `matmul matmul_t t_matmul linear addmm` | tensor (gemm) |
 //! | [`softmax`] | `softmax log_softmax` | tensor |
 //! | [`gumbel`] | `gumbel_softmax` (one node on the fused kernels: fixed or learned `tau`/`beta`, straight-through), `straight_through` | tensor (fused) |
+//! | [`binary_concrete`] | `binary_concrete` (the RelaxedBernoulli sample, soft or straight-through, fixed or learned `tau`/`beta`), `binary_concrete_log_prob` (its density, in the logit or in `y`) | tensor (fused) |
 //! | [`concrete`] | `concrete_log_prob` (the Concrete / ExpConcrete density; logits, sample and a learned `tau`/`beta`) | tensor (density), own backward |
 //! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis` | own |
 //! | [`shape`] | `reshape concat slice stack` | own (block copy) |
@@ -31,6 +32,7 @@
 
 pub mod activation;
 pub mod arith;
+pub mod binary_concrete;
 pub mod concrete;
 pub mod conv1d;
 pub mod dropout;
