@@ -17,8 +17,8 @@
 use approx::relative_eq;
 use gumbel_autograd::Tape;
 use gumbel_autograd::estimators::{
-    Baseline, Estimator, ScoreFunction, reinmax_with_sample, score_term,
-    straight_through_with_sample,
+    Baseline, Estimator, Gap, ScoreFunction, gapped_logits, gapped_straight_through_with_sample,
+    reinmax_with_sample, score_term, straight_through_with_sample,
 };
 use gumbel_autograd::tensor::Tensor;
 use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Temperature};
@@ -537,6 +537,8 @@ fn forward_values_are_exact_samples_and_errors_are_named() {
         "straight_through",
         "st_gumbel_softmax",
         "reinmax",
+        "gapped_st",
+        "gapped_st:p",
     ] {
         let est: Estimator = name.parse().unwrap();
         let draw = est
@@ -556,7 +558,13 @@ fn forward_values_are_exact_samples_and_errors_are_named() {
         }
     }
     let bad = tape.leaf(Tensor::new([1, 2], vec![f32::NAN, 0.0]).unwrap());
-    for name in ["reinforce", "straight_through", "reinmax", "gumbel_softmax"] {
+    for name in [
+        "reinforce",
+        "straight_through",
+        "reinmax",
+        "gumbel_softmax",
+        "gapped_st",
+    ] {
         let est: Estimator = name.parse().unwrap();
         let err = est
             .draw(&bad, Temperature::Tau(1.0), &mut GumbelRng::new(3))
@@ -582,4 +590,219 @@ fn forward_values_are_exact_samples_and_errors_are_named() {
         err.to_string().contains("2 values for 6 drawn samples"),
         "{err}"
     );
+}
+
+/// Gapped straight-through against the authors' code itself: `gst_mover` of
+/// github.com/chijames/GST (`model/basic.py`, run unchanged with PyTorch 2.15 in float64),
+/// with our sample injected in place of its `OneHotCategorical.sample`, on the inputs of the
+/// ReinMax check above, with the fixed gap 1 and with the exact adaptive gap
+/// `-ln(1 - pi_D) / pi_D` passed row by row (its own adaptive path scales `pi_D` by
+/// `1 - 1e-5` first, which ours leaves out). Printed by this script (`PYTHONPATH=GST python
+/// gst_reference.py` in the peers venv of ../shared/peers/setup.sh):
+///
+// import math, torch
+// from model.basic import gst_mover
+// torch.set_default_dtype(torch.float64)
+// R, C, TAU = 3, 5, 1.7
+// INDEX = [1, 4, 0]
+// logits0 = [[2.0 * math.sin(0.7 * (r * C + c) + 0.1) for c in range(C)] for r in range(R)]
+// dy = torch.tensor([[math.cos(0.3 * (r * C + c) + 0.2) for c in range(C)] for r in range(R)])
+// sample = torch.nn.functional.one_hot(torch.tensor(INDEX), C).to(torch.float64)
+//
+// def grad(rows, gap):
+//     torch.distributions.one_hot_categorical.OneHotCategorical.sample = lambda self: sample[rows]
+//     logits = torch.tensor([logits0[r] for r in rows], requires_grad=True)
+//     out = gst_mover(logits, TAU, hard=True, gap=gap)
+//     assert torch.equal(out.argmax(-1), torch.tensor([INDEX[r] for r in rows]))
+//     (out * dy[rows]).sum().backward()
+//     return logits.grad.reshape(-1).tolist()
+//
+// def exact_gap(r):  # -ln(1 - pi_D) / pi_D, without the reference's 1 - 1e-5 factor
+//     l = logits0[r]; d = INDEX[r]
+//     lse = math.log(sum(math.exp(v) for v in l))
+//     rest = math.log(sum(math.exp(v) for i, v in enumerate(l) if i != d))
+//     return (lse - rest) / math.exp(l[d] - lse)
+//
+// fixed = grad([0, 1, 2], 1.0)
+// adaptive = sum((grad([r], exact_gap(r)) for r in range(R)), [])
+// print("const GST_FIXED_DL: &[f64] = &[" + ", ".join(repr(v) for v in fixed) + "];")
+// print("const GST_ADAPTIVE_DL: &[f64] = &[" + ", ".join(repr(v) for v in adaptive) + "];")
+#[test]
+fn gapped_straight_through_matches_the_authors_code() {
+    const GST_FIXED_DL: &[f64] = &[
+        0.02198930597694304,
+        0.04220252576831964,
+        0.002836240772164282,
+        -0.024850468044702298,
+        -0.04217760447272467,
+        0.06596923193807468,
+        0.018144898999158388,
+        0.0009932076179797566,
+        -0.018426793293904595,
+        -0.06668054526130823,
+        -0.03603537754218777,
+        -0.012508376005520983,
+        0.005142586231133138,
+        0.022678345726992347,
+        0.02072282158958327,
+    ];
+    const GST_ADAPTIVE_DL: &[f64] = &[
+        0.022415488958828726,
+        0.04282655885727743,
+        0.002407207068941964,
+        -0.024026033553981935,
+        -0.043623221331066185,
+        0.05900176610806783,
+        0.020365732760726285,
+        0.0023059953970891974,
+        -0.01619583932314808,
+        -0.06547765494273523,
+        -0.03745441142291872,
+        -0.012035019706926817,
+        0.004784119780199648,
+        0.023337697481023184,
+        0.021367613868622706,
+    ];
+    let index = [1, 4, 0];
+    let fill = |f: &dyn Fn(f64) -> f64| Tensor::from_fn([3, 5], |i| f(i as f64));
+    let dy = fill(&|i| (0.3 * i + 0.2).cos());
+    for (gap, want) in [
+        (Gap::Fixed(1.0), GST_FIXED_DL),
+        (Gap::Adaptive, GST_ADAPTIVE_DL),
+    ] {
+        let tape = Tape::<f64>::new();
+        let logits = tape.leaf(fill(&|i| 2.0 * (0.7 * i + 0.1).sin()));
+        let node = gapped_straight_through_with_sample(&logits, &index, Temperature::Tau(1.7), gap)
+            .unwrap();
+        let g = tape.backward_with_seed(node, dy.clone()).unwrap();
+        for (i, (&a, &b)) in g
+            .get(logits)
+            .unwrap()
+            .as_slice()
+            .iter()
+            .zip(want)
+            .enumerate()
+        {
+            assert!(
+                relative_eq!(a, b, epsilon = 1e-15, max_relative = 1e-12),
+                "{gap:?} [{i}]: {a} vs the authors' {b}"
+            );
+        }
+    }
+}
+
+/// The moved logits: the sample takes the row's maximum, every other class sits at least
+/// `kappa` below it, classes already that far below (and masked ones) do not move, and the
+/// adaptive gap is exact where `pi_D` rounds to 1.
+#[test]
+fn gapped_logits_put_the_sample_ahead_by_the_gap() {
+    let (rows, classes) = (50, 7);
+    let l = Tensor::from_fn([rows, classes], |i| {
+        if i % 11 == 3 {
+            f64::NEG_INFINITY
+        } else {
+            3.0 * (1.3 * i as f64 + 0.4).sin()
+        }
+    });
+    let index: Vec<usize> = (0..rows)
+        .map(|r| {
+            (0..classes)
+                .map(|c| (r * 5 + c) % classes)
+                .find(|&c| l.row(r)[c].is_finite())
+                .unwrap()
+        })
+        .collect();
+    for gap in [
+        Gap::Fixed(0.0),
+        Gap::Fixed(1.0),
+        Gap::Fixed(2.5),
+        Gap::Adaptive,
+    ] {
+        let moved = gapped_logits(&l, &index, gap).unwrap();
+        for (r, &d) in index.iter().enumerate() {
+            let (row, new) = (l.row(r), moved.row(r));
+            let top = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            assert_eq!(new[d], top, "{gap:?} row {r}: the sample takes the maximum");
+            let kappa = match gap {
+                Gap::Fixed(k) => k,
+                Gap::Adaptive => {
+                    // -ln(1 - pi_D) / pi_D by direct summation
+                    let z: f64 = row.iter().map(|v| v.exp()).sum();
+                    let pi_d = row[d].exp() / z;
+                    -(1.0 - pi_d).ln() / pi_d
+                }
+            };
+            for c in (0..classes).filter(|&c| c != d) {
+                if row[c] <= top - kappa {
+                    assert_eq!(new[c], row[c], "{gap:?} row {r} class {c} moved");
+                } else {
+                    assert!(
+                        relative_eq!(new[c], top - kappa, max_relative = 1e-12),
+                        "{gap:?} row {r} class {c}: {} vs {}",
+                        new[c],
+                        top - kappa
+                    );
+                }
+            }
+        }
+    }
+    // a sure sample (pi_D rounds to 1; kappa ~ l_D - logsumexp(others) stays finite) leads
+    // by more than its gap already: nothing moves, nothing turns NaN
+    let sure = Tensor::new([1, 3], vec![40.0, 0.0, -1.0]).unwrap();
+    let moved = gapped_logits(&sure, &[0], Gap::Adaptive).unwrap();
+    assert_eq!(moved.as_slice(), sure.as_slice());
+    let sure = Tensor::new([1, 3], vec![20.0f32, 0.0, -1.0]).unwrap();
+    let moved = gapped_logits(&sure, &[0], Gap::Adaptive).unwrap();
+    assert_eq!(moved.as_slice(), sure.as_slice());
+    // no other class left: they stay masked, nothing turns NaN
+    let alone = Tensor::new([1, 3], vec![f64::NEG_INFINITY, 0.5, f64::NEG_INFINITY]).unwrap();
+    let moved = gapped_logits(&alone, &[1], Gap::Adaptive).unwrap();
+    assert_eq!(moved.as_slice(), alone.as_slice());
+    // errors name the problem
+    for (l, index, gap, says) in [
+        (vec![0.0, f64::NAN], 0, Gap::Fixed(1.0), "logit is NaN"),
+        (vec![0.0, f64::INFINITY], 0, Gap::Fixed(1.0), "logit is inf"),
+        (vec![0.0, 1.0], 0, Gap::Fixed(-1.0), "gap -1"),
+        (
+            vec![0.0, 1.0],
+            0,
+            Gap::Fixed(f64::INFINITY),
+            "finite and >= 0",
+        ),
+        (vec![0.0, f64::NEG_INFINITY], 1, Gap::Fixed(1.0), "masked"),
+        (vec![0.0, 1.0], 2, Gap::Adaptive, "out of range"),
+    ] {
+        let l = Tensor::new([1, 2], l).unwrap();
+        let err = gapped_logits(&l, &[index], gap).unwrap_err().to_string();
+        assert!(err.contains(says), "{err}");
+    }
+}
+
+/// Where the sample already leads every other class by the gap nothing moves, and the
+/// gradient is straight-through's, bit for bit; where it does not, the two differ.
+#[test]
+fn gapped_straight_through_is_straight_through_where_the_sample_leads() {
+    let fill = |v: &[f64]| Tensor::new([1, 4], v.to_vec()).unwrap();
+    let dy = fill(&[0.3, -1.0, 0.7, 0.2]);
+    let grads = |l: &[f64], d: usize| {
+        let mut out = Vec::new();
+        for gapped in [false, true] {
+            let tape = Tape::<f64>::new();
+            let logits = tape.leaf(fill(l));
+            let temp = Temperature::Tau(0.7);
+            let node = if gapped {
+                gapped_straight_through_with_sample(&logits, &[d], temp, Gap::Fixed(1.0))
+            } else {
+                straight_through_with_sample(&logits, &[d], temp)
+            }
+            .unwrap();
+            let g = tape.backward_with_seed(node, dy.clone()).unwrap();
+            out.push(g.get(logits).unwrap().as_slice().to_vec());
+        }
+        out
+    };
+    let lead = grads(&[0.1, 2.5, -0.3, 1.5], 1); // 2.5 - 1.5 >= 1
+    assert_eq!(lead[0], lead[1]);
+    let behind = grads(&[0.1, 2.5, -0.3, 1.5], 3);
+    assert_ne!(behind[0], behind[1]);
 }

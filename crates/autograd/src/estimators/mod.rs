@@ -14,6 +14,7 @@
 //! | [`Estimator::StGumbelSoftmax`] | `D = one_hot(argmax(l + g))` | through `y` | yes |
 //! | [`Estimator::ReinMax`] | `D` | `2 J(p_half) dy - J(pi) dy / 2`, `p_half = (softmax(l / tau) + D) / 2` | second order |
 //! | [`Estimator::GumbelRao`] | `D = one_hot(argmax(l + g))` | `mean_k J(y_k) dy / tau`, `g_k ~ Gumbel` given `D` | ST-GS's |
+//! | [`Estimator::GappedStraightThrough`] | `D` | `J(softmax(gapped(l, D) / tau)) dy / tau`, [`gapped_logits`] | yes |
 //!
 //! References: Williams 1992 (REINFORCE); Mnih and Rezende 2016, "Variational inference for
 //! Monte Carlo objectives" (VIMCO: the leave-one-out baseline); Bengio, Leonard and
@@ -23,7 +24,9 @@
 //! Backpropagation: Straight-Through and Beyond" (ReinMax; reference code
 //! github.com/microsoft/ReinMax, `reinmax/reinmax.py`); Paulus, Maddison and Krause, ICLR
 //! 2021, "Rao-Blackwellizing the Straight-Through Gumbel-Softmax Gradient Estimator"
-//! (Gumbel-Rao).
+//! (Gumbel-Rao); Fan, Chi, Rudnicky and Ramadge, ICML 2022, "Training Discrete Deep
+//! Generative Models via Gapped Straight-Through Estimator" (gapped straight-through;
+//! reference code github.com/chijames/GST, `gst_mover` in `model/basic.py`).
 //!
 //! ## One shape for all of them
 //! ```
@@ -51,8 +54,9 @@
 //! the forward value; the objective reads [`Draw::value`]; [`Estimator::loss`] returns the
 //! scalar to differentiate. Its value is the sample estimate of `sum_rows E[f]`; its gradient
 //! is the estimator's. Estimators are selected by name ([`Estimator::from_str`], the
-//! `--estimator NAME[:K]` syntax): `reinforce`, `reinforce_mean`, `reinforce_loo:K`,
-//! `straight_through`, `gumbel_softmax`, `st_gumbel_softmax`, `reinmax`, `gumbel_rao:K`.
+//! `--estimator NAME[:ARG]` syntax): `reinforce`, `reinforce_mean`, `reinforce_loo:K`,
+//! `straight_through`, `gumbel_softmax`, `st_gumbel_softmax`, `reinmax`, `gumbel_rao:K`,
+//! `gapped_st[:GAP]` (`GAP` a number `>= 0`, 1 if left out, or `p` for the adaptive gap).
 //!
 //! ## Files
 //! | file | what |
@@ -60,7 +64,7 @@
 //! | `mod.rs` | [`Estimator`], [`Draw`], the names |
 //! | `score_function.rs` | [`ScoreFunction`], [`Baseline`], [`score_term`] |
 //! | `gumbel_rao.rs` | [`gumbel_rao`] on the tensor crate's fused conditional kernel |
-//! | `straight_through.rs` | [`straight_through`] and [`reinmax`]: a one-hot forward with a softmax-Jacobian backward |
+//! | `straight_through.rs` | [`straight_through`], [`reinmax`] and [`gapped_straight_through`]: a one-hot forward with a softmax-Jacobian backward |
 //!
 //! The relaxed estimators are the Gumbel-Softmax node of [`crate::ops::gumbel`].
 
@@ -80,7 +84,8 @@ use crate::tape::Var;
 pub use gumbel_rao::gumbel_rao;
 pub use score_function::{Baseline, ScoreFunction, score_term};
 pub use straight_through::{
-    reinmax, reinmax_with_sample, straight_through, straight_through_with_sample,
+    Gap, gapped_logits, gapped_straight_through, gapped_straight_through_with_sample, reinmax,
+    reinmax_with_sample, straight_through, straight_through_with_sample,
 };
 
 /// A gradient estimator for categorical samples (see the module docs for the math).
@@ -103,6 +108,12 @@ pub enum Estimator {
     GumbelRao {
         /// Conditional draws per row, `K >= 1`.
         draws: usize,
+    },
+    /// Gapped straight-through (Fan et al. 2022): forward `D ~ softmax(l)`, backward through
+    /// the softmax of the logits moved so that `D` leads the other classes by `gap`.
+    GappedStraightThrough {
+        /// How far ahead of the others the sampled class is put.
+        gap: Gap,
     },
 }
 
@@ -140,8 +151,9 @@ impl Estimator {
     /// function), consuming one counter value of `rng`, and records its forward value.
     ///
     /// Errors: logits that are not a matrix, a NaN or `+inf` logit, a row with only `-inf`
-    /// (masked) logits, a temperature that is not finite and `> 0`, and for ReinMax a
-    /// temperature below 1 (`tau < 1`, or `beta > 1`), as its authors require.
+    /// (masked) logits, a temperature that is not finite and `> 0`, for ReinMax a
+    /// temperature below 1 (`tau < 1`, or `beta > 1`), as its authors require, and for
+    /// gapped straight-through a fixed gap that is negative or not finite.
     pub fn draw<'t, T: Element>(
         &self,
         logits: &Var<'t, T>,
@@ -161,6 +173,9 @@ impl Estimator {
             Estimator::StraightThrough => straight_through(logits, temp, rng)?,
             Estimator::ReinMax => reinmax(logits, temp, rng)?,
             Estimator::GumbelRao { draws } => gumbel_rao(logits, temp, *draws, rng)?,
+            Estimator::GappedStraightThrough { gap } => {
+                gapped_straight_through(logits, temp, *gap, rng)?
+            }
             Estimator::GumbelSoftmax | Estimator::StGumbelSoftmax => {
                 let output = match self {
                     Estimator::GumbelSoftmax => Output::Soft,
@@ -223,69 +238,82 @@ impl fmt::Display for Estimator {
             Estimator::StGumbelSoftmax => write!(out, "st_gumbel_softmax"),
             Estimator::ReinMax => write!(out, "reinmax"),
             Estimator::GumbelRao { draws } => write!(out, "gumbel_rao:{draws}"),
+            Estimator::GappedStraightThrough { gap } => match gap {
+                Gap::Fixed(kappa) => write!(out, "gapped_st:{kappa}"),
+                Gap::Adaptive => write!(out, "gapped_st:p"),
+            },
         }
     }
 }
 
 /// The names every estimator answers to, for error messages and `--help`.
 pub const NAMES: &str = "reinforce, reinforce_mean, reinforce_loo:K (K >= 2), straight_through, \
-                         gumbel_softmax, st_gumbel_softmax, reinmax, gumbel_rao:K (K >= 1)";
+                         gumbel_softmax, st_gumbel_softmax, reinmax, gumbel_rao:K (K >= 1), \
+                         gapped_st[:GAP] (GAP >= 0, default 1, or p for the adaptive gap)";
 
 impl FromStr for Estimator {
     type Err = Error;
 
-    /// `NAME` or `NAME:K`: `reinforce` (no baseline), `reinforce_mean` (a running mean of
+    /// `NAME` or `NAME:ARG`: `reinforce` (no baseline), `reinforce_mean` (a running mean of
     /// `f` over earlier draws, decay 0.9), `reinforce_loo:K` (K >= 2 samples per row, each
     /// with the mean of the others as its baseline), `straight_through`, `gumbel_softmax`,
-    /// `st_gumbel_softmax`, `reinmax`.
+    /// `st_gumbel_softmax`, `reinmax`, `gumbel_rao:K` (K >= 1 conditional draws),
+    /// `gapped_st[:GAP]` (a fixed gap `>= 0`, 1 when left out as in the authors' `gst-1.0`,
+    /// or `p` for [`Gap::Adaptive`]).
     fn from_str(s: &str) -> Result<Self> {
         const OP: &str = "Estimator::from_str";
-        let (name, k) = match s.split_once(':') {
-            Some((name, k)) => {
-                let k = k.parse::<usize>().map_err(|_| {
-                    Error::invalid_argument(OP, format!("'{s}': K must be a positive integer"))
-                })?;
-                (name, Some(k))
-            }
+        let (name, arg) = match s.split_once(':') {
+            Some((name, arg)) => (name, Some(arg)),
             None => (s, None),
         };
-        let no_k = |e: Estimator| match k {
+        let bad = |why: String| Error::invalid_argument(OP, format!("'{s}': {why}"));
+        let no_arg = |e: Estimator| match arg {
             None => Ok(e),
-            Some(_) => Err(Error::invalid_argument(
-                OP,
-                format!("'{s}': {name} takes no ':K'"),
-            )),
+            Some(_) => Err(bad(format!("{name} takes no ':ARG'"))),
+        };
+        // the `K` of `reinforce_loo:K` and `gumbel_rao:K`, required
+        let count = |example: &str| match arg {
+            None => Err(bad(format!("{name} needs a count, e.g. {example}"))),
+            Some(k) => k
+                .parse::<usize>()
+                .map_err(|_| bad(format!("K = '{k}' must be a positive integer"))),
         };
         match name {
-            "reinforce" => no_k(Estimator::ScoreFunction(ScoreFunction::new(
+            "reinforce" => no_arg(Estimator::ScoreFunction(ScoreFunction::new(
                 1,
                 Baseline::None,
             )?)),
-            "reinforce_mean" => no_k(Estimator::ScoreFunction(ScoreFunction::new(
+            "reinforce_mean" => no_arg(Estimator::ScoreFunction(ScoreFunction::new(
                 1,
                 Baseline::running_mean(0.9)?,
             )?)),
-            "reinforce_loo" => match k {
-                Some(k) => Ok(Estimator::ScoreFunction(ScoreFunction::new(
-                    k,
-                    Baseline::LeaveOneOut,
-                )?)),
-                None => Err(Error::invalid_argument(
-                    OP,
-                    format!("'{s}': reinforce_loo needs the samples per row, e.g. reinforce_loo:4"),
-                )),
+            "reinforce_loo" => Ok(Estimator::ScoreFunction(ScoreFunction::new(
+                count("reinforce_loo:4")?,
+                Baseline::LeaveOneOut,
+            )?)),
+            "straight_through" => no_arg(Estimator::StraightThrough),
+            "gumbel_softmax" => no_arg(Estimator::GumbelSoftmax),
+            "st_gumbel_softmax" => no_arg(Estimator::StGumbelSoftmax),
+            "reinmax" => no_arg(Estimator::ReinMax),
+            "gumbel_rao" => match count("gumbel_rao:10")? {
+                0 => Err(bad("gumbel_rao needs K >= 1 conditional draws".into())),
+                draws => Ok(Estimator::GumbelRao { draws }),
             },
-            "straight_through" => no_k(Estimator::StraightThrough),
-            "gumbel_softmax" => no_k(Estimator::GumbelSoftmax),
-            "st_gumbel_softmax" => no_k(Estimator::StGumbelSoftmax),
-            "reinmax" => no_k(Estimator::ReinMax),
-            "gumbel_rao" => match k {
-                Some(0) | None => Err(Error::invalid_argument(
-                    OP,
-                    format!("'{s}': gumbel_rao needs K >= 1 conditional draws, e.g. gumbel_rao:10"),
-                )),
-                Some(draws) => Ok(Estimator::GumbelRao { draws }),
-            },
+            "gapped_st" => {
+                let gap = match arg {
+                    None => Gap::Fixed(1.0),
+                    Some("p") => Gap::Adaptive,
+                    Some(g) => match g.parse::<f64>() {
+                        Ok(kappa) if kappa.is_finite() && kappa >= 0.0 => Gap::Fixed(kappa),
+                        _ => {
+                            return Err(bad(format!(
+                                "the gap '{g}' must be a finite number >= 0, or p (adaptive)"
+                            )));
+                        }
+                    },
+                };
+                Ok(Estimator::GappedStraightThrough { gap })
+            }
             _ => Err(Error::invalid_argument(
                 OP,
                 format!("unknown estimator '{s}'; known: {NAMES}"),
@@ -318,15 +346,29 @@ mod tests {
             "st_gumbel_softmax",
             "reinmax",
             "gumbel_rao:10",
+            "gapped_st:1",
+            "gapped_st:0.25",
+            "gapped_st:p",
         ] {
             let e: Estimator = name.parse().unwrap();
             assert_eq!(e.to_string(), name);
         }
+        assert_eq!(
+            "gapped_st".parse::<Estimator>().unwrap(),
+            Estimator::GappedStraightThrough {
+                gap: Gap::Fixed(1.0)
+            }
+        );
         for (bad, says) in [
-            ("reinforce_loo", "needs the samples"),
+            ("reinforce_loo", "needs a count, e.g. reinforce_loo:4"),
             ("reinforce_loo:1", "K >= 2"),
             ("reinforce_loo:x", "positive integer"),
-            ("reinmax:3", "takes no ':K'"),
+            ("reinmax:3", "takes no ':ARG'"),
+            ("gumbel_rao", "needs a count"),
+            ("gumbel_rao:0", "K >= 1"),
+            ("gapped_st:-1", "finite number >= 0"),
+            ("gapped_st:inf", "finite number >= 0"),
+            ("gapped_st:q", "finite number >= 0, or p"),
             ("rebar", "unknown estimator 'rebar'"),
         ] {
             let err = bad.parse::<Estimator>().unwrap_err().to_string();

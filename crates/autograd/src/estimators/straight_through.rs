@@ -6,6 +6,7 @@
 //! ```text
 //! straight_through:  dl = J(p_tau) dy / tau                    p_tau = softmax(l / tau)
 //! reinmax:           dl = 2 J(p_half) dy - J(pi) dy / 2        p_half = (p_tau + D) / 2,  pi = softmax(l)
+//! gapped ST:         dl = J(p_gap) dy / tau                    p_gap = softmax(gapped(l, D) / tau)
 //! ```
 //!
 //! Straight-through (Bengio, Leonard and Courville 2013) is the derivative of `p_tau` taken
@@ -18,10 +19,27 @@
 //! also subtracts each row's mean from `dl`; the rows of `J(p) v` sum to 0 already, so
 //! here it is left out (it changes only rounding).
 //!
-//! Both draw `D` by Gumbel-max on `l` (one counter value of the generator per call): an
+//! Gapped straight-through (Fan, Chi, Rudnicky and Ramadge, ICML 2022, "Training Discrete
+//! Deep Generative Models via Gapped Straight-Through Estimator"; reference code
+//! github.com/chijames/GST, `gst_mover` in `model/basic.py`) keeps what makes
+//! straight-through Gumbel-Softmax work, a relaxed sample that points at the drawn class,
+//! without drawing noise: it moves the logits, deterministically given `D`, so that `D`
+//! becomes the largest logit, ahead of every other class by at least a gap `kappa`,
+//!
+//! ```text
+//! gapped(l, D)_D = max_j l_j,        gapped(l, D)_i = min(l_i, max_j l_j - kappa)   (i != D)
+//! ```
+//!
+//! and backpropagates through the softmax of the moved logits. The move is a constant (no
+//! gradient flows through it, as in the authors' default `detach=True`), so the Jacobian is
+//! the softmax's at the moved point. Where `D` already leads by `kappa` nothing moves and the
+//! gradient is straight-through's. See [`Gap`] for the choice of `kappa`.
+//!
+//! All three draw `D` by Gumbel-max on `l` (one counter value of the generator per call): an
 //! exact sample, the noise is not used otherwise.
 
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature, gumbel_max};
+use gumbel_tensor::ops::reduce::scalar::logsumexp;
 use gumbel_tensor::ops::softmax::{softmax, softmax_backward};
 use gumbel_tensor::ops::{axpy, scale};
 use gumbel_tensor::{Element, Error, Result, Tensor};
@@ -120,6 +138,152 @@ fn reinmax_scale<T: Element>(temp: Temperature<T>) -> Result<T> {
         ));
     }
     Ok(c)
+}
+
+/// The gap `kappa` by which [`gapped_straight_through`] puts the sampled class ahead of the
+/// others.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Gap {
+    /// A fixed `kappa >= 0` for every row; the authors' `gst-1.0` is `Fixed(1.0)`.
+    Fixed(f64),
+    /// `kappa = -ln(1 - pi_D) / pi_D` for each row, `pi = softmax(l)` (the authors' `gst-p`):
+    /// a wide gap for a likely sample, a narrow one for an unlikely sample. Computed as
+    /// `(logsumexp(l) - logsumexp(l without D)) / pi_D`, exact also where `pi_D` rounds to 1
+    /// (there the reference code scales `pi_D` by `1 - 1e-5` to keep the logarithm finite).
+    /// A row whose other classes are all masked has `kappa = +inf`: they stay masked.
+    Adaptive,
+}
+
+impl Gap {
+    /// `Err` unless a fixed gap is finite and `>= 0`.
+    fn check(self, op: &'static str) -> Result<()> {
+        match self {
+            Gap::Fixed(k) if !(k.is_finite() && k >= 0.0) => Err(Error::invalid_argument(
+                op,
+                format!("gap {k}: a fixed gap must be finite and >= 0 (or use the adaptive gap)"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `kappa` for one row `l` with sampled class `d`, in f64.
+    fn of_row<T: Element>(self, l: &[T], d: usize) -> f64 {
+        match self {
+            Gap::Fixed(k) => k,
+            Gap::Adaptive => {
+                let row: Vec<f64> = l.iter().map(|v| v.to_f64()).collect();
+                let lse = logsumexp(&row);
+                let rest: Vec<f64> = row
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, &v)| (i != d).then_some(v))
+                    .collect();
+                let minus_ln_rest = lse - logsumexp(&rest); // -ln(1 - pi_D), +inf if none
+                minus_ln_rest / (row[d] - lse).exp()
+            }
+        }
+    }
+}
+
+/// The moved logits of gapped straight-through: row by row, the sampled class `index[r]` is
+/// raised to the row's maximum and every other class is lowered to at most that maximum
+/// minus the gap `kappa` (see the module docs):
+///
+/// ```text
+/// gapped(l, D)_D = max_j l_j,        gapped(l, D)_i = min(l_i, max_j l_j - kappa)   (i != D)
+/// ```
+///
+/// Masked classes (`-inf`) stay masked. Errors: logits that are not a matrix, a NaN or `+inf`
+/// logit, an `index` of the wrong length, out of range or masked, a fixed gap that is negative
+/// or not finite.
+pub fn gapped_logits<T: Element>(l: &Tensor<T>, index: &[usize], gap: Gap) -> Result<Tensor<T>> {
+    const OP: &str = "gapped_logits";
+    gap.check(OP)?;
+    checked_logits(OP, l)?;
+    checked_one_hot(OP, l, index)?;
+    let mut moved = l.clone();
+    for (r, &d) in index.iter().enumerate() {
+        let kappa = T::from_f64(gap.of_row(l.row(r), d));
+        let row = moved.row_mut(r);
+        let top = row.iter().copied().fold(T::NEG_INFINITY, T::max);
+        let ceiling = top - kappa;
+        for (i, v) in row.iter_mut().enumerate() {
+            *v = if i == d { top } else { v.min(ceiling) };
+        }
+    }
+    Ok(moved)
+}
+
+/// Gapped straight-through (Fan et al., ICML 2022): value `one_hot(D)`, `D ~ softmax(l)` by
+/// Gumbel-max; gradient `J(p_gap) dy / tau` with `p_gap = softmax(gapped(l, D) / tau)`
+/// ([`gapped_logits`]; with `Temperature::Beta`, `beta J(softmax(beta gapped(l, D))) dy`).
+/// Returns the node and the sampled classes.
+///
+/// Errors: as [`gapped_logits`], and a bad temperature.
+pub fn gapped_straight_through<'t, T: Element>(
+    logits: &Var<'t, T>,
+    temp: Temperature<T>,
+    gap: Gap,
+    rng: &mut GumbelRng,
+) -> Result<(Var<'t, T>, Vec<usize>)> {
+    const OP: &str = "gapped_straight_through";
+    temp.scale(OP)?;
+    gap.check(OP)?;
+    let index = gumbel_max(&*logits.value()?, rng)?;
+    Ok((
+        gapped_straight_through_with_sample(logits, &index, temp, gap)?,
+        index,
+    ))
+}
+
+/// [`gapped_straight_through`] for given samples `index` (one class per row of `logits`):
+/// for cross-checks against the reference implementation, and for samples drawn elsewhere.
+///
+/// Errors: as [`gapped_straight_through`].
+pub fn gapped_straight_through_with_sample<'t, T: Element>(
+    logits: &Var<'t, T>,
+    index: &[usize],
+    temp: Temperature<T>,
+    gap: Gap,
+) -> Result<Var<'t, T>> {
+    const OP: &str = "gapped_straight_through";
+    let c = temp.scale(OP)?;
+    let l = logits.value()?;
+    let moved = gapped_logits(&l, index, gap)?;
+    let d = one_hot(index, l.cols());
+    let p_gap = softmax(&scale(&moved, c))?;
+    let il = logits.id();
+    logits.push(OP, d, &[*logits], move |_, dy, g| {
+        let dl = scale(&softmax_backward(&p_gap, &dy)?, c);
+        g.add(il, dl)
+    })
+}
+
+/// `Err` naming the first NaN or `+inf` logit of the matrix `l`.
+fn checked_logits<T: Element>(op: &'static str, l: &Tensor<T>) -> Result<()> {
+    if l.rank() != 2 {
+        return Err(Error::invalid_shape(
+            op,
+            l.shape(),
+            "logits must be [rows, classes]",
+        ));
+    }
+    for r in 0..l.rows() {
+        if let Some(c) = l
+            .row(r)
+            .iter()
+            .position(|v| v.is_nan() || *v == T::INFINITY)
+        {
+            return Err(Error::invalid_argument(
+                op,
+                format!(
+                    "row {r}, column {c}: logit is {}; logits must be finite or -inf",
+                    l.row(r)[c].to_f64()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// `one_hot(index)` for the rows of `l`, after checking one class per row, each in range
