@@ -13,4 +13,7 @@
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| gumbel_fuzz::targets::oracle(data));
+fuzz_target!(
+    init: gumbel_fuzz::run_rayon_on_this_thread(),
+    |data: &[u8]| gumbel_fuzz::targets::oracle(data)
+);
