@@ -12,9 +12,9 @@ use std::fs;
 use std::path::Path;
 
 use gumbel_gan::data::oracle::{Oracle, tensor_specs, write_sample_file};
+use gumbel_gan::io::safetensors;
 use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
-use gumbel_gan::io::safetensors;
 use gumbel_gan::train::state::{CHECKPOINT_VERSION, Stage, TrainState};
 use gumbel_tensor::Tensor;
 
@@ -60,7 +60,12 @@ fn main() {
             .collect();
         let refs: Vec<(String, &Tensor<f32>)> =
             tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
-        put(&corpus, "oracle", name, &safetensors::to_bytes(&refs, &[("format", "pt")]).unwrap());
+        put(
+            &corpus,
+            "oracle",
+            name,
+            &safetensors::to_bytes(&refs, &[("format", "pt")]).unwrap(),
+        );
     }
 
     // checkpoint: a generator and a discriminator file as a checkpoint holds them.
