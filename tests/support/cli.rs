@@ -1,5 +1,5 @@
-//! Running the `gumbel-lab` binary in the end-to-end tests (`tests/cli.rs`,
-//! `tests/cli_bad_input.rs`, `tests/crash_resume.rs`).
+//! Running the `gumbel-lab` binary in the end-to-end tests (`tests/cli/`:
+//! `end_to_end`, `bad_input`, `crash_resume`).
 
 use std::fs;
 use std::io::{BufRead, BufReader};

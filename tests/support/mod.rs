@@ -1,6 +1,6 @@
-//! Helpers shared by the integration tests of the root crate (`tests/*.rs`).
+//! Helpers shared by the integration tests of the root crate (`tests/cli/`, `tests/studies/`).
 
-#![allow(dead_code)] // each test crate uses a different subset
+#![allow(dead_code)] // each test binary uses a different subset
 
 use std::path::PathBuf;
 

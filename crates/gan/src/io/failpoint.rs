@@ -1,4 +1,4 @@
-//! Fault injection for the crash tests (`tests/crash_resume.rs`): with
+//! Fault injection for the crash tests (`tests/cli/crash_resume.rs`): with
 //! `GUMBEL_LAB_FAILPOINT=NAME:N` in the environment, the N-th time the program reaches the
 //! point `NAME` it aborts at once, with no cleanup and no flush, as `kill -9` would there.
 //! Without the variable (always, outside those tests) a point costs one load of a

@@ -11,7 +11,7 @@
 //! with `lambda` the temperature and `alpha = exp(l)`). Note: the project's issue text
 //! says `lambda = 1/tau`; with `1/tau` the formula still integrates to 1 (it is a density
 //! for any `lambda > 0`) but it is *not* the density of the samples: the tests
-//! (`tests/gumbel_concrete.rs`) derive the density from the Gumbel densities and check it
+//! (`tests/gumbel/concrete.rs`) derive the density from the Gumbel densities and check it
 //! against the forward's samples, which pins `lambda = tau`.
 //!
 //! a density with respect to Lebesgue measure on the log-ratios `(v_i - v_k)_{i<k}`

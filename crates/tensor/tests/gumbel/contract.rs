@@ -2,28 +2,14 @@
 //! validation, NaN / +inf / all-masked rows, masked classes, finiteness over extreme
 //! logits and temperatures, rows summing to 1, the noise-given variants, counters, shapes.
 
-mod gumbel_common;
-
+use crate::common::*;
 use approx::{abs_diff_eq, ulps_eq};
-use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, TempGrad, Temperature, composed, exp_concrete_log_density,
     gumbel_max, gumbel_noise, gumbel_softmax, gumbel_softmax_backward,
     gumbel_softmax_backward_into, gumbel_softmax_with_noise, scalar, uniform_noise,
 };
 use gumbel_tensor::{Element, Error, Tensor};
-
-fn bad_temperatures<T: Element>() -> Vec<T> {
-    vec![
-        T::ZERO,
-        -T::ONE,
-        T::NAN,
-        T::INFINITY,
-        T::NEG_INFINITY,
-        // positive but its reciprocal overflows (a subnormal)
-        T::MIN_POSITIVE / T::from_f64(1024.0),
-    ]
-}
 
 fn temperature_errors_name_the_value<T: Element>() {
     let l = Tensor::<T>::zeros([2, 3]);

@@ -1,9 +1,8 @@
-//! Helpers shared by the `gumbel_*` integration tests: seeded random tensors, thread
-//! pools, and the f64 reference of the forward pass.
+//! Helpers shared by the test modules: seeded random tensors, thread pools, and the f64
+//! reference of the forward pass.
 
-#![allow(dead_code)] // each test crate uses a different subset
-
-use gumbel_tensor::Tensor;
+use gumbel_tensor::ops::gumbel::Temperature;
+use gumbel_tensor::{Element, Tensor};
 use rand::{RngExt, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 
@@ -51,17 +50,6 @@ pub fn softmax_ref(l: &[f64], g: &[f64], c: f64, round: impl Fn(f64) -> f64) -> 
     let e: Vec<f64> = p.iter().map(|x| ((x - m) * c).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|x| x / s).collect()
-}
-
-/// The first index of the maximum.
-pub fn first_argmax(xs: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &x) in xs.iter().enumerate() {
-        if x > xs[best] {
-            best = i;
-        }
-    }
-    best
 }
 
 /// Error budget of the fused forward (docs/kernels.md, "Accuracy"), relative to `y`, in
@@ -112,4 +100,27 @@ pub fn backward_budget(
         }
     }
     (dl, t)
+}
+
+/// Temperatures no kernel may accept: 0, negative, NaN, +-inf, and a positive subnormal
+/// whose reciprocal overflows.
+pub fn bad_temperatures<T: Element>() -> Vec<T> {
+    vec![
+        T::ZERO,
+        -T::ONE,
+        T::NAN,
+        T::INFINITY,
+        T::NEG_INFINITY,
+        // positive but its reciprocal overflows (a subnormal)
+        T::MIN_POSITIVE / T::from_f64(1024.0),
+    ]
+}
+
+/// `temp` with its value moved by `d`, in the same form (for central differences in the
+/// temperature).
+pub fn shifted(temp: Temperature<f64>, d: f64) -> Temperature<f64> {
+    match temp {
+        Temperature::Tau(v) => Temperature::Tau(v + d),
+        Temperature::Beta(v) => Temperature::Beta(v + d),
+    }
 }

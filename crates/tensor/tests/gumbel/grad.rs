@@ -6,10 +6,8 @@
 //! - SIMD row kernels against the scalar reference on awkward lengths and edge values;
 //! - bitwise identical results for 1, 2 and 7 threads.
 
-mod gumbel_common;
-
+use crate::common::*;
 use approx::relative_eq;
-use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, TempGrad, Temperature, composed, gumbel_max, gumbel_noise,
     gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, scalar,
@@ -65,10 +63,7 @@ fn fused_backward_matches_central_differences_in_f64() {
                     "case {case} {temp:?} dl[{i}]: {ana} vs {num}"
                 );
             }
-            let bump = |d: f64| match temp {
-                Temperature::Tau(v) => Temperature::Tau(v + d),
-                Temperature::Beta(v) => Temperature::Beta(v + d),
-            };
+            let bump = |d: f64| shifted(temp, d);
             let num = (loss(&l, &g, &w, bump(h)) - loss(&l, &g, &w, bump(-h))) / (2.0 * h);
             let ana = dtemp.unwrap();
             assert!(

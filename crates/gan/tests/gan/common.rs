@@ -1,8 +1,6 @@
 //! Shared helpers of the integration tests: where the benchmark data and the PyTorch venv
 //! live, the record of optional checks, and scratch files.
 
-#![allow(dead_code)] // each test binary uses a different subset of these helpers
-
 use std::path::PathBuf;
 
 #[path = "../../../../tests/support/optional_checks.rs"]

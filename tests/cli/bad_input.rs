@@ -8,8 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-mod support;
-use support::cli::{PATIENCE, fresh_dir, run_and_signal, run_with_limit, stderr};
+use crate::support::cli::{PATIENCE, fresh_dir, run_and_signal, run_with_limit, stderr};
 
 /// A tiny grammar run (4 MLE steps, 2 adversarial) in `out`; returns its stderr.
 fn tiny_run(out: &Path, extra: &[&str]) -> String {

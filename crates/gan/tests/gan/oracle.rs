@@ -2,7 +2,7 @@
 //! there in numpy float64 from the README alone, and cross-checked against the TF oracle's
 //! logged NLL_oracle = 8.66977), plus file errors, sampling statistics and determinism.
 
-mod common;
+use crate::common;
 
 use approx::abs_diff_eq;
 use std::path::{Path, PathBuf};

@@ -3,13 +3,12 @@
 //! `softmax(l)`, the simplex density against samples (the change of variables `v -> y`),
 //! thread-count independence, and the files it writes.
 
-mod support;
-#[path = "../examples/temperature_sweep.rs"]
+#[path = "../../examples/temperature_sweep.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod temperature_sweep;
 
+use crate::support::{in_pool, scratch_dir};
 use approx::{abs_diff_eq, assert_abs_diff_eq, relative_eq};
-use support::{in_pool, scratch_dir};
 use temperature_sweep::common::plot::{self, Cell};
 use temperature_sweep::common::stats::{chi_square, log_grid, softmax};
 use temperature_sweep::{

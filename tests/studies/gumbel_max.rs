@@ -2,17 +2,16 @@
 //! (`examples/common/stats.rs`): `ln Gamma`, the regularised incomplete gamma function,
 //! Pearson's chi-square test, the Kolmogorov-Smirnov distance.
 
-#[path = "../examples/gumbel_max.rs"]
+#[path = "../../examples/gumbel_max.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod gumbel_max;
-mod support;
 
+use crate::support::{in_pool, scratch_dir};
 use approx::{abs_diff_eq, assert_abs_diff_eq, relative_eq};
 use gumbel_max::common::stats::{
     chi_square, chi_square_sf, gamma_q, ln_gamma, ln_gamma_q, softmax,
 };
 use gumbel_max::{Config, LOGITS, MASKED, Report, ks_uniform, run, write_outputs};
-use support::{in_pool, scratch_dir};
 
 #[test]
 fn ln_gamma_matches_factorials_and_half_integers() {

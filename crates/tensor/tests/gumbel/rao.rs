@@ -15,10 +15,8 @@
 //! the suite for a given seed is at most 54 x 1e-4 = 0.54%. The mean and variance
 //! comparisons use z = 4.5 (two-sided 6.8e-6 each, 60 comparisons: at most 0.04%).
 
-mod gumbel_common;
-
+use crate::common::*;
 use approx::relative_eq;
-use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, TempGrad, Temperature, conditional_gumbel_noise, gumbel_max,
     gumbel_rao_backward, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise,

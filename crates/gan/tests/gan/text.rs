@@ -29,7 +29,7 @@
 //! The same comparison over all 20,000 COCO lines differs on exactly two lines, both
 //! sentence-splitting choices documented in `data/text.rs` and tested below.
 
-mod common;
+use crate::common;
 
 use gumbel_gan::Error;
 use gumbel_gan::data::text::{self, TextOptions, split_sentences, tokenize, treebank_tokenize};

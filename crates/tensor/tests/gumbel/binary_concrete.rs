@@ -5,10 +5,8 @@
 //! hard sample is Bernoulli(sigmoid(l)); the density integrates to 1 and matches a
 //! histogram of the forward's samples).
 
-mod gumbel_common;
-
+use crate::common::*;
 use approx::relative_eq;
-use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     BinaryNoise, GumbelRng, Output, Space, TempGrad, Temperature, binary_concrete,
     binary_concrete_backward, binary_concrete_log_density, binary_concrete_log_density_backward,
@@ -43,18 +41,6 @@ fn noise_error(u: f64, p: f64) -> f64 {
     let (a, b) = (u.ln(), (-u).ln_1p());
     (2f64.powi(-23) * (a.abs() + b.abs()) + 2f64.powi(-24) * (a - b).abs()) * 1.001
         + 2.0 * 2f64.powi(-24) * p.abs()
-}
-
-fn bad_temperatures<T: Element>() -> Vec<T> {
-    vec![
-        T::ZERO,
-        -T::ONE,
-        T::NAN,
-        T::INFINITY,
-        T::NEG_INFINITY,
-        // positive but its reciprocal overflows (a subnormal)
-        T::MIN_POSITIVE / T::from_f64(1024.0),
-    ]
 }
 
 fn temperature_errors<T: Element>() {
@@ -731,10 +717,7 @@ fn backward_matches_central_differences_in_f64() {
                     "case {case} {temp:?} dl[{i}]: {ana} vs {num}"
                 );
             }
-            let bump = |d: f64| match temp {
-                Temperature::Tau(v) => Temperature::Tau(v + d),
-                Temperature::Beta(v) => Temperature::Beta(v + d),
-            };
+            let bump = |d: f64| shifted(temp, d);
             let num = diff(&y_of(&l, bump(h)), &y_of(&l, bump(-h)));
             let ana = dtemp.unwrap();
             assert!(
@@ -792,10 +775,7 @@ fn log_density_gradients_match_central_differences_in_f64() {
                         "case {case} {space:?} {temp:?} dl[{i}]: {ana} vs {num}"
                     );
                 }
-                let bump = |d: f64| match temp {
-                    Temperature::Tau(v) => Temperature::Tau(v + d),
-                    Temperature::Beta(v) => Temperature::Beta(v + d),
-                };
+                let bump = |d: f64| shifted(temp, d);
                 let num = diff(&lp(&l, bump(h)), &lp(&l, bump(-h)));
                 assert!(
                     relative_eq!(num, dtemp, epsilon = 2e-6, max_relative = 1e-6),

@@ -6,8 +6,6 @@
 //! overflow or whose vocabulary is empty, text corpora with a byte-order mark, lines of
 //! control characters or sentences longer than the convolutions need.
 
-mod common;
-
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};

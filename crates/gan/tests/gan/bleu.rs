@@ -56,7 +56,7 @@
 //! in order; with at most 5 terms of magnitude < 10 that differs by a few ulps of 10
 //! (~1e-14) before the final `exp`, so 1e-12 on scores <= 1.
 
-mod common;
+use crate::common;
 
 use approx::abs_diff_eq;
 use gumbel_gan::data::text;

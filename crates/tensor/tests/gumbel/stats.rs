@@ -4,9 +4,7 @@
 //! - Gumbel-max frequencies match softmax(logits) (chi-square);
 //! - as tau falls the soft sample approaches the one-hot, at the rate the theory gives.
 
-mod gumbel_common;
-
-use gumbel_common::*;
+use crate::common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Output, Temperature, gumbel_max, gumbel_noise, gumbel_softmax,
 };

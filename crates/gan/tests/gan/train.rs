@@ -2,7 +2,7 @@
 //! thread gives the results of 2 and 7, a non-finite loss stops cleanly, bad checkpoints give
 //! errors naming the file and tensor, and PyTorch loads the generator.
 
-mod common;
+use crate::common;
 
 use approx::abs_diff_eq;
 use std::fs;
@@ -16,7 +16,7 @@ use gumbel_gan::train::data::TrainData;
 use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
 use gumbel_gan::train::{inspect, log};
 
-use common::tiny;
+use crate::common::tiny;
 
 fn tmp(tag: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gumbel-train-{tag}-{}", std::process::id()));

@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::time::Duration;
 
-mod support;
-use support::cli::{bin, send_signal};
+use crate::support;
+use crate::support::cli::{bin, send_signal};
 
 /// A tiny grammar run: 16 MLE steps (2 epochs), 6 adversarial steps, a checkpoint every 5
 /// steps, one thread.

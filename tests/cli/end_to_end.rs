@@ -5,8 +5,7 @@
 use std::fs;
 use std::path::Path;
 
-mod support;
-use support::cli::{bin, fresh_dir, run_and_signal};
+use crate::support::cli::{bin, fresh_dir, run_and_signal};
 
 /// Runs `train --data FILE` and returns (success, stderr).
 fn train_on(file: &Path, out: &Path) -> (bool, String) {

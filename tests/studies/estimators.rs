@@ -4,11 +4,11 @@
 //! objective with bias growing and variance falling in tau, Gumbel-Rao with
 //! straight-through's mean and less variance; optimisation; thread-count independence.
 
-#[path = "../examples/estimators.rs"]
+#[path = "../../examples/estimators.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
 mod estimators;
-mod support;
 
+use crate::support::{in_pool, scratch_dir};
 use approx::{abs_diff_eq, assert_abs_diff_eq};
 use estimators::common::stats::{logsumexp, mean_se, softmax};
 use estimators::{
@@ -19,7 +19,6 @@ use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, Temperature, gumbel_max, gumbel_softmax_with_noise,
 };
-use support::{in_pool, scratch_dir};
 
 const EULER_GAMMA: f64 = 0.577_215_664_901_532_9;
 

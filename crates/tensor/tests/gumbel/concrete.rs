@@ -3,10 +3,8 @@
 //! the fused forward's samples (`v = ln y`, noise-given and generated), and it keeps the
 //! error contract (masked classes dropped, bad inputs rejected).
 
-mod gumbel_common;
-
+use crate::common::*;
 use approx::{abs_diff_eq, assert_abs_diff_eq};
-use gumbel_common::*;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, Temperature, exp_concrete_log_density, gumbel_noise, gumbel_softmax,
     gumbel_softmax_with_noise,

@@ -3,8 +3,6 @@
 //! anything is touched, checksums on every checkpoint file, and every numerical fault
 //! ending with the same message and a finite checkpoint.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -13,7 +11,7 @@ use gumbel_gan::io::safetensors::TensorFile;
 use gumbel_gan::train::checkpoint::Checkpoint;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 
-use common::tiny;
+use crate::common::tiny;
 use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
 use gumbel_gan::train::run_dir::RunDir;
 use gumbel_gan::train::{inspect, log};
