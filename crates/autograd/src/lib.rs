@@ -54,4 +54,4 @@ pub use gradcheck::{
 pub use gumbel_tensor as tensor;
 pub use gumbel_tensor::{Error, Result};
 pub use params::{ParamId, ParamStore};
-pub use tape::{Gradients, Grads, NodeId, Tape, Var};
+pub use tape::{CreateGraph, Gradients, Grads, NodeId, Tape, Var, VarBackwardFn, VarGrads};

@@ -2,8 +2,14 @@
 //!
 //! Each backward is `dx = dy * f'(x)`, with `f'` written through the output `y` where that
 //! is cheaper (`exp`, `tanh`, `sigmoid`) so that `x` need not be kept.
+//!
+//! The Var-level backwards (for higher-order gradients) are the same formulas on `Var`s:
+//! `dy * y`, `dy / x`, `dy * (1 - y^2)`, `dy * (y - y^2)`, with `y` the op's own output, so
+//! differentiating them again goes through the op itself (`d(1 - y^2)/dx = -2 y y'`).
+//! For `relu` and `leaky_relu` the slope mask (`1`/`0` or `1`/`slope`) is a constant: their
+//! second derivative is zero away from the kink.
 
-use gumbel_tensor::{Element, Result};
+use gumbel_tensor::{Element, Result, Tensor};
 
 use crate::tape::Var;
 use gumbel_tensor::ops as k;
@@ -15,7 +21,8 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("exp", k::exp(&x), &[*self], move |y, dy, g| {
             g.add(ix, k::mul(&dy, y)?)
-        })
+        })?
+        .with_var_backward(|y, dy, g| g.add(0, dy.mul(&y)?))
     }
 
     /// `y = ln x` (NaN for `x < 0`, `-inf` at 0). Derivative: `dx = dy / x`.
@@ -23,7 +30,8 @@ impl<'t, T: Element> Var<'t, T> {
         let (ix, x) = (self.id(), self.value()?);
         self.push("ln", k::ln(&x), &[*self], move |_, dy, g| {
             g.add(ix, k::div(&dy, &x)?)
-        })
+        })?
+        .with_var_backward(|_, dy, g| g.add(0, dy.div(&g.input(0)?)?))
     }
 
     /// `y = tanh x`. Derivative: `dx = dy * (1 - y^2)`.
@@ -32,6 +40,11 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("tanh", k::tanh(&x), &[*self], move |y, dy, g| {
             g.add(ix, k::tanh_backward(y, &dy)?)
+        })?
+        .with_var_backward(|y, dy, g| {
+            // 1 - y^2
+            let d = y.mul(&y)?.neg()?.add_scalar(T::ONE)?;
+            g.add(0, dy.mul(&d)?)
         })
     }
 
@@ -41,6 +54,11 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("sigmoid", k::sigmoid(&x), &[*self], move |y, dy, g| {
             g.add(ix, k::sigmoid_backward(y, &dy)?)
+        })?
+        .with_var_backward(|y, dy, g| {
+            // y (1 - y) = y - y^2
+            let d = y.sub(&y.mul(&y)?)?;
+            g.add(0, dy.mul(&d)?)
         })
     }
 
@@ -49,6 +67,11 @@ impl<'t, T: Element> Var<'t, T> {
         let (ix, x) = (self.id(), self.value()?);
         self.push("relu", k::relu(&x), &[*self], move |_, dy, g| {
             g.add(ix, k::relu_backward(&x, &dy)?)
+        })?
+        .with_var_backward(|_, dy, g| {
+            let x = g.input(0)?.value()?;
+            let mask = k::relu_backward(&x, &Tensor::ones(x.shape()))?;
+            g.add(0, dy.mul(&dy.tape().constant(mask))?)
         })
     }
 
@@ -61,7 +84,12 @@ impl<'t, T: Element> Var<'t, T> {
             k::leaky_relu(&x, slope),
             &[*self],
             move |_, dy, g| g.add(ix, k::leaky_relu_backward(&x, &dy, slope)?),
-        )
+        )?
+        .with_var_backward(move |_, dy, g| {
+            let x = g.input(0)?.value()?;
+            let mask = k::leaky_relu_backward(&x, &Tensor::ones(x.shape()), slope)?;
+            g.add(0, dy.mul(&dy.tape().constant(mask))?)
+        })
     }
 }
 

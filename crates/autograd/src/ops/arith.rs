@@ -5,10 +5,16 @@
 //! shape `[a.cols()]` (one row, applied to every row of `a`: a bias), or one element.
 //! Backward sums the gradient back down to `b`'s shape: broadcasting copies `b`, and the
 //! adjoint of a copy is a sum (`unbroadcast`).
+//!
+//! Every op here also has a Var-level backward (for [`Tape::grad`](crate::Tape::grad) with
+//! [`CreateGraph::Yes`](crate::CreateGraph::Yes)): the same formulas on `Var`s, with the
+//! unbroadcast written as ops ([`unbroadcast_var`]: `sum_axis(0)` of the `[rows, cols]` view
+//! for a row, `sum` for a scalar). Products keep their operands as `Var`s, so `d(da)/db`
+//! flows: `mul`'s `da = dy * b` is bilinear in `(dy, b)`.
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::tape::Var;
+use crate::tape::{Var, VarGrads};
 use gumbel_tensor::ops as k;
 
 /// How the right operand lines up with the left one.
@@ -49,6 +55,45 @@ pub(crate) fn unbroadcast<T: Element>(
     }
 }
 
+/// [`unbroadcast`] as ops on `Var`s (so it is differentiable): `g` itself (`Same`), the
+/// column sums of its `[rows, cols]` view (`Row`: `reshape` then `sum_axis(0)`), or its
+/// total under `b`'s shape (`Scalar`: `sum` then `reshape`).
+pub(crate) fn unbroadcast_var<'t, T: Element>(
+    g: Var<'t, T>,
+    mode: Broadcast,
+    b: Var<'t, T>,
+) -> Result<Var<'t, T>> {
+    match mode {
+        Broadcast::Same => Ok(g),
+        Broadcast::Row => {
+            let s = g.shape()?;
+            let cols = s.last().copied().unwrap_or(1);
+            let g2 = if s.len() == 2 {
+                g
+            } else {
+                g.reshape([s.iter().product::<usize>() / cols.max(1), cols])?
+            };
+            g2.sum_axis(0)
+        }
+        Broadcast::Scalar => g.sum()?.reshape(b.shape()?),
+    }
+}
+
+/// Adds `sign * unbroadcast(g)` to the right operand (input 1) and `g` to the left one:
+/// the Var-level backward of `add` (`sign = +1`) and `sub` (`-1`).
+fn add_sub_var_backward<'t, T: Element>(
+    dy: Var<'t, T>,
+    g: &mut VarGrads<'t, T>,
+    mode: Broadcast,
+    negate: bool,
+) -> Result<()> {
+    if g.wants(1) {
+        let db = unbroadcast_var(dy, mode, g.input(1)?)?;
+        g.add(1, if negate { db.neg()? } else { db })?;
+    }
+    g.add(0, dy)
+}
+
 impl<'t, T: Element> Var<'t, T> {
     /// `a + b`, broadcasting `b` (see the module docs).
     ///
@@ -72,7 +117,8 @@ impl<'t, T: Element> Var<'t, T> {
                 g.add(ib, unbroadcast(dy.clone(), mode, &b_shape))?;
             }
             g.add(ia, dy)
-        })
+        })?
+        .with_var_backward(move |_, dy, g| add_sub_var_backward(dy, g, mode, false))
     }
 
     /// `a - b`, broadcasting `b`.
@@ -89,7 +135,8 @@ impl<'t, T: Element> Var<'t, T> {
                 g.add(ib, k::neg(&unbroadcast(dy.clone(), mode, &b_shape)))?;
             }
             g.add(ia, dy)
-        })
+        })?
+        .with_var_backward(move |_, dy, g| add_sub_var_backward(dy, g, mode, true))
     }
 
     /// `a * b` elementwise, broadcasting `b`.
@@ -106,6 +153,16 @@ impl<'t, T: Element> Var<'t, T> {
             }
             if g.wants(ia) {
                 g.add(ia, k::mul(&dy, &bv)?)?;
+            }
+            Ok(())
+        })?
+        .with_var_backward(move |_, dy, g| {
+            let (a, b) = (g.input(0)?, g.input(1)?);
+            if g.wants(1) {
+                g.add(1, unbroadcast_var(dy.mul(&a)?, mode, b)?)?;
+            }
+            if g.wants(0) {
+                g.add(0, dy.mul(&b)?)?;
             }
             Ok(())
         })
@@ -129,6 +186,17 @@ impl<'t, T: Element> Var<'t, T> {
                 g.add(ia, k::div(&dy, &bv)?)?;
             }
             Ok(())
+        })?
+        .with_var_backward(move |y, dy, g| {
+            let b = g.input(1)?;
+            if g.wants(1) {
+                let t = dy.mul(&y)?.div(&b)?;
+                g.add(1, unbroadcast_var(t, mode, b)?.neg()?)?;
+            }
+            if g.wants(0) {
+                g.add(0, dy.div(&b)?)?;
+            }
+            Ok(())
         })
     }
 
@@ -138,7 +206,8 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("neg", k::neg(&x), &[*self], move |_, dy, g| {
             g.add(ia, k::neg(&dy))
-        })
+        })?
+        .with_var_backward(|_, dy, g| g.add(0, dy.neg()?))
     }
 
     /// `s * a` for a constant `s`. Derivative: `da = s * dy`.
@@ -147,7 +216,8 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("scale", k::scale(&x, s), &[*self], move |_, dy, g| {
             g.add(ia, k::scale(&dy, s))
-        })
+        })?
+        .with_var_backward(move |_, dy, g| g.add(0, dy.scale(s)?))
     }
 
     /// `a + s` for a constant `s`. Derivative: `da = dy`.
@@ -159,7 +229,8 @@ impl<'t, T: Element> Var<'t, T> {
             k::add_scalar(&x, s),
             &[*self],
             move |_, dy, g| g.add(ia, dy),
-        )
+        )?
+        .with_var_backward(|_, dy, g| g.add(0, dy))
     }
 }
 

@@ -28,12 +28,18 @@
 //! on the GAN's shapes the two give the same bits, and the second skips a write and a read
 //! of the whole output (docs/performance.md, "Figures behind the code", has the MLE step's
 //! time with each).
+//!
+//! ## Var-level backward (higher-order gradients)
+//! The same table with the products as `matmul` nodes on `Var`s ([`addmm`] with transpose
+//! flags, so still no transposed copy), and the bias gradient as `sum_axis(0)`. A product is
+//! bilinear, so its second derivative is a product again: `d(dA)/dB` flows through the
+//! `dC op(B)^T` node.
 
 use std::sync::Arc;
 
 use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
 
-use crate::tape::{Grads, NodeId, Var};
+use crate::tape::{Grads, NodeId, Var, VarGrads};
 use gumbel_tensor::ops as k;
 
 /// `(rows, cols)` of `op(a)`, or an error if `a` is not 2-D.
@@ -65,6 +71,34 @@ pub(crate) fn matmul_backward<T: Element>(
     } else {
         add_product(g, ib, (a, !ta), (dc, false)) // op(A)^T dC
     }
+}
+
+/// The Var-level backward of `C = op(A) op(B)`, with `A`, `B` inputs `ka`, `kb` of the node:
+/// the table of the module docs as recorded products (differentiable again).
+fn matmul_var_backward<'t, T: Element>(
+    g: &mut VarGrads<'t, T>,
+    dc: Var<'t, T>,
+    (ka, ta): (usize, bool),
+    (kb, tb): (usize, bool),
+) -> Result<()> {
+    let (a, b) = (g.input(ka)?, g.input(kb)?);
+    if g.wants(ka) {
+        let da = if ta {
+            addmm(None, &b, tb, &dc, true)? // op(B) dC^T
+        } else {
+            addmm(None, &dc, false, &b, !tb)? // dC op(B)^T
+        };
+        g.add(ka, da)?;
+    }
+    if g.wants(kb) {
+        let db = if tb {
+            addmm(None, &dc, true, &a, ta)? // dC^T op(A)
+        } else {
+            addmm(None, &a, !ta, &dc, false)? // op(A)^T dC
+        };
+        g.add(kb, db)?;
+    }
+    Ok(())
 }
 
 /// `grad(id) += op(x) op(y)`: accumulated in place by gemm (`beta = 1`) if the gradient
@@ -202,9 +236,11 @@ pub fn addmm<'t, T: Element>(
     let (ia, ib) = (a.id(), b.id());
     let Some(c) = c else {
         let out = k::matmul(&av, ta, &bv, tb)?;
-        return a.push("matmul", out, &[*a, *b], move |_, dy, g| {
-            matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))
-        });
+        return a
+            .push("matmul", out, &[*a, *b], move |_, dy, g| {
+                matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))
+            })?
+            .with_var_backward(move |_, dy, g| matmul_var_backward(g, dy, (0, ta), (1, tb)));
     };
     let cv = c.value()?;
     let row_bias = if cv.shape() == [m, n] {
@@ -224,6 +260,13 @@ pub fn addmm<'t, T: Element>(
         matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))?;
         if g.wants(ic) {
             g.add(ic, if row_bias { k::sum_rows(&dy) } else { dy })?;
+        }
+        Ok(())
+    })?
+    .with_var_backward(move |_, dy, g| {
+        matmul_var_backward(g, dy, (1, ta), (2, tb))?;
+        if g.wants(0) {
+            g.add(0, if row_bias { dy.sum_axis(0)? } else { dy })?;
         }
         Ok(())
     })
@@ -311,6 +354,13 @@ impl<'t, T: Element> PreparedLinear<'t, T> {
                 g.add(ib, k::sum_rows(&dy))?;
             }
             Ok(())
+        })?
+        .with_var_backward(|_, dy, g| {
+            matmul_var_backward(g, dy, (0, false), (1, true))?;
+            if g.wants(2) {
+                g.add(2, dy.sum_axis(0)?)?;
+            }
+            Ok(())
         })
     }
 }
@@ -365,7 +415,8 @@ impl<'t, T: Element> PreparedRight<'t, T> {
                 add_product(g, ia, (&dy, false), (wt, false))?; // dC W^T
             }
             add_product(g, iw, (&av, true), (&dy, false)) // a^T dC
-        })
+        })?
+        .with_var_backward(|_, dy, g| matmul_var_backward(g, dy, (0, false), (1, false)))
     }
 }
 

@@ -30,6 +30,39 @@
 //!
 //! Every op returns `Result`: a shape error names the op and both shapes.
 
+/// The ops with a Var-level backward ([`VarBackwardFn`](crate::VarBackwardFn)): the ones a
+/// [`Tape::grad`](crate::Tape::grad) walk can cross, so that their gradients can be
+/// differentiated again (higher-order gradients). Named as in error messages and
+/// [`Var::op_name`](crate::Var::op_name).
+pub const VAR_BACKWARD_OPS: &[&str] = &[
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "scale",
+    "add_scalar",
+    "exp",
+    "ln",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "matmul",
+    "addmm",
+    "linear",
+    "softmax",
+    "log_softmax",
+    "gumbel_softmax (soft output)",
+    "straight_through",
+    "sum",
+    "mean",
+    "sum_axis",
+    "mean_axis",
+    "broadcast_axis",
+    "reshape",
+];
+
 pub mod activation;
 pub mod arith;
 pub mod binary_concrete;

@@ -7,11 +7,33 @@
 //! dl_j/dx_i = delta_ij - y_i            =>  dx = dy - exp(l) * sum(dy)
 //! ```
 //! (sums over the row). Both are kernels of the tensor crate.
+//!
+//! The Var-level backwards (higher-order gradients) write the same formulas with ops, the
+//! row sum spread back over the row as `sum_axis(last)` then `broadcast_axis(last, cols)`
+//! ([`row_sum_spread`]); `y` (or `exp(l)`) is the op's own output, so differentiating them
+//! again goes through the op. Second derivative of softmax, for reference (the closed-form
+//! test checks it):
+//!
+//! ```text
+//! d^2 y_i / dx_j dx_k = y_i (delta_ik - y_k)(delta_ij - y_j) - y_i y_j (delta_jk - y_k)
+//! ```
 
 use gumbel_tensor::{Element, Result};
 
 use crate::tape::Var;
 use gumbel_tensor::ops as k;
+
+/// `s[.., j] = sum_i v[.., i]` for every `j`: each row's sum spread back over the row, as
+/// differentiable ops (`sum_axis` and `broadcast_axis` over the last axis). A rank-0 value
+/// is its own one-element row.
+pub(crate) fn row_sum_spread<'t, T: Element>(v: Var<'t, T>) -> Result<Var<'t, T>> {
+    let shape = v.shape()?;
+    let Some(&cols) = shape.last() else {
+        return Ok(v);
+    };
+    let last = shape.len() - 1;
+    v.sum_axis(last)?.broadcast_axis(last, cols)
+}
 
 impl<'t, T: Element> Var<'t, T> {
     /// Softmax over the last axis. Derivative: `dx = y * (dy - sum_row(dy * y))`.
@@ -20,6 +42,11 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("softmax", k::softmax(&x)?, &[*self], move |y, dy, g| {
             g.add(ix, k::softmax_backward(y, &dy)?)
+        })?
+        .with_var_backward(|y, dy, g| {
+            // y * (dy - sum_row(dy * y))
+            let s = row_sum_spread(dy.mul(&y)?)?;
+            g.add(0, y.mul(&dy.sub(&s)?)?)
         })
     }
 
@@ -32,7 +59,12 @@ impl<'t, T: Element> Var<'t, T> {
             k::log_softmax(&x)?,
             &[*self],
             move |y, dy, g| g.add(ix, k::log_softmax_backward(y, &dy)?),
-        )
+        )?
+        .with_var_backward(|l, dy, g| {
+            // dy - exp(l) * sum_row(dy)
+            let s = row_sum_spread(dy)?;
+            g.add(0, dy.sub(&l.exp()?.mul(&s)?)?)
+        })
     }
 }
 

@@ -4,6 +4,9 @@
 //! Derivatives are bookkeeping: `reshape` passes `dy` back under the input's shape;
 //! `concat`/`stack` hand each input its block of `dy`; `slice` adds `dy` into its block of
 //! a zero gradient. All use the block copy in `kernel.rs`.
+//!
+//! `reshape` also has a Var-level backward (`dx = reshape(dy)` as an op), for higher-order
+//! gradients; `concat`, `stack` and `slice` do not yet.
 
 pub mod kernel;
 
@@ -28,7 +31,8 @@ impl<'t, T: Element> Var<'t, T> {
         let (ix, in_shape) = (self.id(), x.shape().to_vec());
         self.push("reshape", out, &[*self], move |_, dy, g| {
             g.add(ix, dy.reshape(in_shape)?)
-        })
+        })?
+        .with_var_backward(|_, dy, g| g.add(0, dy.reshape(g.input(0)?.shape()?)?))
     }
 
     /// Concatenates values along `axis`; all other dimensions must agree.
