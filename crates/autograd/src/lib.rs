@@ -49,7 +49,7 @@ pub mod tape;
 
 pub use gradcheck::{
     GradcheckError, GradcheckOptions, GradcheckReport, Mismatch, gradcheck, gradcheck_params,
-    gradcheck_with,
+    gradcheck_second_order, gradcheck_second_order_with, gradcheck_with,
 };
 pub use gumbel_tensor as tensor;
 pub use gumbel_tensor::{Error, Result};

@@ -96,7 +96,9 @@ impl<'t, T: Element> Var<'t, T> {
 #[cfg(test)]
 mod tests {
     use crate::Tape;
-    use crate::ops::testutil::{check, rand_away_from_zero, rand_in, weighted_sum};
+    use crate::ops::testutil::{
+        check, check2, rand_away_from_zero, rand_in, weighted_square_sum, weighted_sum,
+    };
     use gumbel_tensor::Tensor;
 
     #[test]
@@ -129,6 +131,31 @@ mod tests {
                 weighted_sum(x.tanh()?.mul(&x.exp()?)?.sigmoid()?.add(&x.relu()?)?, 5)
             },
             &[x],
+        );
+    }
+
+    #[test]
+    fn activations_second_order() {
+        let x = rand_in(&[3, 7], 11, -2.0, 2.0);
+        let xs = std::slice::from_ref(&x);
+        check2(|_, v| weighted_sum(v[0].exp()?, 1), xs);
+        check2(|_, v| weighted_sum(v[0].tanh()?, 1), xs);
+        check2(|_, v| weighted_sum(v[0].sigmoid()?, 1), xs);
+        check2(|_, v| weighted_square_sum(v[0].tanh()?, 1), xs);
+        let p = rand_in(&[3, 7], 12, 0.2, 3.0);
+        check2(|_, v| weighted_sum(v[0].ln()?, 1), &[p]);
+        // relu'' = 0 away from the kink: the square makes the check non-trivial
+        let k = rand_away_from_zero(&[4, 6], 13);
+        let ks = std::slice::from_ref(&k);
+        check2(|_, v| weighted_square_sum(v[0].relu()?, 2), ks);
+        check2(|_, v| weighted_square_sum(v[0].leaky_relu(0.2)?, 2), ks);
+        // the composed chain of the first-order test, with fan-out into three branches
+        check2(
+            |_, v| {
+                let x = v[0];
+                weighted_sum(x.tanh()?.mul(&x.exp()?)?.sigmoid()?.add(&x.relu()?)?, 5)
+            },
+            ks,
         );
     }
 

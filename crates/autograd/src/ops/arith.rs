@@ -237,7 +237,7 @@ impl<'t, T: Element> Var<'t, T> {
 #[cfg(test)]
 mod tests {
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, rand_in, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, rand_in, weighted_square_sum, weighted_sum};
     use gumbel_tensor::Tensor;
 
     /// The three broadcast modes of the right operand, on [3, 4]: same shape, row [4],
@@ -291,6 +291,51 @@ mod tests {
             |_, v| weighted_sum(v[0].add_scalar(0.75)?, 3),
             std::slice::from_ref(&a),
         );
+    }
+
+    /// Second order (Var-level backwards), every broadcast mode: `sum(w * op(a, b)^2)` has
+    /// a non-zero Hessian even for the linear ops, and the incoming gradient `2 w op(a, b)`
+    /// makes the unbroadcast of a non-constant `dy` part of what is differentiated.
+    #[test]
+    fn binary_arith_second_order_with_broadcasting() {
+        for (s, bshape) in rhs_shapes().iter().enumerate() {
+            let a = rand(&[3, 4], 1);
+            let b = rand(bshape, 2 + s as u64);
+            let d = rand_in(bshape, 4 + s as u64, 0.5, 2.0);
+            check2(
+                |_, v| weighted_square_sum(v[0].add(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_square_sum(v[0].sub(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_sum(v[0].mul(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_square_sum(v[0].mul(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_sum(v[0].div(&v[1])?, 9),
+                &[a.clone(), d.clone()],
+            );
+        }
+        // a 3-D left operand: the row unbroadcast sums over both leading axes
+        let a = rand(&[2, 3, 4], 7);
+        let b = rand(&[4], 8);
+        check2(|_, v| weighted_square_sum(v[0].mul(&v[1])?, 9), &[a, b]);
+    }
+
+    #[test]
+    fn unary_arith_second_order() {
+        let a = rand(&[2, 5], 5);
+        let xs = std::slice::from_ref(&a);
+        check2(|_, v| weighted_square_sum(v[0].neg()?, 3), xs);
+        check2(|_, v| weighted_square_sum(v[0].scale(-2.5)?, 3), xs);
+        check2(|_, v| weighted_square_sum(v[0].add_scalar(0.75)?, 3), xs);
     }
 
     #[test]

@@ -302,8 +302,9 @@ impl<'t, T: Element> Var<'t, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CreateGraph;
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, rand_in, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, rand_in, weighted_square_sum, weighted_sum};
     use gumbel_tensor::ops::gumbel::gumbel_noise;
 
     const SEED: u64 = 2024;
@@ -350,6 +351,104 @@ mod tests {
             },
             &[l, beta],
         );
+    }
+
+    /// Second order through the soft node with the noise fixed: in the logits for a fixed
+    /// `tau` or `beta`, and in the logits and a learned `tau` / `beta` (the temperature's
+    /// Var-level gradient `-sum(u ln y) / tau` is differentiated too).
+    #[test]
+    fn soft_sample_second_order() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        for t in [Temperature::Tau(0.7), Temperature::Beta(1.3)] {
+            check2(
+                |_, v| {
+                    let mut rng = GumbelRng::new(SEED);
+                    let y = gumbel_softmax(&v[0], t.into(), &mut rng, Output::Soft)?.y;
+                    weighted_square_sum(y, 1)
+                },
+                std::slice::from_ref(&l),
+            );
+        }
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let y = gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?.y;
+                weighted_square_sum(y, 2)
+            },
+            &[l.clone(), Tensor::new([1], vec![0.8]).unwrap()],
+        );
+    }
+
+    #[test]
+    fn learned_beta_second_order() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let y = gumbel_softmax(&v[0], GumbelTemp::Beta(v[1]), &mut rng, Output::Soft)?.y;
+                weighted_sum(y, 3)
+            },
+            &[l.clone(), Tensor::scalar(1.7)],
+        );
+    }
+
+    #[test]
+    fn masked_class_second_order() {
+        // a masked class (-inf logit) with a learned tau: ln y taken as 0 there
+        let mut lm = rand(&[2, 4], 123);
+        lm.as_mut_slice()[1] = f64::NEG_INFINITY;
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let y = gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?.y;
+                weighted_square_sum(y, 4)
+            },
+            &[lm, Tensor::scalar(0.9)],
+        );
+    }
+
+    #[test]
+    fn straight_through_of_soft_second_order() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        // straight_through of a soft sample, beside the soft sample itself (the GAN's use):
+        // differentiable twice through the soft node. The hard value enters linearly here
+        // on purpose: straight-through's surrogate derivative (identity) applies at every
+        // order, like PyTorch's `y_hard - y.detach() + y`, so where the one-hot is a factor
+        // of something differentiated again (`sum(w * hard * y)`), the double backward
+        // differs by design from finite differences of the first gradient, which see the
+        // one-hot as the constant it is.
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let s = gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?;
+                weighted_sum(s.straight_through()?, 5)?.add(&weighted_square_sum(s.y, 6)?)
+            },
+            &[l, Tensor::scalar(0.6)],
+        );
+    }
+
+    #[test]
+    fn hard_output_has_no_differentiable_backward() {
+        let tape = Tape::<f64>::new();
+        let l = tape.leaf(rand(&[2, 3], 127));
+        let s = gumbel_softmax(
+            &l,
+            Temperature::Tau(0.5).into(),
+            &mut GumbelRng::new(SEED),
+            Output::Hard,
+        )
+        .unwrap();
+        let f = weighted_sum(s.y, 1).unwrap();
+        let msg = tape
+            .grad(f, &[l], CreateGraph::Yes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("Output::Hard") && msg.contains("straight_through"),
+            "{msg}"
+        );
+        // the ordinary backward still works on the same tape
+        assert!(tape.backward(f).unwrap().get(l).is_some());
     }
 
     #[test]

@@ -469,7 +469,7 @@ impl<'t, T: Element> Var<'t, T> {
 mod tests {
     use super::*;
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, weighted_square_sum, weighted_sum};
 
     #[test]
     fn matmul_all_four_transposes_gradcheck() {
@@ -629,6 +629,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("[3, 6]") && msg.contains("[7, 4]"), "{msg}");
+    }
+
+    /// Second order: a product is bilinear, so `weighted_sum` alone has a non-zero
+    /// (cross) Hessian; the square adds the `J^T H J` part through a non-constant `dC`.
+    #[test]
+    fn matmul_family_second_order() {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let a = rand(if ta { &[4, 3] } else { &[3, 4] }, 21);
+            let b = rand(if tb { &[5, 4] } else { &[4, 5] }, 22);
+            check2(
+                |_, v| weighted_sum(addmm(None, &v[0], ta, &v[1], tb)?, 3),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_square_sum(addmm(None, &v[0], ta, &v[1], tb)?, 3),
+                &[a.clone(), b.clone()],
+            );
+            // a row bias, small (broadcast) and riding in the product
+            let bias = rand(&[5], 25);
+            check2(
+                |_, v| weighted_square_sum(addmm(Some(&v[2]), &v[0], ta, &v[1], tb)?, 4),
+                &[a.clone(), b.clone(), bias],
+            );
+            let (a8, b10) = (
+                rand(if ta { &[3, 8] } else { &[8, 3] }, 29),
+                rand(if tb { &[10, 3] } else { &[3, 10] }, 30),
+            );
+            check2(
+                |_, v| weighted_square_sum(addmm(Some(&v[2]), &v[0], ta, &v[1], tb)?, 6),
+                &[a8, b10, rand(&[10], 28)],
+            );
+        }
+        let (x, w) = (rand(&[3, 4], 23), rand(&[5, 4], 24));
+        check2(
+            |_, v| weighted_square_sum(v[0].linear(&v[1], Some(&v[2]))?.tanh()?, 4),
+            &[x.clone(), w.clone(), rand(&[5], 25)],
+        );
+        check2(
+            |_, v| weighted_square_sum(addmm(Some(&v[2]), &v[0], false, &v[1], true)?, 4),
+            &[x.clone(), w.clone(), rand(&[3, 5], 26)],
+        );
+        check2(
+            |_, v| weighted_sum(v[0].matmul_t(&v[0])?, 5),
+            &[rand(&[3, 2], 27)],
+        );
+        check2(
+            |_, v| weighted_square_sum(v[0].t_matmul(&v[1])?, 5),
+            &[rand(&[3, 2], 27), rand(&[3, 4], 28)],
+        );
+        for bias in [true, false] {
+            check2(
+                |_, v| {
+                    let p = PreparedLinear::new(&v[1], bias.then_some(&v[2]))?;
+                    weighted_square_sum(p.apply(&v[0])?, 7)
+                },
+                &[rand(&[8, 3], 31), rand(&[10, 3], 32), rand(&[10], 33)],
+            );
+        }
+        check2(
+            |_, v| {
+                let p = PreparedRight::new(&v[2])?;
+                let y = p.apply(&v[0])?.add(&p.apply(&v[1])?.tanh()?)?;
+                weighted_square_sum(y, 8)
+            },
+            &[rand(&[3, 7], 41), rand(&[3, 7], 42), rand(&[7, 4], 43)],
+        );
     }
 
     #[test]

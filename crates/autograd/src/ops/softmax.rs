@@ -70,7 +70,7 @@ impl<'t, T: Element> Var<'t, T> {
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::testutil::{check, rand_in, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand_in, weighted_square_sum, weighted_sum};
 
     #[test]
     fn softmax_and_log_softmax_gradcheck() {
@@ -86,5 +86,25 @@ mod tests {
         // 3-D input: softmax over the last axis of every row
         let x3 = rand_in(&[2, 2, 5], 52, -3.0, 3.0);
         check(|_, v| weighted_sum(v[0].log_softmax()?, 2), &[x3]);
+    }
+
+    #[test]
+    fn softmax_and_log_softmax_second_order() {
+        let x = rand_in(&[3, 6], 51, -3.0, 3.0);
+        let xs = std::slice::from_ref(&x);
+        check2(|_, v| weighted_sum(v[0].softmax()?, 1), xs);
+        check2(|_, v| weighted_sum(v[0].log_softmax()?, 1), xs);
+        check2(|_, v| weighted_square_sum(v[0].log_softmax()?, 3), xs);
+        let x3 = rand_in(&[2, 2, 5], 52, -3.0, 3.0);
+        check2(
+            |_, v| weighted_sum(v[0].softmax()?, 2),
+            std::slice::from_ref(&x3),
+        );
+        check2(|_, v| weighted_sum(v[0].log_softmax()?, 2), &[x3]);
+        // one row (rank 1)
+        check2(
+            |_, v| weighted_sum(v[0].softmax()?, 4),
+            &[rand_in(&[5], 53, -2.0, 2.0)],
+        );
     }
 }

@@ -183,7 +183,7 @@ fn broadcast_all<'t, T: Element>(dy: Var<'t, T>, shape: &[usize]) -> Result<Var<
 #[cfg(test)]
 mod tests {
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, weighted_square_sum, weighted_sum};
     use gumbel_tensor::Tensor;
 
     #[test]
@@ -206,6 +206,48 @@ mod tests {
             check(
                 |_, v| weighted_sum(v[0].mean_axis(axis)?, 7),
                 std::slice::from_ref(&x),
+            );
+        }
+    }
+
+    #[test]
+    fn broadcast_axis_gradcheck_and_values() {
+        let x = rand(&[2, 3], 33);
+        for axis in 0..3 {
+            check(
+                |_, v| weighted_sum(v[0].broadcast_axis(axis, 4)?.tanh()?, 8),
+                std::slice::from_ref(&x),
+            );
+        }
+        // rank 0 and n = 0
+        check(
+            |_, v| weighted_sum(v[0].broadcast_axis(0, 3)?, 2),
+            &[rand(&[], 34)],
+        );
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(Tensor::new([2], vec![1.0, 2.0]).unwrap());
+        let y = x.broadcast_axis(0, 2).unwrap();
+        assert_eq!(y.value().unwrap().as_slice(), &[1.0, 2.0, 1.0, 2.0]);
+        assert_eq!(x.broadcast_axis(1, 0).unwrap().shape().unwrap(), vec![2, 0]);
+        let msg = x.broadcast_axis(2, 3).unwrap_err().to_string();
+        assert!(msg.contains("axis 2") && msg.contains("[2]"), "{msg}");
+    }
+
+    #[test]
+    fn reductions_second_order() {
+        let x = rand(&[3, 4], 31);
+        let xs = std::slice::from_ref(&x);
+        check2(|_, v| weighted_square_sum(v[0].sum()?, 1), xs);
+        check2(|_, v| v[0].mean()?.exp()?.sum(), xs);
+        check2(|_, v| weighted_square_sum(v[0].mean()?, 1), xs);
+        let x3 = rand(&[2, 3, 4], 32);
+        for axis in 0..3 {
+            let xs = std::slice::from_ref(&x3);
+            check2(|_, v| weighted_square_sum(v[0].sum_axis(axis)?, 7), xs);
+            check2(|_, v| weighted_square_sum(v[0].mean_axis(axis)?, 7), xs);
+            check2(
+                |_, v| weighted_square_sum(v[0].broadcast_axis(axis, 2)?, 7),
+                xs,
             );
         }
     }

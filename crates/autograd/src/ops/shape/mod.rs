@@ -221,7 +221,7 @@ impl<'t, T: Element> Var<'t, T> {
 
 #[cfg(test)]
 mod tests {
-    use crate::ops::testutil::{check, rand, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, weighted_square_sum, weighted_sum};
     use crate::{Tape, Var};
     use gumbel_tensor::Tensor;
 
@@ -229,6 +229,16 @@ mod tests {
     fn reshape_gradcheck() {
         let x = rand(&[2, 6], 41);
         check(|_, v| weighted_sum(v[0].reshape([3, 4])?.tanh()?, 2), &[x]);
+    }
+
+    #[test]
+    fn reshape_second_order() {
+        let x = rand(&[2, 6], 41);
+        check2(
+            |_, v| weighted_square_sum(v[0].reshape([3, 4])?, 2),
+            std::slice::from_ref(&x),
+        );
+        check2(|_, v| weighted_sum(v[0].reshape([12])?.tanh()?, 2), &[x]);
     }
 
     #[test]
