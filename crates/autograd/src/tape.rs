@@ -23,6 +23,11 @@
 //!
 //! Values are shared, not copied: a node holds its output as `Arc<Tensor<T>>`, reading a
 //! [`Var`]'s value clones the `Arc`, and closures capture those `Arc`s.
+//!
+//! Higher-order gradients: [`Tape::grad`] walks the same nodes without consuming them and
+//! calls each op's optional *Var-level* backward ([`VarBackwardFn`]), which computes the
+//! gradients with recorded ops, so that they can be differentiated again. Op nodes keep their
+//! input ids for this walk. The Tensor-level closures and [`Tape::backward`] are untouched.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;

@@ -79,15 +79,21 @@ pub(crate) fn unbroadcast_var<'t, T: Element>(
     }
 }
 
+/// The broadcast mode of a binary op's inputs, read again from their values (so that the
+/// Var-level closures capture nothing and cost no allocation when recorded).
+fn mode_of<T: Element>(op: &'static str, g: &VarGrads<'_, T>) -> Result<Broadcast> {
+    broadcast(op, &*g.input(0)?.value()?, &*g.input(1)?.value()?)
+}
+
 /// Adds `sign * unbroadcast(g)` to the right operand (input 1) and `g` to the left one:
 /// the Var-level backward of `add` (`sign = +1`) and `sub` (`-1`).
 fn add_sub_var_backward<'t, T: Element>(
     dy: Var<'t, T>,
     g: &mut VarGrads<'t, T>,
-    mode: Broadcast,
     negate: bool,
 ) -> Result<()> {
     if g.wants(1) {
+        let mode = mode_of(if negate { "sub" } else { "add" }, g)?;
         let db = unbroadcast_var(dy, mode, g.input(1)?)?;
         g.add(1, if negate { db.neg()? } else { db })?;
     }
@@ -118,7 +124,7 @@ impl<'t, T: Element> Var<'t, T> {
             }
             g.add(ia, dy)
         })?
-        .with_var_backward(move |_, dy, g| add_sub_var_backward(dy, g, mode, false))
+        .with_var_backward(|_, dy, g| add_sub_var_backward(dy, g, false))
     }
 
     /// `a - b`, broadcasting `b`.
@@ -136,7 +142,7 @@ impl<'t, T: Element> Var<'t, T> {
             }
             g.add(ia, dy)
         })?
-        .with_var_backward(move |_, dy, g| add_sub_var_backward(dy, g, mode, true))
+        .with_var_backward(|_, dy, g| add_sub_var_backward(dy, g, true))
     }
 
     /// `a * b` elementwise, broadcasting `b`.
@@ -156,9 +162,10 @@ impl<'t, T: Element> Var<'t, T> {
             }
             Ok(())
         })?
-        .with_var_backward(move |_, dy, g| {
+        .with_var_backward(|_, dy, g| {
             let (a, b) = (g.input(0)?, g.input(1)?);
             if g.wants(1) {
+                let mode = mode_of("mul", g)?;
                 g.add(1, unbroadcast_var(dy.mul(&a)?, mode, b)?)?;
             }
             if g.wants(0) {
@@ -187,9 +194,10 @@ impl<'t, T: Element> Var<'t, T> {
             }
             Ok(())
         })?
-        .with_var_backward(move |y, dy, g| {
+        .with_var_backward(|y, dy, g| {
             let b = g.input(1)?;
             if g.wants(1) {
+                let mode = mode_of("div", g)?;
                 let t = dy.mul(&y)?.div(&b)?;
                 g.add(1, unbroadcast_var(t, mode, b)?.neg()?)?;
             }
