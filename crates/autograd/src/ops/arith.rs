@@ -8,7 +8,7 @@
 //!
 //! Every op here also has a Var-level backward (for [`Tape::grad`](crate::Tape::grad) with
 //! [`CreateGraph::Yes`](crate::CreateGraph::Yes)): the same formulas on `Var`s, with the
-//! unbroadcast written as ops ([`unbroadcast_var`]: `sum_axis(0)` of the `[rows, cols]` view
+//! unbroadcast written as ops (`unbroadcast_var`: `sum_axis(0)` of the `[rows, cols]` view
 //! for a row, `sum` for a scalar). Products keep their operands as `Var`s, so `d(da)/db`
 //! flows: `mul`'s `da = dy * b` is bilinear in `(dy, b)`.
 

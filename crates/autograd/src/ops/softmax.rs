@@ -10,7 +10,7 @@
 //!
 //! The Var-level backwards (higher-order gradients) write the same formulas with ops, the
 //! row sum spread back over the row as `sum_axis(last)` then `broadcast_axis(last, cols)`
-//! ([`row_sum_spread`]); `y` (or `exp(l)`) is the op's own output, so differentiating them
+//! (`row_sum_spread`); `y` (or `exp(l)`) is the op's own output, so differentiating them
 //! again goes through the op. Second derivative of softmax, for reference (the closed-form
 //! test checks it):
 //!
