@@ -761,6 +761,11 @@ impl<'t, T: Element> VarGrads<'t, T> {
         })
     }
 
+    /// The number of inputs of the op.
+    pub fn inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
     /// `true` if the walk needs the gradient of input `k` (it requires a gradient and lies
     /// between the `wrt` values and the root): an op may skip the others.
     pub fn wants(&self, k: usize) -> bool {

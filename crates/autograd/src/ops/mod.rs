@@ -20,7 +20,7 @@
 //! | [`binary_concrete`] | `binary_concrete` (the RelaxedBernoulli sample, soft or straight-through, fixed or learned `tau`/`beta`), `binary_concrete_log_prob` (its density, in the logit or in `y`) | tensor (fused) |
 //! | [`concrete`] | `concrete_log_prob` (the Concrete / ExpConcrete density; logits, sample and a learned `tau`/`beta`) | tensor (density), own backward |
 //! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis`, `broadcast_axis` (their adjoint) | own |
-//! | [`shape`] | `reshape concat slice stack` | own (block copy) |
+//! | [`shape`] | `reshape concat slice stack`, `pad_axis` (the adjoint of `slice`) | own (block copy) |
 //! | [`loss`] | `cross_entropy` (ignore index), `linear_cross_entropy` (output layer + cross-entropy as one node), `bce_with_logits` | own (SIMD + scalar twin) |
 //! | [`embedding`] | `embedding` (lookup by index), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
 //! | [`conv1d`] | `conv1d` over time, channels last, PyTorch weight layout | own (im2col, col2im) |
@@ -69,6 +69,10 @@ pub const VAR_BACKWARD_OPS: &[&str] = &[
     "mean_axis",
     "broadcast_axis",
     "reshape",
+    "concat",
+    "stack",
+    "slice",
+    "pad_axis",
 ];
 
 pub mod activation;
