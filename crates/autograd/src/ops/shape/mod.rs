@@ -379,6 +379,23 @@ mod tests {
         }
     }
 
+    /// More than four inputs: the node's input list is stored on the heap, not inline.
+    #[test]
+    fn concat_of_six_values_second_order() {
+        let xs: Vec<_> = (0..6)
+            .map(|k| rand(&[2, 1 + k % 3], 60 + k as u64))
+            .collect();
+        check2(
+            |_, v| {
+                weighted_square_sum(
+                    Var::concat(&[v[0], v[1], v[2], v[3], v[4], v[5], v[0]], 1)?,
+                    7,
+                )
+            },
+            &xs,
+        );
+    }
+
     #[test]
     fn concat_along_each_axis_gradcheck() {
         for axis in 0..3 {
