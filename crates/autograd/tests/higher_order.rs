@@ -10,9 +10,10 @@
 //! over rounding while any wrong term of a formula would be off by O(0.1).
 
 use approx::assert_relative_eq;
+use gumbel_autograd::estimators::{reinmax_with_sample, straight_through_with_sample};
 use gumbel_autograd::ops::gumbel::{GumbelTemp, Output, gumbel_softmax_with_noise};
 use gumbel_autograd::tensor::Tensor;
-use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Noise, gumbel_noise};
+use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Noise, Temperature, gumbel_noise};
 use gumbel_autograd::{CreateGraph, GradcheckOptions, Tape, Var, gradcheck};
 
 const REL: f64 = 1e-12;
@@ -367,4 +368,34 @@ fn second_order_gradcheck_of_an_mlp() {
         &opts,
     )
     .unwrap();
+}
+
+/// The straight-through and ReinMax estimator nodes, differentiated twice in the logits
+/// (their surrogate gradients `J(p_tau) dy / tau` and `2 J(p_half) dy - J(pi) dy / 2` are
+/// smooth in `l` for a fixed sample). The downstream is linear in the one-hot, so the
+/// finite differences of the first gradient see the same surrogate (see the straight-through
+/// note in docs/autograd.md).
+#[test]
+fn straight_through_estimators_second_order() {
+    let l = fill(&[3, 4], 20, -1.0, 1.0);
+    let w = fill(&[3, 4], 21, -1.0, 1.0);
+    let index = [1, 3, 0];
+    for temp in [Temperature::Tau(1.5), Temperature::Beta(0.8)] {
+        gumbel_autograd::gradcheck_second_order(
+            |tape, v| {
+                let d = straight_through_with_sample(&v[0], &index, temp)?;
+                d.mul(&tape.constant(w.clone()))?.sum()
+            },
+            std::slice::from_ref(&l),
+        )
+        .unwrap();
+        gumbel_autograd::gradcheck_second_order(
+            |tape, v| {
+                let d = reinmax_with_sample(&v[0], &index, temp)?;
+                d.mul(&tape.constant(w.clone()))?.sum()
+            },
+            std::slice::from_ref(&l),
+        )
+        .unwrap();
+    }
 }

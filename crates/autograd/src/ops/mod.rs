@@ -63,6 +63,8 @@ pub const VAR_BACKWARD_OPS: &[&str] = &[
     "log_softmax",
     "gumbel_softmax (soft output)",
     "straight_through",
+    "straight_through (estimators)",
+    "reinmax",
     "sum",
     "mean",
     "sum_axis",
