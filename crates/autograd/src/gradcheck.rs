@@ -182,19 +182,7 @@ where
     F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
 {
     // 1. Analytic gradients.
-    let tape = Tape::new();
-    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
-    let out = f(&tape, &vars)?;
-    let value = scalar_value(out)?;
-    let analytic: Vec<Tensor<f64>> = if out.requires_grad() {
-        let mut grads = tape.backward(out)?;
-        vars.iter()
-            .zip(inputs)
-            .map(|(&v, x)| grads.take(v).unwrap_or_else(|| Tensor::zeros(x.shape())))
-            .collect()
-    } else {
-        inputs.iter().map(|x| Tensor::zeros(x.shape())).collect()
-    };
+    let (value, analytic) = analytic_gradients(&f, inputs)?;
 
     // 2. Numeric gradients, on fresh tapes with constant inputs (so they record no backward
     //    closures, but ops behave exactly as in step 1).
@@ -347,19 +335,7 @@ where
     // h(x) = sum_k <v_k, grad_k f(x)> through the ordinary (Tensor-level) backward, and
     // that first gradient itself.
     let first_order = |xs: &[Tensor<f64>]| -> Result<(f64, Vec<Tensor<f64>>), GradcheckError> {
-        let tape = Tape::new();
-        let vars: Vec<Var<'_, f64>> = xs.iter().map(|x| tape.leaf(x.clone())).collect();
-        let out = f(&tape, &vars)?;
-        scalar_value(out)?;
-        let grads: Vec<Tensor<f64>> = if out.requires_grad() {
-            let mut g = tape.backward(out)?;
-            vars.iter()
-                .zip(xs)
-                .map(|(&v, x)| g.take(v).unwrap_or_else(|| Tensor::zeros(x.shape())))
-                .collect()
-        } else {
-            xs.iter().map(|x| Tensor::zeros(x.shape())).collect()
-        };
+        let (_, grads) = analytic_gradients(&f, xs)?;
         let h = grads
             .iter()
             .zip(directions)
@@ -411,6 +387,31 @@ where
         xs[k].as_mut_slice()[j] = x;
         Ok(first_order(&xs)?.0)
     })
+}
+
+/// `f` at `inputs` (as leaves) and its gradient with respect to each input by the ordinary
+/// backward (zeros for an input the output does not depend on).
+fn analytic_gradients<F>(
+    f: &F,
+    inputs: &[Tensor<f64>],
+) -> Result<(f64, Vec<Tensor<f64>>), GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    let tape = Tape::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
+    let out = f(&tape, &vars)?;
+    let value = scalar_value(out)?;
+    let grads = if out.requires_grad() {
+        let mut grads = tape.backward(out)?;
+        vars.iter()
+            .zip(inputs)
+            .map(|(&v, x)| grads.take(v).unwrap_or_else(|| Tensor::zeros(x.shape())))
+            .collect()
+    } else {
+        inputs.iter().map(|x| Tensor::zeros(x.shape())).collect()
+    };
+    Ok((value, grads))
 }
 
 /// Step 1 of the second-order check: `analytic` (the create-graph first gradient) against

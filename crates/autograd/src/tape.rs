@@ -682,11 +682,7 @@ impl<T: Element> Tape<T> {
                 if let Some(g) = g
                     && needed[id.0]
                 {
-                    let acc = &mut grads[id.0];
-                    *acc = Some(match *acc {
-                        Some(a) => a.add(&g)?,
-                        None => g,
-                    });
+                    accumulate(&mut grads[id.0], g)?;
                 }
             }
         }
@@ -783,13 +779,18 @@ impl<'t, T: Element> VarGrads<'t, T> {
         if !self.wants(k) {
             return Ok(());
         }
-        let slot = &mut self.out[k];
-        *slot = Some(match *slot {
-            Some(a) => a.add(&g)?,
-            None => g,
-        });
-        Ok(())
+        accumulate(&mut self.out[k], g)
     }
+}
+
+/// `slot += g` for gradients as `Var`s: a recorded `add` (so fan-out stays differentiable),
+/// or `g` itself into an empty slot.
+fn accumulate<'t, T: Element>(slot: &mut Option<Var<'t, T>>, g: Var<'t, T>) -> Result<()> {
+    *slot = Some(match *slot {
+        Some(a) => a.add(&g)?,
+        None => g,
+    });
+    Ok(())
 }
 
 /// Restores the previous gradient mode when dropped. See [`Tape::no_grad`] and

@@ -33,13 +33,8 @@ use gumbel_tensor::ops::{axpy, scale};
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
 use super::one_hot;
-use crate::ops::softmax::row_sum_spread;
+use crate::ops::softmax::softmax_backward_var as simplex_jvp;
 use crate::tape::Var;
-
-/// `J(p) v = p * (v - <v, p>)` (row-wise) as ops on `Var`s.
-fn simplex_jvp<'t, T: Element>(p: Var<'t, T>, v: Var<'t, T>) -> Result<Var<'t, T>> {
-    p.mul(&v.sub(&row_sum_spread(v.mul(&p)?)?)?)
-}
 
 /// Straight-through: value `one_hot(D)`, `D ~ softmax(l)` by Gumbel-max; gradient
 /// `J(softmax(l / tau)) dy / tau` (with `Temperature::Beta`: `beta J(softmax(beta l)) dy`).

@@ -46,7 +46,7 @@ use gumbel_tensor::ops::gumbel::{
 };
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::ops::softmax::row_sum_spread;
+use crate::ops::softmax::softmax_backward_var;
 use crate::tape::{NodeId, Var, VarGrads};
 
 /// The temperature of [`gumbel_softmax`]: a constant, or a learnable one-element value
@@ -202,7 +202,7 @@ fn gumbel_var_backward<'t, T: Element>(
     temp: Temperature<T>,
     learned: bool,
 ) -> Result<()> {
-    let u = y.mul(&dy.sub(&row_sum_spread(dy.mul(&y)?)?)?)?;
+    let u = softmax_backward_var(y, dy)?;
     if !learned {
         let dl = match temp {
             Temperature::Tau(t) => u.scale(T::ONE / t)?,

@@ -35,6 +35,16 @@ pub(crate) fn row_sum_spread<'t, T: Element>(v: Var<'t, T>) -> Result<Var<'t, T>
     v.sum_axis(last)?.broadcast_axis(last, cols)
 }
 
+/// `J(p) v = p * (v - sum_row(v * p))` as ops: softmax's backward at the point `p` of the
+/// simplex (`J(p) = diag(p) - p p^T` row by row). The Var-level backward of `softmax` (with
+/// `p = y`), and of the Gumbel-Softmax and straight-through estimator nodes.
+pub(crate) fn softmax_backward_var<'t, T: Element>(
+    p: Var<'t, T>,
+    v: Var<'t, T>,
+) -> Result<Var<'t, T>> {
+    p.mul(&v.sub(&row_sum_spread(v.mul(&p)?)?)?)
+}
+
 impl<'t, T: Element> Var<'t, T> {
     /// Softmax over the last axis. Derivative: `dx = y * (dy - sum_row(dy * y))`.
     pub fn softmax(&self) -> Result<Var<'t, T>> {
@@ -43,11 +53,7 @@ impl<'t, T: Element> Var<'t, T> {
         self.push("softmax", k::softmax(&x)?, &[*self], move |y, dy, g| {
             g.add(ix, k::softmax_backward(y, &dy)?)
         })?
-        .with_var_backward(|y, dy, g| {
-            // y * (dy - sum_row(dy * y))
-            let s = row_sum_spread(dy.mul(&y)?)?;
-            g.add(0, y.mul(&dy.sub(&s)?)?)
-        })
+        .with_var_backward(|y, dy, g| g.add(0, softmax_backward_var(y, dy)?))
     }
 
     /// Log-softmax over the last axis. Derivative: `dx = dy - exp(y) * sum_row(dy)`.
