@@ -16,13 +16,28 @@
 //! create the RNG *inside* `f` from a fixed seed. gradcheck verifies that two evaluations at
 //! the same point agree and fails with a clear message otherwise. Ops with kinks (`relu`,
 //! `max`) are checked at points at least `eps` away from the kink.
+//!
+//! ## Second order
+//! [`gradcheck_second_order`] checks the *differentiable* (Var-level) backwards that
+//! [`Tape::grad`] with [`CreateGraph::Yes`] uses. With fixed directions `v_k` (one per input)
+//! and `h(x) = sum_k <v_k, grad_{x_k} f(x)>`:
+//! 1. the first gradient from `grad(f, x, CreateGraph::Yes)` must agree with the one from
+//!    the ordinary `backward` (same tolerances, the reference in place of the numeric value);
+//! 2. the analytic `dh/dx = H v` (the Hessian-vector product), by `backward` of `h` built
+//!    on the create-graph gradient, must agree with central differences of `h`, where each
+//!    `h(x +- eps e_j)` is computed from the ordinary first-order `backward` (itself checked
+//!    by [`gradcheck`]): the finite differences of the analytic first gradient.
+//!
+//! The tolerances are [`GradcheckOptions`]' defaults: `h` is an analytic gradient, exact to
+//! rounding, so its central difference has the same error terms as above with `f` replaced
+//! by `h` (truncation `eps^2/6 |h^(3)|`, rounding `~2.2e-10 |h|`).
 
 use std::fmt;
 
 use gumbel_tensor::{Error, Tensor};
 
 use crate::params::{ParamId, ParamStore};
-use crate::tape::{Tape, Var};
+use crate::tape::{CreateGraph, Tape, Var};
 
 /// Step and tolerances of [`gradcheck_with`].
 ///
@@ -167,19 +182,7 @@ where
     F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
 {
     // 1. Analytic gradients.
-    let tape = Tape::new();
-    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
-    let out = f(&tape, &vars)?;
-    let value = scalar_value(out)?;
-    let analytic: Vec<Tensor<f64>> = if out.requires_grad() {
-        let mut grads = tape.backward(out)?;
-        vars.iter()
-            .zip(inputs)
-            .map(|(&v, x)| grads.take(v).unwrap_or_else(|| Tensor::zeros(x.shape())))
-            .collect()
-    } else {
-        inputs.iter().map(|x| Tensor::zeros(x.shape())).collect()
-    };
+    let (value, analytic) = analytic_gradients(&f, inputs)?;
 
     // 2. Numeric gradients, on fresh tapes with constant inputs (so they record no backward
     //    closures, but ops behave exactly as in step 1).
@@ -263,6 +266,189 @@ where
     });
     params.set_requires_grad(was);
     result
+}
+
+/// [`gradcheck_second_order_with`] with the default [`GradcheckOptions`] and directions
+/// `v_k` with entries uniform in `[-1, 1)` from a fixed seed.
+///
+/// ```
+/// use gumbel_autograd::{gradcheck_second_order, tensor::Tensor};
+/// // f = sum(tanh(x) * w). H v has x-part w (-2 t (1 - t^2)) v_x + (1 - t^2) v_w and
+/// // w-part (1 - t^2) v_x, with t = tanh x.
+/// let x = Tensor::new([3], vec![0.3, -1.2, 2.0]).unwrap();
+/// let w = Tensor::new([3], vec![1.5, 0.7, -0.4]).unwrap();
+/// let report = gradcheck_second_order(|_t, v| v[0].tanh()?.mul(&v[1])?.sum(), &[x, w]).unwrap();
+/// assert!(report.inputs.iter().all(|r| r.max_abs_err < 1e-8));
+/// ```
+pub fn gradcheck_second_order<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+) -> Result<GradcheckReport, GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    let mut state = 0x5eed_0002_u64;
+    let directions: Vec<Tensor<f64>> = inputs
+        .iter()
+        .map(|x| {
+            Tensor::from_fn(x.shape(), |_| {
+                state = state.wrapping_add(gumbel_tensor::random::GOLDEN_GAMMA);
+                let u = gumbel_tensor::random::unit_f64(gumbel_tensor::random::splitmix64(state));
+                2.0 * u - 1.0
+            })
+        })
+        .collect();
+    gradcheck_second_order_with(f, inputs, &directions, &GradcheckOptions::default())
+}
+
+/// Checks second derivatives of the scalar function `f` at `inputs` along `directions`
+/// (one tensor per input, of its shape): the create-graph first gradient against the
+/// ordinary one, then the Hessian-vector product `H v = d/dx <v, grad f(x)>` by double
+/// backward against central differences of the first gradient (see the module docs).
+/// The report's entries are those of the Hessian-vector product.
+///
+/// Errors: as [`gradcheck_with`]; a first-gradient disagreement is a [`Mismatch`] whose
+/// name says `"(first order: Var-level vs Tensor-level backward)"`; an op on the walk
+/// without a Var-level backward is [`GradcheckError::Op`] naming it.
+pub fn gradcheck_second_order_with<F>(
+    f: F,
+    inputs: &[Tensor<f64>],
+    directions: &[Tensor<f64>],
+    opts: &GradcheckOptions,
+) -> Result<GradcheckReport, GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    if directions.len() != inputs.len()
+        || directions
+            .iter()
+            .zip(inputs)
+            .any(|(v, x)| v.shape() != x.shape())
+    {
+        return Err(Error::invalid_argument(
+            "gradcheck_second_order",
+            "one direction per input, of the input's shape",
+        )
+        .into());
+    }
+    let names: Vec<String> = (0..inputs.len()).map(|k| format!("input {k}")).collect();
+    // h(x) = sum_k <v_k, grad_k f(x)> through the ordinary (Tensor-level) backward, and
+    // that first gradient itself.
+    let first_order = |xs: &[Tensor<f64>]| -> Result<(f64, Vec<Tensor<f64>>), GradcheckError> {
+        let (_, grads) = analytic_gradients(&f, xs)?;
+        let h = grads
+            .iter()
+            .zip(directions)
+            .flat_map(|(g, v)| g.as_slice().iter().zip(v.as_slice()).map(|(a, b)| a * b))
+            .sum();
+        Ok((h, grads))
+    };
+    let (h0, reference) = first_order(inputs)?;
+
+    // 1. The create-graph first gradient, checked against the reference; 2. H v.
+    let tape = Tape::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
+    let out = f(&tape, &vars)?;
+    scalar_value(out)?;
+    let mut analytic: Vec<Tensor<f64>> = inputs.iter().map(|x| Tensor::zeros(x.shape())).collect();
+    if out.requires_grad() {
+        let gs = tape.grad(out, &vars, CreateGraph::Yes)?;
+        let first: Vec<Tensor<f64>> = gs
+            .iter()
+            .zip(inputs)
+            .map(|(g, x)| match g {
+                Some(g) => g.value().map(|v| (*v).clone()),
+                None => Ok(Tensor::zeros(x.shape())),
+            })
+            .collect::<gumbel_tensor::Result<_>>()?;
+        agree(&names, &first, &reference, opts)?;
+        let mut h: Option<Var<'_, f64>> = None;
+        for (g, v) in gs.iter().zip(directions) {
+            if let Some(g) = g {
+                let term = g.mul(&tape.constant(v.clone()))?.sum()?;
+                h = Some(match h {
+                    Some(acc) => acc.add(&term)?,
+                    None => term,
+                });
+            }
+        }
+        if let Some(h) = h.filter(|h| h.requires_grad()) {
+            let mut grads = tape.backward(h)?;
+            for (a, &v) in analytic.iter_mut().zip(&vars) {
+                if let Some(g) = grads.take(v) {
+                    *a = g;
+                }
+            }
+        }
+    }
+
+    let mut xs: Vec<Tensor<f64>> = inputs.to_vec();
+    compare(h0, &names, inputs, &analytic, opts, |k, j, x| {
+        xs[k].as_mut_slice()[j] = x;
+        Ok(first_order(&xs)?.0)
+    })
+}
+
+/// `f` at `inputs` (as leaves) and its gradient with respect to each input by the ordinary
+/// backward (zeros for an input the output does not depend on).
+fn analytic_gradients<F>(
+    f: &F,
+    inputs: &[Tensor<f64>],
+) -> Result<(f64, Vec<Tensor<f64>>), GradcheckError>
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    let tape = Tape::new();
+    let vars: Vec<Var<'_, f64>> = inputs.iter().map(|x| tape.leaf(x.clone())).collect();
+    let out = f(&tape, &vars)?;
+    let value = scalar_value(out)?;
+    let grads = if out.requires_grad() {
+        let mut grads = tape.backward(out)?;
+        vars.iter()
+            .zip(inputs)
+            .map(|(&v, x)| grads.take(v).unwrap_or_else(|| Tensor::zeros(x.shape())))
+            .collect()
+    } else {
+        inputs.iter().map(|x| Tensor::zeros(x.shape())).collect()
+    };
+    Ok((value, grads))
+}
+
+/// Step 1 of the second-order check: `analytic` (the create-graph first gradient) against
+/// `reference` (the ordinary backward's), entry by entry, `|a - r| <= atol + rtol |r|`.
+fn agree(
+    names: &[String],
+    analytic: &[Tensor<f64>],
+    reference: &[Tensor<f64>],
+    opts: &GradcheckOptions,
+) -> Result<(), GradcheckError> {
+    for (k, (a, r)) in analytic.iter().zip(reference).enumerate() {
+        for (j, (&av, &rv)) in a.as_slice().iter().zip(r.as_slice()).enumerate() {
+            let abs_err = if (av - rv).is_nan() {
+                f64::INFINITY
+            } else {
+                (av - rv).abs()
+            };
+            let tol = opts.atol + opts.rtol * rv.abs();
+            if abs_err > tol {
+                return Err(GradcheckError::Mismatch(Box::new(Mismatch {
+                    input: k,
+                    name: format!(
+                        "{} (first order: Var-level vs Tensor-level backward)",
+                        names[k]
+                    ),
+                    shape: r.shape().to_vec(),
+                    index: unflatten(j, r.shape()),
+                    analytic: av,
+                    numeric: rv,
+                    abs_err,
+                    tol,
+                    report: GradcheckReport { inputs: Vec::new() },
+                })));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// The loss value, or an error if `f` did not return one element.

@@ -6,14 +6,16 @@
 //! side by side, a public [`gradcheck()`] by central differences in f64, and the optimizers.
 //!
 //! ## Map
-//! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`.
+//! - `tape.rs`: [`Tape`], [`Var`], [`Gradients`]; `backward`, `no_grad`, `detach`; `grad`
+//!   with [`CreateGraph`] (higher-order gradients through the ops' Var-level backwards).
 //! - `params.rs`: [`ParamStore`] (named parameters and their gradients).
 //! - `ops/`: the ops, one module per family (see its header for the folder/file rule).
 //! - `distributions.rs`: `RelaxedOneHotCategorical` and `RelaxedBernoulli` (rsample,
 //!   differentiable log_prob).
 //! - `estimators/`: gradient estimators for categorical samples (REINFORCE with baselines,
 //!   straight-through, Gumbel-Softmax and its straight-through form, ReinMax), one API.
-//! - `gradcheck.rs`: [`gradcheck()`] (analytic vs central differences).
+//! - `gradcheck.rs`: [`gradcheck()`] (analytic vs central differences) and
+//!   [`gradcheck_second_order()`] (Hessian-vector products vs differences of the gradient).
 //! - `optim.rs`: SGD (momentum), Adam, AdamW, `clip_grad_norm`.
 //! - `layers/`: Linear, Embedding, LSTM (cell and unrolled), Conv1d bank + max-pool,
 //!   Highway, with PyTorch's parameter names and layouts; `init.rs`: their initialisation.
@@ -49,9 +51,9 @@ pub mod tape;
 
 pub use gradcheck::{
     GradcheckError, GradcheckOptions, GradcheckReport, Mismatch, gradcheck, gradcheck_params,
-    gradcheck_with,
+    gradcheck_second_order, gradcheck_second_order_with, gradcheck_with,
 };
 pub use gumbel_tensor as tensor;
 pub use gumbel_tensor::{Error, Result};
 pub use params::{ParamId, ParamStore};
-pub use tape::{Gradients, Grads, NodeId, Tape, Var};
+pub use tape::{CreateGraph, Gradients, Grads, NodeId, Tape, Var, VarBackwardFn, VarGrads};

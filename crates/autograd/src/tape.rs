@@ -23,6 +23,11 @@
 //!
 //! Values are shared, not copied: a node holds its output as `Arc<Tensor<T>>`, reading a
 //! [`Var`]'s value clones the `Arc`, and closures capture those `Arc`s.
+//!
+//! Higher-order gradients: [`Tape::grad`] walks the same nodes without consuming them and
+//! calls each op's optional *Var-level* backward ([`VarBackwardFn`]), which computes the
+//! gradients with recorded ops, so that they can be differentiated again. Op nodes keep their
+//! input ids for this walk. The Tensor-level closures and [`Tape::backward`] are untouched.
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -50,15 +55,72 @@ impl NodeId {
 /// where the closure adds its inputs' gradients.
 pub type BackwardFn<T> = Box<dyn FnOnce(&Tensor<T>, Tensor<T>, &mut Grads<'_, T>) -> Result<()>>;
 
+/// The *differentiable* (Var-level) backward of an op: `(y, dy, grads)` like
+/// [`BackwardFn`], but `y` and `dy` are [`Var`]s on the tape and the closure adds each
+/// input's gradient as a `Var` computed with ordinary, recorded ops
+/// ([`VarGrads::add`]). [`Tape::grad`] calls it to build gradients that can themselves be
+/// differentiated. It is `Fn` (one node may be differentiated by several `grad` calls) and
+/// optional: an op without one cannot be crossed by a create-graph walk.
+pub type VarBackwardFn<T> =
+    Box<dyn for<'t> Fn(Var<'t, T>, Var<'t, T>, &mut VarGrads<'t, T>) -> Result<()>>;
+
 enum Origin<T: Element> {
     /// An input, a constant or a parameter (then `param` names it).
     Leaf { param: Option<ParamId> },
     /// The output of an op; `backward` is `None` when no input requires a gradient (or the
-    /// tape was in no-grad mode), in which case nothing was captured.
+    /// tape was in no-grad mode), in which case nothing was captured and `inputs` is empty.
     Op {
         name: &'static str,
         backward: Option<BackwardFn<T>>,
+        /// The op's inputs in call order, kept only if `backward` is kept: [`Tape::grad`]
+        /// walks the graph through them (the Tensor-level closures capture their own ids).
+        inputs: InputIds,
+        /// The Var-level backward, if the op has one (see [`VarBackwardFn`]).
+        var_backward: Option<VarBackwardFn<T>>,
     },
+}
+
+/// The input ids of an op node: inline up to four (every op but `concat`/`stack` of many
+/// values), so recording them costs no allocation on the common path.
+enum InputIds {
+    Inline(u8, [NodeId; 4]),
+    Heap(Box<[NodeId]>),
+}
+
+impl InputIds {
+    const NONE: InputIds = InputIds::Inline(0, [NodeId(0); 4]);
+
+    fn new(vars: &[Var<'_, impl Element>]) -> Self {
+        if vars.len() <= 4 {
+            let mut ids = [NodeId(0); 4];
+            for (d, v) in ids.iter_mut().zip(vars) {
+                *d = v.id;
+            }
+            InputIds::Inline(vars.len() as u8, ids)
+        } else {
+            InputIds::Heap(vars.iter().map(|v| v.id).collect())
+        }
+    }
+
+    fn as_slice(&self) -> &[NodeId] {
+        match self {
+            InputIds::Inline(n, ids) => &ids[..usize::from(*n)],
+            InputIds::Heap(ids) => ids,
+        }
+    }
+}
+
+/// Whether [`Tape::grad`] records the gradient computation itself on the tape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CreateGraph {
+    /// Record it (PyTorch's `create_graph=True`): the returned gradients are ordinary
+    /// `Var`s that require a gradient wherever the math says they depend on one, so they
+    /// can enter further computation and be differentiated again by [`Tape::backward`] or
+    /// another [`Tape::grad`].
+    Yes,
+    /// Do not record it: the same Var-level backwards run in no-grad mode, and the
+    /// returned gradients are constants (values on the tape, no closures).
+    No,
 }
 
 struct Node<T: Element> {
@@ -329,18 +391,54 @@ impl<T: Element> Tape<T> {
             requires_grad |= nodes[v.id.0].requires_grad;
         }
         requires_grad &= self.grad_enabled.get();
-        let backward: Option<BackwardFn<T>> = if requires_grad {
-            Some(Box::new(backward))
+        let (backward, input_ids): (Option<BackwardFn<T>>, _) = if requires_grad {
+            (Some(Box::new(backward)), InputIds::new(inputs))
         } else {
-            None
+            (None, InputIds::NONE)
         };
         let id = NodeId(nodes.len());
         nodes.push(Node {
             value,
             requires_grad,
-            origin: Origin::Op { name, backward },
+            origin: Origin::Op {
+                name,
+                backward,
+                inputs: input_ids,
+                var_backward: None,
+            },
         });
         Ok(Var { tape: self, id })
+    }
+
+    /// Attaches a Var-level backward ([`VarBackwardFn`]) to the op node `v`, which makes
+    /// the op differentiable twice: [`Tape::grad`] with [`CreateGraph::Yes`] can cross it.
+    /// Nothing is stored if `v` does not require a gradient. `Err` if `v` is a leaf or
+    /// already has one. Used by [`Var::with_var_backward`].
+    fn set_var_backward(&self, v: NodeId, f: VarBackwardFn<T>) -> Result<()> {
+        self.check_live("with_var_backward")?;
+        let mut nodes = self.nodes.borrow_mut();
+        let node = &mut nodes[v.0];
+        if !node.requires_grad {
+            return Ok(());
+        }
+        match &mut node.origin {
+            Origin::Leaf { .. } => Err(Error::invalid_argument(
+                "with_var_backward",
+                "a leaf has no backward to attach to",
+            )),
+            Origin::Op {
+                name, var_backward, ..
+            } => {
+                if var_backward.is_some() {
+                    return Err(Error::invalid_argument(
+                        name,
+                        "the op already has a differentiable backward",
+                    ));
+                }
+                *var_backward = Some(f);
+                Ok(())
+            }
+        }
     }
 
     fn check_live(&self, op: &'static str) -> Result<()> {
@@ -434,7 +532,7 @@ impl<T: Element> Tape<T> {
                         });
                     }
                 }
-                Origin::Op { name, backward } => {
+                Origin::Op { name, backward, .. } => {
                     if let Some(f) = backward {
                         let mut g = Grads {
                             op: name,
@@ -450,6 +548,249 @@ impl<T: Element> Tape<T> {
         out.leaves.reverse(); // creation order
         Ok(out)
     }
+
+    /// Gradients of a scalar (one-element) `root` with respect to each of `wrt`, **without
+    /// consuming the tape**, seeded with `d root/d root = 1` (PyTorch's
+    /// `torch.autograd.grad(root, wrt, create_graph=..)`).
+    ///
+    /// Returns one entry per `wrt`: `Some(d root / d w)` (a `Var` of `w`'s shape), or `None`
+    /// if `root` does not depend on `w` or `w` does not require a gradient.
+    ///
+    /// The walk visits, in reverse creation order, only the nodes on a path from some `w`
+    /// to `root`, and calls each op's *Var-level* backward ([`VarBackwardFn`]), which
+    /// computes `dx = dy * dy/dx` with ordinary ops on this tape. With [`CreateGraph::Yes`]
+    /// those ops are recorded with gradients (whatever the tape's no-grad state), so a
+    /// returned gradient can be used in further computation and differentiated again
+    /// (second order through `backward`, third order through a second `grad`, and so on);
+    /// with [`CreateGraph::No`] they are recorded as constants.
+    ///
+    /// Errors: `root` with more than one element (use [`Tape::grad_with_seed`]), a `Var`
+    /// of another tape, a consumed tape, and an op on the walk that has no Var-level
+    /// backward: `"<op> has no differentiable backward; higher-order gradients support:
+    /// <list>"` (the list is [`crate::ops::VAR_BACKWARD_OPS`]).
+    ///
+    /// ```
+    /// use gumbel_autograd::{CreateGraph, Tape, tensor::Tensor};
+    /// # fn main() -> gumbel_autograd::Result<()> {
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::new([2], vec![1.0, 2.0])?);
+    /// let f = x.mul(&x)?.mul(&x)?.sum()?;                   // f = sum x^3
+    /// let g = tape.grad(f, &[x], CreateGraph::Yes)?[0].unwrap(); // g = 3 x^2
+    /// assert_eq!(g.value()?.as_slice(), &[3.0, 12.0]);
+    /// let h = tape.backward(g.sum()?)?;                     // d/dx sum(3 x^2) = 6 x
+    /// assert_eq!(h.get(x).unwrap().as_slice(), &[6.0, 12.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn grad<'t>(
+        &'t self,
+        root: Var<'t, T>,
+        wrt: &[Var<'t, T>],
+        mode: CreateGraph,
+    ) -> Result<Vec<Option<Var<'t, T>>>> {
+        self.check_var(root, "grad")?;
+        let shape = root.shape()?;
+        if shape.iter().product::<usize>() != 1 {
+            return Err(Error::invalid_shape(
+                "grad",
+                &shape,
+                "grad without a seed needs a scalar (one-element) root; \
+                 use grad_with_seed for a non-scalar output",
+            ));
+        }
+        let seed = self.constant(Tensor::full(shape, T::ONE));
+        self.grad_with_seed(root, seed, wrt, mode)
+    }
+
+    /// [`Tape::grad`] for any `root`, given the seed `d L/d root` as a `Var` of `root`'s
+    /// shape: returns the vector-Jacobian products `seed^T d root/d w`. The seed may itself
+    /// depend on inputs (it is used as a `Var`), and the products are differentiable in it
+    /// too with [`CreateGraph::Yes`].
+    pub fn grad_with_seed<'t>(
+        &'t self,
+        root: Var<'t, T>,
+        seed: Var<'t, T>,
+        wrt: &[Var<'t, T>],
+        mode: CreateGraph,
+    ) -> Result<Vec<Option<Var<'t, T>>>> {
+        const OP: &str = "grad";
+        self.check_var(root, OP)?;
+        self.check_var(seed, OP)?;
+        for &w in wrt {
+            self.check_var(w, OP)?;
+        }
+        if root.shape()? != seed.shape()? {
+            return Err(Error::shape_mismatch(
+                "grad (root vs seed)",
+                &root.shape()?,
+                &seed.shape()?,
+            ));
+        }
+        let _mode = match mode {
+            CreateGraph::Yes => self.enable_grad(),
+            CreateGraph::No => self.no_grad(),
+        };
+        let r = root.id.0;
+        let needed = self.nodes_between(wrt, r);
+        let mut grads: Vec<Option<Var<'t, T>>> = vec![None; r + 1];
+        if needed[r] {
+            grads[r] = Some(seed);
+        }
+        for i in (0..=r).rev() {
+            let Some(dy) = grads[i].filter(|_| needed[i]) else {
+                continue;
+            };
+            // Take the closure out, so that it can record ops on the tape (which borrows
+            // the nodes mutably) while it runs; it is put back whatever it returns.
+            let (name, inputs, f) = match &mut self.nodes.borrow_mut()[i].origin {
+                Origin::Leaf { .. } => continue,
+                Origin::Op {
+                    name,
+                    inputs,
+                    var_backward,
+                    ..
+                } => (*name, inputs.as_slice().to_vec(), var_backward.take()),
+            };
+            let Some(f) = f else {
+                return Err(Error::invalid_argument(
+                    "grad (create_graph)",
+                    format!(
+                        "{name} has no differentiable backward; higher-order gradients \
+                         support: {}",
+                        crate::ops::VAR_BACKWARD_OPS.join(", ")
+                    ),
+                ));
+            };
+            let mut vg = VarGrads {
+                op: name,
+                inputs: inputs.iter().map(|&id| Var { tape: self, id }).collect(),
+                wants: inputs.iter().map(|id| needed[id.0]).collect(),
+                out: vec![None; inputs.len()],
+            };
+            let res = f(
+                Var {
+                    tape: self,
+                    id: NodeId(i),
+                },
+                dy,
+                &mut vg,
+            );
+            if let Origin::Op { var_backward, .. } = &mut self.nodes.borrow_mut()[i].origin {
+                *var_backward = Some(f);
+            }
+            res?;
+            for (id, g) in inputs.iter().zip(vg.out) {
+                if let Some(g) = g
+                    && needed[id.0]
+                {
+                    accumulate(&mut grads[id.0], g)?;
+                }
+            }
+        }
+        Ok(wrt
+            .iter()
+            .map(|w| {
+                grads
+                    .get(w.id.0)
+                    .copied()
+                    .flatten()
+                    .filter(|_| needed[w.id.0])
+            })
+            .collect())
+    }
+
+    /// `needed[i]` for the nodes `0..=r`: node `i` requires a gradient, depends on some
+    /// node of `wrt` (or is one), and `r` depends on it. Two sweeps over creation order:
+    /// forward for "depends on wrt", backward from `r` for "r depends on it".
+    fn nodes_between(&self, wrt: &[Var<'_, T>], r: usize) -> Vec<bool> {
+        let nodes = self.nodes.borrow();
+        let inputs = |i: usize| match &nodes[i].origin {
+            Origin::Op { inputs, .. } => inputs.as_slice(),
+            Origin::Leaf { .. } => &[],
+        };
+        let mut from_wrt = vec![false; r + 1];
+        for w in wrt {
+            if w.id.0 <= r && nodes[w.id.0].requires_grad {
+                from_wrt[w.id.0] = true;
+            }
+        }
+        for i in 0..=r {
+            if !from_wrt[i] && nodes[i].requires_grad {
+                from_wrt[i] = inputs(i).iter().any(|j| from_wrt[j.0]);
+            }
+        }
+        let mut needed = vec![false; r + 1];
+        needed[r] = from_wrt[r];
+        for i in (0..=r).rev() {
+            if needed[i] {
+                for j in inputs(i) {
+                    needed[j.0] = from_wrt[j.0];
+                }
+            }
+        }
+        needed
+    }
+}
+
+/// Where a Var-level backward ([`VarBackwardFn`]) puts its inputs' gradients, as `Var`s.
+///
+/// Inputs are addressed by their position in the op's input list (the `inputs` given to
+/// [`Tape::op`]); [`VarGrads::input`] returns them as `Var`s, so a backward can use the
+/// inputs' values differentiably (`mul`'s `da = dy * b` multiplies by the `Var` `b`).
+pub struct VarGrads<'t, T: Element> {
+    op: &'static str,
+    inputs: Vec<Var<'t, T>>,
+    wants: Vec<bool>,
+    out: Vec<Option<Var<'t, T>>>,
+}
+
+impl<'t, T: Element> VarGrads<'t, T> {
+    /// Input `k` of the op, as a `Var`. `Err` if the op has fewer inputs.
+    pub fn input(&self, k: usize) -> Result<Var<'t, T>> {
+        self.inputs.get(k).copied().ok_or_else(|| {
+            Error::invalid_argument(
+                self.op,
+                format!(
+                    "the differentiable backward asked for input {k} of {}",
+                    self.inputs.len()
+                ),
+            )
+        })
+    }
+
+    /// The number of inputs of the op.
+    pub fn inputs(&self) -> usize {
+        self.inputs.len()
+    }
+
+    /// `true` if the walk needs the gradient of input `k` (it requires a gradient and lies
+    /// between the `wrt` values and the root): an op may skip the others.
+    pub fn wants(&self, k: usize) -> bool {
+        self.wants.get(k).copied().unwrap_or(false)
+    }
+
+    /// Adds `g` (a `Var` of input `k`'s shape) to input `k`'s gradient. `Err` if `g`'s
+    /// shape is not the input's or `k` is out of range.
+    pub fn add(&mut self, k: usize, g: Var<'t, T>) -> Result<()> {
+        let x = self.input(k)?;
+        let (xs, gs) = (x.shape()?, g.shape()?);
+        if xs != gs {
+            return Err(Error::shape_mismatch(self.op, &xs, &gs));
+        }
+        if !self.wants(k) {
+            return Ok(());
+        }
+        accumulate(&mut self.out[k], g)
+    }
+}
+
+/// `slot += g` for gradients as `Var`s: a recorded `add` (so fan-out stays differentiable),
+/// or `g` itself into an empty slot.
+fn accumulate<'t, T: Element>(slot: &mut Option<Var<'t, T>>, g: Var<'t, T>) -> Result<()> {
+    *slot = Some(match *slot {
+        Some(a) => a.add(&g)?,
+        None => g,
+    });
+    Ok(())
 }
 
 /// Restores the previous gradient mode when dropped. See [`Tape::no_grad`] and
@@ -710,6 +1051,46 @@ impl<'t, T: Element> Var<'t, T> {
     /// Shorthand for [`Tape::backward`] on this value's tape.
     pub fn backward(&self) -> Result<Gradients<T>> {
         self.tape.backward(*self)
+    }
+
+    /// Attaches a Var-level backward to the op that produced this value (see
+    /// [`VarBackwardFn`]) and returns the value: `x.push(..)?.with_var_backward(..)`.
+    ///
+    /// The closure receives `(y, dy, grads)` with `y` this value and `dy` its gradient as
+    /// `Var`s, and adds each input's gradient `dx = dy * dy/dx` with [`VarGrads::add`],
+    /// computed with differentiable ops. It must compute the same gradient as the op's
+    /// Tensor-level closure (which the ordinary [`Tape::backward`] keeps using). Nothing is
+    /// stored if the value does not require a gradient. `Err` for a leaf, or if the op
+    /// already has one.
+    ///
+    /// ```
+    /// # use gumbel_autograd::{CreateGraph, Tape, tensor::Tensor};
+    /// # fn main() -> gumbel_autograd::Result<()> {
+    /// // A custom op y = 3x, differentiable twice: dx = 3 dy, as a recorded op on dy.
+    /// let tape = Tape::<f64>::new();
+    /// let x = tape.leaf(Tensor::new([2], vec![1.0, -1.0])?);
+    /// let y = Tensor::new([2], x.value()?.as_slice().iter().map(|v| 3.0 * v).collect())?;
+    /// let xid = x.id();
+    /// let y = tape
+    ///     .op("triple", y, &[x], move |_y, dy, g| {
+    ///         let dx = Tensor::new(dy.shape(), dy.as_slice().iter().map(|d| 3.0 * d).collect())?;
+    ///         g.add(xid, dx)
+    ///     })?
+    ///     .with_var_backward(|_y, dy, g| g.add(0, dy.scale(3.0)?))?;
+    /// let dx = tape.grad(y.mul(&y)?.sum()?, &[x], CreateGraph::Yes)?[0].unwrap(); // 18 x
+    /// assert_eq!(dx.value()?.as_slice(), &[18.0, -18.0]);
+    /// # Ok(()) }
+    /// ```
+    pub fn with_var_backward<F>(self, f: F) -> Result<Self>
+    where
+        F: for<'a> Fn(Var<'a, T>, Var<'a, T>, &mut VarGrads<'a, T>) -> Result<()> + 'static,
+    {
+        if self.requires_grad() {
+            self.tape.set_var_backward(self.id, Box::new(f))?;
+        } else {
+            self.tape.check_live("with_var_backward")?;
+        }
+        Ok(self)
     }
 
     /// Records an op with this value's tape (see [`Tape::op`]).

@@ -37,6 +37,12 @@
 //!
 //! All three draw `D` by Gumbel-max on `l` (one counter value of the generator per call): an
 //! exact sample, the noise is not used otherwise.
+//!
+//! Both nodes also have a Var-level backward (higher-order gradients): the same formulas with
+//! `p_tau = softmax(l / tau)` and `pi = softmax(l)` recomputed as ops on the logits and the
+//! sample `D` a constant, so the surrogate gradient can be differentiated in `l` (and in
+//! `dy`). As for every straight-through node, the surrogate stands in for the derivative of
+//! the one-hot at every order.
 
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature, gumbel_max};
 use gumbel_tensor::ops::reduce::scalar::logsumexp;
@@ -45,6 +51,7 @@ use gumbel_tensor::ops::{axpy, scale};
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
 use super::one_hot;
+use crate::ops::softmax::softmax_backward_var as simplex_jvp;
 use crate::tape::Var;
 
 /// Straight-through: value `one_hot(D)`, `D ~ softmax(l)` by Gumbel-max; gradient
@@ -77,10 +84,15 @@ pub fn straight_through_with_sample<'t, T: Element>(
     let d = checked_one_hot(OP, &l, index)?;
     let p_tau = softmax(&scale(&l, c))?;
     let il = logits.id();
-    logits.push(OP, d, &[*logits], move |_, dy, g| {
-        let dl = scale(&softmax_backward(&p_tau, &dy)?, c);
-        g.add(il, dl)
-    })
+    logits
+        .push(OP, d, &[*logits], move |_, dy, g| {
+            let dl = scale(&softmax_backward(&p_tau, &dy)?, c);
+            g.add(il, dl)
+        })?
+        .with_var_backward(move |_, dy, g| {
+            let p_tau = g.input(0)?.scale(c)?.softmax()?;
+            g.add(0, simplex_jvp(p_tau, dy)?.scale(c)?)
+        })
 }
 
 /// ReinMax: value `one_hot(D)`, `D ~ softmax(l)` by Gumbel-max; gradient
@@ -117,11 +129,20 @@ pub fn reinmax_with_sample<'t, T: Element>(
     axpy(&mut p_half, T::ONE, &d)?;
     let p_half = scale(&p_half, T::from_f64(0.5));
     let il = logits.id();
-    logits.push(OP, d, &[*logits], move |_, dy, g| {
-        let mut dl = scale(&softmax_backward(&p_half, &dy)?, T::from_f64(2.0));
-        axpy(&mut dl, T::from_f64(-0.5), &softmax_backward(&pi, &dy)?)?;
-        g.add(il, dl)
-    })
+    logits
+        .push(OP, d, &[*logits], move |_, dy, g| {
+            let mut dl = scale(&softmax_backward(&p_half, &dy)?, T::from_f64(2.0));
+            axpy(&mut dl, T::from_f64(-0.5), &softmax_backward(&pi, &dy)?)?;
+            g.add(il, dl)
+        })?
+        .with_var_backward(move |y, dy, g| {
+            let l = g.input(0)?;
+            let d = y.detach()?; // the sample, a constant
+            let p_half = l.scale(c)?.softmax()?.add(&d)?.scale(T::from_f64(0.5))?;
+            let a = simplex_jvp(p_half, dy)?.scale(T::from_f64(2.0))?;
+            let b = simplex_jvp(l.softmax()?, dy)?.scale(T::from_f64(0.5))?;
+            g.add(0, a.sub(&b)?)
+        })
 }
 
 /// The factor `1/tau` (or `beta`), refused above 1: ReinMax needs `tau >= 1`.

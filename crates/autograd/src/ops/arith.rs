@@ -5,10 +5,16 @@
 //! shape `[a.cols()]` (one row, applied to every row of `a`: a bias), or one element.
 //! Backward sums the gradient back down to `b`'s shape: broadcasting copies `b`, and the
 //! adjoint of a copy is a sum (`unbroadcast`).
+//!
+//! Every op here also has a Var-level backward (for [`Tape::grad`](crate::Tape::grad) with
+//! [`CreateGraph::Yes`](crate::CreateGraph::Yes)): the same formulas on `Var`s, with the
+//! unbroadcast written as ops (`unbroadcast_var`: `sum_axis(0)` of the `[rows, cols]` view
+//! for a row, `sum` for a scalar). Products keep their operands as `Var`s, so `d(da)/db`
+//! flows: `mul`'s `da = dy * b` is bilinear in `(dy, b)`.
 
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::tape::Var;
+use crate::tape::{Var, VarGrads};
 use gumbel_tensor::ops as k;
 
 /// How the right operand lines up with the left one.
@@ -49,6 +55,51 @@ pub(crate) fn unbroadcast<T: Element>(
     }
 }
 
+/// [`unbroadcast`] as ops on `Var`s (so it is differentiable): `g` itself (`Same`), the
+/// column sums of its `[rows, cols]` view (`Row`: `reshape` then `sum_axis(0)`), or its
+/// total under `b`'s shape (`Scalar`: `sum` then `reshape`).
+pub(crate) fn unbroadcast_var<'t, T: Element>(
+    g: Var<'t, T>,
+    mode: Broadcast,
+    b: Var<'t, T>,
+) -> Result<Var<'t, T>> {
+    match mode {
+        Broadcast::Same => Ok(g),
+        Broadcast::Row => {
+            let s = g.shape()?;
+            let cols = s.last().copied().unwrap_or(1);
+            let g2 = if s.len() == 2 {
+                g
+            } else {
+                g.reshape([s.iter().product::<usize>() / cols.max(1), cols])?
+            };
+            g2.sum_axis(0)
+        }
+        Broadcast::Scalar => g.sum()?.reshape(b.shape()?),
+    }
+}
+
+/// The broadcast mode of a binary op's inputs, read again from their values (so that the
+/// Var-level closures capture nothing and cost no allocation when recorded).
+fn mode_of<T: Element>(op: &'static str, g: &VarGrads<'_, T>) -> Result<Broadcast> {
+    broadcast(op, &*g.input(0)?.value()?, &*g.input(1)?.value()?)
+}
+
+/// Adds `sign * unbroadcast(g)` to the right operand (input 1) and `g` to the left one:
+/// the Var-level backward of `add` (`sign = +1`) and `sub` (`-1`).
+fn add_sub_var_backward<'t, T: Element>(
+    dy: Var<'t, T>,
+    g: &mut VarGrads<'t, T>,
+    negate: bool,
+) -> Result<()> {
+    if g.wants(1) {
+        let mode = mode_of(if negate { "sub" } else { "add" }, g)?;
+        let db = unbroadcast_var(dy, mode, g.input(1)?)?;
+        g.add(1, if negate { db.neg()? } else { db })?;
+    }
+    g.add(0, dy)
+}
+
 impl<'t, T: Element> Var<'t, T> {
     /// `a + b`, broadcasting `b` (see the module docs).
     ///
@@ -72,7 +123,8 @@ impl<'t, T: Element> Var<'t, T> {
                 g.add(ib, unbroadcast(dy.clone(), mode, &b_shape))?;
             }
             g.add(ia, dy)
-        })
+        })?
+        .with_var_backward(|_, dy, g| add_sub_var_backward(dy, g, false))
     }
 
     /// `a - b`, broadcasting `b`.
@@ -89,7 +141,8 @@ impl<'t, T: Element> Var<'t, T> {
                 g.add(ib, k::neg(&unbroadcast(dy.clone(), mode, &b_shape)))?;
             }
             g.add(ia, dy)
-        })
+        })?
+        .with_var_backward(|_, dy, g| add_sub_var_backward(dy, g, true))
     }
 
     /// `a * b` elementwise, broadcasting `b`.
@@ -106,6 +159,17 @@ impl<'t, T: Element> Var<'t, T> {
             }
             if g.wants(ia) {
                 g.add(ia, k::mul(&dy, &bv)?)?;
+            }
+            Ok(())
+        })?
+        .with_var_backward(|_, dy, g| {
+            let (a, b) = (g.input(0)?, g.input(1)?);
+            if g.wants(1) {
+                let mode = mode_of("mul", g)?;
+                g.add(1, unbroadcast_var(dy.mul(&a)?, mode, b)?)?;
+            }
+            if g.wants(0) {
+                g.add(0, dy.mul(&b)?)?;
             }
             Ok(())
         })
@@ -129,6 +193,18 @@ impl<'t, T: Element> Var<'t, T> {
                 g.add(ia, k::div(&dy, &bv)?)?;
             }
             Ok(())
+        })?
+        .with_var_backward(|y, dy, g| {
+            let b = g.input(1)?;
+            if g.wants(1) {
+                let mode = mode_of("div", g)?;
+                let t = dy.mul(&y)?.div(&b)?;
+                g.add(1, unbroadcast_var(t, mode, b)?.neg()?)?;
+            }
+            if g.wants(0) {
+                g.add(0, dy.div(&b)?)?;
+            }
+            Ok(())
         })
     }
 
@@ -138,7 +214,8 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("neg", k::neg(&x), &[*self], move |_, dy, g| {
             g.add(ia, k::neg(&dy))
-        })
+        })?
+        .with_var_backward(|_, dy, g| g.add(0, dy.neg()?))
     }
 
     /// `s * a` for a constant `s`. Derivative: `da = s * dy`.
@@ -147,7 +224,8 @@ impl<'t, T: Element> Var<'t, T> {
         let x = self.value()?;
         self.push("scale", k::scale(&x, s), &[*self], move |_, dy, g| {
             g.add(ia, k::scale(&dy, s))
-        })
+        })?
+        .with_var_backward(move |_, dy, g| g.add(0, dy.scale(s)?))
     }
 
     /// `a + s` for a constant `s`. Derivative: `da = dy`.
@@ -159,14 +237,15 @@ impl<'t, T: Element> Var<'t, T> {
             k::add_scalar(&x, s),
             &[*self],
             move |_, dy, g| g.add(ia, dy),
-        )
+        )?
+        .with_var_backward(|_, dy, g| g.add(0, dy))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, rand_in, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, rand_in, weighted_square_sum, weighted_sum};
     use gumbel_tensor::Tensor;
 
     /// The three broadcast modes of the right operand, on [3, 4]: same shape, row [4],
@@ -220,6 +299,51 @@ mod tests {
             |_, v| weighted_sum(v[0].add_scalar(0.75)?, 3),
             std::slice::from_ref(&a),
         );
+    }
+
+    /// Second order (Var-level backwards), every broadcast mode: `sum(w * op(a, b)^2)` has
+    /// a non-zero Hessian even for the linear ops, and the incoming gradient `2 w op(a, b)`
+    /// makes the unbroadcast of a non-constant `dy` part of what is differentiated.
+    #[test]
+    fn binary_arith_second_order_with_broadcasting() {
+        for (s, bshape) in rhs_shapes().iter().enumerate() {
+            let a = rand(&[3, 4], 1);
+            let b = rand(bshape, 2 + s as u64);
+            let d = rand_in(bshape, 4 + s as u64, 0.5, 2.0);
+            check2(
+                |_, v| weighted_square_sum(v[0].add(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_square_sum(v[0].sub(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_sum(v[0].mul(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_square_sum(v[0].mul(&v[1])?, 9),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_sum(v[0].div(&v[1])?, 9),
+                &[a.clone(), d.clone()],
+            );
+        }
+        // a 3-D left operand: the row unbroadcast sums over both leading axes
+        let a = rand(&[2, 3, 4], 7);
+        let b = rand(&[4], 8);
+        check2(|_, v| weighted_square_sum(v[0].mul(&v[1])?, 9), &[a, b]);
+    }
+
+    #[test]
+    fn unary_arith_second_order() {
+        let a = rand(&[2, 5], 5);
+        let xs = std::slice::from_ref(&a);
+        check2(|_, v| weighted_square_sum(v[0].neg()?, 3), xs);
+        check2(|_, v| weighted_square_sum(v[0].scale(-2.5)?, 3), xs);
+        check2(|_, v| weighted_square_sum(v[0].add_scalar(0.75)?, 3), xs);
     }
 
     #[test]

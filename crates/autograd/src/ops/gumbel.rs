@@ -25,6 +25,17 @@
 //!
 //! The temperature is a constant ([`GumbelTemp::Fixed`]) or a learnable one-element value
 //! ([`GumbelTemp::Tau`], [`GumbelTemp::Beta`]) that receives `dtau` / `dbeta`.
+//!
+//! **Higher-order gradients.** The soft node has a Var-level backward: the formulas above
+//! written with ops, `u = y * (dy - sum_row(dy * y))` (softmax's backward, `dL/dz`), then
+//! `dl = u / tau` (`u * beta`) and `dtau = -sum(u * ln y) / tau` (`dbeta = sum(u * ln y) /
+//! beta`), with `y` the node itself and the temperature as its `Var`, so both are
+//! differentiable in the logits, the temperature and `dy`. The noise is a constant (it enters
+//! only through `y`). `ln y` is taken as `ln(y + m)` with the constant mask `m = [y == 0]`:
+//! `0` (not `-inf`) at masked classes, where `u = 0` anyway, and `ln y` elsewhere. The hard
+//! (straight-through) node has none: its soft sample is not on the tape. For a
+//! straight-through sample that can be differentiated twice, sample [`Output::Soft`] and
+//! apply [`straight_through`] (whose Var-level backward passes `dy` on).
 
 /// The node's value: the soft sample ([`Output::Soft`]) or its one-hot with the gradient
 /// taken through the soft sample ([`Output::Hard`], straight-through).
@@ -35,7 +46,8 @@ use gumbel_tensor::ops::gumbel::{
 };
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
-use crate::tape::{NodeId, Var};
+use crate::ops::softmax::softmax_backward_var;
+use crate::tape::{NodeId, Var, VarGrads};
 
 /// The temperature of [`gumbel_softmax`]: a constant, or a learnable one-element value
 /// holding `tau` or `beta`.
@@ -152,19 +164,83 @@ fn record<'t, T: Element>(
     };
     let mut inputs = vec![*logits];
     inputs.extend(tvar);
-    let y = logits.push("gumbel_softmax", value, &inputs, move |out, dy, g| {
-        let y_soft = soft.as_ref().unwrap_or(out);
-        let temp_grad = match &it {
-            Some((i, _)) if g.wants(*i) => TempGrad::Compute,
-            _ => TempGrad::Skip,
-        };
-        let (dl, dtemp) = gumbel_softmax_backward(y_soft, &dy, temp, temp_grad)?;
-        if let (Some((i, shape)), Some(d)) = (it, dtemp) {
-            g.add(i, Tensor::full(shape, d))?;
-        }
-        g.add(il, dl)
-    })?;
+    let (learned, hard) = (tvar.is_some(), soft.is_some());
+    let y = logits
+        .push("gumbel_softmax", value, &inputs, move |out, dy, g| {
+            let y_soft = soft.as_ref().unwrap_or(out);
+            let temp_grad = match &it {
+                Some((i, _)) if g.wants(*i) => TempGrad::Compute,
+                _ => TempGrad::Skip,
+            };
+            let (dl, dtemp) = gumbel_softmax_backward(y_soft, &dy, temp, temp_grad)?;
+            if let (Some((i, shape)), Some(d)) = (it, dtemp) {
+                g.add(i, Tensor::full(shape, d))?;
+            }
+            g.add(il, dl)
+        })?
+        .with_var_backward(move |y, dy, g| {
+            if hard {
+                return Err(Error::invalid_argument(
+                    "gumbel_softmax",
+                    "gumbel_softmax with Output::Hard has no differentiable backward (its soft \
+                 sample is not on the tape); for higher-order gradients sample Output::Soft \
+                 and apply straight_through",
+                ));
+            }
+            gumbel_var_backward(y, dy, g, temp, learned)
+        })?;
     Ok(GumbelSample { y, index })
+}
+
+/// The Var-level backward of the soft node (see the module docs): `u = y (dy - <dy, y>)`,
+/// `dl = u / tau` or `u beta`, and for a learned temperature (input 1)
+/// `dtau = -sum(u ln y) / tau` or `dbeta = sum(u ln y) / beta`.
+fn gumbel_var_backward<'t, T: Element>(
+    y: Var<'t, T>,
+    dy: Var<'t, T>,
+    g: &mut VarGrads<'t, T>,
+    temp: Temperature<T>,
+    learned: bool,
+) -> Result<()> {
+    let u = softmax_backward_var(y, dy)?;
+    if !learned {
+        let dl = match temp {
+            Temperature::Tau(t) => u.scale(T::ONE / t)?,
+            Temperature::Beta(b) => u.scale(b)?,
+        };
+        return g.add(0, dl);
+    }
+    let t = g.input(1)?;
+    let dl = match temp {
+        Temperature::Tau(_) => u.div(&t)?,
+        Temperature::Beta(_) => u.mul(&t)?,
+    };
+    g.add(0, dl)?;
+    if g.wants(1) {
+        // ln y, with 0 at masked classes (y = 0, where u = 0 too): ln(y + [y == 0]).
+        let yv = y.value()?;
+        let ln_y = if yv.as_slice().contains(&T::ZERO) {
+            let m = Tensor::from_fn(yv.shape(), |i| {
+                if yv.as_slice()[i] == T::ZERO {
+                    T::ONE
+                } else {
+                    T::ZERO
+                }
+            });
+            y.add(&y.tape().constant(m))?.ln()?
+        } else {
+            y.ln()?
+        };
+        let s = u.mul(&ln_y)?.sum()?.reshape(t.shape()?)?.div(&t)?;
+        g.add(
+            1,
+            match temp {
+                Temperature::Tau(_) => s.neg()?,
+                Temperature::Beta(_) => s,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 impl<'t, T: Element> GumbelSample<'t, T> {
@@ -207,7 +283,8 @@ pub fn straight_through<'t, T: Element>(y: &Var<'t, T>, index: &[usize]) -> Resu
         hard.row_mut(r)[k] = T::ONE;
     }
     let iy = y.id();
-    y.push(OP, hard, &[*y], move |_, dy, g| g.add(iy, dy))
+    y.push(OP, hard, &[*y], move |_, dy, g| g.add(iy, dy))?
+        .with_var_backward(|_, dy, g| g.add(0, dy))
 }
 
 impl<'t, T: Element> Var<'t, T> {
@@ -225,8 +302,9 @@ impl<'t, T: Element> Var<'t, T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::CreateGraph;
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, rand_in, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, rand_in, weighted_square_sum, weighted_sum};
     use gumbel_tensor::ops::gumbel::gumbel_noise;
 
     const SEED: u64 = 2024;
@@ -273,6 +351,104 @@ mod tests {
             },
             &[l, beta],
         );
+    }
+
+    /// Second order through the soft node with the noise fixed: in the logits for a fixed
+    /// `tau` or `beta`, and in the logits and a learned `tau` / `beta` (the temperature's
+    /// Var-level gradient `-sum(u ln y) / tau` is differentiated too).
+    #[test]
+    fn soft_sample_second_order() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        for t in [Temperature::Tau(0.7), Temperature::Beta(1.3)] {
+            check2(
+                |_, v| {
+                    let mut rng = GumbelRng::new(SEED);
+                    let y = gumbel_softmax(&v[0], t.into(), &mut rng, Output::Soft)?.y;
+                    weighted_square_sum(y, 1)
+                },
+                std::slice::from_ref(&l),
+            );
+        }
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let y = gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?.y;
+                weighted_square_sum(y, 2)
+            },
+            &[l.clone(), Tensor::new([1], vec![0.8]).unwrap()],
+        );
+    }
+
+    #[test]
+    fn learned_beta_second_order() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let y = gumbel_softmax(&v[0], GumbelTemp::Beta(v[1]), &mut rng, Output::Soft)?.y;
+                weighted_sum(y, 3)
+            },
+            &[l.clone(), Tensor::scalar(1.7)],
+        );
+    }
+
+    #[test]
+    fn masked_class_second_order() {
+        // a masked class (-inf logit) with a learned tau: ln y taken as 0 there
+        let mut lm = rand(&[2, 4], 123);
+        lm.as_mut_slice()[1] = f64::NEG_INFINITY;
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let y = gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?.y;
+                weighted_square_sum(y, 4)
+            },
+            &[lm, Tensor::scalar(0.9)],
+        );
+    }
+
+    #[test]
+    fn straight_through_of_soft_second_order() {
+        let l = rand_in(&[3, 5], 121, -2.0, 2.0);
+        // straight_through of a soft sample, beside the soft sample itself (the GAN's use):
+        // differentiable twice through the soft node. The hard value enters linearly here
+        // on purpose: straight-through's surrogate derivative (identity) applies at every
+        // order, like PyTorch's `y_hard - y.detach() + y`, so where the one-hot is a factor
+        // of something differentiated again (`sum(w * hard * y)`), the double backward
+        // differs by design from finite differences of the first gradient, which see the
+        // one-hot as the constant it is.
+        check2(
+            |_, v| {
+                let mut rng = GumbelRng::new(SEED);
+                let s = gumbel_softmax(&v[0], GumbelTemp::Tau(v[1]), &mut rng, Output::Soft)?;
+                weighted_sum(s.straight_through()?, 5)?.add(&weighted_square_sum(s.y, 6)?)
+            },
+            &[l, Tensor::scalar(0.6)],
+        );
+    }
+
+    #[test]
+    fn hard_output_has_no_differentiable_backward() {
+        let tape = Tape::<f64>::new();
+        let l = tape.leaf(rand(&[2, 3], 127));
+        let s = gumbel_softmax(
+            &l,
+            Temperature::Tau(0.5).into(),
+            &mut GumbelRng::new(SEED),
+            Output::Hard,
+        )
+        .unwrap();
+        let f = weighted_sum(s.y, 1).unwrap();
+        let msg = tape
+            .grad(f, &[l], CreateGraph::Yes)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            msg.contains("Output::Hard") && msg.contains("straight_through"),
+            "{msg}"
+        );
+        // the ordinary backward still works on the same tape
+        assert!(tape.backward(f).unwrap().get(l).is_some());
     }
 
     #[test]

@@ -28,12 +28,18 @@
 //! on the GAN's shapes the two give the same bits, and the second skips a write and a read
 //! of the whole output (docs/performance.md, "Figures behind the code", has the MLE step's
 //! time with each).
+//!
+//! ## Var-level backward (higher-order gradients)
+//! The same table with the products as `matmul` nodes on `Var`s ([`addmm`] with transpose
+//! flags, so still no transposed copy), and the bias gradient as `sum_axis(0)`. A product is
+//! bilinear, so its second derivative is a product again: `d(dA)/dB` flows through the
+//! `dC op(B)^T` node.
 
 use std::sync::Arc;
 
 use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
 
-use crate::tape::{Grads, NodeId, Var};
+use crate::tape::{Grads, NodeId, Var, VarGrads};
 use gumbel_tensor::ops as k;
 
 /// `(rows, cols)` of `op(a)`, or an error if `a` is not 2-D.
@@ -65,6 +71,34 @@ pub(crate) fn matmul_backward<T: Element>(
     } else {
         add_product(g, ib, (a, !ta), (dc, false)) // op(A)^T dC
     }
+}
+
+/// The Var-level backward of `C = op(A) op(B)`, with `A`, `B` inputs `ka`, `kb` of the node:
+/// the table of the module docs as recorded products (differentiable again).
+fn matmul_var_backward<'t, T: Element>(
+    g: &mut VarGrads<'t, T>,
+    dc: Var<'t, T>,
+    (ka, ta): (usize, bool),
+    (kb, tb): (usize, bool),
+) -> Result<()> {
+    let (a, b) = (g.input(ka)?, g.input(kb)?);
+    if g.wants(ka) {
+        let da = if ta {
+            addmm(None, &b, tb, &dc, true)? // op(B) dC^T
+        } else {
+            addmm(None, &dc, false, &b, !tb)? // dC op(B)^T
+        };
+        g.add(ka, da)?;
+    }
+    if g.wants(kb) {
+        let db = if tb {
+            addmm(None, &dc, true, &a, ta)? // dC^T op(A)
+        } else {
+            addmm(None, &a, !ta, &dc, false)? // op(A)^T dC
+        };
+        g.add(kb, db)?;
+    }
+    Ok(())
 }
 
 /// `grad(id) += op(x) op(y)`: accumulated in place by gemm (`beta = 1`) if the gradient
@@ -202,9 +236,11 @@ pub fn addmm<'t, T: Element>(
     let (ia, ib) = (a.id(), b.id());
     let Some(c) = c else {
         let out = k::matmul(&av, ta, &bv, tb)?;
-        return a.push("matmul", out, &[*a, *b], move |_, dy, g| {
-            matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))
-        });
+        return a
+            .push("matmul", out, &[*a, *b], move |_, dy, g| {
+                matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))
+            })?
+            .with_var_backward(move |_, dy, g| matmul_var_backward(g, dy, (0, ta), (1, tb)));
     };
     let cv = c.value()?;
     let row_bias = if cv.shape() == [m, n] {
@@ -224,6 +260,13 @@ pub fn addmm<'t, T: Element>(
         matmul_backward(g, &dy, (ia, &av, ta), (ib, &bv, tb))?;
         if g.wants(ic) {
             g.add(ic, if row_bias { k::sum_rows(&dy) } else { dy })?;
+        }
+        Ok(())
+    })?
+    .with_var_backward(move |_, dy, g| {
+        matmul_var_backward(g, dy, (1, ta), (2, tb))?;
+        if g.wants(0) {
+            g.add(0, if row_bias { dy.sum_axis(0)? } else { dy })?;
         }
         Ok(())
     })
@@ -311,6 +354,13 @@ impl<'t, T: Element> PreparedLinear<'t, T> {
                 g.add(ib, k::sum_rows(&dy))?;
             }
             Ok(())
+        })?
+        .with_var_backward(|_, dy, g| {
+            matmul_var_backward(g, dy, (0, false), (1, true))?;
+            if g.wants(2) {
+                g.add(2, dy.sum_axis(0)?)?;
+            }
+            Ok(())
         })
     }
 }
@@ -365,7 +415,8 @@ impl<'t, T: Element> PreparedRight<'t, T> {
                 add_product(g, ia, (&dy, false), (wt, false))?; // dC W^T
             }
             add_product(g, iw, (&av, true), (&dy, false)) // a^T dC
-        })
+        })?
+        .with_var_backward(|_, dy, g| matmul_var_backward(g, dy, (0, false), (1, false)))
     }
 }
 
@@ -418,7 +469,7 @@ impl<'t, T: Element> Var<'t, T> {
 mod tests {
     use super::*;
     use crate::Tape;
-    use crate::ops::testutil::{check, rand, weighted_sum};
+    use crate::ops::testutil::{check, check2, rand, weighted_square_sum, weighted_sum};
 
     #[test]
     fn matmul_all_four_transposes_gradcheck() {
@@ -578,6 +629,72 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(msg.contains("[3, 6]") && msg.contains("[7, 4]"), "{msg}");
+    }
+
+    /// Second order: a product is bilinear, so `weighted_sum` alone has a non-zero
+    /// (cross) Hessian; the square adds the `J^T H J` part through a non-constant `dC`.
+    #[test]
+    fn matmul_family_second_order() {
+        for (ta, tb) in [(false, false), (false, true), (true, false), (true, true)] {
+            let a = rand(if ta { &[4, 3] } else { &[3, 4] }, 21);
+            let b = rand(if tb { &[5, 4] } else { &[4, 5] }, 22);
+            check2(
+                |_, v| weighted_sum(addmm(None, &v[0], ta, &v[1], tb)?, 3),
+                &[a.clone(), b.clone()],
+            );
+            check2(
+                |_, v| weighted_square_sum(addmm(None, &v[0], ta, &v[1], tb)?, 3),
+                &[a.clone(), b.clone()],
+            );
+            // a row bias, small (broadcast) and riding in the product
+            let bias = rand(&[5], 25);
+            check2(
+                |_, v| weighted_square_sum(addmm(Some(&v[2]), &v[0], ta, &v[1], tb)?, 4),
+                &[a.clone(), b.clone(), bias],
+            );
+            let (a8, b10) = (
+                rand(if ta { &[3, 8] } else { &[8, 3] }, 29),
+                rand(if tb { &[10, 3] } else { &[3, 10] }, 30),
+            );
+            check2(
+                |_, v| weighted_square_sum(addmm(Some(&v[2]), &v[0], ta, &v[1], tb)?, 6),
+                &[a8, b10, rand(&[10], 28)],
+            );
+        }
+        let (x, w) = (rand(&[3, 4], 23), rand(&[5, 4], 24));
+        check2(
+            |_, v| weighted_square_sum(v[0].linear(&v[1], Some(&v[2]))?.tanh()?, 4),
+            &[x.clone(), w.clone(), rand(&[5], 25)],
+        );
+        check2(
+            |_, v| weighted_square_sum(addmm(Some(&v[2]), &v[0], false, &v[1], true)?, 4),
+            &[x.clone(), w.clone(), rand(&[3, 5], 26)],
+        );
+        check2(
+            |_, v| weighted_sum(v[0].matmul_t(&v[0])?, 5),
+            &[rand(&[3, 2], 27)],
+        );
+        check2(
+            |_, v| weighted_square_sum(v[0].t_matmul(&v[1])?, 5),
+            &[rand(&[3, 2], 27), rand(&[3, 4], 28)],
+        );
+        for bias in [true, false] {
+            check2(
+                |_, v| {
+                    let p = PreparedLinear::new(&v[1], bias.then_some(&v[2]))?;
+                    weighted_square_sum(p.apply(&v[0])?, 7)
+                },
+                &[rand(&[8, 3], 31), rand(&[10, 3], 32), rand(&[10], 33)],
+            );
+        }
+        check2(
+            |_, v| {
+                let p = PreparedRight::new(&v[2])?;
+                let y = p.apply(&v[0])?.add(&p.apply(&v[1])?.tanh()?)?;
+                weighted_square_sum(y, 8)
+            },
+            &[rand(&[3, 7], 41), rand(&[3, 7], 42), rand(&[7, 4], 43)],
+        );
     }
 
     #[test]

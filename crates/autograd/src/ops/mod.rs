@@ -19,8 +19,8 @@
 //! | [`gumbel`] | `gumbel_softmax` (one node on the fused kernels: fixed or learned `tau`/`beta`, straight-through), `straight_through` | tensor (fused) |
 //! | [`binary_concrete`] | `binary_concrete` (the RelaxedBernoulli sample, soft or straight-through, fixed or learned `tau`/`beta`), `binary_concrete_log_prob` (its density, in the logit or in `y`) | tensor (fused) |
 //! | [`concrete`] | `concrete_log_prob` (the Concrete / ExpConcrete density; logits, sample and a learned `tau`/`beta`) | tensor (density), own backward |
-//! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis` | own |
-//! | [`shape`] | `reshape concat slice stack` | own (block copy) |
+//! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis`, `broadcast_axis` (their adjoint) | own |
+//! | [`shape`] | `reshape concat slice stack`, `pad_axis` (the adjoint of `slice`) | own (block copy) |
 //! | [`loss`] | `cross_entropy` (ignore index), `linear_cross_entropy` (output layer + cross-entropy as one node), `bce_with_logits` | own (SIMD + scalar twin) |
 //! | [`embedding`] | `embedding` (lookup by index), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
 //! | [`conv1d`] | `conv1d` over time, channels last, PyTorch weight layout | own (im2col, col2im) |
@@ -29,6 +29,53 @@
 //! | [`lstm`] | `lstm_cell` (fused pointwise LSTM step: gates, c -> h, c) | own |
 //!
 //! Every op returns `Result`: a shape error names the op and both shapes.
+//!
+//! ## Var-level backwards (higher-order gradients)
+//! Beside its Tensor-level closure, an op may attach a differentiable backward written with
+//! ops on `Var`s (`.with_var_backward(..)`, right after the closure), which
+//! [`Tape::grad`](crate::Tape::grad) calls so that gradients can be differentiated again.
+//! The ops that have one are listed in [`VAR_BACKWARD_OPS`]; each has a second-order check
+//! (`check2`) beside its gradcheck. docs/autograd.md, "Higher-order gradients", has the
+//! design.
+
+/// The ops with a Var-level backward ([`VarBackwardFn`](crate::VarBackwardFn)): the ones a
+/// [`Tape::grad`](crate::Tape::grad) walk can cross, so that their gradients can be
+/// differentiated again (higher-order gradients). Named as in error messages and
+/// [`Var::op_name`](crate::Var::op_name).
+pub const VAR_BACKWARD_OPS: &[&str] = &[
+    "add",
+    "sub",
+    "mul",
+    "div",
+    "neg",
+    "scale",
+    "add_scalar",
+    "exp",
+    "ln",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "leaky_relu",
+    "matmul",
+    "addmm",
+    "linear",
+    "softmax",
+    "log_softmax",
+    "gumbel_softmax (soft output)",
+    "straight_through",
+    "straight_through (estimators)",
+    "reinmax",
+    "sum",
+    "mean",
+    "sum_axis",
+    "mean_axis",
+    "broadcast_axis",
+    "reshape",
+    "concat",
+    "stack",
+    "slice",
+    "pad_axis",
+];
 
 pub mod activation;
 pub mod arith;

@@ -1,9 +1,10 @@
 //! Test helpers shared by the ops' gradchecks: seeded random tensors and a `check` that
-//! runs [`gradcheck`](crate::gradcheck) and panics with its report on failure.
+//! runs [`gradcheck`](crate::gradcheck) and panics with its report on failure, and its
+//! second-order twin `check2`.
 
 use gumbel_tensor::Tensor;
 
-use crate::gradcheck::{GradcheckReport, gradcheck};
+use crate::gradcheck::{GradcheckReport, gradcheck, gradcheck_second_order};
 use crate::tape::{Tape, Var};
 
 /// SplitMix64: a tiny seeded generator, enough for test inputs.
@@ -68,4 +69,23 @@ pub fn weighted_sum<'t>(x: Var<'t, f64>, seed: u64) -> gumbel_tensor::Result<Var
     let w = rand(&x.shape()?, seed);
     let w = x.tape().constant(w);
     x.mul(&w)?.sum()
+}
+
+/// Runs the second-order gradcheck ([`gradcheck_second_order`]) with the default
+/// tolerances and panics with the full report on failure.
+pub fn check2<F>(f: F, inputs: &[Tensor<f64>]) -> GradcheckReport
+where
+    F: for<'t> Fn(&'t Tape<f64>, &[Var<'t, f64>]) -> gumbel_tensor::Result<Var<'t, f64>>,
+{
+    match gradcheck_second_order(f, inputs) {
+        Ok(r) => r,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+/// `sum(w * x * x)` with a fixed random `w`: a scalar with a non-zero Hessian even where
+/// the op under test is linear, so a second-order check exercises the op's Var-level
+/// backward with an incoming gradient `2 w x` that depends on the inputs.
+pub fn weighted_square_sum<'t>(x: Var<'t, f64>, seed: u64) -> gumbel_tensor::Result<Var<'t, f64>> {
+    weighted_sum(x.mul(&x)?, seed)
 }
