@@ -10,7 +10,9 @@
 //! over rounding while any wrong term of a formula would be off by O(0.1).
 
 use approx::assert_relative_eq;
-use gumbel_autograd::estimators::{reinmax_with_sample, straight_through_with_sample};
+use gumbel_autograd::estimators::{
+    Gap, gapped_straight_through_with_sample, reinmax_with_sample, straight_through_with_sample,
+};
 use gumbel_autograd::ops::gumbel::{GumbelTemp, Output, gumbel_softmax_with_noise};
 use gumbel_autograd::tensor::Tensor;
 use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Noise, Temperature, gumbel_noise};
@@ -397,5 +399,49 @@ fn straight_through_estimators_second_order() {
             std::slice::from_ref(&l),
         )
         .unwrap();
+    }
+}
+
+/// Gapped straight-through's Var-level backward. Its move `gapped(l, D) - l` is a constant
+/// of the graph (the authors' `detach=True`), so central differences of the first gradient,
+/// which see the move change with `l`, check the second order only where nothing moves: rows
+/// whose sample leads every other class by more than the gap. Elsewhere the create-graph
+/// first gradient must still be the ordinary backward's, for both gaps.
+#[test]
+fn gapped_straight_through_second_order() {
+    let w = fill(&[3, 4], 23, -1.0, 1.0);
+    let index = [1, 3, 0];
+    // the sampled classes lead by 2 > the gap of 1, and stay ahead under the steps
+    let mut lead = fill(&[3, 4], 22, -1.0, 0.0);
+    for (r, &d) in index.iter().enumerate() {
+        lead.row_mut(r)[d] = 2.0;
+    }
+    for temp in [Temperature::Tau(1.5), Temperature::Beta(0.8)] {
+        gumbel_autograd::gradcheck_second_order(
+            |tape, v| {
+                let d = gapped_straight_through_with_sample(&v[0], &index, temp, Gap::Fixed(1.0))?;
+                d.mul(&tape.constant(w.clone()))?.sum()
+            },
+            std::slice::from_ref(&lead),
+        )
+        .unwrap();
+    }
+    let l = fill(&[3, 4], 24, -1.0, 1.0);
+    for gap in [Gap::Fixed(1.0), Gap::Adaptive] {
+        let tape = Tape::<f64>::new();
+        let x = tape.leaf(l.clone());
+        let d =
+            gapped_straight_through_with_sample(&x, &index, Temperature::Tau(0.7), gap).unwrap();
+        let loss = d.mul(&tape.constant(w.clone())).unwrap().sum().unwrap();
+        let g = tape.grad(loss, &[x], CreateGraph::Yes).unwrap()[0].unwrap();
+        let from_graph = g.value().unwrap();
+        let ordinary = tape.backward(loss).unwrap();
+        for (a, b) in from_graph
+            .as_slice()
+            .iter()
+            .zip(ordinary.get(x).unwrap().as_slice())
+        {
+            assert_relative_eq!(*a, *b, epsilon = 1e-15, max_relative = 1e-12);
+        }
     }
 }

@@ -38,9 +38,9 @@
 //! All three draw `D` by Gumbel-max on `l` (one counter value of the generator per call): an
 //! exact sample, the noise is not used otherwise.
 //!
-//! Both nodes also have a Var-level backward (higher-order gradients): the same formulas with
-//! `p_tau = softmax(l / tau)` and `pi = softmax(l)` recomputed as ops on the logits and the
-//! sample `D` a constant, so the surrogate gradient can be differentiated in `l` (and in
+//! All three nodes also have a Var-level backward (higher-order gradients): the same formulas
+//! with `p_tau = softmax(l / tau)`, `pi = softmax(l)` and `p_gap` recomputed as ops on the
+//! logits, and the sample `D` and the gapped move constants, so the surrogate gradient can be differentiated in `l` (and in
 //! `dy`). As for every straight-through node, the surrogate stands in for the derivative of
 //! the one-hot at every order.
 
@@ -273,11 +273,23 @@ pub fn gapped_straight_through_with_sample<'t, T: Element>(
     let moved = gapped_logits(&l, index, gap)?;
     let d = one_hot(index, l.cols());
     let p_gap = softmax(&scale(&moved, c))?;
+    // the move `gapped(l, D) - l`, a constant (0 where `l` is masked: -inf stays -inf)
+    let shift = Tensor::from_fn(l.shape(), |i| {
+        let (a, b) = (l.as_slice()[i], moved.as_slice()[i]);
+        if a == T::NEG_INFINITY { T::ZERO } else { b - a }
+    });
     let il = logits.id();
-    logits.push(OP, d, &[*logits], move |_, dy, g| {
-        let dl = scale(&softmax_backward(&p_gap, &dy)?, c);
-        g.add(il, dl)
-    })
+    logits
+        .push(OP, d, &[*logits], move |_, dy, g| {
+            let dl = scale(&softmax_backward(&p_gap, &dy)?, c);
+            g.add(il, dl)
+        })?
+        .with_var_backward(move |_, dy, g| {
+            let l = g.input(0)?;
+            let shift = l.tape().constant(shift.clone());
+            let p_gap = l.add(&shift)?.scale(c)?.softmax()?;
+            g.add(0, simplex_jvp(p_gap, dy)?.scale(c)?)
+        })
 }
 
 /// `Err` naming the first NaN or `+inf` logit of the matrix `l`.

@@ -65,6 +65,7 @@ pub const VAR_BACKWARD_OPS: &[&str] = &[
     "straight_through",
     "straight_through (estimators)",
     "reinmax",
+    "gapped_straight_through",
     "sum",
     "mean",
     "sum_axis",
