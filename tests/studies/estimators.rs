@@ -6,12 +6,12 @@
 
 #[path = "../../examples/estimators.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
-mod estimators;
+mod example;
 
 use crate::support::{in_pool, scratch_dir};
 use approx::{abs_diff_eq, assert_abs_diff_eq};
-use estimators::common::stats::{logsumexp, mean_se, softmax};
-use estimators::{
+use example::common::stats::{logsumexp, mean_se, softmax};
+use example::{
     BiasVariance, Config, Draws, Estimator, Toy, bias_variance, conditional_noise, gradients,
     optimise, relax_relaxed_mean, run, toys, write_outputs,
 };
@@ -314,7 +314,7 @@ fn gumbel_rao_has_straight_throughs_mean_and_less_variance() {
                     assert!(m.mean.abs() < 4.0 * m.se, "{name}, component {c}: {m:?}");
                 }
             }
-            let var = |g: &[f64]| estimators::common::stats::vector_stats(g, dim);
+            let var = |g: &[f64]| example::common::stats::vector_stats(g, dim);
             let (s_st, s1, s10, s100) = (var(&st), var(&gr1), var(&gr10), var(&gr100));
             // K = 1: one conditional draw given D has the law of the unconditional noise,
             // so Gumbel-Rao is straight-through in distribution: equal variances
@@ -360,7 +360,7 @@ fn optimisation_curves() {
     let gs = optimise(&toy, Estimator::GumbelSoftmax, Some(1.0), &cfg, 9).unwrap();
     assert_eq!(exact.steps.len(), 1 + cfg.steps / cfg.every);
     assert_abs_diff_eq!(exact.mean[0], 0.2525, epsilon = 1e-12);
-    let last = |c: &estimators::Curve| *c.mean.last().unwrap();
+    let last = |c: &example::Curve| *c.mean.last().unwrap();
     assert!(last(&exact) < 0.21, "exact: {}", last(&exact));
     assert!(last(&loo) < 0.215, "LOO: {}", last(&loo));
     assert!(

@@ -4,14 +4,12 @@
 
 #[path = "../../examples/gumbel_max.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
-mod gumbel_max;
+mod example;
 
 use crate::support::{in_pool, scratch_dir};
 use approx::{abs_diff_eq, assert_abs_diff_eq, relative_eq};
-use gumbel_max::common::stats::{
-    chi_square, chi_square_sf, gamma_q, ln_gamma, ln_gamma_q, softmax,
-};
-use gumbel_max::{Config, LOGITS, MASKED, Report, ks_uniform, run, write_outputs};
+use example::common::stats::{chi_square, chi_square_sf, gamma_q, ln_gamma, ln_gamma_q, softmax};
+use example::{Config, LOGITS, MASKED, Report, ks_uniform, run, write_outputs};
 
 #[test]
 fn ln_gamma_matches_factorials_and_half_integers() {

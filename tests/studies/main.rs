@@ -12,6 +12,11 @@
 //!
 //! `cargo test --release --test studies -- estimators::` runs one module.
 
+// Each example is a crate of its own and declares `examples/common/` itself (`mod common`);
+// here the three are modules of one binary, so that folder is loaded three times, as it was
+// when each study had its own test binary.
+#![allow(clippy::duplicate_mod)]
+
 mod estimators;
 mod gumbel_max;
 #[path = "../support/mod.rs"]

@@ -5,13 +5,13 @@
 
 #[path = "../../examples/temperature_sweep.rs"]
 #[allow(dead_code)] // the tests run the example's core, not its main()
-mod temperature_sweep;
+mod example;
 
 use crate::support::{in_pool, scratch_dir};
 use approx::{abs_diff_eq, assert_abs_diff_eq, relative_eq};
-use temperature_sweep::common::plot::{self, Cell};
-use temperature_sweep::common::stats::{chi_square, log_grid, softmax};
-use temperature_sweep::{
+use example::common::plot::{self, Cell};
+use example::common::stats::{chi_square, log_grid, softmax};
+use example::{
     Config, LOGITS, Report, cell_probabilities, entropy_large_tau, logits3, max_y_large_tau, run,
     simplex_log_density, simplex_samples, sweep, top_gap_density, tv_small_tau, tv_two_way,
     write_outputs,
