@@ -17,5 +17,6 @@ criterion::criterion_main!(
     benchmarks::binary_concrete::benches,
     benchmarks::data::benches,
     benchmarks::autograd::benches,
+    benchmarks::estimators::benches,
     benchmarks::gan::benches,
 );

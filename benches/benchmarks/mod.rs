@@ -5,6 +5,7 @@ pub mod autograd;
 pub mod binary_concrete;
 pub mod data;
 pub mod elementwise;
+pub mod estimators;
 pub mod gan;
 pub mod gumbel;
 pub mod gumbel_rao;
