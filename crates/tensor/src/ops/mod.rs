@@ -12,7 +12,8 @@
 //! - [`softmax`](mod@softmax): softmax and log-softmax over the last dimension, forward and backward.
 //! - [`matmul`](mod@matmul): 2-D matrix products with optional transposes, through the `gemm` crate.
 //! - [`gumbel`]: Gumbel noise streams, the fused Gumbel-Softmax forward and backward,
-//!   Gumbel-max sampling and the ExpConcrete density (a folder: the op has its own kernels).
+//!   Gumbel-max sampling, the ExpConcrete density, the Gumbel-Rao backward with its
+//!   conditional sampler, and the binary Concrete (a folder: the op has its own kernels).
 
 #[cfg(test)]
 #[macro_use]
@@ -30,8 +31,9 @@ pub use elementwise::{
     relu, relu_backward, scale, sigmoid, sigmoid_backward, sub, sum_rows, tanh, tanh_backward,
 };
 pub use gumbel::{
-    GumbelRng, GumbelSoftmax, Noise, Temperature, exp_concrete_log_density, gumbel_max,
-    gumbel_noise, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise,
+    GumbelRng, GumbelSoftmax, Noise, Temperature, binary_concrete, binary_concrete_backward,
+    conditional_gumbel_noise, exp_concrete_log_density, gumbel_max, gumbel_noise,
+    gumbel_rao_backward, gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise,
     uniform_noise,
 };
 pub use matmul::{matmul, matmul_acc};
