@@ -15,6 +15,7 @@
 //! | [`Estimator::ReinMax`] | `D` | `2 J(p_half) dy - J(pi) dy / 2`, `p_half = (softmax(l / tau) + D) / 2` | second order |
 //! | [`Estimator::GumbelRao`] | `D = one_hot(argmax(l + g))` | `mean_k J(y_k) dy / tau`, `g_k ~ Gumbel` given `D` | ST-GS's |
 //! | [`Estimator::GappedStraightThrough`] | `D` | `J(softmax(gapped(l, D) / tau)) dy / tau`, [`gapped_logits`] | yes |
+//! | [`rebar`], RELAX ([`ControlVariateDraw::estimate`]) | `D` (or Bernoulli `b`) | `(f(D) - c(z~)) grad_l ln pi_D + grad_l c(z) - grad_l c(z~)` | none |
 //!
 //! References: Williams 1992 (REINFORCE); Mnih and Rezende 2016, "Variational inference for
 //! Monte Carlo objectives" (VIMCO: the leave-one-out baseline); Bengio, Leonard and
@@ -26,7 +27,15 @@
 //! 2021, "Rao-Blackwellizing the Straight-Through Gumbel-Softmax Gradient Estimator"
 //! (Gumbel-Rao); Fan, Chi, Rudnicky and Ramadge, ICML 2022, "Training Discrete Deep
 //! Generative Models via Gapped Straight-Through Estimator" (gapped straight-through;
-//! reference code github.com/chijames/GST, `gst_mover` in `model/basic.py`).
+//! reference code github.com/chijames/GST, `gst_mover` in `model/basic.py`); Tucker et al.
+//! 2017 (REBAR) and Grathwohl et al., ICLR 2018 (RELAX; reference code
+//! github.com/duvenaud/relax).
+//!
+//! REBAR and RELAX are not [`Estimator`] variants: their control variate evaluates the
+//! objective (or a learned surrogate) on continuous points, so they take the objective as a
+//! function and have parameters of their own, trained on the estimator's variance through a
+//! second derivative. They have their own draw ([`control_variate_draw`]) and estimate
+//! ([`ControlVariateDraw::estimate`]), for categorical and Bernoulli variables ([`Family`]).
 //!
 //! ## One shape for all of them
 //! ```
@@ -64,10 +73,12 @@
 //! | `mod.rs` | [`Estimator`], [`Draw`], the names |
 //! | `score_function.rs` | [`ScoreFunction`], [`Baseline`], [`score_term`] |
 //! | `gumbel_rao.rs` | [`gumbel_rao`] on the tensor crate's fused conditional kernel |
+//! | `control_variate.rs` | REBAR ([`rebar`]) and RELAX ([`ControlVariateDraw::estimate`]), categorical and Bernoulli |
 //! | `straight_through.rs` | [`straight_through`], [`reinmax`] and [`gapped_straight_through`]: a one-hot forward with a softmax-Jacobian backward |
 //!
 //! The relaxed estimators are the Gumbel-Softmax node of [`crate::ops::gumbel`].
 
+mod control_variate;
 mod gumbel_rao;
 mod score_function;
 mod straight_through;
@@ -81,6 +92,10 @@ use gumbel_tensor::{Element, Error, Result, Tensor};
 use crate::ops::gumbel::gumbel_softmax;
 use crate::tape::Var;
 
+pub use control_variate::{
+    ControlVariateDraw, ControlVariateEstimate, Family, control_variate_draw,
+    control_variate_draw_with_noise, rebar,
+};
 pub use gumbel_rao::gumbel_rao;
 pub use score_function::{Baseline, ScoreFunction, score_term};
 pub use straight_through::{
@@ -314,6 +329,12 @@ impl FromStr for Estimator {
                 };
                 Ok(Estimator::GappedStraightThrough { gap })
             }
+            "rebar" | "relax" => Err(bad(
+                "REBAR and RELAX take the objective as a function and train a control \
+                 variate: use estimators::control_variate_draw and ControlVariateDraw::estimate \
+                 (or estimators::rebar)"
+                    .into(),
+            )),
             _ => Err(Error::invalid_argument(
                 OP,
                 format!("unknown estimator '{s}'; known: {NAMES}"),
@@ -369,7 +390,9 @@ mod tests {
             ("gapped_st:-1", "finite number >= 0"),
             ("gapped_st:inf", "finite number >= 0"),
             ("gapped_st:q", "finite number >= 0, or p"),
-            ("rebar", "unknown estimator 'rebar'"),
+            ("rebar", "take the objective as a function"),
+            ("relax:4", "control_variate_draw"),
+            ("rebarr", "unknown estimator 'rebarr'"),
         ] {
             let err = bad.parse::<Estimator>().unwrap_err().to_string();
             assert!(err.contains(says), "{bad}: {err}");

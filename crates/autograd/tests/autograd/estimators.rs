@@ -24,16 +24,16 @@ use gumbel_autograd::tensor::Tensor;
 use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, Temperature};
 
 /// One categorical variable and its quadratic objective.
-struct Toy {
-    l: Vec<f64>,
-    w: Vec<f64>,
-    t: Vec<f64>,
+pub(crate) struct Toy {
+    pub(crate) l: Vec<f64>,
+    pub(crate) w: Vec<f64>,
+    pub(crate) t: Vec<f64>,
 }
 
 impl Toy {
     /// `k` classes with logits, weights and targets from a fixed formula (no two classes
     /// alike, probabilities neither tiny nor dominant).
-    fn new(k: usize, salt: usize) -> Toy {
+    pub(crate) fn new(k: usize, salt: usize) -> Toy {
         let h = |i: usize, m: usize| ((i * 7919 + salt * 104_729 + m * 31) % 1000) as f64 / 1000.0;
         Toy {
             l: (0..k).map(|i| 2.0 * h(i, 1) - 1.0).collect(),
@@ -42,11 +42,11 @@ impl Toy {
         }
     }
 
-    fn k(&self) -> usize {
+    pub(crate) fn k(&self) -> usize {
         self.l.len()
     }
 
-    fn pi(&self) -> Vec<f64> {
+    pub(crate) fn pi(&self) -> Vec<f64> {
         let m = self.l.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
         let e: Vec<f64> = self.l.iter().map(|x| (x - m).exp()).collect();
         let s: f64 = e.iter().sum();
@@ -54,7 +54,7 @@ impl Toy {
     }
 
     /// `f(e_d)`.
-    fn f(&self, d: usize) -> f64 {
+    pub(crate) fn f(&self, d: usize) -> f64 {
         (0..self.k())
             .map(|c| {
                 let y = if c == d { 1.0 } else { 0.0 };
@@ -64,7 +64,7 @@ impl Toy {
     }
 
     /// `d E[f] / d l` by enumeration.
-    fn exact(&self) -> Vec<f64> {
+    pub(crate) fn exact(&self) -> Vec<f64> {
         let pi = self.pi();
         let ef: f64 = (0..self.k()).map(|d| pi[d] * self.f(d)).sum();
         (0..self.k()).map(|j| pi[j] * (self.f(j) - ef)).collect()
@@ -72,7 +72,7 @@ impl Toy {
 }
 
 /// Mean and standard error of each column of `rows`.
-fn mean_se(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
+pub(crate) fn mean_se(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
     let n = rows.len() as f64;
     let k = rows[0].len();
     let mean: Vec<f64> = (0..k)
@@ -88,7 +88,7 @@ fn mean_se(rows: &[Vec<f64>]) -> (Vec<f64>, Vec<f64>) {
 }
 
 /// The largest `|mean - exact| / se` over the components (`se` floored at 1e-12).
-fn worst_z(rows: &[Vec<f64>], exact: &[f64]) -> f64 {
+pub(crate) fn worst_z(rows: &[Vec<f64>], exact: &[f64]) -> f64 {
     let (mean, se) = mean_se(rows);
     mean.iter()
         .zip(&se)

@@ -5,11 +5,13 @@
 //! | module | what it checks |
 //! |---|---|
 //! | `estimators` | the gradient estimators against enumeration, the authors' code and packages |
+//! | `control_variate` | REBAR and RELAX: enumeration, the conditional samples, the variance's gradient, a learned surrogate |
 //! | `higher_order` | gradients of gradients: closed forms, a RELAX-shaped objective, errors |
 //! | `pytorch_crosscheck` | ops and optimizers against PyTorch float64 |
 //!
 //! `cargo test --release -p gumbel-autograd --test autograd -- estimators::` runs one module.
 
+mod control_variate;
 mod estimators;
 mod higher_order;
 mod pytorch_crosscheck;
