@@ -11,6 +11,10 @@
 //! (64 x 50257), 1 and 2 threads; throughput in logits (`rows * cols`) per step.
 //! `benches/peers/estimators_bench.py` times the same steps in PyTorch
 //! (`F.gumbel_softmax`, the `reinmax` package, and the others written in PyTorch ops).
+//! `rebar` is the control-variate family's step: `control_variate_draw` (categorical), the
+//! objective at the sample and REBAR's `c = eta f(softmax(z / lambda))` at `z` and `z~`
+//! (`eta = 1`, `lambda = tau`, both leaves), and one backward pass of `loss + variance`,
+//! which trains `eta` and `lambda` through a second derivative as a real step does.
 //! Run: `cargo bench --bench main -- estimator_step`.
 
 use std::hint::black_box;
@@ -18,7 +22,7 @@ use std::sync::Arc;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use gumbel_autograd::Tape;
-use gumbel_autograd::estimators::Estimator;
+use gumbel_autograd::estimators::{Estimator, Family, control_variate_draw, rebar};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature};
 
@@ -63,6 +67,20 @@ fn step(
     g.take(logits).unwrap()
 }
 
+/// One REBAR step (see the module docs); returns the logits' gradient.
+fn rebar_step(l: &Arc<Tensor<f32>>, w: &Arc<Tensor<f32>>, rng: &mut GumbelRng) -> Tensor<f32> {
+    let tape = Tape::<f32>::new();
+    let logits = tape.leaf_shared(Arc::clone(l), true);
+    let w = tape.leaf_shared(Arc::clone(w), false);
+    let eta = tape.leaf(Tensor::full([1], 1.0));
+    let lambda = tape.leaf(Tensor::full([1], TAU));
+    let draw = control_variate_draw(&logits, Family::Categorical, rng).unwrap();
+    let f = draw.value.mul(&w).unwrap().sum_axis(1).unwrap();
+    let est = rebar(&draw, &f, |y| y.mul(&w)?.sum_axis(1), &eta, &lambda).unwrap();
+    let mut g = tape.backward(est.loss.add(&est.variance).unwrap()).unwrap();
+    g.take(logits).unwrap()
+}
+
 fn estimator_steps(c: &mut Criterion) {
     let mut group = c.benchmark_group("estimator_step/f32");
     for threads in THREADS {
@@ -84,6 +102,10 @@ fn estimator_steps(c: &mut Criterion) {
                     pool.install(|| b.iter(|| black_box(step(&mut est, &l, &w, &mut rng))))
                 });
             }
+            let mut rng = GumbelRng::new(1);
+            group.bench_function(BenchmarkId::new("rebar", &param), |b| {
+                pool.install(|| b.iter(|| black_box(rebar_step(&l, &w, &mut rng))))
+            });
         }
     }
     group.finish();

@@ -53,6 +53,7 @@
 
 use gumbel_tensor::ops::gumbel::{GumbelRng, uniform_noise};
 use gumbel_tensor::ops::softmax::softmax;
+use gumbel_tensor::ops::{self as k};
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
 use crate::tape::{CreateGraph, Var};
@@ -220,9 +221,9 @@ fn categorical<'t, T: Element>(
     let l = logits.value()?;
     let (rows, classes) = (l.rows(), l.cols());
     let log_p = logits.log_softmax()?;
-    let g = Tensor::from_fn(l.shape(), |i| {
-        T::from_f64(-(-u.as_slice()[i].to_f64().ln()).ln())
-    });
+    // g = -ln(-ln u) and e = -ln v with the tensor crate's SIMD ln
+    let g = k::neg(&k::ln(&k::neg(&k::ln(u))));
+    let e = k::neg(&k::ln(v));
     let z = log_p.add(&tape.constant(g))?;
     let zv = z.value()?;
     let index: Vec<usize> = (0..rows)
@@ -237,18 +238,14 @@ fn categorical<'t, T: Element>(
     }
     // z~ = ln p - ln(E0 + Eb p): E0 holds e_i off the sample and 0 on it, Eb holds e_b on
     // the whole row, so that the sample's own column is ln p_b - ln(e_b p_b) = -ln e_b.
-    let e = |i: usize| -v.as_slice()[i].to_f64().ln();
-    let e0 = Tensor::from_fn([rows, classes], |i| {
-        if i % classes == index[i / classes] {
-            T::ZERO
-        } else {
-            T::from_f64(e(i))
-        }
-    });
-    let eb = Tensor::from_fn([rows, classes], |i| {
-        let r = i / classes;
-        T::from_f64(e(r * classes + index[r]))
-    });
+    let mut e0 = e;
+    let mut eb = Tensor::<T>::zeros([rows, classes]);
+    for (r, &c) in index.iter().enumerate() {
+        let row = e0.row_mut(r);
+        let top = row[c];
+        row[c] = T::ZERO;
+        eb.row_mut(r).fill(top);
+    }
     let z_tilde = log_p.sub(
         &log_p
             .exp()?
@@ -272,10 +269,9 @@ fn bernoulli<'t, T: Element>(
     let tape = logits.tape();
     let l = logits.value()?;
     let shape = l.shape().to_vec();
-    let logit_u = Tensor::from_fn(shape.clone(), |i| {
-        let x = u.as_slice()[i].to_f64();
-        T::from_f64(x.ln() - (-x).ln_1p())
-    });
+    // logit(u) = ln u - ln(1 - u): rounding 1 - u costs ln(1 - u) an absolute error below
+    // the element type's epsilon, negligible beside ln u where it matters (u small)
+    let logit_u = k::sub(&k::ln(u), &k::ln(&k::add_scalar(&k::neg(u), T::ONE)))?;
     let z = logits.add(&tape.constant(logit_u))?;
     let zv = z.value()?;
     let b = Tensor::from_fn(shape.clone(), |i| {
@@ -286,16 +282,21 @@ fn bernoulli<'t, T: Element>(
         }
     });
     let one = |i: usize| b.as_slice()[i].to_f64() > 0.0;
-    let vi = |i: usize| v.as_slice()[i].to_f64();
     // z~ = s (ln(1 + a exp(s l)) - ln c), s = +-1, a = v or 1 - v, c = 1 - a
     let sign = tape.constant(Tensor::from_fn(shape.clone(), |i| {
         T::from_f64(if one(i) { 1.0 } else { -1.0 })
     }));
     let a = Tensor::from_fn(shape.clone(), |i| {
-        T::from_f64(if one(i) { vi(i) } else { 1.0 - vi(i) })
+        let vi = v.as_slice()[i];
+        if one(i) { vi } else { T::ONE - vi }
     });
+    let (ln_v, ln_1mv) = (k::ln(v), k::ln(&k::add_scalar(&k::neg(v), T::ONE)));
     let ln_c = Tensor::from_fn(shape.clone(), |i| {
-        T::from_f64(if one(i) { (-vi(i)).ln_1p() } else { vi(i).ln() })
+        if one(i) {
+            ln_1mv.as_slice()[i]
+        } else {
+            ln_v.as_slice()[i]
+        }
     });
     let z_tilde = logits
         .mul(&sign)?
