@@ -19,6 +19,11 @@ the logits. tau = 1. The estimators, in PyTorch:
   gapped_st_gap_p     the same with the adaptive gap -ln(1 - pi_D) / pi_D
   reinforce_loo_k4    4 samples per row (torch.multinomial), leave-one-out baseline, the
                       surrogate (f_k - b_k).detach() * log pi_{D_k}
+  rebar               REBAR (docs/estimators.md): z = log_softmax(l) + g, D = argmax z, z~ given D,
+                      c(z) = eta f(softmax(z / lambda)) with eta = 1, lambda = tau as leaves,
+                      g_hat = (f - c(z~)) (D - pi) + grad_l c(z) - grad_l c(z~) (create_graph),
+                      one backward of the surrogate (g_hat.detach() * l).sum() + (g_hat ** 2).sum(),
+                      which trains eta and lambda as the Rust step does
 
 These are written here from the formulas (not copied from the authors' code); each matches
 the Rust estimator's gradient in distribution, which is what a user comparing costs needs.
@@ -121,6 +126,30 @@ def reinforce_loo_loss(l, w, k=4):
     return f.sum() / k + surrogate - surrogate.detach()
 
 
+def rebar_loss(l, w):
+    eta = torch.ones(1, requires_grad=True)
+    lam = torch.full((1,), TAU, requires_grad=True)
+    x = l.detach().requires_grad_(True)  # z and z~ hang off a copy, as in the Rust code
+    logp = torch.log_softmax(x, -1)
+    g = -torch.empty_like(logp).exponential_().log()
+    z = logp + g
+    index = z.detach().argmax(-1, keepdim=True)
+    e = torch.empty_like(logp).exponential_()
+    eb = e.gather(-1, index)
+    e0 = e.scatter(-1, index, 0.0)
+    z_tilde = logp - torch.log(e0 + eb * logp.exp())
+    d = one_hot(index.squeeze(-1), l.shape[-1])
+
+    def c(v):
+        return eta * (torch.softmax(v / lam, -1) * w).sum(-1)
+
+    f = (d * w).sum(-1)
+    cz, czt = c(z), c(z_tilde)
+    grad = torch.autograd.grad((cz - czt).sum(), x, create_graph=True)[0]
+    g_hat = (f - czt).unsqueeze(-1) * (d - logp.detach().exp()) + grad
+    return (g_hat.detach() * l).sum() + (g_hat ** 2).sum()
+
+
 def value_loss(value_fn):
     return lambda l, w: (value_fn(l) * w).sum()
 
@@ -134,6 +163,7 @@ STEPS = {
     "gapped_st": value_loss(lambda l: gapped(l, False)),
     "gapped_st_gap_p": value_loss(lambda l: gapped(l, True)),
     "reinforce_loo_k4": reinforce_loo_loss,
+    "rebar": rebar_loss,
 }
 
 
