@@ -30,6 +30,9 @@
 //! | Gumbel-Softmax | `J^T grad f(y)`: the pathwise gradient of the relaxed `E f(y)` | biased |
 //! | straight-through | `J^T grad f(e_D)`: forward at the one-hot, backward through `y` | biased |
 //! | Gumbel-Rao, K | `(1/K) sum_k J_k^T grad f(e_D)`, `y_k` from noise drawn given `D` | = straight-through's |
+//! | ReinMax (tau >= 1) | `2 J((softmax(l/tau) + e_D)/2) grad f(e_D) - J(p) grad f(e_D) / 2` | second order |
+//! | gapped straight-through | `J(softmax(gapped(l, D)/tau)) grad f(e_D) / tau`, gap 1 | biased |
+//! | REBAR | `(f(e_D) - c(z~)) (e_D - p) + grad c(z) - grad c(z~)`, `c = f(softmax(./tau))` | exact |
 //!
 //! The leave-one-out baseline (Kool et al. 2019, with two samples): each sample's
 //! baseline is the other's `f`, independent of it, so the estimator stays unbiased; the
@@ -43,6 +46,25 @@
 //!
 //! The relaxed estimators run on the library's fused kernels: `gumbel_softmax_with_noise`
 //! for `y`, `gumbel_softmax_backward` for `J^T dy`.
+//!
+//! The last three come from the library, `gumbel_autograd::estimators`, run as they would
+//! run in a model ([`library_gradients`]): a tape with `[n, k]` logits, each row the toy's
+//! logits, so one backward pass gives `n` independent per-draw estimates (one per row). They
+//! draw their own samples (a seed derived from the draws'), not [`Draws::g`]:
+//! - ReinMax (Liu et al. 2023, `reinmax`): Heun's method where straight-through is Euler's;
+//!   for an `f` quadratic in the one-hot, as on these toys, its mean at `tau = 1` is the
+//!   exact gradient. Its authors require `tau >= 1`, so it has rows at those temperatures
+//!   only (and no `1/tau` factor).
+//! - gapped straight-through (Fan et al. 2022, `gapped_st`, fixed gap 1): no noise in the
+//!   backward; the logits are moved so that `D` leads every other class by at least 1, and
+//!   the gradient goes through `softmax` of them at temperature tau.
+//! - REBAR (Tucker et al. 2017, `control_variate_draw` and `rebar`): REINFORCE with the
+//!   control variate `c(z) = eta f(softmax(z / lambda))` on the Gumbel relaxation
+//!   `z = ln p + g`, and `z~ ~ p(z | D)` drawn given the sample; `eta = 1` and
+//!   `lambda = tau`, the relaxation at the same temperature as the others. Unbiased at every
+//!   tau; tau only changes how well `c` tracks `f`. On the RELAX toy it is the authors'
+//!   Bernoulli toy written as a 2-class categorical (the relaxation of `(phi, 0)` by
+//!   `softmax` is the binary Concrete `sigmoid((phi + logistic)/tau)`).
 //!
 //! Outputs: bias and variance of each estimator across tau (with standard errors), and
 //! optimisation curves (Adam on the logits with each estimator; the exact loss over steps).
@@ -61,6 +83,8 @@ use clap::Parser;
 use common::out::{Csv, OutArgs};
 use common::plot::{self, Chart, Series};
 use common::stats::{VectorStats, log_grid, logsumexp, softmax, vector_stats};
+use gumbel_autograd::estimators::{self, Family, control_variate_draw, rebar};
+use gumbel_autograd::{Tape, Var};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, TempGrad, Temperature, gumbel_max, gumbel_noise,
@@ -282,17 +306,26 @@ pub enum Estimator {
     StraightThrough,
     /// Gumbel-Rao with `K` conditional noise draws.
     GumbelRao(usize),
+    /// ReinMax, the library's `reinmax` (`tau >= 1`).
+    ReinMax,
+    /// Gapped straight-through with the fixed gap 1, the library's `gapped_st`.
+    GappedSt,
+    /// REBAR with `eta = 1`, `lambda = tau`, the library's `rebar`.
+    Rebar,
 }
 
 impl Estimator {
     /// The estimators of the bias/variance study.
-    pub const STUDIED: [Estimator; 6] = [
+    pub const STUDIED: [Estimator; 9] = [
         Estimator::Reinforce,
         Estimator::ReinforceLoo,
         Estimator::GumbelSoftmax,
         Estimator::StraightThrough,
         Estimator::GumbelRao(10),
         Estimator::GumbelRao(100),
+        Estimator::ReinMax,
+        Estimator::GappedSt,
+        Estimator::Rebar,
     ];
 
     /// A short name for tables, files and legends.
@@ -304,15 +337,70 @@ impl Estimator {
             Estimator::GumbelSoftmax => "Gumbel-Softmax".into(),
             Estimator::StraightThrough => "ST Gumbel-Softmax".into(),
             Estimator::GumbelRao(k) => format!("Gumbel-Rao K={k}"),
+            Estimator::ReinMax => "ReinMax".into(),
+            Estimator::GappedSt => "gapped ST".into(),
+            Estimator::Rebar => "REBAR".into(),
         }
     }
 
     /// Whether the estimator depends on the temperature.
     pub fn uses_tau(&self) -> bool {
-        matches!(
+        !matches!(
             self,
-            Estimator::GumbelSoftmax | Estimator::StraightThrough | Estimator::GumbelRao(_)
+            Estimator::Exact | Estimator::Reinforce | Estimator::ReinforceLoo
         )
+    }
+
+    /// The temperatures of `taus` the estimator is measured at: `[None]` for those that do
+    /// not use one, and for ReinMax only `tau >= 1` (the library refuses the others, as its
+    /// authors' code does).
+    pub fn taus(&self, taus: &[f64]) -> Vec<Option<f64>> {
+        if !self.uses_tau() {
+            return vec![None];
+        }
+        taus.iter()
+            .copied()
+            .filter(|&t| *self != Estimator::ReinMax || t >= 1.0)
+            .map(Some)
+            .collect()
+    }
+
+    /// The estimator's mean on the RELAX toy `Toy::relax(t)` at its starting point `phi = 0`,
+    /// in closed form, for the estimators with a temperature:
+    /// - Gumbel-Softmax, straight-through and its Rao-Blackwellisation: [`relax_relaxed_mean`];
+    /// - gapped straight-through: `(1 - 2t) sigmoid'(1/tau) / tau`. At `phi = 0` the moved
+    ///   logits are 0 for `D` and -1 for the other class, so `y = softmax(gapped / tau)` has
+    ///   `y_0 y_1 = sigmoid'(1/tau)` whatever `D` is, and the estimate is
+    ///   `y_0 y_1 grad_0 f(e_D) / tau = 2 (b - t) sigmoid'(1/tau) / tau`, `E[b] = 1/2`;
+    /// - ReinMax: the exact `(1 - 2t)/4`. At `phi = 0`, `softmax(l / tau) = (1/2, 1/2)` for
+    ///   every tau, the midpoint is `(3/4, 1/4)` or `(1/4, 3/4)` with `J_00 = 3/16`,
+    ///   `J(p)_00 = 1/4`, and `grad_0 f(e_D) = 2 (b - t)`, so every estimate is
+    ///   `2 (3/16) 2 (b - t) - (1/4) 2 (b - t) / 2 = (b - t)/2` (variance exactly 1/16);
+    /// - REBAR: the exact `(1 - 2t)/4` (it is unbiased).
+    pub fn relax_mean(&self, t: f64, tau: f64) -> Option<f64> {
+        let ds = |x: f64| {
+            let s = 1.0 / (1.0 + (-x).exp());
+            s * (1.0 - s)
+        };
+        match self {
+            Estimator::GumbelSoftmax | Estimator::StraightThrough | Estimator::GumbelRao(_) => {
+                Some(relax_relaxed_mean(t, tau))
+            }
+            Estimator::GappedSt => Some((1.0 - 2.0 * t) * ds(1.0 / tau) / tau),
+            Estimator::ReinMax | Estimator::Rebar => Some((1.0 - 2.0 * t) / 4.0),
+            Estimator::Exact | Estimator::Reinforce | Estimator::ReinforceLoo => None,
+        }
+    }
+
+    /// The library's estimator behind ReinMax and gapped straight-through (REBAR is not an
+    /// `estimators::Estimator`: it takes the objective as a function).
+    pub fn library(&self) -> Option<estimators::Estimator> {
+        let name = match self {
+            Estimator::ReinMax => "reinmax",
+            Estimator::GappedSt => "gapped_st",
+            _ => return None,
+        };
+        Some(name.parse().expect("a name the library knows"))
     }
 
     /// Evaluations of `f` per draw, and backward passes through the softmax per draw.
@@ -323,6 +411,11 @@ impl Estimator {
             Estimator::ReinforceLoo => (2, 0),
             Estimator::GumbelSoftmax | Estimator::StraightThrough => (1, 1),
             Estimator::GumbelRao(k) => (1, *k),
+            // ReinMax: two Jacobian products (at the midpoint and at p); REBAR: f at the
+            // sample and at the two relaxations, and a backward pass through each relaxation
+            Estimator::ReinMax => (1, 2),
+            Estimator::GappedSt => (1, 1),
+            Estimator::Rebar => (3, 2),
         }
     }
 
@@ -336,6 +429,9 @@ impl Estimator {
             Estimator::StraightThrough => 3,
             Estimator::GumbelRao(k) if *k < 50 => 4,
             Estimator::GumbelRao(_) => 5,
+            Estimator::ReinMax => 6,
+            Estimator::GappedSt => 9,
+            Estimator::Rebar => 8,
         }
     }
 }
@@ -353,7 +449,8 @@ pub struct Draws {
     /// A second, independent sample per draw (the leave-one-out baseline's).
     pub index2: Vec<usize>,
     /// Seed of Gumbel-Rao's conditional noise: block `b` of draws with `K` samples uses
-    /// the stream `(cond_seed + K * PHI, counter b)`.
+    /// the stream `(cond_seed + K * PHI, counter b)`. The library estimators' generator is
+    /// seeded with `cond_seed ^ LIBRARY_SALT` ([`library_gradients`]).
     pub cond_seed: u64,
 }
 
@@ -457,6 +554,76 @@ pub fn gradients(
         Estimator::GumbelRao(reps) => {
             out = gumbel_rao(toy, reps, &[tau], draws)?.remove(0);
         }
+        Estimator::ReinMax | Estimator::GappedSt | Estimator::Rebar => {
+            out = library_gradients(toy, est, tau, draws)?;
+        }
+    }
+    Ok(out)
+}
+
+/// Salt of the library estimators' seed: their generator is
+/// `GumbelRng::new(draws.cond_seed ^ LIBRARY_SALT)`, the same for ReinMax and gapped
+/// straight-through (so they share their samples `D`) and for every temperature.
+const LIBRARY_SALT: u64 = 0x6c69_6272_6172_7921;
+
+/// `f(y) = sum_i w_i (y_i - t_i)^2` for each row of `y` (one-hot or relaxed), on the tape.
+fn tape_objective<'t>(
+    w: &Var<'t, f64>,
+    t: &Var<'t, f64>,
+    y: &Var<'t, f64>,
+) -> gumbel_tensor::Result<Var<'t, f64>> {
+    let d = y.sub(t)?;
+    d.mul(&d)?.mul(w)?.sum_axis(1)
+}
+
+/// Per-draw estimates of the library's estimators (ReinMax, gapped straight-through, REBAR),
+/// in the layout of [`gradients`]: `[n, k]` logits on a tape, every row the toy's logits at
+/// `draws.logits`, the objective computed on the tape from the drawn value, one backward pass;
+/// row `r` of the logits' gradient is draw `r`'s estimate (the rows are independent
+/// variables). `n = draws.n()`; the samples are the library's own, drawn from
+/// `GumbelRng::new(draws.cond_seed ^ LIBRARY_SALT)`.
+pub fn library_gradients(
+    toy: &Toy,
+    est: Estimator,
+    tau: f64,
+    draws: &Draws,
+) -> gumbel_tensor::Result<Vec<f64>> {
+    let (k, n) = (toy.k(), draws.n());
+    let tape = Tape::<f64>::new();
+    let logits = tape.leaf(Tensor::from_fn([n, k], |i| draws.logits[i % k]));
+    let w = tape.constant(Tensor::new([k], toy.w.clone())?);
+    let t = tape.constant(Tensor::new([k], toy.t.clone())?);
+    let mut rng = GumbelRng::new(draws.cond_seed ^ LIBRARY_SALT);
+    let loss = match (est, est.library()) {
+        (_, Some(mut lib)) => {
+            let draw = lib.draw(&logits, Temperature::Tau(tau), &mut rng)?;
+            let f = tape_objective(&w, &t, &draw.value)?;
+            lib.loss(&draw, &f)?
+        }
+        (Estimator::Rebar, None) => {
+            let draw = control_variate_draw(&logits, Family::Categorical, &mut rng)?;
+            let f = tape_objective(&w, &t, &draw.value)?;
+            let eta = tape.constant(Tensor::new([1], vec![1.0])?);
+            let lambda = tape.constant(Tensor::new([1], vec![tau])?);
+            rebar(&draw, &f, |y| tape_objective(&w, &t, y), &eta, &lambda)?.loss
+        }
+        _ => {
+            return Err(gumbel_tensor::Error::invalid_argument(
+                "library_gradients",
+                format!("{} is not one of the library's estimators", est.name()),
+            ));
+        }
+    };
+    let grads = tape.backward(loss)?;
+    let g = grads.get(logits).ok_or_else(|| {
+        gumbel_tensor::Error::invalid_argument(
+            "library_gradients",
+            format!("{}: no gradient reached the logits", est.name()),
+        )
+    })?;
+    let mut out = Vec::with_capacity(n * toy.params.len());
+    for r in 0..n {
+        out.extend(toy.params.iter().map(|&j| g.row(r)[j]));
     }
     Ok(out)
 }
@@ -594,11 +761,7 @@ pub fn bias_variance(
     let exact = toy.exact_grad(&toy.logits);
     let mut out = Vec::new();
     for &est in estimators {
-        let taus: Vec<Option<f64>> = if est.uses_tau() {
-            taus.iter().map(|&t| Some(t)).collect()
-        } else {
-            vec![None]
-        };
+        let taus = est.taus(taus);
         let grads = match est {
             Estimator::GumbelRao(reps) => gumbel_rao(toy, reps, &cfg_taus(&taus), &draws)?,
             _ => taus
@@ -801,6 +964,8 @@ pub struct ToyReport {
     /// RELAX toys: `(tau, |bias|)` of Gumbel-Softmax and straight-through in closed form
     /// ([`relax_relaxed_mean`]) on a fine tau grid; empty for the categorical toy.
     pub relaxed_bias_exact: Vec<(f64, f64)>,
+    /// RELAX toys: the same for gapped straight-through ([`Estimator::relax_mean`]).
+    pub gapped_bias_exact: Vec<(f64, f64)>,
 }
 
 /// The three toys of the study.
@@ -821,28 +986,26 @@ pub fn run(cfg: &Config) -> gumbel_tensor::Result<Vec<ToyReport>> {
             let rows = bias_variance(toy, &Estimator::STUDIED, &cfg.taus, cfg.draws, seed)?;
             let mut curves = vec![optimise(toy, Estimator::Exact, None, &cfg.opt, seed + 1)?];
             for est in Estimator::STUDIED {
-                let taus: Vec<Option<f64>> = if est.uses_tau() {
-                    cfg.opt_taus.iter().map(|&t| Some(t)).collect()
-                } else {
-                    vec![None]
-                };
-                for tau in taus {
+                for tau in est.taus(&cfg.opt_taus) {
                     // every estimator gets the same run seeds
                     curves.push(optimise(toy, est, tau, &cfg.opt, seed + 100)?);
                 }
             }
             let exact = toy.exact_grad(&toy.logits);
-            let relaxed_bias_exact = match toy.relax_t {
+            // |closed-form mean - exact| of `est` on a fine tau grid (RELAX toys)
+            let closed_form_bias = |est: Estimator| match toy.relax_t {
                 Some(t) if cfg.taus.len() > 1 => {
                     let lo = cfg.taus.iter().copied().fold(f64::INFINITY, f64::min);
                     let hi = cfg.taus.iter().copied().fold(0.0, f64::max);
                     log_grid(lo, hi, 60)
                         .into_iter()
-                        .map(|tau| (tau, (relax_relaxed_mean(t, tau) - exact[0]).abs()))
+                        .filter_map(|tau| Some((tau, (est.relax_mean(t, tau)? - exact[0]).abs())))
                         .collect()
                 }
                 _ => Vec::new(),
             };
+            let relaxed_bias_exact = closed_form_bias(Estimator::GumbelSoftmax);
+            let gapped_bias_exact = closed_form_bias(Estimator::GappedSt);
             Ok(ToyReport {
                 toy: toy.name.clone(),
                 exact,
@@ -851,6 +1014,7 @@ pub fn run(cfg: &Config) -> gumbel_tensor::Result<Vec<ToyReport>> {
                 optimum: toy.optimum(),
                 relax_t: toy.relax_t,
                 relaxed_bias_exact,
+                gapped_bias_exact,
             })
         })
         .collect()
@@ -931,10 +1095,12 @@ pub fn write_outputs(reports: &[ToyReport], dir: &Path) -> Result<(), Box<dyn Er
                 &r.stats.variance_se,
                 &r.mse(),
                 &r.cosine,
-                // the RELAX toy's relaxed estimators (those with a tau): Gumbel-Softmax, and
-                // straight-through with its Rao-Blackwellisation (which keeps its mean)
+                // the RELAX toy's estimators with a temperature ([`Estimator::relax_mean`])
                 &match (rep.relax_t, r.tau) {
-                    (Some(t), Some(tau)) => (relax_relaxed_mean(t, tau) - r.exact[0]).to_string(),
+                    (Some(t), Some(tau)) => r
+                        .estimator
+                        .relax_mean(t, tau)
+                        .map_or(String::new(), |m| (m - r.exact[0]).to_string()),
                     _ => String::new(),
                 },
             ])?;
@@ -981,6 +1147,10 @@ pub fn write_outputs(reports: &[ToyReport], dir: &Path) -> Result<(), Box<dyn Er
     Ok(())
 }
 
+/// The variance panel's floor: smaller variances (gapped straight-through's at small tau)
+/// are in the CSV, not in the plot.
+const VARIANCE_FLOOR: f64 = 1e-8;
+
 /// Bias (left) and variance (right) against tau, log-log, with 2-standard-error bars;
 /// the temperature-free estimators as dashed horizontal lines (their measured bias norm is
 /// sampling noise: they are unbiased).
@@ -1023,8 +1193,29 @@ fn bias_variance_panels(root: &plot::Area, rep: &ToyReport) -> plot::PlotResult 
     bias.push(Series::new("||exact gradient||", flat, 7).dashed());
     if !rep.relaxed_bias_exact.is_empty() {
         let closed = rep.relaxed_bias_exact.clone();
-        bias.push(Series::new("GS and ST, closed form", closed, 8).dashed());
+        let gs = Estimator::GumbelSoftmax.color();
+        bias.push(Series::new("GS and ST, closed form", closed, gs).dashed());
     }
+    if !rep.gapped_bias_exact.is_empty() {
+        let closed = rep.gapped_bias_exact.clone();
+        let gapped = Estimator::GappedSt.color();
+        bias.push(Series::new("gapped ST, closed form", closed, gapped).dashed());
+    }
+    // gapped straight-through's variance falls like exp(-2/tau) as tau -> 0 (1e-40 at
+    // tau = 0.02): points below the floor are left out, so that the others stay readable
+    let var: Vec<Series> = var
+        .into_iter()
+        .map(|s| {
+            let kept: Vec<usize> = (0..s.points.len())
+                .filter(|&i| s.points[i].1 >= VARIANCE_FLOOR)
+                .collect();
+            Series {
+                points: kept.iter().map(|&i| s.points[i]).collect(),
+                err: kept.iter().filter_map(|&i| s.err.get(i).copied()).collect(),
+                ..s
+            }
+        })
+        .collect();
     plot::line_chart(
         &panels[0],
         &Chart::new(
@@ -1042,11 +1233,11 @@ fn bias_variance_panels(root: &plot::Area, rep: &ToyReport) -> plot::PlotResult 
         &Chart::new(
             format!("{}: variance tr Cov[g]", rep.toy),
             "tau",
-            "variance per draw (bars: 2 se)",
+            "variance per draw (bars: 2 se; below 1e-8 not drawn)",
         )
         .log_x()
         .log_y()
-        .legend(SeriesLabelPosition::UpperRight),
+        .legend(SeriesLabelPosition::LowerLeft),
         &var,
     )?;
     Ok(())
