@@ -724,3 +724,127 @@ fn masked_classes_get_exactly_zero_and_extremes_stay_finite() {
     masked_and_extremes::<f32>();
     masked_and_extremes::<f64>();
 }
+
+/// The uniforms of the draws below (`uniform_noise::<f64>(&[6, 8 + 5], GumbelRng::new(11))`,
+/// row `r K + k`: `u_top`, then `u_0 .. u_4`; the stream layout of the kernel's draws).
+const NSHEPPERD_U: [[f64; 6]; 6] = [
+    [
+        0.9788886119162984,
+        0.039502139106919354,
+        0.5103033902252473,
+        0.8819639691125406,
+        0.7275080371618935,
+        0.8649697813291067,
+    ],
+    [
+        0.2819915518423609,
+        0.20951389975623014,
+        0.8283466807702563,
+        0.1185124806204979,
+        0.8208352188020992,
+        0.5711507295719255,
+    ],
+    [
+        0.7252350820902477,
+        0.6278098466970953,
+        0.1049117036402275,
+        0.8970966677226505,
+        0.5476987091183664,
+        0.3933184997786262,
+    ],
+    [
+        0.20323241874549314,
+        0.9176071873760342,
+        0.49116226375261285,
+        0.9263125213632336,
+        0.2705554738022026,
+        0.19084442277076563,
+    ],
+    [
+        0.5763830482831435,
+        0.06897569837648077,
+        0.4580082268919673,
+        0.7910256779929316,
+        0.6342469851596723,
+        0.9284477804720755,
+    ],
+    [
+        0.35278772630961497,
+        0.953130745827144,
+        0.2570393384566524,
+        0.5747874984139213,
+        0.11930040281110432,
+        0.1549552464855407,
+    ],
+];
+
+/// The gradient nshepperd's `gumbel_rao` gives on the inputs below with those uniforms.
+const NSHEPPERD_DL: [f64; 10] = [
+    0.0031446528435851856,
+    0.04159970956310201,
+    0.027811623890649,
+    -0.06308787475474034,
+    -0.009468111542595869,
+    0.08410222933894135,
+    0.051183877276562484,
+    -0.023011730031678546,
+    -0.01131567578969224,
+    -0.10095870079413298,
+];
+
+/// Gumbel-Rao against an independent implementation: `gumbel_rao` of
+/// github.com/nshepperd/gumbel-rao-pytorch (at a09747d, `gumbel_rao.py`, run unchanged in
+/// PyTorch 2.15 float64), the public PyTorch one, whose conditional sampler takes
+/// exponentials `E` (`-ln(E_i e^{-l_i} + E_D / Z)` off the sample, `ln Z - ln E_D` on it):
+/// fed `E_i = -ln u_i` and `E_D = -ln u_top` from our kernel's uniforms, it draws the same
+/// noise as ours up to a constant per draw (ours is shifted so that the sample's `z` is 0),
+/// and its gradient is the mean of the straight-through backwards through
+/// `softmax((l + g_k)/tau)`. Both the kernel and the scalar reference must give its
+/// gradient, and the uniforms written into the script must be the kernel's. The script
+/// (`sys.path` pointing at a copy of `gumbel_rao.py`; `U` the rows of [`NSHEPPERD_U`]):
+///
+/// ```text
+/// import sys, math, torch
+/// import gumbel_rao as gr
+/// torch.set_default_dtype(torch.float64)
+/// U = [...]  # NSHEPPERD_U
+/// R, C, K, TAU = 2, 5, 3, 0.7
+/// I = torch.tensor([3, 1])
+/// logits = torch.tensor([[2.0 * math.sin(0.7 * (r * C + c) + 0.1) for c in range(C)]
+///                        for r in range(R)], requires_grad=True)
+/// dy = torch.tensor([[math.cos(0.3 * (r * C + c) + 0.2) for c in range(C)] for r in range(R)])
+/// E = torch.empty(K, R, C)
+/// for r in range(R):
+///     for k in range(K):
+///         row = U[r * K + k]
+///         for c in range(C):
+///             E[k, r, c] = -math.log(row[0] if c == I[r] else row[1 + c])
+/// torch.distributions.exponential.Exponential.sample = lambda self, shape=torch.Size(): E
+/// out = gr.gumbel_rao(logits, K, temp=TAU, I=I)
+/// (out * dy).sum().backward()
+/// print(logits.grad.flatten().tolist())
+/// ```
+#[test]
+fn gumbel_rao_matches_nshepperds_pytorch_implementation() {
+    let (rows, cols, k) = (2, 5, 3);
+    let u = uniform_noise::<f64>(&[rows * k, 8 + cols], &mut GumbelRng::new(11));
+    for (j, want) in NSHEPPERD_U.iter().enumerate() {
+        let row = u.row(j);
+        assert_eq!(row[0], want[0], "u_top of draw row {j}");
+        assert_eq!(&row[8..], &want[1..], "class uniforms of draw row {j}");
+    }
+    let l = Tensor::<f64>::from_fn([rows, cols], |i| 2.0 * (0.7 * i as f64 + 0.1).sin());
+    let dy = Tensor::<f64>::from_fn([rows, cols], |i| (0.3 * i as f64 + 0.2).cos());
+    let temp = Temperature::Tau(0.7);
+    let kernel = gumbel_rao_backward(&l, &[3, 1], &dy, temp, k, &mut GumbelRng::new(11)).unwrap();
+    let reference =
+        scalar::gumbel_rao_backward(&l, &[3, 1], &dy, temp, k, &mut GumbelRng::new(11)).unwrap();
+    for (name, dl) in [("kernel", &kernel), ("scalar reference", &reference)] {
+        for (i, (&ours, theirs)) in dl.as_slice().iter().zip(NSHEPPERD_DL).enumerate() {
+            assert!(
+                relative_eq!(ours, theirs, max_relative = 1e-12),
+                "{name}, element {i}: {ours} vs nshepperd's {theirs}"
+            );
+        }
+    }
+}
