@@ -1,8 +1,10 @@
 //! Benchmarks of the Gumbel-Rao backward (f32, tau = 0.5): the fused kernel with K = 1 and
 //! K = 10 conditional draws per row, on the GAN-vocabulary and GPT-2-vocabulary shapes,
-//! and the scalar reference on the smaller shape, 1 thread.
+//! and the scalar reference on the smaller shape, 1 thread; and the kernel at tau = 1, where
+//! a draw is an exponential race (`w / (E r + w)`: one ln and a division per class instead
+//! of two ln and an exp), `fused_simd_k{K}_tau1`.
 //!
-//! Group `gumbel_rao_bwd/f32`; ids `fused_simd_k{K}` and `scalar_k{K}` with parameter
+//! Group `gumbel_rao_bwd/f32`; ids `fused_simd_k{K}`, `fused_simd_k{K}_tau1` and `scalar_k{K}` with parameter
 //! `{rows}x{cols}/t{threads}`; throughput in elements counted K times
 //! (`K * rows * cols`: every draw is a pass over the row), so the figures compare
 //! directly with `gumbel_softmax_fwd/f32/fused_simd` (one draw per element). Run both in
@@ -60,6 +62,26 @@ fn backward(c: &mut Criterion) {
                     })
                 })
             });
+            group.bench_function(
+                BenchmarkId::new(format!("fused_simd_k{k}_tau1"), &param),
+                |b| {
+                    pool.install(|| {
+                        b.iter(|| {
+                            black_box(
+                                gumbel_rao_backward(
+                                    &l,
+                                    &index,
+                                    &dy,
+                                    Temperature::Tau(1.0),
+                                    k,
+                                    &mut rng,
+                                )
+                                .unwrap(),
+                            )
+                        })
+                    })
+                },
+            );
             if cols == 5000 {
                 group.bench_function(BenchmarkId::new(format!("scalar_k{k}"), &param), |b| {
                     pool.install(|| {

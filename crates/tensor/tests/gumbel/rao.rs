@@ -314,6 +314,9 @@ fn the_kernel_equals_the_mean_of_straight_through_backwards_on_the_materialised_
         (1usize, Temperature::Tau(0.5)),
         (4, Temperature::Tau(2.0)),
         (3, Temperature::Beta(5.0)),
+        // c = 1: the kernel's exponential race (w / (E r + w), no ln or exp of z)
+        (5, Temperature::Tau(1.0)),
+        (2, Temperature::Beta(1.0)),
     ] {
         let c = temp.scale("test").unwrap();
         let dl = gumbel_rao_backward(&l, &idx, &dy, temp, k, &mut GumbelRng::new(9)).unwrap();
@@ -442,6 +445,7 @@ fn twins<T: Element>(u: f64) {
             for temp in [
                 Temperature::Tau(T::from_f64(0.7)),
                 Temperature::Beta(T::from_f64(40.0)),
+                Temperature::Tau(T::ONE), // the c = 1 path
             ] {
                 let c = temp.scale("test").unwrap().to_f64();
                 let dl =
@@ -525,8 +529,10 @@ fn bitwise_across_threads<T: Element>() {
             let mut rng = GumbelRng::new(31);
             let temp = Temperature::Tau(T::from_f64(0.4));
             let dl = gumbel_rao_backward(&l, &idx, &dy, temp, k, &mut rng).unwrap();
+            // and the c = 1 path
+            let unit = gumbel_rao_backward(&l, &idx, &dy, Temperature::Tau(T::ONE), k, &mut rng);
             let g = conditional_gumbel_noise(&l, &idx, k, &mut rng).unwrap();
-            (dl, g)
+            (dl, unit.unwrap(), g)
         };
         let one = with_threads(1, run);
         for n in [2, 7] {

@@ -46,6 +46,13 @@
 //! `E_i r + w_i` is a positive normal number (`E_i >= 2^-24` in `f32`, `2^-53` in `f64`, and
 //! `r >= 1 / E_top >= 1/37`), as the `ln` polynomial needs.
 //!
+//! At `c = 1` (`tau = 1` or `beta = 1`) a draw is an exponential race:
+//! `e^{z_i} = e^{l_i - m0} / (E_i r + w_i) = w_i / (E_i r + w_i)`, one `ln` (for `E_i`) and
+//! one division per element and draw instead of two `ln` and an `exp` (`e_d = 1` as
+//! before; masked classes `0 / (E_i r) = 0`). The same numbers in exact arithmetic, other
+//! rounding: the `c = 1` results are not bitwise those of the general formula (tests check
+//! both against the references within their budgets).
+//!
 //! Each draw makes two passes over the row (in L1/L2 with the scratch):
 //!
 //! ```text
@@ -316,7 +323,7 @@ impl<T: Element> Sink<T> for Add<'_, T> {
 /// (after reading the previous draw's `e_i` there), returning `(S, T)`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn sweep<T: Element, K: Sink<T>>(
+fn sweep<T: Element, K: Sink<T>, const UNIT: bool>(
     l: &[T],
     w: &[T],
     dy: &[T],
@@ -337,11 +344,25 @@ fn sweep<T: Element, K: Sink<T>>(
     let mut s_acc = T::Lanes::splat(T::ZERO);
     let mut t_acc = T::Lanes::splat(T::ZERO);
     let zero = T::Lanes::splat(T::ZERO);
-    let mut z_of = |lv: T::Lanes, wv: T::Lanes, col: usize| -> T::Lanes {
+    let one = T::Lanes::splat(T::ONE);
+    // e = exp(c z), z = (l - m0) - ln(E r + w) (and z_d = 0 for the sample).
+    let mut e_of = |lv: T::Lanes, wv: T::Lanes, col: usize| -> T::Lanes {
         let big_e = -T::ln_lanes(T::uniforms(rng.next()));
-        let z = (lv - mv) - T::ln_lanes(big_e.mul_add(rv, wv));
-        let z = z.select_gt(zero, zero, z);
-        if col == dcol { z * dmask } else { z }
+        let denom = big_e.mul_add(rv, wv);
+        if UNIT {
+            // c = 1: exp(z) = e^{l - m0} / (E r + w) = w / (E r + w), at most 1: the draw's
+            // exponential race, one ln (for E) and a division instead of two ln and an exp
+            let ev = wv / denom;
+            if col == dcol {
+                ev * dmask + (one - dmask)
+            } else {
+                ev
+            }
+        } else {
+            let z = (lv - mv) - T::ln_lanes(denom);
+            let z = z.select_gt(zero, zero, z);
+            T::exp_lanes(if col == dcol { z * dmask } else { z } * cv)
+        }
     };
     let (mut ls, mut ws, mut ds) = (l.chunks_exact(n), w.chunks_exact(n), dy.chunks_exact(n));
     let mut es = e.chunks_exact_mut(n);
@@ -354,8 +375,7 @@ fn sweep<T: Element, K: Sink<T>>(
     {
         let gv = T::Lanes::load(g);
         sink.put(col, (gv - dotv) * T::Lanes::load(o) * fv);
-        let z = z_of(T::Lanes::load(a), T::Lanes::load(b), col);
-        let ev = T::exp_lanes(z * cv);
+        let ev = e_of(T::Lanes::load(a), T::Lanes::load(b), col);
         ev.store(o);
         s_acc += ev;
         t_acc = ev.mul_add(gv, t_acc);
@@ -372,8 +392,7 @@ fn sweep<T: Element, K: Sink<T>>(
         );
         let lv = T::Lanes::load_or(ls.remainder(), T::NEG_INFINITY);
         let wv = T::Lanes::load_or(ws.remainder(), T::ZERO);
-        let z = z_of(lv, wv, col);
-        let ev = T::exp_lanes(z * cv);
+        let ev = e_of(lv, wv, col);
         ev.store_part(o);
         s_acc += ev;
         t_acc = ev.mul_add(gv, t_acc);
@@ -435,7 +454,7 @@ fn add_term<T: Element>(e: &[T], dy: &[T], dot: T, f: T, acc: &mut [T]) {
 /// Initialises every element of `out` when it returns `Ok`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn rao_row<T: Element>(
+fn rao_row<T: Element, const UNIT: bool>(
     key: CallKey,
     r: usize,
     k: usize,
@@ -468,7 +487,7 @@ fn rao_row<T: Element>(
     // over draws is sequential: deterministic). Sweep 0 has no previous draw, sweep 1
     // writes `out`, the later ones add to it.
     let (mut rng, r0) = start(0);
-    let mut prev = scalars(sweep(
+    let mut prev = scalars(sweep::<T, _, UNIT>(
         l,
         w,
         dy,
@@ -484,7 +503,7 @@ fn rao_row<T: Element>(
     for j in 1..k {
         let (mut rng, r_j) = start(j);
         let st = if j == 1 {
-            sweep(
+            sweep::<T, _, UNIT>(
                 l,
                 w,
                 dy,
@@ -500,7 +519,7 @@ fn rao_row<T: Element>(
         } else {
             // SAFETY: sweep 1 initialised every element of `out`.
             let acc = unsafe { assume_init_mut(&mut *out) };
-            sweep(l, w, dy, m0, r_j, c, d, &mut rng, e, prev, &mut Add(acc))
+            sweep::<T, _, UNIT>(l, w, dy, m0, r_j, c, d, &mut rng, e, prev, &mut Add(acc))
         };
         prev = scalars(st);
     }
@@ -644,17 +663,12 @@ pub fn gumbel_rao_backward<T: Element>(
             k.saturating_mul(cols),
             Vec::new,
             |scratch, r, out| {
-                rao_row(
-                    key,
-                    r,
-                    k,
-                    logits.row(r),
-                    index[r],
-                    dy.row(r),
-                    c,
-                    scratch,
-                    out,
-                )
+                let (l, d, g) = (logits.row(r), index[r], dy.row(r));
+                if c == T::ONE {
+                    rao_row::<T, true>(key, r, k, l, d, g, c, scratch, out)
+                } else {
+                    rao_row::<T, false>(key, r, k, l, d, g, c, scratch, out)
+                }
             },
         )
     };
