@@ -17,6 +17,7 @@
 // when each study had its own test binary.
 #![allow(clippy::duplicate_mod)]
 
+mod estimator_benchmarks;
 mod estimators;
 mod gumbel_max;
 #[path = "../support/mod.rs"]
