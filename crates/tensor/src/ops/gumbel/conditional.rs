@@ -61,8 +61,8 @@
 //! ```
 //!
 //! and pass 2 of draw `k` runs in the same sweep as pass 1 of draw `k + 1` (reading `e_i`
-//! before overwriting it), so a row takes `K + 1` sweeps, each reading `l`, `w`, `dy`, `e`
-//! and `dl` once. `dl` is written once and updated `K - 1` times; nothing of size
+//! before overwriting it), so a row takes `K + 1` sweeps, each reading `l - m0` (stored once
+//! per row, so that no draw subtracts `m0` again), `w`, `dy`, `e` and `dl` once. `dl` is written once and updated `K - 1` times; nothing of size
 //! `K x classes` exists.
 //!
 //! ## Noise streams
@@ -206,7 +206,12 @@ fn check_args<T: Element>(
 /// `w_i = e^{l_i - m0}` into `w` and returns `(m0, Z' = sum_i w_i)`. `Z' >= 1` (the max's
 /// own term is 1).
 #[inline(always)]
-fn prepare_row<T: Element>(l: &[T], d: usize, w: &mut [T]) -> std::result::Result<(T, T), Fault> {
+fn prepare_row<T: Element>(
+    l: &[T],
+    d: usize,
+    shifted: &mut [T],
+    w: &mut [T],
+) -> std::result::Result<(T, T), Fault> {
     let n = T::Lanes::LANES;
     // LOOP 1: the max, and a sentinel sum that is NaN or +inf iff some logit is (or, a false
     // alarm the rescan clears, finite logits overflow it).
@@ -236,20 +241,26 @@ fn prepare_row<T: Element>(l: &[T], d: usize, w: &mut [T]) -> std::result::Resul
     }
     check_index(l, d)?;
 
-    // LOOP 2: w = exp(l - m0) (<= 1; masked classes 0), Z' = sum w.
+    // LOOP 2: shifted = l - m0 (what every draw's z starts from), w = exp(l - m0) (<= 1;
+    // masked classes 0), Z' = sum w.
     let mv = T::Lanes::splat(m0);
     let mut acc = T::Lanes::splat(T::ZERO);
     let mut ls = l.chunks_exact(n);
+    let mut ss = shifted.chunks_exact_mut(n);
     let mut ws = w.chunks_exact_mut(n);
-    for (a, o) in ls.by_ref().zip(ws.by_ref()) {
-        let e = T::exp_lanes(T::Lanes::load(a) - mv);
+    for ((a, h), o) in ls.by_ref().zip(ss.by_ref()).zip(ws.by_ref()) {
+        let x = T::Lanes::load(a) - mv;
+        x.store(h);
+        let e = T::exp_lanes(x);
         e.store(o);
         acc += e;
     }
     let o = ws.into_remainder();
     if !o.is_empty() {
         // tail: -inf gives exp = 0
-        let e = T::exp_lanes(T::Lanes::load_or(ls.remainder(), T::NEG_INFINITY) - mv);
+        let x = T::Lanes::load_or(ls.remainder(), T::NEG_INFINITY) - mv;
+        x.store_part(ss.into_remainder());
+        let e = T::exp_lanes(x);
         e.store_part(o);
         acc += e;
     }
@@ -324,10 +335,9 @@ impl<T: Element> Sink<T> for Add<'_, T> {
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn sweep<T: Element, K: Sink<T>, const UNIT: bool>(
-    l: &[T],
+    shifted: &[T],
     w: &[T],
     dy: &[T],
-    m0: T,
     r: T,
     c: T,
     d: usize,
@@ -337,7 +347,7 @@ fn sweep<T: Element, K: Sink<T>, const UNIT: bool>(
     sink: &mut K,
 ) -> (T, T) {
     let n = T::Lanes::LANES;
-    let (mv, rv, cv) = (T::Lanes::splat(m0), T::Lanes::splat(r), T::Lanes::splat(c));
+    let (rv, cv) = (T::Lanes::splat(r), T::Lanes::splat(c));
     let (dotv, fv) = (T::Lanes::splat(dot), T::Lanes::splat(f));
     let dcol = d - d % n;
     let dmask = zero_at_lane::<T>(d % n);
@@ -359,12 +369,16 @@ fn sweep<T: Element, K: Sink<T>, const UNIT: bool>(
                 ev
             }
         } else {
-            let z = (lv - mv) - T::ln_lanes(denom);
+            let z = lv - T::ln_lanes(denom);
             let z = z.select_gt(zero, zero, z);
             T::exp_lanes(if col == dcol { z * dmask } else { z } * cv)
         }
     };
-    let (mut ls, mut ws, mut ds) = (l.chunks_exact(n), w.chunks_exact(n), dy.chunks_exact(n));
+    let (mut ls, mut ws, mut ds) = (
+        shifted.chunks_exact(n),
+        w.chunks_exact(n),
+        dy.chunks_exact(n),
+    );
     let mut es = e.chunks_exact_mut(n);
     let mut col = 0;
     for (((a, b), g), o) in ls
@@ -466,11 +480,13 @@ fn rao_row<T: Element, const UNIT: bool>(
     out: &mut [MaybeUninit<T>],
 ) -> std::result::Result<(), Fault> {
     let n = l.len();
-    if scratch.len() < 2 * n {
-        scratch.resize(2 * n, T::ZERO);
+    if scratch.len() < 3 * n {
+        scratch.resize(3 * n, T::ZERO);
     }
-    let (w, e) = scratch[..2 * n].split_at_mut(n);
-    let (m0, zsum) = prepare_row(l, d, w)?;
+    let (shifted, rest) = scratch[..3 * n].split_at_mut(n);
+    let (w, e) = rest.split_at_mut(n);
+    let (_, zsum) = prepare_row(l, d, shifted, w)?;
+    let shifted: &[T] = shifted;
     let c_over_k = c / T::from_usize(k);
     // The draw's stream and r = Z' / E_top (the stream is then past the top's step).
     let start = |j: usize| {
@@ -488,10 +504,9 @@ fn rao_row<T: Element, const UNIT: bool>(
     // writes `out`, the later ones add to it.
     let (mut rng, r0) = start(0);
     let mut prev = scalars(sweep::<T, _, UNIT>(
-        l,
+        shifted,
         w,
         dy,
-        m0,
         r0,
         c,
         d,
@@ -504,10 +519,9 @@ fn rao_row<T: Element, const UNIT: bool>(
         let (mut rng, r_j) = start(j);
         let st = if j == 1 {
             sweep::<T, _, UNIT>(
-                l,
+                shifted,
                 w,
                 dy,
-                m0,
                 r_j,
                 c,
                 d,
@@ -519,7 +533,7 @@ fn rao_row<T: Element, const UNIT: bool>(
         } else {
             // SAFETY: sweep 1 initialised every element of `out`.
             let acc = unsafe { assume_init_mut(&mut *out) };
-            sweep::<T, _, UNIT>(l, w, dy, m0, r_j, c, d, &mut rng, e, prev, &mut Add(acc))
+            sweep::<T, _, UNIT>(shifted, w, dy, r_j, c, d, &mut rng, e, prev, &mut Add(acc))
         };
         prev = scalars(st);
     }
@@ -564,11 +578,11 @@ fn noise_row<T: Element>(
     out: &mut [MaybeUninit<T>],
 ) -> std::result::Result<(), Fault> {
     let n = l.len();
-    if scratch.len() < n {
-        scratch.resize(n, T::ZERO);
+    if scratch.len() < 2 * n {
+        scratch.resize(2 * n, T::ZERO);
     }
-    let w = &mut scratch[..n];
-    let (m0, zsum) = prepare_row(l, d, w)?;
+    let (shifted, w) = scratch[..2 * n].split_at_mut(n);
+    let (m0, zsum) = prepare_row(l, d, shifted, w)?;
     let nl = T::Lanes::LANES;
     for (j, g) in out.chunks_mut(n).enumerate() {
         let mut rng = LaneRng::new(key.row_key(r * k + j));
