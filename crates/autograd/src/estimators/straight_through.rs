@@ -45,7 +45,7 @@
 //! the one-hot at every order.
 
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature, gumbel_max};
-use gumbel_tensor::ops::reduce::scalar::logsumexp;
+use gumbel_tensor::ops::reduce::simd as reduce;
 use gumbel_tensor::ops::softmax::{softmax, softmax_backward};
 use gumbel_tensor::ops::{axpy, scale};
 use gumbel_tensor::{Element, Error, Result, Tensor};
@@ -169,7 +169,8 @@ pub enum Gap {
     Fixed(f64),
     /// `kappa = -ln(1 - pi_D) / pi_D` for each row, `pi = softmax(l)` (the authors' `gst-p`):
     /// a wide gap for a likely sample, a narrow one for an unlikely sample. Computed as
-    /// `(logsumexp(l) - logsumexp(l without D)) / pi_D`, exact also where `pi_D` rounds to 1
+    /// `(ln s - ln s_rest) / pi_D` with `s` and `s_rest` the sums of `e^{l_i - max l}` with and
+    /// without `D` (`= logsumexp(l) - logsumexp(l without D)`), exact also where `pi_D` rounds to 1
     /// (there the reference code scales `pi_D` by `1 - 1e-5` to keep the logarithm finite).
     /// A row whose other classes are all masked has `kappa = +inf`: they stay masked.
     Adaptive,
@@ -192,15 +193,15 @@ impl Gap {
         match self {
             Gap::Fixed(k) => k,
             Gap::Adaptive => {
-                let row: Vec<f64> = l.iter().map(|v| v.to_f64()).collect();
-                let lse = logsumexp(&row);
-                let rest: Vec<f64> = row
-                    .iter()
-                    .enumerate()
-                    .filter_map(|(i, &v)| (i != d).then_some(v))
-                    .collect();
-                let minus_ln_rest = lse - logsumexp(&rest); // -ln(1 - pi_D), +inf if none
-                minus_ln_rest / (row[d] - lse).exp()
+                // With m = max l: s_rest = sum_{i != D} e^{l_i - m} (the two sides of D, SIMD,
+                // no subtraction: exact also where pi_D rounds to 1), s = s_rest + e^{l_D - m};
+                // -ln(1 - pi_D) = ln s - ln s_rest (+inf if no other class is left).
+                let m = reduce::max(l);
+                let rest = reduce::sum_exp_shifted(&l[..d], m).to_f64()
+                    + reduce::sum_exp_shifted(&l[d + 1..], m).to_f64();
+                let top = (l[d].to_f64() - m.to_f64()).exp();
+                let all = rest + top;
+                (all.ln() - rest.ln()) / (top / all)
             }
         }
     }
