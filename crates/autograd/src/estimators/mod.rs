@@ -74,10 +74,12 @@
 //! | `score_function.rs` | [`ScoreFunction`], [`Baseline`], [`score_term`] |
 //! | `gumbel_rao.rs` | [`gumbel_rao`] on the tensor crate's fused conditional kernel |
 //! | `control_variate.rs` | REBAR ([`rebar`]) and RELAX ([`ControlVariateDraw::estimate`]), categorical and Bernoulli |
+//! | `bernoulli.rs` | every [`Estimator`] on Bernoulli logits ([`Estimator::draw_bernoulli`], [`Estimator::loss_bernoulli`]), as the two-class categorical `(l, 0)` |
 //! | `straight_through.rs` | [`straight_through`], [`reinmax`] and [`gapped_straight_through`]: a one-hot forward with a softmax-Jacobian backward |
 //!
 //! The relaxed estimators are the Gumbel-Softmax node of [`crate::ops::gumbel`].
 
+mod bernoulli;
 mod control_variate;
 mod gumbel_rao;
 mod score_function;
@@ -92,6 +94,7 @@ use gumbel_tensor::{Element, Error, Result, Tensor};
 use crate::ops::gumbel::gumbel_softmax;
 use crate::tape::Var;
 
+pub use bernoulli::BernoulliDraw;
 pub use control_variate::{
     ControlVariateDraw, ControlVariateEstimate, Family, control_variate_draw,
     control_variate_draw_with_noise, rebar,

@@ -203,14 +203,14 @@ fn rebar_on_two_coupled_categorical_variables_matches_enumeration() {
 
 /// The Bernoulli toy: three latents with logits `l`, `f(b) = (a . b - t)^2` (not separable),
 /// exact gradient `sum_b P(b) f(b) (b_d - sigmoid(l_d))` over the 8 configurations.
-struct BernoulliToy {
-    l: [f64; 3],
+pub(crate) struct BernoulliToy {
+    pub(crate) l: [f64; 3],
     a: [f64; 3],
     t: f64,
 }
 
 impl BernoulliToy {
-    const TOY: BernoulliToy = BernoulliToy {
+    pub(crate) const TOY: BernoulliToy = BernoulliToy {
         l: [0.3, -0.8, 1.1],
         a: [1.0, -0.6, 0.8],
         t: 0.45,
@@ -220,7 +220,7 @@ impl BernoulliToy {
         (b.iter().zip(&self.a).map(|(x, a)| x * a).sum::<f64>() - self.t).powi(2)
     }
 
-    fn exact(&self) -> Vec<f64> {
+    pub(crate) fn exact(&self) -> Vec<f64> {
         let s: Vec<f64> = self.l.iter().map(|x| 1.0 / (1.0 + (-x).exp())).collect();
         let mut g = vec![0.0; 3];
         for m in 0..8 {
@@ -236,7 +236,7 @@ impl BernoulliToy {
     }
 
     /// `f` on `[n, 3]` points, one value per row.
-    fn objective<'t>(&self, y: &Var<'t, f64>) -> Result<Var<'t, f64>> {
+    pub(crate) fn objective<'t>(&self, y: &Var<'t, f64>) -> Result<Var<'t, f64>> {
         let a = y.tape().constant(Tensor::new([3], self.a.to_vec())?);
         let s = y.mul(&a)?.sum_axis(1)?.add_scalar(-self.t)?;
         s.mul(&s)

@@ -5,12 +5,14 @@
 //! | module | what it checks |
 //! |---|---|
 //! | `estimators` | the gradient estimators against enumeration, the authors' code and packages |
+//! | `bernoulli` | every estimator on Bernoulli logits: the samples' law, unbiasedness, errors |
 //! | `control_variate` | REBAR and RELAX: enumeration, the conditional samples, the variance's gradient, a learned surrogate |
 //! | `higher_order` | gradients of gradients: closed forms, a RELAX-shaped objective, errors |
 //! | `pytorch_crosscheck` | ops and optimizers against PyTorch float64 |
 //!
 //! `cargo test --release -p gumbel-autograd --test autograd -- estimators::` runs one module.
 
+mod bernoulli;
 mod control_variate;
 mod estimators;
 mod higher_order;
