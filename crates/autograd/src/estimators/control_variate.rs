@@ -52,7 +52,6 @@
 //! sample), and each row's score term is weighted by its group's `f - c(z~)`.
 
 use gumbel_tensor::ops::gumbel::{GumbelRng, uniform_noise};
-use gumbel_tensor::ops::softmax::softmax;
 use gumbel_tensor::ops::{self as k};
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
@@ -246,17 +245,9 @@ fn categorical<'t, T: Element>(
         row[c] = T::ZERO;
         eb.row_mut(r).fill(top);
     }
-    let z_tilde = log_p.sub(
-        &log_p
-            .exp()?
-            .mul(&tape.constant(eb))?
-            .add(&tape.constant(e0))?
-            .ln()?,
-    )?;
-    let mut score = softmax(&l)?;
-    for (d, &bi) in score.as_mut_slice().iter_mut().zip(b.as_slice()) {
-        *d = bi - *d;
-    }
+    let p = log_p.exp()?;
+    let z_tilde = log_p.sub(&p.mul(&tape.constant(eb))?.add(&tape.constant(e0))?.ln()?)?;
+    let score = k::sub(&b, &*p.value()?)?;
     Ok(((b, z, z_tilde), score))
 }
 
@@ -306,10 +297,7 @@ fn bernoulli<'t, T: Element>(
         .ln()?
         .sub(&tape.constant(ln_c))?
         .mul(&sign)?;
-    let score = Tensor::from_fn(shape, |i| {
-        let p = 1.0 / (1.0 + (-l.as_slice()[i].to_f64()).exp());
-        T::from_f64(b.as_slice()[i].to_f64() - p)
-    });
+    let score = k::sub(&b, &k::sigmoid(&l))?;
     Ok(((b, z, z_tilde), score))
 }
 

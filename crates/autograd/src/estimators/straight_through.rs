@@ -188,15 +188,14 @@ impl Gap {
         }
     }
 
-    /// `kappa` for one row `l` with sampled class `d`, in f64.
-    fn of_row<T: Element>(self, l: &[T], d: usize) -> f64 {
+    /// `kappa` for one row `l` with sampled class `d` and maximum `m`, in f64.
+    fn of_row<T: Element>(self, l: &[T], d: usize, m: T) -> f64 {
         match self {
             Gap::Fixed(k) => k,
             Gap::Adaptive => {
-                // With m = max l: s_rest = sum_{i != D} e^{l_i - m} (the two sides of D, SIMD,
-                // no subtraction: exact also where pi_D rounds to 1), s = s_rest + e^{l_D - m};
+                // s_rest = sum_{i != D} e^{l_i - m} (the two sides of D, SIMD, no
+                // subtraction: exact also where pi_D rounds to 1), s = s_rest + e^{l_D - m};
                 // -ln(1 - pi_D) = ln s - ln s_rest (+inf if no other class is left).
-                let m = reduce::max(l);
                 let rest = reduce::sum_exp_shifted(&l[..d], m).to_f64()
                     + reduce::sum_exp_shifted(&l[d + 1..], m).to_f64();
                 let top = (l[d].to_f64() - m.to_f64()).exp();
@@ -225,11 +224,9 @@ pub fn gapped_logits<T: Element>(l: &Tensor<T>, index: &[usize], gap: Gap) -> Re
     checked_one_hot(OP, l, index)?;
     let mut moved = l.clone();
     for (r, &d) in index.iter().enumerate() {
-        let kappa = T::from_f64(gap.of_row(l.row(r), d));
-        let row = moved.row_mut(r);
-        let top = row.iter().copied().fold(T::NEG_INFINITY, T::max);
-        let ceiling = top - kappa;
-        for (i, v) in row.iter_mut().enumerate() {
+        let top = reduce::max(l.row(r));
+        let ceiling = top - T::from_f64(gap.of_row(l.row(r), d, top));
+        for (i, v) in moved.row_mut(r).iter_mut().enumerate() {
             *v = if i == d { top } else { v.min(ceiling) };
         }
     }
