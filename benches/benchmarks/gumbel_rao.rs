@@ -45,26 +45,10 @@ fn backward(c: &mut Criterion) {
             group.throughput(Throughput::Elements((k * rows * cols) as u64));
             group.sample_size(if k * rows * cols > 10_000_000 { 10 } else { 30 });
             let mut rng = GumbelRng::new(1);
-            group.bench_function(BenchmarkId::new(format!("fused_simd_k{k}"), &param), |b| {
-                pool.install(|| {
-                    b.iter(|| {
-                        black_box(
-                            gumbel_rao_backward(
-                                &l,
-                                &index,
-                                &dy,
-                                Temperature::Tau(TAU),
-                                k,
-                                &mut rng,
-                            )
-                            .unwrap(),
-                        )
-                    })
-                })
-            });
-            group.bench_function(
-                BenchmarkId::new(format!("fused_simd_k{k}_tau1"), &param),
-                |b| {
+            // the general kernel at TAU, and the exponential race at tau = 1
+            for (suffix, tau) in [("", TAU), ("_tau1", 1.0)] {
+                let id = BenchmarkId::new(format!("fused_simd_k{k}{suffix}"), &param);
+                group.bench_function(id, |b| {
                     pool.install(|| {
                         b.iter(|| {
                             black_box(
@@ -72,7 +56,7 @@ fn backward(c: &mut Criterion) {
                                     &l,
                                     &index,
                                     &dy,
-                                    Temperature::Tau(1.0),
+                                    Temperature::Tau(tau),
                                     k,
                                     &mut rng,
                                 )
@@ -80,8 +64,8 @@ fn backward(c: &mut Criterion) {
                             )
                         })
                     })
-                },
-            );
+                });
+            }
             if cols == 5000 {
                 group.bench_function(BenchmarkId::new(format!("scalar_k{k}"), &param), |b| {
                     pool.install(|| {
