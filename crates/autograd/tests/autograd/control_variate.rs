@@ -18,7 +18,7 @@ use gumbel_autograd::tensor::Tensor;
 use gumbel_autograd::tensor::ops::gumbel::{GumbelRng, uniform_noise};
 use gumbel_autograd::{CreateGraph, ParamId, ParamStore, Result, Tape, Var};
 
-use crate::estimators::{Toy, mean_se, worst_z};
+use crate::estimators::{Coupled, Toy, mean_se, worst_z};
 
 /// `sum_c w_c (y_c - t_c)^2` for each row of `y` (a one-hot sample or a relaxed one).
 fn toy_objective<'t>(toy: &Toy, y: &Var<'t, f64>) -> Result<Var<'t, f64>> {
@@ -156,34 +156,18 @@ fn a_control_variate_without_the_conditional_sample_fails_the_check() {
 #[test]
 fn rebar_on_two_coupled_categorical_variables_matches_enumeration() {
     for k in [3, 4] {
-        let (a, b) = (Toy::new(k, 11), Toy::new(k, 12));
-        let coupling = |i: usize, j: usize| ((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.4;
-        let f = |i: usize, j: usize| a.f(i) + b.f(j) + coupling(i, j);
-        let (pa, pb) = (a.pi(), b.pi());
-        let ef: f64 = (0..k)
-            .flat_map(|i| (0..k).map(move |j| (i, j)))
-            .map(|(i, j)| pa[i] * pb[j] * f(i, j))
-            .sum();
-        let exact_a: Vec<f64> = (0..k)
-            .map(|i| pa[i] * ((0..k).map(|j| pb[j] * f(i, j)).sum::<f64>() - ef))
-            .collect();
-        let exact_b: Vec<f64> = (0..k)
-            .map(|j| pb[j] * ((0..k).map(|i| pa[i] * f(i, j)).sum::<f64>() - ef))
-            .collect();
-
+        let toys = Coupled::new(k);
+        let (a, b) = (&toys.a, &toys.b);
         let pairs = 20_000;
         let tape = Tape::<f64>::new();
-        let logits = tape.leaf(Tensor::from_fn([2 * pairs, k], |i| {
-            let (r, c) = (i / k, i % k);
-            if r % 2 == 0 { a.l[c] } else { b.l[c] }
-        }));
-        let matrix = tape.constant(Tensor::from_fn([k, k], |i| coupling(i / k, i % k)));
+        let logits = tape.leaf(toys.logits(pairs));
+        let matrix = tape.constant(Tensor::from_fn([k, k], |i| Coupled::coupling(i / k, i % k)));
         // f on [2 pairs, k] points (one-hot or relaxed): rows 2i and 2i + 1 are D1 and D2
         let objective = typed(|y| {
             let both = y.reshape([pairs, 2 * k])?;
             let (y1, y2) = (both.slice(1, 0, k)?, both.slice(1, k, 2 * k)?);
-            toy_objective(&a, &y1)?
-                .add(&toy_objective(&b, &y2)?)?
+            toy_objective(a, &y1)?
+                .add(&toy_objective(b, &y2)?)?
                 .add(&y1.matmul(&matrix)?.mul(&y2)?.sum_axis(1)?)
         });
         let draw =
@@ -193,10 +177,7 @@ fn rebar_on_two_coupled_categorical_variables_matches_enumeration() {
         let lambda = tape.constant(Tensor::new([1], vec![0.5]).unwrap());
         let est = rebar(&draw, &fv, objective, &eta, &lambda).unwrap();
         let grads = tape.backward(est.loss).unwrap();
-        let g = grads.get(logits).unwrap();
-        let rows_a: Vec<Vec<f64>> = (0..pairs).map(|p| g.row(2 * p).to_vec()).collect();
-        let rows_b: Vec<Vec<f64>> = (0..pairs).map(|p| g.row(2 * p + 1).to_vec()).collect();
-        let (za, zb) = (worst_z(&rows_a, &exact_a), worst_z(&rows_b, &exact_b));
+        let (za, zb) = toys.worst_z(grads.get(logits).unwrap());
         assert!(za < 4.0 && zb < 4.0, "k = {k}: {za:.2}, {zb:.2} SE");
     }
 }
@@ -453,8 +434,20 @@ struct ToyParams {
     eta: ParamId,
 }
 
-/// REBAR's `eta f(y)` or RELAX's network `W2 tanh(W1 (2y - 1) + b1) + b2` (the authors'
-/// `QFunc`) at a relaxed point `y` (`[n, 1]`), one value per row.
+/// The authors' `QFunc` (`pytorch_toy.py`) at relaxed points `y` (`[n, latents]`):
+/// `W2 tanh(W1 (2y - 1) + b1) + b2`, one value per row; `[W1, b1, W2, b2]` in PyTorch's
+/// `nn.Linear` layout.
+fn qfunc<'t>(y: &Var<'t, f64>, [w1, b1, w2, b2]: [&Var<'t, f64>; 4]) -> Result<Var<'t, f64>> {
+    y.scale(2.0)?
+        .add_scalar(-1.0)?
+        .linear(w1, Some(b1))?
+        .tanh()?
+        .linear(w2, Some(b2))?
+        .reshape([y.shape()?[0]])
+}
+
+/// REBAR's `eta f(y)` or RELAX's network ([`qfunc`]) at a relaxed point `y` (`[n, 1]`), one
+/// value per row.
 #[derive(Clone, Copy)]
 enum ToyControl {
     Rebar,
@@ -466,13 +459,7 @@ fn toy_control<'t>(kind: ToyControl, p: &ToyParams, y: &Var<'t, f64>) -> Result<
     let var = |id| p.store.var(tape, id);
     match kind {
         ToyControl::Rebar => relax_toy_objective(y)?.mul(&var(p.eta)?),
-        ToyControl::Relax => y
-            .scale(2.0)?
-            .add_scalar(-1.0)?
-            .linear(&var(p.w1)?, Some(&var(p.b1)?))?
-            .tanh()?
-            .linear(&var(p.w2)?, Some(&var(p.b2)?))?
-            .reshape([y.shape()?[0]]),
+        ToyControl::Relax => qfunc(y, [&var(p.w1)?, &var(p.b1)?, &var(p.w2)?, &var(p.b2)?]),
     }
 }
 
@@ -731,15 +718,7 @@ fn rebar_and_relax_match_the_authors_pytorch_toy() {
             let w2 = tape.leaf(Tensor::from_fn([1, 10], |i| h(i, 3)));
             let b2 = tape.leaf(Tensor::new([1], vec![h(0, 4)]).unwrap());
             let est = if relax {
-                let q = |z| -> Result<Var<'_, f64>> {
-                    draw.relaxed(z, &lambda)?
-                        .scale(2.0)?
-                        .add_scalar(-1.0)?
-                        .linear(&w1, Some(&b1))?
-                        .tanh()?
-                        .linear(&w2, Some(&b2))?
-                        .reshape([1])
-                };
+                let q = |z| qfunc(&draw.relaxed(z, &lambda)?, [&w1, &b1, &w2, &b2]);
                 draw.estimate(&f, &q(&draw.z).unwrap(), &q(&draw.z_tilde).unwrap())
                     .unwrap()
             } else {

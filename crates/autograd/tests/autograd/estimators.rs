@@ -166,27 +166,69 @@ fn baselines_lower_the_variance() {
     );
 }
 
+/// Two toy variables scored together, `f(D1, D2) = f1(D1) + f2(D2) + D1^T A D2`, as pairs of
+/// rows of one logits matrix (row `2i` the first variable, `2i + 1` the second). The exact
+/// gradient of the first is `pi1_j (E[f | D1 = j] - E[f])`, and likewise for the second.
+pub(crate) struct Coupled {
+    pub(crate) a: Toy,
+    pub(crate) b: Toy,
+}
+
+impl Coupled {
+    pub(crate) fn new(k: usize) -> Coupled {
+        Coupled {
+            a: Toy::new(k, 11),
+            b: Toy::new(k, 12),
+        }
+    }
+
+    /// `A_ij`.
+    pub(crate) fn coupling(i: usize, j: usize) -> f64 {
+        ((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.4
+    }
+
+    /// `f(e_i, e_j)`.
+    pub(crate) fn f(&self, i: usize, j: usize) -> f64 {
+        self.a.f(i) + self.b.f(j) + Self::coupling(i, j)
+    }
+
+    /// `[2 pairs, k]` logits: the two variables' logits in alternate rows.
+    pub(crate) fn logits(&self, pairs: usize) -> Tensor<f64> {
+        let k = self.a.k();
+        Tensor::from_fn([2 * pairs, k], |i| {
+            let (r, c) = (i / k, i % k);
+            if r % 2 == 0 { self.a.l[c] } else { self.b.l[c] }
+        })
+    }
+
+    /// The worst `|mean - exact| / se` of the estimates `g` (`[2 pairs, k]`) of each variable.
+    pub(crate) fn worst_z(&self, g: &Tensor<f64>) -> (f64, f64) {
+        let k = self.a.k();
+        let (pa, pb) = (self.a.pi(), self.b.pi());
+        let ef: f64 = (0..k)
+            .flat_map(|i| (0..k).map(move |j| (i, j)))
+            .map(|(i, j)| pa[i] * pb[j] * self.f(i, j))
+            .sum();
+        let exact_a: Vec<f64> = (0..k)
+            .map(|i| pa[i] * ((0..k).map(|j| pb[j] * self.f(i, j)).sum::<f64>() - ef))
+            .collect();
+        let exact_b: Vec<f64> = (0..k)
+            .map(|j| pb[j] * ((0..k).map(|i| pa[i] * self.f(i, j)).sum::<f64>() - ef))
+            .collect();
+        let pairs = g.rows() / 2;
+        let rows_a: Vec<Vec<f64>> = (0..pairs).map(|p| g.row(2 * p).to_vec()).collect();
+        let rows_b: Vec<Vec<f64>> = (0..pairs).map(|p| g.row(2 * p + 1).to_vec()).collect();
+        (worst_z(&rows_a, &exact_a), worst_z(&rows_b, &exact_b))
+    }
+}
+
 /// Two coupled variables: rows `2i` and `2i + 1` share the objective
 /// `f(D1, D2) = f1(D1) + f2(D2) + D1^T A D2`. Each row's score-function term gets the pair's
 /// `f`; the exact gradient of row 1 is `pi1_j (E[f | D1 = j] - E[f])`, and likewise for row 2.
 #[test]
 fn score_function_on_two_coupled_variables_matches_enumeration() {
     for (k, samples) in [(3, 1), (4, 3)] {
-        let (a, b) = (Toy::new(k, 11), Toy::new(k, 12));
-        let coupling = |i: usize, j: usize| ((i * 3 + j * 5) % 7) as f64 / 7.0 - 0.4;
-        let f = |i: usize, j: usize| a.f(i) + b.f(j) + coupling(i, j);
-        let (pa, pb) = (a.pi(), b.pi());
-        let ef: f64 = (0..k)
-            .flat_map(|i| (0..k).map(move |j| (i, j)))
-            .map(|(i, j)| pa[i] * pb[j] * f(i, j))
-            .sum();
-        let exact_a: Vec<f64> = (0..k)
-            .map(|i| pa[i] * ((0..k).map(|j| pb[j] * f(i, j)).sum::<f64>() - ef))
-            .collect();
-        let exact_b: Vec<f64> = (0..k)
-            .map(|j| pb[j] * ((0..k).map(|i| pa[i] * f(i, j)).sum::<f64>() - ef))
-            .collect();
-
+        let toys = Coupled::new(k);
         let pairs = 30_000;
         let baseline = if samples > 1 {
             Baseline::LeaveOneOut
@@ -195,10 +237,7 @@ fn score_function_on_two_coupled_variables_matches_enumeration() {
         };
         let mut est = Estimator::ScoreFunction(ScoreFunction::new(samples, baseline).unwrap());
         let tape = Tape::<f64>::new();
-        let logits = tape.leaf(Tensor::from_fn([2 * pairs, k], |i| {
-            let (r, c) = (i / k, i % k);
-            if r % 2 == 0 { a.l[c] } else { b.l[c] }
-        }));
+        let logits = tape.leaf(toys.logits(pairs));
         let draw = est
             .draw(&logits, Temperature::Tau(1.0), &mut GumbelRng::new(5))
             .unwrap();
@@ -207,7 +246,7 @@ fn score_function_on_two_coupled_variables_matches_enumeration() {
             .map(|idx| {
                 let (row, s) = (idx / samples, idx % samples);
                 let first = (row / 2) * 2;
-                f(
+                toys.f(
                     draw.index[first * samples + s],
                     draw.index[(first + 1) * samples + s],
                 )
@@ -216,10 +255,7 @@ fn score_function_on_two_coupled_variables_matches_enumeration() {
         let fvar = tape.constant(Tensor::new([fv.len()], fv).unwrap());
         let loss = est.loss(&draw, &fvar).unwrap();
         let g = tape.backward(loss).unwrap();
-        let g = g.get(logits).unwrap();
-        let rows_a: Vec<Vec<f64>> = (0..pairs).map(|p| g.row(2 * p).to_vec()).collect();
-        let rows_b: Vec<Vec<f64>> = (0..pairs).map(|p| g.row(2 * p + 1).to_vec()).collect();
-        let (za, zb) = (worst_z(&rows_a, &exact_a), worst_z(&rows_b, &exact_b));
+        let (za, zb) = toys.worst_z(g.get(logits).unwrap());
         assert!(
             za < 4.0 && zb < 4.0,
             "k = {k}, K = {samples}: {za:.2}, {zb:.2} SE"
