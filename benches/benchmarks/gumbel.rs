@@ -6,7 +6,8 @@
 //! Groups `gumbel_softmax_fwd/f32`, `gumbel_softmax_bwd/f32`, `gumbel_softmax_fwd_bwd/f32`,
 //! `gumbel_max/f32`; ids `fused_simd`, `unfused`, `scalar` with parameter
 //! `{rows}x{cols}/t{threads}`; throughput in elements (`rows * cols`).
-//! The backward group adds `fused_simd_dtau` (with the temperature gradient) and
+//! The forward group adds `fused_simd_tau1` (`tau = 1`: the exponential race, one `ln`
+//! per element instead of two). The backward group adds `fused_simd_dtau` (with the temperature gradient) and
 //! `fused_simd_into` (into a reused output buffer).
 
 use std::hint::black_box;
@@ -71,6 +72,16 @@ fn forward(c: &mut Criterion) {
                     b.iter(|| {
                         black_box(
                             gumbel_softmax(&l, Temperature::Tau(TAU), &mut rng, Output::Soft)
+                                .unwrap(),
+                        )
+                    })
+                })
+            });
+            group.bench_function(BenchmarkId::new("fused_simd_tau1", &param), |b| {
+                pool.install(|| {
+                    b.iter(|| {
+                        black_box(
+                            gumbel_softmax(&l, Temperature::Tau(1.0), &mut rng, Output::Soft)
                                 .unwrap(),
                         )
                     })

@@ -10,9 +10,9 @@ use crate::common::*;
 use approx::relative_eq;
 use gumbel_tensor::ops::gumbel::{
     GumbelRng, Noise, Output, TempGrad, Temperature, composed, gumbel_max, gumbel_noise,
-    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, scalar,
+    gumbel_softmax, gumbel_softmax_backward, gumbel_softmax_with_noise, scalar, uniform_noise,
 };
-use gumbel_tensor::{Element, Tensor};
+use gumbel_tensor::{Element, SimdFloat, Tensor};
 use rand::RngExt;
 
 /// `L(l, temp) = sum w * y(l, g, temp)` with the noise `g` fixed.
@@ -296,20 +296,25 @@ fn simd_vs_scalar<T: Element>(u: f64) {
             .cast();
         let dy: Tensor<T> = uniform_tensor(&mut data, 4, len, -1.0, 1.0).cast();
         let n = len as f64;
+        // tau = 1 and beta = 1 run the exponential race (kernel and reference alike)
         for temp in [
             Temperature::Tau(T::from_f64(0.7)),
             Temperature::Beta(T::from_f64(40.0)),
+            Temperature::Tau(T::ONE),
+            Temperature::Beta(T::ONE),
         ] {
             let c = temp.scale("test").unwrap().to_f64();
             let simd = gumbel_softmax(&l, temp, &mut GumbelRng::new(6), Output::Soft).unwrap();
             let sc =
                 scalar::gumbel_softmax(&l, temp, &mut GumbelRng::new(6), Output::Soft).unwrap();
             assert_eq!(simd.index, sc.index, "len {len}");
-            assert_eq!(gumbel_max(&l, &mut GumbelRng::new(6)).unwrap(), sc.index);
-            assert_eq!(
-                scalar::gumbel_max(&l, &mut GumbelRng::new(6)).unwrap(),
-                sc.index
-            );
+            let max = gumbel_max(&l, &mut GumbelRng::new(6)).unwrap();
+            assert_eq!(scalar::gumbel_max(&l, &mut GumbelRng::new(6)).unwrap(), max);
+            if c != 1.0 {
+                // (the race's index may differ from Gumbel-max's on a rounding near-tie:
+                // stats.rs, race_and_gumbel_max_agree)
+                assert_eq!(max, sc.index);
+            }
             let g = gumbel_noise::<T>(&[4, len], &mut GumbelRng::new(6));
             let (d1, t1) = gumbel_softmax_backward(&simd.y, &dy, temp, TempGrad::Compute).unwrap();
             let (d2, t2) =
@@ -350,14 +355,69 @@ fn simd_vs_scalar<T: Element>(u: f64) {
     }
 }
 
+/// The exponential race (`tau = 1`) against the exact sample: `y = softmax(l + g)` in f64
+/// with `g = -ln(-ln u)` from the same uniforms (no rounding of `g` or `l + g`), logits
+/// spread up to `1e4`. Budget per element, in units of `u`: `e_i = exp(l_i - M) / E_i`
+/// carries `|l_i - M|` (the rounding of `l - M` inside `exp`) `+ 7` (`exp` 2 ulp, `ln` 1
+/// ulp, the division); the sum `S` the y-weighted mean of those, plus `2048 / lanes + 4`
+/// (lane sums, fold) `+ 25` (chunk combination); `1 / S` and the product 2 more: so
+/// `y u (2048 / lanes + 52 + |l_i - M| + sum_j y_j |l_j - M|)`. Classes whose `e` flushes
+/// below the smallest normal come out 0: absolute `MIN_POSITIVE E_max / E_min`, the
+/// grid's `E = -ln u` in `[2^-b-1, 40]` (`b` = 24 / 53), since `S >= 1 / E_max`. The f64
+/// truth rounds `p = l + g`, `p - max p` and their weighted mean in `S`: relative
+/// `2^-53 4 (spread + 40)` (`|p| <= spread + 40`), which matters for the f64 kernel.
+fn race_accuracy<T: Element>() {
+    let mut data = data_rng(71);
+    let unit = T::EPSILON.to_f64() / 2.0;
+    let lanes = <T::Lanes as SimdFloat>::LANES as f64;
+    let flush = T::MIN_POSITIVE.to_f64() * 40.0 / (T::EPSILON.to_f64() / 4.0);
+    for &(rows, cols) in &[(8usize, 5000usize), (3, 9000), (50, 7)] {
+        for spread in [1.0, 30.0, 1e4] {
+            let l: Tensor<T> = uniform_tensor(&mut data, rows, cols, -spread, spread).cast();
+            let s = gumbel_softmax(
+                &l,
+                Temperature::Tau(T::ONE),
+                &mut GumbelRng::new(4),
+                Output::Soft,
+            )
+            .unwrap();
+            let u = uniform_noise::<T>(&[rows, cols], &mut GumbelRng::new(4));
+            for r in 0..rows {
+                let lr: Vec<f64> = l.row(r).iter().map(|x| x.to_f64()).collect();
+                let g: Vec<f64> = u.row(r).iter().map(|x| -(-x.to_f64().ln()).ln()).collect();
+                let truth = softmax_ref(&lr, &g, 1.0, |p| p);
+                let big_m = lr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                let mean_spread: f64 = truth.iter().zip(&lr).map(|(y, x)| y * (big_m - x)).sum();
+                for (j, (&a, &b)) in s.y.row(r).iter().zip(&truth).enumerate() {
+                    let units = 2048.0 / lanes + 52.0 + (big_m - lr[j]) + mean_spread;
+                    let truth_err = 2f64.powi(-53) * 4.0 * (spread + 40.0);
+                    let tol = b * (unit * units + truth_err) + flush;
+                    assert!(
+                        (a.to_f64() - b).abs() <= tol,
+                        "{} spread {spread} y[{r},{j}]: {a} vs {b}",
+                        T::NAME
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn the_exponential_race_is_the_exact_sample_within_its_budget() {
+    race_accuracy::<f32>();
+    race_accuracy::<f64>();
+}
+
 #[test]
 fn simd_kernels_match_scalar_references_on_awkward_lengths_and_edges() {
     simd_vs_scalar::<f32>(2f64.powi(-24));
     simd_vs_scalar::<f64>(2f64.powi(-53));
 }
 
-/// Same seed and counter: bitwise identical forward, backward (including the temperature
-/// gradient summed over rows), Gumbel-max and noise for 1, 2 and 7 threads, on shapes
+/// Same seed and counter: bitwise identical forward (general and, at `tau = 1`, the race),
+/// backward (including the temperature gradient summed over rows), Gumbel-max and noise
+/// for 1, 2 and 7 threads, on shapes
 /// large enough to run in parallel.
 fn bitwise_across_threads<T: Element>() {
     for &(rows, cols) in &[(37usize, 5003usize), (300, 257), (5, 70000)] {
@@ -381,7 +441,9 @@ fn bitwise_across_threads<T: Element>() {
             .unwrap();
             let m = gumbel_max(&l, &mut rng).unwrap();
             let g = gumbel_noise::<T>(&[rows, cols], &mut rng);
-            (s, b.0, b.1.unwrap().to_f64().to_bits(), m, g)
+            // tau = 1: the exponential race
+            let race = gumbel_softmax(&l, Temperature::Tau(T::ONE), &mut rng, Output::Hard);
+            (s, b.0, b.1.unwrap().to_f64().to_bits(), m, g, race.unwrap())
         };
         let one = with_threads(1, run);
         for n in [2, 7] {

@@ -38,6 +38,22 @@ pub(crate) trait NoiseSource<T: Element> {
     fn gumbel(&mut self, start: usize, len: usize) -> T::Lanes;
 }
 
+/// Where a row kernel gets its *uniforms* (the sources that have them: the row's generator
+/// and caller-given uniforms, not caller-given Gumbel noise). The exponential race of the
+/// forward at `c = 1` ([`super::fused`]) reads `E = -ln u` from these directly.
+pub(crate) trait UniformSource<T: Element> {
+    /// Uniforms for elements `start .. start + len` of the row (`len <= N`), in the first
+    /// `len` lanes; the other lanes hold `1/2`. Calls come in order of `start`, advancing
+    /// by `N`.
+    fn uniform(&mut self, start: usize, len: usize) -> T::Lanes;
+}
+
+/// `E = -ln u` lane-wise: standard exponential noise, `g = -ln E`.
+#[inline(always)]
+pub(crate) fn exponential_lanes<T: Element>(u: T::Lanes) -> T::Lanes {
+    -T::ln_lanes(u)
+}
+
 /// The row's own stream: one generator step per vector.
 pub(crate) struct RowStream(pub(crate) LaneRng);
 
@@ -48,10 +64,17 @@ impl RowStream {
     }
 }
 
+impl<T: Element> UniformSource<T> for RowStream {
+    #[inline(always)]
+    fn uniform(&mut self, _start: usize, _len: usize) -> T::Lanes {
+        T::uniforms(self.0.next())
+    }
+}
+
 impl<T: Element> NoiseSource<T> for RowStream {
     #[inline(always)]
-    fn gumbel(&mut self, _start: usize, _len: usize) -> T::Lanes {
-        gumbel_lanes::<T>(T::uniforms(self.0.next()))
+    fn gumbel(&mut self, start: usize, len: usize) -> T::Lanes {
+        gumbel_lanes::<T>(UniformSource::<T>::uniform(self, start, len))
     }
 }
 
@@ -73,22 +96,29 @@ impl<T: Element> NoiseSource<T> for GivenGumbel<'_, T> {
 /// generator's uniforms are.
 pub(crate) struct GivenUniform<'a, T>(pub(crate) &'a [T]);
 
-impl<T: Element> NoiseSource<T> for GivenUniform<'_, T> {
+impl<T: Element> UniformSource<T> for GivenUniform<'_, T> {
     #[inline(always)]
-    fn gumbel(&mut self, start: usize, len: usize) -> T::Lanes {
-        let u = if len == T::Lanes::LANES {
+    fn uniform(&mut self, start: usize, len: usize) -> T::Lanes {
+        if len == T::Lanes::LANES {
             T::Lanes::load(&self.0[start..])
         } else {
             T::Lanes::load_or(&self.0[start..start + len], T::from_f64(0.5))
-        };
-        gumbel_lanes::<T>(u)
+        }
+    }
+}
+
+impl<T: Element> NoiseSource<T> for GivenUniform<'_, T> {
+    #[inline(always)]
+    fn gumbel(&mut self, start: usize, len: usize) -> T::Lanes {
+        gumbel_lanes::<T>(self.uniform(start, len))
     }
 }
 
 /// A tensor of standard Gumbel noise `g = -ln(-ln u)` with the given shape, drawn from
 /// `rng` (one counter value). Row `r` (over the last dimension) holds exactly the noise
 /// that [`gumbel_softmax`](super::gumbel_softmax) and [`gumbel_max`](super::gumbel_max)
-/// add to row `r` of their logits when called with the same seed and counter.
+/// add to row `r` of their logits when called with the same seed and counter (at
+/// `tau = 1` the forward takes `E = -ln u` from the same uniforms instead: `g = -ln E`).
 ///
 /// `g` has mean `0.5772...` (Euler-Mascheroni) and variance `pi^2/6`.
 pub fn gumbel_noise<T: Element>(shape: &[usize], rng: &mut GumbelRng) -> Tensor<T> {
