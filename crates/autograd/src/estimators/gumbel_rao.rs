@@ -12,15 +12,20 @@
 //! conditional draws and the mean run in one fused pass per row in the tensor crate
 //! ([`gumbel_rao_backward`]); no `K x classes` tensor is stored.
 //!
-//! Randomness: one counter value of the generator for the sample, the next one for the
-//! backward's conditional draws (so a draw consumes two, and the backward is the same
-//! whenever it runs).
+//! Randomness: one counter value of the generator, like every other estimator's draw. The
+//! sample uses it directly, the backward's conditional draws use the same counter of the
+//! generator's side stream [`GUMBEL_RAO_STREAM`] ([`GumbelRng::side_stream`]), so the
+//! backward is the same whenever it runs and its noise is unrelated to what later draws
+//! take from the generator.
 
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature, gumbel_max, gumbel_rao_backward};
 use gumbel_tensor::{Element, Error, Result};
 
 use super::one_hot;
 use crate::tape::Var;
+
+/// The side stream ([`GumbelRng::side_stream`]) of Gumbel-Rao's conditional draws.
+pub const GUMBEL_RAO_STREAM: u64 = 0x6752_616f; // "gRao"
 
 /// Gumbel-Rao with `k >= 1` conditional draws: value `one_hot(D)`, `D` by Gumbel-max;
 /// gradient the mean over the draws of `J(y_k) dy / tau` (see the module docs). Returns the
@@ -39,9 +44,8 @@ pub fn gumbel_rao<'t, T: Element>(
     }
     temp.scale(OP)?;
     let l = logits.value()?;
+    let mut backward_rng = rng.side_stream(GUMBEL_RAO_STREAM);
     let index = gumbel_max(&l, rng)?;
-    let mut backward_rng = rng.clone();
-    rng.set_counter(rng.counter().wrapping_add(1));
     let il = logits.id();
     let d = one_hot(&index, l.cols());
     let sampled = index.clone();

@@ -99,7 +99,7 @@ pub use control_variate::{
     ControlVariateDraw, ControlVariateEstimate, Family, control_variate_draw,
     control_variate_draw_with_noise, rebar,
 };
-pub use gumbel_rao::gumbel_rao;
+pub use gumbel_rao::{GUMBEL_RAO_STREAM, gumbel_rao};
 pub use score_function::{Baseline, ScoreFunction, score_term};
 pub use straight_through::{
     Gap, gapped_logits, gapped_straight_through, gapped_straight_through_with_sample, reinmax,

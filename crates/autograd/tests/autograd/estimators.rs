@@ -594,6 +594,49 @@ fn gumbel_rao_has_st_gumbel_softmaxs_mean_and_less_variance() {
     );
 }
 
+/// Every estimator's draw consumes exactly one counter value of the generator (Gumbel-Rao
+/// included: its backward's conditional draws come from a side stream, and running the
+/// backward does not touch the generator), so a model that draws at every step gets the
+/// same sequence of counters whichever estimator it uses; and the one-hot estimators draw
+/// the same sample for the same counter (Gumbel-max).
+#[test]
+fn every_draw_consumes_one_counter_value_and_one_hot_samples_agree() {
+    let logits = Tensor::from_fn([4, 7], |i| ((i * 37 % 11) as f64 - 5.0) / 3.0);
+    let mut samples = vec![];
+    for name in [
+        "reinforce",
+        "reinforce_loo:3",
+        "straight_through",
+        "gumbel_softmax",
+        "st_gumbel_softmax",
+        "reinmax",
+        "gumbel_rao:5",
+        "gapped_st",
+        "gapped_st:p",
+    ] {
+        let tape = Tape::<f64>::new();
+        let l = tape.leaf(logits.clone());
+        let est: Estimator = name.parse().unwrap();
+        let mut rng = GumbelRng::new(12);
+        rng.set_counter(40);
+        let draw = est.draw(&l, Temperature::Tau(1.0), &mut rng).unwrap();
+        assert_eq!(rng.counter(), 41, "{name}: the draw");
+        let f = draw.value.sum_axis(1).unwrap();
+        est.clone().loss(&draw, &f).unwrap().backward().unwrap();
+        assert_eq!(rng.counter(), 41, "{name}: the backward");
+        if draw.samples == 1 && name != "gumbel_softmax" {
+            samples.push((name, draw.index));
+        }
+    }
+    for (name, index) in &samples {
+        assert_eq!(
+            index, &samples[0].1,
+            "{name} drew another sample than {}",
+            samples[0].0
+        );
+    }
+}
+
 #[test]
 fn forward_values_are_exact_samples_and_errors_are_named() {
     let tape = Tape::<f32>::new();

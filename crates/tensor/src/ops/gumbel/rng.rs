@@ -73,6 +73,27 @@ impl GumbelRng {
         self.counter = counter;
     }
 
+    /// A generator for a second stream of the same calls, named by `purpose`: the seed
+    /// `mix(seed ^ mix(purpose))` and the same counter. An op that needs noise twice for one
+    /// call (Gumbel-Rao: the sample, then the conditional draws of its backward) takes the
+    /// first from `self` and the second from a side stream, so it still consumes one counter
+    /// value, and its second noise is unrelated to what later calls draw from `self`.
+    ///
+    /// ```
+    /// use gumbel_tensor::ops::gumbel::{gumbel_noise, GumbelRng};
+    /// let rng = GumbelRng::new(7);
+    /// let side = rng.side_stream(1);
+    /// assert_eq!((side.counter(), side.seed() == rng.seed()), (0, false));
+    /// assert_eq!(side, rng.side_stream(1)); // a function of (seed, counter, purpose)
+    /// assert_ne!(side, rng.side_stream(2));
+    /// ```
+    pub fn side_stream(&self, purpose: u64) -> GumbelRng {
+        GumbelRng {
+            seed: mix(self.seed ^ mix(purpose.wrapping_add(PHI))),
+            counter: self.counter,
+        }
+    }
+
     /// The key of the call about to be made (does not advance the counter).
     pub(crate) fn call_key(&self) -> CallKey {
         CallKey(mix(mix(self.seed) ^ self.counter))
