@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result, bail};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use gumbel_gan::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use gumbel_gan::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use gumbel_gan::schedule::ScheduleKind;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 use gumbel_gan::train::run::{Outcome, RunOptions};
@@ -123,9 +123,16 @@ struct RunSettings {
     /// Next generator input during generation.
     #[arg(long)]
     feedback: Option<Feedback>,
-    /// What the discriminator sees of a generated sequence (`st` for short).
-    #[arg(long)]
-    disc_input: Option<DiscInput>,
+    /// The generator's gradient estimator: what the discriminator sees of a generated token
+    /// and which gradient comes back. One of gumbel, st-gumbel, st, reinmax,
+    /// gapped-st[:GAP], gumbel-rao:K (docs/gan.md, "Estimators") [default: st-gumbel for the
+    /// grammar, gumbel otherwise].
+    #[arg(long, value_parser = parse_estimator)]
+    estimator: Option<Estimator>,
+    /// The older spelling of --estimator gumbel (`soft`) and st-gumbel (`straight-through`,
+    /// or `st`).
+    #[arg(long, value_parser = parse_disc_input, conflicts_with = "estimator")]
+    disc_input: Option<Estimator>,
     /// How the schedule's value enters the relaxation.
     #[arg(long)]
     temperature_form: Option<TemperatureForm>,
@@ -252,6 +259,16 @@ impl Pool {
 }
 
 /// The config the flags describe: the data set's defaults, overridden flag by flag.
+/// `--estimator NAME[:ARG]`, with the library's message (it lists the names).
+fn parse_estimator(s: &str) -> std::result::Result<Estimator, String> {
+    s.parse().map_err(|e: gumbel_gan::Error| e.to_string())
+}
+
+/// `--disc-input soft|straight-through|st`, the older spelling of two estimators.
+fn parse_disc_input(s: &str) -> std::result::Result<Estimator, String> {
+    Estimator::parse_disc_input(s).map_err(|e| e.to_string())
+}
+
 fn config_from(a: &RunSettings) -> Result<TrainConfig> {
     let data = match a.data.as_str() {
         "grammar" => DataSource::Grammar,
@@ -298,7 +315,7 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig> {
         pretrain_epochs => pretrain_epochs, adv_steps => adv_steps, batch => batch,
         g_steps => g_steps, d_steps => d_steps, mle_lr => mle_lr, gen_lr => gen_lr,
         disc_lr => disc_lr, clip => clip, loss => loss, feedback => feedback,
-        disc_input => disc_input, temperature_form => temperature.form,
+        estimator => estimator, disc_input => estimator, temperature_form => temperature.form,
         schedule => temperature.schedule, temp_start => temperature.start,
         temp_end => temperature.end, jang_rate => temperature.jang_rate,
         jang_every => temperature.jang_every, gen_emb => model.gen_emb,
@@ -554,7 +571,7 @@ mod tests {
                 }
             )*};
         }
-        same_names!(LossKind, Feedback, DiscInput, TemperatureForm, ScheduleKind);
+        same_names!(LossKind, Feedback, TemperatureForm, ScheduleKind);
         let c = config(&[
             "--loss",
             "nsgan",
@@ -570,17 +587,17 @@ mod tests {
             "0.5",
         ]);
         assert_eq!(
-            (c.loss, c.feedback, c.disc_input, c.temperature.form),
+            (c.loss, c.feedback, c.estimator, c.temperature.form),
             (
                 LossKind::Nsgan,
                 Feedback::Soft,
-                DiscInput::StraightThrough,
+                Estimator::StGumbel,
                 TemperatureForm::Tau
             )
         );
         assert_eq!(c.temperature.schedule, ScheduleKind::Jang);
         let c = config(&["--disc-input", "straight-through", "--schedule", "sqrt"]);
-        assert_eq!(c.disc_input, DiscInput::StraightThrough);
+        assert_eq!(c.estimator, Estimator::StGumbel);
         assert_eq!(c.temperature.schedule, ScheduleKind::Sqrt);
         // A value that does not exist: clap names it and lists the ones that do.
         let e = Cli::try_parse_from(["gumbel-lab", "train", "--schedule", "cosine"])
@@ -593,5 +610,35 @@ mod tests {
                 && e.contains("sigmoid, quad, sqrt, jang"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn the_estimator_flag_takes_every_name_and_names_the_bad_ones() {
+        for name in [
+            "gumbel",
+            "st-gumbel",
+            "st",
+            "reinmax",
+            "gapped-st:p",
+            "gumbel-rao:4",
+        ] {
+            let c = config(&["--estimator", name]);
+            assert_eq!(c.estimator.to_string(), name);
+        }
+        assert_eq!(
+            config(&["--disc-input", "soft"]).estimator,
+            Estimator::Gumbel
+        );
+        let err = |args: &[&str]| {
+            let argv = ["gumbel-lab", "train"].iter().chain(args);
+            Cli::try_parse_from(argv).err().unwrap().to_string()
+        };
+        let e = err(&["--estimator", "bogus"]);
+        assert!(
+            e.contains("--estimator") && e.contains("gumbel-rao:K"),
+            "{e}"
+        );
+        let e = err(&["--estimator", "st", "--disc-input", "soft"]);
+        assert!(e.contains("cannot be used with"), "{e}");
     }
 }

@@ -41,6 +41,7 @@ use gumbel_tensor::random::unit_f64;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::estimator::Estimator;
 use super::ops::mask_rows;
 use super::sampling::sample_rows;
 use crate::data::Token;
@@ -59,18 +60,6 @@ pub enum Feedback {
     /// `x_{t+1} = E[argmax y_t]`: the sampled token (RelGAN's choice); gradients reach the
     /// generator only through the discriminator's view of each `y_t`.
     Hard,
-}
-
-/// What the discriminator sees of a generated sequence.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
-#[serde(rename_all = "snake_case")]
-pub enum DiscInput {
-    /// The soft one-hots `y_t`.
-    Soft,
-    /// Straight-through: the hard one-hot forward, the soft sample's gradient backward.
-    #[cfg_attr(feature = "clap", value(alias = "st"))]
-    StraightThrough,
 }
 
 /// How the schedule's value enters the relaxation.
@@ -103,6 +92,17 @@ impl TemperatureForm {
     }
 }
 
+/// The fixed temperature an autograd-crate estimator takes; a learned one is an error
+/// naming `estimator` (only `gumbel` and `st-gumbel` learn it).
+fn fixed_temperature(temp: GumbelTemp<'_, f32>, estimator: Estimator) -> Result<Temp<f32>> {
+    match temp {
+        GumbelTemp::Fixed(t) => Ok(t),
+        _ => Err(Error::Config(format!(
+            "a learned temperature needs the relaxed sample: --estimator {estimator} takes a              fixed schedule (drop --learn-temperature, or use gumbel or st-gumbel)"
+        ))),
+    }
+}
+
 /// Sizes and special tokens of a generator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct GeneratorConfig {
@@ -121,14 +121,14 @@ pub struct GeneratorConfig {
 
 /// How [`Generator::relaxed_each`] draws a batch: the settings that stay fixed for a run
 /// (the temperature and the noise key change from step to step and are passed beside it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct DrawSettings {
     /// Number of sequences.
     pub batch: usize,
     /// The next step's input: the soft sample's expected embedding, or the sampled token's.
     pub feedback: Feedback,
-    /// What the discriminator gets: the soft sample or the straight-through one-hot.
-    pub disc_input: DiscInput,
+    /// What the discriminator gets and which gradient comes back ([`Estimator`]).
+    pub estimator: Estimator,
 }
 
 /// The LSTM generator with its parameters.
@@ -273,8 +273,14 @@ impl Generator {
         let DrawSettings {
             batch,
             feedback,
-            disc_input,
+            estimator,
         } = draw;
+        let library = estimator.library();
+        if library.is_some() && feedback == Feedback::Soft {
+            return Err(Error::Config(format!(
+                "soft feedback needs the relaxed sample: --estimator {estimator} draws one-hot                  samples (use --feedback hard, or the estimator gumbel or st-gumbel)"
+            )));
+        }
         let l = self.cfg.seq_len;
         let mut noise = GumbelRng::new(key);
         let mut x =
@@ -291,13 +297,23 @@ impl Generator {
             let s = self.lstm.step(tape, &self.params, &x, state)?;
             let logits = out.apply(&s.h)?;
             state = Some(s);
-            // Always the soft sample: soft feedback needs it, and the straight-through
-            // one-hot is built from it below.
-            let sample = gumbel_softmax(&logits, temp, &mut noise, Output::Soft)?;
-            let (soft, index) = (sample.y, sample.index);
-            let y = match disc_input {
-                DiscInput::Soft => soft,
-                DiscInput::StraightThrough => straight_through(&soft, &index)?,
+            let (y, soft, index) = match &library {
+                // `gumbel` and `st-gumbel`: always the soft sample (soft feedback needs it,
+                // and the straight-through one-hot is built from it).
+                None => {
+                    let sample = gumbel_softmax(&logits, temp, &mut noise, Output::Soft)?;
+                    let (soft, index) = (sample.y, sample.index);
+                    let y = match estimator {
+                        Estimator::Gumbel => soft,
+                        _ => straight_through(&soft, &index)?,
+                    };
+                    (y, Some(soft), index)
+                }
+                Some(est) => {
+                    let draw =
+                        est.draw(&logits, fixed_temperature(temp, estimator)?, &mut noise)?;
+                    (draw.value, None, draw.index)
+                }
             };
             // Rows after the end token become pad one-hots (the end token itself stays).
             let keep = alive.clone();
@@ -314,9 +330,9 @@ impl Generator {
             };
             each(&y)?;
             if t + 1 < l {
-                x = match feedback {
-                    Feedback::Soft => soft_feedback.apply(&soft)?,
-                    Feedback::Hard => self.embedding.forward(tape, &self.params, &index)?,
+                x = match (feedback, &soft) {
+                    (Feedback::Soft, Some(soft)) => soft_feedback.apply(soft)?,
+                    _ => self.embedding.forward(tape, &self.params, &index)?,
                 };
             }
         }

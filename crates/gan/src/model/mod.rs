@@ -3,15 +3,19 @@
 //! - [`generator`]: embedding -> LSTM -> linear, in PyTorch's names and layouts; MLE loss,
 //!   free-running relaxed samples through Gumbel-Softmax, evaluation sampling and NLL.
 //! - [`discriminator`]: a CNN over (soft) one-hot sequences (SeqGAN/RelGAN).
+//! - [`estimator`]: what the discriminator sees of a generated token and which gradient
+//!   comes back (`--estimator`).
 //! - [`loss`]: RSGAN and non-saturating GAN losses.
 //! - [`ops`]: the tape op specific to these models (padding after the end token).
 //! - [`sampling`]: one multinomial draw from a row of logits (inverse CDF), and its entropy.
 
 pub mod discriminator;
+pub mod estimator;
 pub mod generator;
 pub mod loss;
 pub mod ops;
 pub mod sampling;
 
-pub use generator::{DiscInput, Feedback, TemperatureForm};
+pub use estimator::Estimator;
+pub use generator::{Feedback, TemperatureForm};
 pub use loss::LossKind;

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use crate::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use crate::schedule::{Schedule, ScheduleKind};
 
 /// Where the training sequences come from.
@@ -122,7 +122,11 @@ pub struct TrainConfig {
     pub clip: f64,
     pub loss: LossKind,
     pub feedback: Feedback,
-    pub disc_input: DiscInput,
+    /// What the discriminator sees of a generated token and which gradient comes back
+    /// (`--estimator`; config files written before it existed say `disc_input`, which
+    /// reads as `gumbel` or `st-gumbel`).
+    #[serde(alias = "disc_input")]
+    pub estimator: Estimator,
     pub temperature: TemperatureConfig,
     /// The seed of every random draw of the run (data, initialisation, batches, noise).
     pub seed: u64,
@@ -311,10 +315,10 @@ impl TrainConfig {
             clip: 5.0,
             loss: LossKind::Rsgan,
             feedback: Feedback::Hard,
-            disc_input: if grammar {
-                DiscInput::StraightThrough
+            estimator: if grammar {
+                Estimator::StGumbel
             } else {
-                DiscInput::Soft
+                Estimator::Gumbel
             },
             temperature: TemperatureConfig {
                 form: TemperatureForm::Beta,
@@ -386,6 +390,26 @@ impl TrainConfig {
                 "disc-dropout",
                 format!("must be in [0, 1), got {}", self.model.disc_dropout),
             );
+        }
+        if !self.estimator.is_relaxed() {
+            if self.feedback == Feedback::Soft {
+                return bad(
+                    "feedback",
+                    format!(
+                        "soft feedback needs the relaxed sample, and --estimator {} draws one-hot samples: use --feedback hard, or the estimator gumbel or st-gumbel",
+                        self.estimator
+                    ),
+                );
+            }
+            if self.temperature.learnable {
+                return bad(
+                    "learn-temperature",
+                    format!(
+                        "a learned temperature needs the relaxed sample, and --estimator {} takes a fixed schedule: use gumbel or st-gumbel to learn it",
+                        self.estimator
+                    ),
+                );
+            }
         }
         positive("mle-lr", self.mle_lr)?;
         positive("gen-lr", self.gen_lr)?;
@@ -486,16 +510,27 @@ impl TrainConfig {
         } else {
             self.adv_steps.max(1)
         };
+        let form = match self.temperature.form {
+            TemperatureForm::Tau => "tau",
+            TemperatureForm::Beta => "beta",
+        };
         let check = |i: usize| -> Result<()> {
             let v = schedule.at(i);
             let v32 = v as f32;
+            // ReinMax needs tau >= 1 (its authors' requirement; the library checks each draw)
+            let reinmax_ok = match self.temperature.form {
+                TemperatureForm::Tau => v32 >= 1.0,
+                TemperatureForm::Beta => v32 <= 1.0,
+            };
+            if self.estimator == Estimator::ReinMax && !reinmax_ok {
+                return Err(Error::Config(format!(
+                    "--estimator reinmax needs tau >= 1 (beta <= 1) at every step, but --schedule {} (--temp-start {:?}, --temp-end {:?}) gives {form} = {v} at adversarial step {i}",
+                    self.temperature.schedule, self.temperature.start, self.temperature.end
+                )));
+            }
             if v32.is_finite() && v32 > 0.0 && (1.0 / v32).is_finite() {
                 return Ok(());
             }
-            let form = match self.temperature.form {
-                TemperatureForm::Tau => "tau",
-                TemperatureForm::Beta => "beta",
-            };
             Err(Error::Config(format!(
                 "--schedule {} (--temp-start {:?}, --temp-end {:?}): {form} at adversarial step {i} is {v:e} ({v32:e} in f32); the kernels need a value that is finite and > 0 in f32 with a finite reciprocal (about 2.9e-39 to 3.4e38)",
                 self.temperature.schedule, self.temperature.start, self.temperature.end
@@ -706,6 +741,55 @@ mod tests {
         assert!(c.validate().unwrap_err().to_string().contains("start"));
     }
 
+    /// The estimators that draw one-hot samples refuse what needs the relaxed one (soft
+    /// feedback, a learned temperature), and ReinMax refuses a schedule that goes below
+    /// tau = 1 at any step; each error names the flag.
+    #[test]
+    fn estimator_settings_that_cannot_work_are_errors_naming_the_flag() {
+        let with = |name: &str, f: &dyn Fn(&mut TrainConfig)| {
+            let mut c = TrainConfig::defaults_for(DataSource::Grammar);
+            c.estimator = name.parse().unwrap();
+            f(&mut c);
+            c.validate().map_err(|e| e.to_string())
+        };
+        for name in ["st", "reinmax", "gapped-st", "gumbel-rao:3"] {
+            let e = with(name, &|c| c.feedback = Feedback::Soft).unwrap_err();
+            assert!(e.contains("--feedback") && e.contains(name), "{e}");
+            let e = with(name, &|c| c.temperature.learnable = true).unwrap_err();
+            assert!(e.contains("--learn-temperature") && e.contains(name), "{e}");
+            with(name, &|_| {}).unwrap();
+        }
+        for name in ["gumbel", "st-gumbel"] {
+            with(name, &|c| c.feedback = Feedback::Soft).unwrap();
+            with(name, &|c| c.temperature.learnable = true).unwrap();
+        }
+        // beta from 1 to 10 passes tau = 1 at step 0 only: ReinMax refuses step 1
+        let anneal = |c: &mut TrainConfig| {
+            c.temperature.schedule = ScheduleKind::Linear;
+            c.temperature.end = 10.0;
+        };
+        let e = with("reinmax", &anneal).unwrap_err();
+        assert!(
+            e.contains("--estimator reinmax needs tau >= 1") && e.contains("step 1"),
+            "{e}"
+        );
+        with("st", &anneal).unwrap();
+        // tau annealed from 5 down to 1 is fine, down to 0.5 is not
+        let tau = |end: f64| {
+            move |c: &mut TrainConfig| {
+                c.temperature.form = TemperatureForm::Tau;
+                c.temperature.schedule = ScheduleKind::Linear;
+                (c.temperature.start, c.temperature.end) = (5.0, end);
+            }
+        };
+        with("reinmax", &tau(1.0)).unwrap();
+        let e = with("reinmax", &tau(0.5)).unwrap_err();
+        assert!(
+            e.contains("needs tau >= 1") && e.contains("gives tau = 0.99"),
+            "{e}"
+        );
+    }
+
     /// A `config.json` as runs wrote it before `schedule` became an enum (the JSON has the same
     /// string) and before `pretrained` and `max_len` existed: it must still load, so that
     /// `--resume` and `eval` work on old run folders.
@@ -733,7 +817,12 @@ mod tests {
     fn an_old_config_json_with_a_schedule_string_still_loads() {
         let c = TrainConfig::from_json(OLD_CONFIG_JSON, "config.json".as_ref()).unwrap();
         assert_eq!(c.temperature.schedule, ScheduleKind::Linear);
-        assert_eq!(c.disc_input, DiscInput::StraightThrough);
+        // `disc_input` is read as the estimator it meant, and written back as `estimator`
+        assert_eq!(c.estimator, Estimator::StGumbel);
+        assert!(c.to_json().contains(r#""estimator": "st-gumbel""#));
+        let soft = OLD_CONFIG_JSON.replace(r#""straight_through""#, r#""soft""#);
+        let c_soft = TrainConfig::from_json(&soft, "config.json".as_ref()).unwrap();
+        assert_eq!(c_soft.estimator, Estimator::Gumbel);
         assert_eq!((&c.pretrained, c.max_len), (&None, None));
         // beta = 1 + 9 i / 11 over the 12 adversarial steps.
         let s = c.schedule().unwrap();

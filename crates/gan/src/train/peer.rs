@@ -11,7 +11,7 @@ use crate::data::Token;
 use crate::error::Result;
 use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
 use crate::model::generator::{DrawSettings, Generator, GeneratorConfig};
-use crate::model::{DiscInput, Feedback, LossKind, TemperatureForm};
+use crate::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use crate::train::step::{
     AdvSettings, DiscStats, StepKeys, TemperatureSource, discriminator_step, generator_step,
     mle_step,
@@ -32,7 +32,7 @@ pub const SETTINGS: AdvSettings = AdvSettings {
     draw: DrawSettings {
         batch: BATCH,
         feedback: Feedback::Soft,
-        disc_input: DiscInput::Soft,
+        estimator: Estimator::Gumbel,
     },
     form: TemperatureForm::Tau,
     clip: 5.0,

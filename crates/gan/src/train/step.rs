@@ -218,7 +218,7 @@ mod tests {
     use super::*;
     use crate::model::discriminator::DiscriminatorConfig;
     use crate::model::generator::GeneratorConfig;
-    use crate::model::{DiscInput, Feedback};
+    use crate::model::{Estimator, Feedback};
 
     /// Two adversarial steps (learned temperature, straight-through input, with padding)
     /// and two MLE steps at the benchmark's vocabulary (5000) and a batch of 16: the
@@ -267,7 +267,7 @@ mod tests {
                     draw: DrawSettings {
                         batch: b,
                         feedback: Feedback::Soft,
-                        disc_input: DiscInput::StraightThrough,
+                        estimator: Estimator::StGumbel,
                     },
                     form: TemperatureForm::Tau,
                     clip: 1.0,
@@ -309,5 +309,133 @@ mod tests {
             assert!(one.2 == other.2, "discriminator weights, {threads} threads");
             assert!(one.3 == other.3, "temperature, {threads} threads");
         }
+    }
+
+    /// A generator, a discriminator and a real batch at a small size (vocabulary 300,
+    /// length 12, batch 8, no end token, so every step is a draw).
+    fn small() -> (Generator, Discriminator, Vec<Token>) {
+        let (v, l, b) = (300, 12, 8);
+        let g = Generator::new(
+            GeneratorConfig {
+                vocab: v,
+                emb: 16,
+                hidden: 16,
+                seq_len: l,
+                start: 0,
+                pad: None,
+                eos: None,
+            },
+            5,
+        )
+        .unwrap();
+        let d = Discriminator::new(
+            DiscriminatorConfig {
+                vocab: v,
+                seq_len: l,
+                emb: 16,
+                widths: vec![2, 3],
+                filters: 8,
+                dropout: 0.0,
+            },
+            6,
+        )
+        .unwrap();
+        let real = (0..b * l).map(|i| ((i * 131 + 7) % v) as Token).collect();
+        (g, d, real)
+    }
+
+    /// One generator update with `estimator` from the same weights and keys: the loss and
+    /// the gradient norm before clipping.
+    fn one_update(estimator: Estimator) -> Result<(f64, f64)> {
+        let (mut g, mut d, real) = small();
+        let s = AdvSettings {
+            loss: LossKind::Rsgan,
+            draw: DrawSettings {
+                batch: 8,
+                feedback: Feedback::Hard,
+                estimator,
+            },
+            form: TemperatureForm::Beta,
+            clip: 1e9,
+        };
+        let keys = StepKeys {
+            noise: 3,
+            dropout: [4, 5],
+        };
+        let mut opt = Adam::new(1e-3);
+        let fixed = TemperatureSource::Fixed(1.0);
+        generator_step(&mut g, &mut opt, &mut d, fixed, &real, &s, keys)
+    }
+
+    /// The one-hot estimators draw the same tokens for the same noise (Gumbel-max), so the
+    /// discriminator sees the same batch and the loss is bitwise the same; the gradients
+    /// they send back differ, pairwise (each estimator really is in use).
+    #[test]
+    fn one_hot_estimators_share_the_forward_and_differ_in_the_gradient() {
+        let names = [
+            "st",
+            "reinmax",
+            "gapped-st:1",
+            "gapped-st:p",
+            "gumbel-rao:4",
+        ];
+        let runs: Vec<(f64, f64)> = names
+            .iter()
+            .map(|n| one_update(n.parse().unwrap()).unwrap())
+            .collect();
+        for (i, (a, ra)) in names.iter().zip(&runs).enumerate() {
+            assert!(
+                ra.0.is_finite() && ra.1.is_finite() && ra.1 > 0.0,
+                "{a}: {ra:?}"
+            );
+            assert_eq!(
+                ra.0.to_bits(),
+                runs[0].0.to_bits(),
+                "{a}: loss differs from st"
+            );
+            for (b, rb) in names.iter().zip(&runs).skip(i + 1) {
+                assert_ne!(ra.1, rb.1, "{a} and {b} sent the same gradient norm");
+            }
+        }
+        // and the relaxed `gumbel` (soft samples to the discriminator) sees another batch
+        let (soft_loss, _) = one_update(Estimator::Gumbel).unwrap();
+        assert_ne!(soft_loss, runs[0].0);
+    }
+
+    /// A library caller that asks for soft feedback or a learned temperature with a one-hot
+    /// estimator gets an error naming the estimator (the CLI refuses it earlier, in
+    /// `TrainConfig::validate`).
+    #[test]
+    fn one_hot_estimators_refuse_soft_feedback_and_a_learned_temperature() {
+        let (mut g, mut d, real) = small();
+        let mut s = AdvSettings {
+            loss: LossKind::Rsgan,
+            draw: DrawSettings {
+                batch: 8,
+                feedback: Feedback::Soft,
+                estimator: Estimator::ReinMax,
+            },
+            form: TemperatureForm::Beta,
+            clip: 1.0,
+        };
+        let keys = StepKeys {
+            noise: 3,
+            dropout: [4, 5],
+        };
+        let mut opt = Adam::new(1e-3);
+        let fixed = TemperatureSource::Fixed(1.0);
+        let e = generator_step(&mut g, &mut opt, &mut d, fixed, &real, &s, keys).unwrap_err();
+        assert!(e.to_string().contains("soft feedback") && e.to_string().contains("reinmax"));
+        s.draw.feedback = Feedback::Hard;
+        let mut temp = ParamStore::new();
+        temp.add(LOG_TEMPERATURE, gumbel_tensor::Tensor::scalar(0.0f32))
+            .unwrap();
+        let mut t_opt = Adam::new(1e-2);
+        let learned = TemperatureSource::Learned {
+            params: &mut temp,
+            opt: &mut t_opt,
+        };
+        let e = generator_step(&mut g, &mut opt, &mut d, learned, &real, &s, keys).unwrap_err();
+        assert!(e.to_string().contains("learned temperature"), "{e}");
     }
 }

@@ -88,6 +88,33 @@ fn resumed_runs_match_an_uninterrupted_run() {
     fs::remove_dir_all(&b).unwrap();
 }
 
+/// Each one-hot estimator trains a run, writes its name into config.json, and a run
+/// stopped in the adversarial phase resumes to the same bytes.
+#[test]
+fn every_estimator_trains_and_resumes_exactly() {
+    for name in ["st", "reinmax", "gapped-st:p", "gumbel-rao:3"] {
+        let tag = name.replace(':', "-");
+        let (a, b) = (tmp(&format!("est-{tag}-a")), tmp(&format!("est-{tag}-b")));
+        let mut cfg = tiny();
+        cfg.estimator = name.parse().unwrap();
+        finish(run::train(cfg.clone(), &a, &RunOptions::default(), &mut Silent).unwrap());
+        let json = String::from_utf8(bytes(&a.join("config.json"))).unwrap();
+        assert!(
+            json.contains(&format!(r#""estimator": "{name}""#)),
+            "{json}"
+        );
+        let stop = RunOptions {
+            stop_after: Some(19),
+            ..Default::default()
+        };
+        run::train(cfg, &b, &stop, &mut Silent).unwrap();
+        finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
+        assert_same_run(&a, &b);
+        fs::remove_dir_all(&a).unwrap();
+        fs::remove_dir_all(&b).unwrap();
+    }
+}
+
 #[test]
 fn a_learned_temperature_moves_and_resumes_exactly() {
     let (a, b) = (tmp("learn-a"), tmp("learn-b"));

@@ -218,7 +218,7 @@ impl Trainer {
             draw: DrawSettings {
                 batch: self.cfg.batch,
                 feedback: self.cfg.feedback,
-                disc_input: self.cfg.disc_input,
+                estimator: self.cfg.estimator,
             },
             form: self.cfg.temperature.form,
             clip: self.cfg.clip,
