@@ -7,6 +7,7 @@
 //! gumbel-lab train --resume runs/grammar-...   # continue an interrupted run
 //! gumbel-lab sample --checkpoint runs/grammar-... -n 20
 //! gumbel-lab eval --checkpoint runs/grammar-...
+//! gumbel-lab frontier --checkpoint runs/a --checkpoint runs/b --out plots/
 //! ```
 //!
 //! Ctrl-C (SIGINT), SIGTERM or SIGHUP during training finishes the current step, writes a
@@ -49,6 +50,9 @@ enum Cmd {
     Sample(SampleArgs),
     /// Evaluate a checkpoint's generator (NLL, BLEU, validity, uniqueness).
     Eval(EvalArgs),
+    /// The quality-diversity frontier: every checkpoint and its run's MLE model sampled at a
+    /// sweep of temperatures; writes frontier.csv and frontier.svg.
+    Frontier(FrontierArgs),
 }
 
 #[derive(Args)]
@@ -233,6 +237,31 @@ struct EvalArgs {
     /// below 1 sharpens it: the baseline a GAN must beat).
     #[arg(long, default_value_t = 1.0)]
     temperature: f32,
+    #[command(flatten)]
+    pool: Pool,
+}
+
+#[derive(Args)]
+struct FrontierArgs {
+    /// A run folder or a checkpoint folder (repeat for several runs on the same data); each
+    /// run's MLE model (its pretrained/ folder) is swept too, as the reference curve.
+    #[arg(long, required = true)]
+    checkpoint: Vec<PathBuf>,
+    /// Sampling temperatures of the sweep [default: 0.5,0.6,0.7,0.8,0.9,1,1.1,1.25,1.5].
+    #[arg(long, value_delimiter = ',')]
+    temperatures: Option<Vec<f32>>,
+    /// Samples per point (default: the first run's --eval-samples).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Seed of the draws (the same samples' key for every model).
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for frontier.csv and frontier.svg.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// Replace frontier.csv and frontier.svg if the folder has them.
+    #[arg(long)]
+    force: bool,
     #[command(flatten)]
     pool: Pool,
 }
@@ -457,6 +486,29 @@ fn eval(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+fn frontier(a: &FrontierArgs) -> Result<()> {
+    use gumbel_gan::train::frontier;
+    let temperatures = a
+        .temperatures
+        .clone()
+        .unwrap_or_else(|| frontier::DEFAULT_TEMPERATURES.to_vec());
+    frontier::check_temperatures(&temperatures)?;
+    let f = a.pool.run(|| {
+        let mut bar = progress::Counter::new("frontier");
+        Ok(frontier::frontier(
+            &a.checkpoint,
+            &temperatures,
+            a.samples,
+            a.seed,
+            &mut |done, total, label| bar.set(done, total, label),
+        )?)
+    })?;
+    let (csv, svg) = frontier::write(&f, &a.out, a.force)?;
+    print!("{}", frontier::summary(&f));
+    println!("wrote {} and {}", csv.display(), svg.display());
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
@@ -467,6 +519,7 @@ fn main() -> ExitCode {
         Cmd::Train(a) => train(a, &settings_given(&matches)),
         Cmd::Sample(a) => sample(a),
         Cmd::Eval(a) => eval(a),
+        Cmd::Frontier(a) => frontier(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -141,3 +141,38 @@ impl Observer for Bars {
         self.say(text);
     }
 }
+
+/// A bar for work counted in items (the frontier's evaluations), with the current item's
+/// label as its message; created on the first [`Counter::set`].
+pub struct Counter {
+    name: &'static str,
+    bar: Option<ProgressBar>,
+}
+
+impl Counter {
+    pub fn new(name: &'static str) -> Counter {
+        Counter { name, bar: None }
+    }
+
+    /// `done` of `total` items finished; `label` is the one being worked on.
+    pub fn set(&mut self, done: usize, total: usize, label: &str) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::new(total as u64).with_prefix(self.name);
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix} [{bar:28.cyan/blue}] {pos}/{len} {elapsed_precise} eta {eta:<5} {wide_msg}",
+                )
+                .expect("valid template")
+                .progress_chars("=> "),
+            );
+            bar.enable_steady_tick(Duration::from_millis(250));
+            bar
+        });
+        bar.set_length(total as u64);
+        bar.set_position(done as u64);
+        bar.set_message(label.to_string());
+        if done == total {
+            bar.finish();
+        }
+    }
+}

@@ -165,3 +165,52 @@ fn resume_refuses_flags_it_would_ignore() {
         "{err}"
     );
 }
+
+/// `frontier` on a short grammar run: writes frontier.csv (a row per model and temperature)
+/// and frontier.svg into the current folder by default, prints the verdicts, and refuses to
+/// replace its files without `--force`, naming the file.
+#[test]
+fn frontier_writes_its_csv_and_plot_and_keeps_them_safe() {
+    let d = fresh_dir("frontier");
+    let run = d.join("run");
+    let o = bin()
+        .args(["train", "--threads", "1", "--adv-steps", "20", "--out"])
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let frontier = |extra: &[&str]| {
+        bin()
+            .current_dir(&d)
+            .args(["frontier", "--threads", "1", "--checkpoint", "run"])
+            .args(["--temperatures", "0.7,1", "--samples", "100"])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let o = frontier(&[]);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        out.contains("MLE (run)") && out.contains("against the MLE curve"),
+        "{out}"
+    );
+    let csv = fs::read_to_string(d.join("frontier.csv")).unwrap();
+    assert_eq!(csv.lines().count(), 1 + 2 * 2, "{csv}");
+    assert!(
+        fs::read_to_string(d.join("frontier.svg"))
+            .unwrap()
+            .contains("<svg")
+    );
+    let o = frontier(&[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("frontier.csv exists"),
+        "{err}"
+    );
+    assert_eq!(fs::read_to_string(d.join("frontier.csv")).unwrap(), csv);
+    assert!(frontier(&["--force"]).status.success());
+    let o = frontier(&["--temperatures", "0"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--temperatures"));
+    fs::remove_dir_all(&d).unwrap();
+}

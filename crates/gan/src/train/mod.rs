@@ -5,6 +5,7 @@ pub mod checkpoint;
 pub mod config;
 pub mod data;
 pub mod eval;
+pub mod frontier;
 pub mod inspect;
 pub mod log;
 pub mod peer;

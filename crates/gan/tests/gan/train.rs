@@ -115,6 +115,83 @@ fn every_estimator_trains_and_resumes_exactly() {
     }
 }
 
+/// The frontier of two runs that share their MLE model (same seed and data): one MLE curve
+/// and one curve per run, each point at every temperature; the MLE model's entropy falls
+/// with the temperature (sampling below 1 sharpens it), and so does its uniqueness between
+/// the ends of the sweep. A run on other data (another seed draws other grammar sequences)
+/// is refused, naming both runs.
+#[test]
+fn the_frontier_sweeps_every_run_and_its_mle_model_once() {
+    use gumbel_gan::train::frontier::{self, Verdict};
+    let (a, b, c) = (tmp("front-a"), tmp("front-b"), tmp("front-c"));
+    finish(run::train(tiny(), &a, &RunOptions::default(), &mut Silent).unwrap());
+    let mut cfg = tiny();
+    cfg.estimator = "reinmax".parse().unwrap();
+    finish(run::train(cfg, &b, &RunOptions::default(), &mut Silent).unwrap());
+    let temps = [0.5f32, 1.0, 2.0];
+    let mut calls = 0;
+    let f = frontier::frontier(
+        &[a.clone(), b.clone()],
+        &temps,
+        Some(200),
+        3,
+        &mut |_, total, _| {
+            calls += 1;
+            assert_eq!(total, 3 * temps.len());
+        },
+    )
+    .unwrap();
+    assert_eq!(calls, 3 * temps.len() + 1);
+    let labels: Vec<(&str, bool)> = f.curves.iter().map(|c| (c.label.as_str(), c.mle)).collect();
+    let (la, lb) = (a.display().to_string(), b.display().to_string());
+    assert_eq!(
+        labels,
+        [
+            (format!("MLE ({la})").as_str(), true),
+            (la.as_str(), false),
+            (lb.as_str(), false)
+        ]
+    );
+    let mle = &f.curves[0];
+    assert!(mle.checkpoint.ends_with("pretrained"));
+    let entropy: Vec<f64> = mle.points.iter().map(|(_, e)| e.entropy.unwrap()).collect();
+    assert!(
+        entropy[0] < entropy[1] && entropy[1] < entropy[2],
+        "{entropy:?}"
+    );
+    let unique = |i: usize| mle.points[i].1.uniqueness.unwrap();
+    assert!(unique(0) < unique(2), "{} vs {}", unique(0), unique(2));
+    // every GAN point gets a verdict or is outside the MLE curve's range; the MLE points
+    // themselves lie on it (never strictly beyond)
+    for (_, e) in &mle.points {
+        assert!(!matches!(
+            f.verdict(e.uniqueness, e.validity),
+            Verdict::Beyond(_)
+        ));
+    }
+    let text = frontier::csv(&f);
+    assert_eq!(text.lines().count(), 1 + 3 * temps.len());
+    let mut other = tiny();
+    other.seed = 9;
+    finish(run::train(other, &c, &RunOptions::default(), &mut Silent).unwrap());
+    let e = frontier::frontier(
+        &[a.clone(), c.clone()],
+        &temps,
+        Some(50),
+        3,
+        &mut |_, _, _| {},
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains(&c.display().to_string()) && e.contains("other data"),
+        "{e}"
+    );
+    for d in [a, b, c] {
+        fs::remove_dir_all(d).unwrap();
+    }
+}
+
 #[test]
 fn a_learned_temperature_moves_and_resumes_exactly() {
     let (a, b) = (tmp("learn-a"), tmp("learn-b"));

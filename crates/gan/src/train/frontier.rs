@@ -1,0 +1,612 @@
+//! `gumbel-lab frontier`: the quality-diversity frontier of generators, the honest judge of a
+//! text GAN (Caccia et al., ICLR 2020, "Language GANs Falling Short").
+//!
+//! Sampling an MLE model at a temperature `T < 1` trades diversity for quality without any
+//! adversarial training; a GAN that only sharpens its distribution lands on the MLE model's
+//! temperature curve. So every model is sampled at a sweep of temperatures and each sweep
+//! drawn as a curve in the plane of one diversity and one quality metric:
+//!
+//! | data | x: diversity | y: quality | better |
+//! |---|---|---|---|
+//! | oracle | NLL_gen (held-out oracle samples under the model) | NLL_oracle (samples under the oracle) | lower left |
+//! | text | self-BLEU-4 (samples against each other) | BLEU-4 (samples against the test set) | upper left |
+//! | grammar | uniqueness | validity | upper right |
+//!
+//! The MLE model of each run (its `pretrained/` folder; models with identical weights are
+//! drawn once) gives the reference curve. A GAN point is *beyond* the MLE curve when its
+//! quality is better than the MLE curve's at the same diversity (linear interpolation between
+//! the two MLE temperatures around it); outside the MLE curve's diversity range it cannot be
+//! judged, and says so. Every model is evaluated with the same sample key, so differences
+//! between curves are not sampling noise of different draws.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use plotters::prelude::*;
+
+use super::config::{DataSource, TrainConfig, check_sample_memory};
+use super::data::{DataKind, TrainData};
+use super::eval::evaluate_at;
+use super::inspect::{self, Loaded};
+use super::report::Evaluation;
+use crate::error::{Error, Result};
+use crate::io::write_atomic;
+use crate::random::{self, Purpose};
+
+/// The temperatures of the sweep when none are given: 0.5 to 1.5 (Caccia et al. sweep
+/// about this range).
+pub const DEFAULT_TEMPERATURES: [f32; 9] = [0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.25, 1.5];
+
+/// One axis of the frontier plot: a metric, and which direction is better.
+#[derive(Debug, Clone, Copy)]
+pub struct Axis {
+    pub name: &'static str,
+    pub value: fn(&Evaluation) -> Option<f64>,
+    pub higher_is_better: bool,
+}
+
+/// The (diversity, quality) axes of a data kind (see the module docs).
+pub fn axes(kind: DataKind) -> (Axis, Axis) {
+    match kind {
+        DataKind::Oracle => (
+            Axis {
+                name: "NLL_gen",
+                value: |e| e.nll_gen,
+                higher_is_better: false,
+            },
+            Axis {
+                name: "NLL_oracle",
+                value: |e| e.nll_oracle,
+                higher_is_better: false,
+            },
+        ),
+        DataKind::Text => (
+            Axis {
+                name: "self-BLEU-4",
+                value: |e| e.self_bleu.map(|b| b[2]),
+                higher_is_better: false,
+            },
+            Axis {
+                name: "BLEU-4",
+                value: |e| e.bleu.map(|b| b[2]),
+                higher_is_better: true,
+            },
+        ),
+        DataKind::Grammar => (
+            Axis {
+                name: "uniqueness",
+                value: |e| e.uniqueness,
+                higher_is_better: true,
+            },
+            Axis {
+                name: "validity",
+                value: |e| e.validity,
+                higher_is_better: true,
+            },
+        ),
+    }
+}
+
+/// One model's sweep.
+#[derive(Debug, Clone)]
+pub struct Curve {
+    /// `MLE (RUN)` or the checkpoint's folder as given.
+    pub label: String,
+    pub checkpoint: PathBuf,
+    /// An MLE model (a run's `pretrained/`), the reference.
+    pub mle: bool,
+    /// The evaluation at each temperature of the sweep, in the order given.
+    pub points: Vec<(f32, Evaluation)>,
+}
+
+/// Every curve of one frontier, on one data set.
+#[derive(Debug, Clone)]
+pub struct Frontier {
+    pub kind: DataKind,
+    pub curves: Vec<Curve>,
+}
+
+/// Where a GAN point lies against the MLE curve.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Verdict {
+    /// Better quality than the MLE curve at the same diversity: the MLE curve's quality there.
+    Beyond(f64),
+    /// Not better (the MLE curve's quality there).
+    NotBeyond(f64),
+    /// Diversity outside the MLE curve's range (or a metric missing): no judgement.
+    OutsideRange,
+}
+
+impl Frontier {
+    /// The verdict for a point `(x, y)` against the MLE curves (each judged separately; a
+    /// point is beyond when it is beyond every MLE curve whose range covers its `x`).
+    pub fn verdict(&self, x: Option<f64>, y: Option<f64>) -> Verdict {
+        let (ax, ay) = axes(self.kind);
+        let (Some(x), Some(y)) = (x, y) else {
+            return Verdict::OutsideRange;
+        };
+        let mut out = Verdict::OutsideRange;
+        for c in self.curves.iter().filter(|c| c.mle) {
+            let mut pts: Vec<(f64, f64)> = c
+                .points
+                .iter()
+                .filter_map(|(_, e)| Some(((ax.value)(e)?, (ay.value)(e)?)))
+                .collect();
+            pts.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let Some(q) = interpolate(&pts, x) else {
+                continue;
+            };
+            let better = if ay.higher_is_better { y > q } else { y < q };
+            out = match (out, better) {
+                (Verdict::NotBeyond(_), _) | (_, false) => Verdict::NotBeyond(q),
+                _ => Verdict::Beyond(q),
+            };
+        }
+        out
+    }
+}
+
+/// The `y` of the polyline `pts` (sorted by `x`) at `x`, `None` outside its `x` range.
+fn interpolate(pts: &[(f64, f64)], x: f64) -> Option<f64> {
+    let (first, last) = (pts.first()?, pts.last()?);
+    if !(first.0..=last.0).contains(&x) {
+        return None;
+    }
+    let i = pts.partition_point(|p| p.0 < x).max(1).min(pts.len() - 1);
+    let ((x0, y0), (x1, y1)) = (pts[i - 1], pts[i]);
+    if x1 == x0 {
+        // two MLE temperatures with the same diversity: their mean quality
+        return Some((y0 + y1) / 2.0);
+    }
+    Some(y0 + (y1 - y0) * (x - x0) / (x1 - x0))
+}
+
+/// `Err` naming `--temperatures` unless there is at least one and each is finite and `> 0`.
+pub fn check_temperatures(temperatures: &[f32]) -> Result<()> {
+    if temperatures.is_empty() {
+        return Err(Error::Config("--temperatures: give at least one".into()));
+    }
+    if let Some(t) = temperatures.iter().find(|t| !(t.is_finite() && **t > 0.0)) {
+        return Err(Error::Config(format!(
+            "--temperatures: {t} is not a temperature (each must be finite and > 0)"
+        )));
+    }
+    Ok(())
+}
+
+/// `true` if two runs evaluate on the same data: the same source and, for the grammar and
+/// the oracle (which draw their sequences from the seed), the same seed and sizes.
+fn same_data(a: &TrainConfig, b: &TrainConfig) -> bool {
+    a.data == b.data
+        && (matches!(a.data, DataSource::Text { .. })
+            || (a.seed, a.train_size, a.test_size) == (b.seed, b.train_size, b.test_size))
+}
+
+/// Sweeps every checkpoint in `paths` (run or checkpoint folders) and the MLE models of the
+/// runs over `temperatures`, with `samples` samples per point (default: the first run's
+/// `eval_samples`) drawn from `seed`. `progress(done, total, label)` is called before each
+/// evaluation.
+///
+/// Errors: no checkpoint, a bad temperature, runs on different data sets (naming both),
+/// anything loading or evaluating a checkpoint reports.
+pub fn frontier(
+    paths: &[PathBuf],
+    temperatures: &[f32],
+    samples: Option<usize>,
+    seed: u64,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Frontier> {
+    check_temperatures(temperatures)?;
+    let Some(first_path) = paths.first() else {
+        return Err(Error::Config(
+            "frontier: give at least one --checkpoint".into(),
+        ));
+    };
+    let first = inspect::load(first_path)?;
+    let cfg = first.config.clone();
+    let n = samples.unwrap_or(cfg.eval_samples);
+    let least = if first.kind() == DataKind::Text { 2 } else { 1 };
+    if n < least {
+        return Err(Error::Config(format!(
+            "--samples {n}: must be at least {least}"
+        )));
+    }
+    check_sample_memory("--samples", n, first.state.seq_len)?;
+    let data = TrainData::load(&cfg)?;
+    // The models: each run's MLE model (once per distinct weights), then the runs.
+    let mut models: Vec<(String, bool, Loaded)> = vec![];
+    let mut mle_weights: Vec<Vec<u8>> = vec![];
+    for path in paths {
+        let run = inspect::load(path)?;
+        if !same_data(&cfg, &run.config) {
+            return Err(Error::Config(format!(
+                "{} was trained on other data than {} ({:?} against {:?}, or another seed or size): a frontier compares models on one test set",
+                path.display(),
+                first_path.display(),
+                run.config.data,
+                cfg.data
+            )));
+        }
+        data.check_vocab(&run.state, &run.dir)?;
+        let pretrained = path.join("pretrained");
+        if pretrained.join("generator.safetensors").is_file() {
+            let bytes = std::fs::read(pretrained.join("generator.safetensors"))
+                .map_err(|e| Error::io(&pretrained.join("generator.safetensors"), e))?;
+            if !mle_weights.contains(&bytes) {
+                mle_weights.push(bytes);
+                let mle = inspect::load(&pretrained)?;
+                models.push((format!("MLE ({})", path.display()), true, mle));
+            }
+        }
+        let is_mle = path.file_name().is_some_and(|f| f == "pretrained");
+        let label = if is_mle {
+            format!("MLE ({})", path.display())
+        } else {
+            path.display().to_string()
+        };
+        models.push((label, is_mle, run));
+    }
+    let key = random::run_key(seed, Purpose::Eval, u64::MAX);
+    let total = models.len() * temperatures.len();
+    let mut curves = vec![];
+    for (label, mle, model) in models {
+        let mut points = vec![];
+        for &t in temperatures {
+            progress(
+                curves.len() * temperatures.len() + points.len(),
+                total,
+                &label,
+            );
+            let ev = evaluate_at(&model.generator, &data, &cfg, key, n, t)?.eval;
+            points.push((t, ev));
+        }
+        curves.push(Curve {
+            label,
+            checkpoint: model.dir,
+            mle,
+            points,
+        });
+    }
+    progress(total, total, "done");
+    Ok(Frontier {
+        kind: first.kind(),
+        curves,
+    })
+}
+
+/// The CSV of a frontier: one row per model and temperature, every metric (empty where a
+/// data set has none), and the verdict against the MLE curve for the other models.
+pub fn csv(f: &Frontier) -> String {
+    let (ax, ay) = axes(f.kind);
+    let mut s = String::from(
+        "label,mle,checkpoint,temperature,nll_oracle,nll_gen,bleu2,bleu3,bleu4,bleu5,\
+         self_bleu2,self_bleu3,self_bleu4,self_bleu5,validity,uniqueness,entropy,mean_length,\
+         mle_quality_at_same_diversity,beyond_mle\n",
+    );
+    let opt = |x: Option<f64>| x.map(|v| v.to_string()).unwrap_or_default();
+    let quote = |t: &str| format!("\"{}\"", t.replace('"', "\"\""));
+    for c in &f.curves {
+        for (t, e) in &c.points {
+            let four = |b: Option<[f64; 4]>| -> Vec<String> {
+                (0..4).map(|i| opt(b.map(|b| b[i]))).collect()
+            };
+            let mut cells = vec![
+                quote(&c.label),
+                c.mle.to_string(),
+                quote(&c.checkpoint.display().to_string()),
+                t.to_string(),
+                opt(e.nll_oracle),
+                opt(e.nll_gen),
+            ];
+            cells.extend(four(e.bleu));
+            cells.extend(four(e.self_bleu));
+            cells.extend([e.validity, e.uniqueness, e.entropy, e.mean_length].map(opt));
+            let (q, beyond) = match (c.mle, f.verdict((ax.value)(e), (ay.value)(e))) {
+                (true, _) | (_, Verdict::OutsideRange) => (String::new(), String::new()),
+                (false, Verdict::Beyond(q)) => (q.to_string(), "true".into()),
+                (false, Verdict::NotBeyond(q)) => (q.to_string(), "false".into()),
+            };
+            cells.extend([q, beyond]);
+            let _ = writeln!(s, "{}", cells.join(","));
+        }
+    }
+    s
+}
+
+/// A plain-text summary: each non-MLE model at temperature 1 (or the sweep's temperature
+/// closest to 1) with its two metrics and its verdict.
+pub fn summary(f: &Frontier) -> String {
+    let (ax, ay) = axes(f.kind);
+    let mut s = format!(
+        "{:<40} {:>6} {:>12} {:>12}  against the MLE curve\n",
+        "model", "T", ax.name, ay.name
+    );
+    let fmt = |x: Option<f64>| x.map_or("-".into(), |v| format!("{v:.4}"));
+    for c in &f.curves {
+        let Some((t, e)) = c
+            .points
+            .iter()
+            .min_by(|a, b| (a.0 - 1.0).abs().total_cmp(&(b.0 - 1.0).abs()))
+        else {
+            continue;
+        };
+        let (x, y) = ((ax.value)(e), (ay.value)(e));
+        let verdict = match (c.mle, f.verdict(x, y)) {
+            (true, _) => "(the reference)".to_string(),
+            (_, Verdict::Beyond(q)) => format!("beyond (MLE: {q:.4} at the same {})", ax.name),
+            (_, Verdict::NotBeyond(q)) => {
+                format!("not beyond (MLE: {q:.4} at the same {})", ax.name)
+            }
+            (_, Verdict::OutsideRange) => format!("outside the MLE curve's {} range", ax.name),
+        };
+        let _ = writeln!(
+            s,
+            "{:<40} {t:>6} {:>12} {:>12}  {verdict}",
+            c.label,
+            fmt(x),
+            fmt(y)
+        );
+    }
+    s
+}
+
+/// The frontier as an SVG plot: the MLE curves in black, the other models in colours, each
+/// point labelled with its temperature, `T = 1` marked by a larger dot.
+pub fn svg(f: &Frontier) -> Result<String> {
+    let (ax, ay) = axes(f.kind);
+    // each curve with its plotted points: (temperature, x, y)
+    type Plotted<'a> = (&'a Curve, Vec<(f32, f64, f64)>);
+    let curves: Vec<Plotted> = f
+        .curves
+        .iter()
+        .map(|c| {
+            let p = c
+                .points
+                .iter()
+                .filter_map(|(t, e)| Some((*t, (ax.value)(e)?, (ay.value)(e)?)))
+                .collect();
+            (c, p)
+        })
+        .collect();
+    let all = || curves.iter().flat_map(|(_, p)| p.iter());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for &(_, x, y) in all() {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return Err(Error::Config(format!(
+            "frontier: no model has both {} and {}",
+            ax.name, ay.name
+        )));
+    }
+    let pad = |a: f64, b: f64| ((b - a) * 0.08).max(1e-3 * a.abs().max(1.0));
+    let (px, py) = (pad(x0, x1), pad(y0, y1));
+    let (x0, x1, y0, y1) = (x0 - px, x1 + px, y0 - py, y1 + py);
+    let better = match (ax.higher_is_better, ay.higher_is_better) {
+        (false, false) => "lower left",
+        (false, true) => "upper left",
+        (true, true) => "upper right",
+        (true, false) => "lower right",
+    };
+    let colors = [
+        RGBColor(31, 119, 180),
+        RGBColor(214, 39, 40),
+        RGBColor(44, 160, 44),
+        RGBColor(148, 103, 189),
+        RGBColor(255, 127, 14),
+        RGBColor(140, 86, 75),
+    ];
+    let plot_err = |e: &dyn std::fmt::Display| Error::Config(format!("frontier plot: {e}"));
+    let mut out = String::new();
+    {
+        let root = SVGBackend::with_string(&mut out, (760, 520)).into_drawing_area();
+        root.fill(&WHITE).map_err(|e| plot_err(&e))?;
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("quality-diversity frontier (better: {better})"),
+                ("sans-serif", 18),
+            )
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x0..x1, y0..y1)
+            .map_err(|e| plot_err(&e))?;
+        chart
+            .configure_mesh()
+            .x_desc(ax.name)
+            .y_desc(ay.name)
+            .light_line_style(RGBColor(235, 235, 235))
+            .draw()
+            .map_err(|e| plot_err(&e))?;
+        let mut k = 0;
+        for (c, p) in &curves {
+            if p.is_empty() {
+                continue;
+            }
+            let color = if c.mle {
+                BLACK
+            } else {
+                k += 1;
+                colors[(k - 1) % colors.len()]
+            };
+            let mut line: Vec<(f64, f64)> = p.iter().map(|&(_, x, y)| (x, y)).collect();
+            line.sort_by(|a, b| a.0.total_cmp(&b.0));
+            chart
+                .draw_series(LineSeries::new(line, color.stroke_width(2)))
+                .map_err(|e| plot_err(&e))?
+                .label(c.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(p.iter().map(|&(t, x, y)| {
+                    let r = if t == 1.0 { 6 } else { 3 };
+                    EmptyElement::at((x, y))
+                        + Circle::new((0, 0), r, color.filled())
+                        + Text::new(format!("{t}"), (5, -12), ("sans-serif", 11).into_font())
+                }))
+                .map_err(|e| plot_err(&e))?;
+        }
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| plot_err(&e))?;
+        root.present().map_err(|e| plot_err(&e))?;
+    }
+    Ok(out)
+}
+
+/// Writes `frontier.csv` and `frontier.svg` into `dir` (created if missing), each atomically.
+/// Existing files are not overwritten unless `force`: the error names them.
+pub fn write(f: &Frontier, dir: &Path, force: bool) -> Result<(PathBuf, PathBuf)> {
+    let (c, s) = (dir.join("frontier.csv"), dir.join("frontier.svg"));
+    if !force && let Some(p) = [&c, &s].into_iter().find(|p| p.exists()) {
+        return Err(Error::Config(format!(
+            "{} exists: give another --out folder, or --force to replace it",
+            p.display()
+        )));
+    }
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let plot = svg(f)?;
+    write_atomic(&c, csv(f).as_bytes())?;
+    write_atomic(&s, plot.as_bytes())?;
+    Ok((c, s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::relative_eq;
+
+    fn point(t: f32, nll_gen: f64, nll_oracle: f64) -> (f32, Evaluation) {
+        let e = Evaluation {
+            nll_gen: Some(nll_gen),
+            nll_oracle: Some(nll_oracle),
+            ..Default::default()
+        };
+        (t, e)
+    }
+
+    fn oracle_frontier(gan: Vec<(f32, Evaluation)>) -> Frontier {
+        let mle = Curve {
+            label: "MLE (r)".into(),
+            checkpoint: "r/pretrained".into(),
+            mle: true,
+            // lower T: more quality (lower NLL_oracle), less diversity (higher NLL_gen)
+            points: vec![
+                point(0.5, 9.0, 6.0),
+                point(1.0, 7.0, 9.0),
+                point(1.5, 8.0, 11.0),
+            ],
+        };
+        let gan = Curve {
+            label: "r".into(),
+            checkpoint: "r".into(),
+            mle: false,
+            points: gan,
+        };
+        Frontier {
+            kind: DataKind::Oracle,
+            curves: vec![mle, gan],
+        }
+    }
+
+    #[test]
+    fn a_point_is_judged_against_the_mle_curve_at_the_same_diversity() {
+        let f = oracle_frontier(vec![]);
+        // MLE sorted by NLL_gen: (7, 9), (8, 11), (9, 6); at NLL_gen 7.5 the curve has 10.
+        assert_eq!(f.verdict(Some(7.5), Some(9.9)), Verdict::Beyond(10.0));
+        assert_eq!(f.verdict(Some(7.5), Some(10.1)), Verdict::NotBeyond(10.0));
+        // between (8, 11) and (9, 6): 8.5.
+        assert_eq!(f.verdict(Some(8.5), Some(8.0)), Verdict::Beyond(8.5));
+        assert_eq!(f.verdict(Some(6.0), Some(1.0)), Verdict::OutsideRange);
+        assert_eq!(f.verdict(None, Some(1.0)), Verdict::OutsideRange);
+        // higher is better (grammar): validity above the curve is beyond
+        let g = Frontier {
+            kind: DataKind::Grammar,
+            curves: vec![Curve {
+                label: "MLE".into(),
+                checkpoint: "p".into(),
+                mle: true,
+                points: [(0.5, 0.2, 0.9), (1.0, 0.8, 0.5)]
+                    .map(|(t, u, v)| {
+                        let e = Evaluation {
+                            uniqueness: Some(u),
+                            validity: Some(v),
+                            ..Default::default()
+                        };
+                        (t, e)
+                    })
+                    .to_vec(),
+            }],
+        };
+        // 0.9 + (0.5 - 0.9) (0.5 - 0.2) / (0.8 - 0.2) = 0.7 up to rounding
+        let q = |v: Verdict| match v {
+            Verdict::Beyond(q) => (true, q),
+            Verdict::NotBeyond(q) => (false, q),
+            Verdict::OutsideRange => panic!("in range"),
+        };
+        let (beyond, at) = q(g.verdict(Some(0.5), Some(0.71)));
+        assert!(beyond && relative_eq!(at, 0.7, max_relative = 1e-15));
+        let (beyond, at) = q(g.verdict(Some(0.5), Some(0.69)));
+        assert!(!beyond && relative_eq!(at, 0.7, max_relative = 1e-15));
+    }
+
+    #[test]
+    fn csv_has_a_row_per_point_with_the_verdict_and_svg_labels_every_curve() {
+        let f = oracle_frontier(vec![point(1.0, 7.5, 9.5), point(0.8, 6.5, 5.0)]);
+        let text = csv(&f);
+        let rows: Vec<&str> = text.lines().collect();
+        assert_eq!(rows.len(), 1 + 5);
+        assert!(rows[0].ends_with("mle_quality_at_same_diversity,beyond_mle"));
+        assert!(
+            rows[4].starts_with("\"r\",false,\"r\",1,9.5,7.5,"),
+            "{}",
+            rows[4]
+        );
+        assert!(rows[4].ends_with(",10,true"), "{}", rows[4]);
+        assert!(rows[5].ends_with(",,"), "outside the range: {}", rows[5]);
+        assert!(
+            rows[1].ends_with(",,"),
+            "MLE rows have no verdict: {}",
+            rows[1]
+        );
+        let plot = svg(&f).unwrap();
+        assert!(
+            plot.contains("MLE (r)") && plot.contains("NLL_oracle") && plot.contains("lower left")
+        );
+        let s = summary(&f);
+        assert!(
+            s.contains("beyond (MLE: 10.0000 at the same NLL_gen)"),
+            "{s}"
+        );
+    }
+
+    #[test]
+    fn bad_temperatures_and_existing_outputs_are_errors() {
+        for bad in [vec![], vec![1.0, 0.0], vec![f32::NAN], vec![-1.0]] {
+            let e = check_temperatures(&bad).unwrap_err().to_string();
+            assert!(e.contains("--temperatures"), "{e}");
+        }
+        let dir = std::env::temp_dir().join(format!("gumbel-frontier-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let f = oracle_frontier(vec![point(1.0, 7.5, 9.5)]);
+        let (c, _) = write(&f, &dir, false).unwrap();
+        let before = std::fs::read(&c).unwrap();
+        let e = write(&f, &dir, false).unwrap_err().to_string();
+        assert!(
+            e.contains("frontier.csv exists") && e.contains("--force"),
+            "{e}"
+        );
+        assert_eq!(std::fs::read(&c).unwrap(), before);
+        write(&f, &dir, true).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
