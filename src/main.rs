@@ -29,6 +29,7 @@ use gumbel_gan::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use gumbel_gan::schedule::ScheduleKind;
 use gumbel_gan::train::config::{DataSource, TrainConfig};
 use gumbel_gan::train::run::{Outcome, RunOptions};
+use gumbel_gan::train::select::SelectBy;
 use gumbel_gan::train::{inspect, run};
 
 #[derive(Parser)]
@@ -91,6 +92,16 @@ struct RunSettings {
     /// Held-out sequences drawn from the grammar or the oracle.
     #[arg(long)]
     test_size: Option<usize>,
+    /// Validation sequences for --select-by (never the test set): drawn from the grammar or
+    /// the oracle's own stream, or the last N sentences of a training file (then not
+    /// trained on) [default: 0].
+    #[arg(long)]
+    valid_size: Option<usize>,
+    /// Keep the generator that scores best on this metric, measured at every evaluation from
+    /// the end of MLE on, in the run's best/ folder: nll-oracle (oracle), validity
+    /// (grammar), nll-gen (needs --valid-size), bleu4 (text, needs --valid-size).
+    #[arg(long)]
+    select_by: Option<SelectBy>,
     /// Text data: skip sentences longer than this many tokens (counted in a warning) [default: 64].
     #[arg(long)]
     max_len: Option<usize>,
@@ -340,7 +351,7 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig> {
         };
     }
     set!(
-        train_size => train_size, test_size => test_size,
+        train_size => train_size, test_size => test_size, valid_size => valid_size,
         pretrain_epochs => pretrain_epochs, adv_steps => adv_steps, batch => batch,
         g_steps => g_steps, d_steps => d_steps, mle_lr => mle_lr, gen_lr => gen_lr,
         disc_lr => disc_lr, clip => clip, loss => loss, feedback => feedback,
@@ -356,6 +367,9 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig> {
     );
     if a.max_len.is_some() {
         c.max_len = a.max_len;
+    }
+    if a.select_by.is_some() {
+        c.select_by = a.select_by;
     }
     if a.learn_temperature {
         c.temperature.learnable = true;
@@ -624,7 +638,7 @@ mod tests {
                 }
             )*};
         }
-        same_names!(LossKind, Feedback, TemperatureForm, ScheduleKind);
+        same_names!(LossKind, Feedback, TemperatureForm, ScheduleKind, SelectBy);
         let c = config(&[
             "--loss",
             "nsgan",

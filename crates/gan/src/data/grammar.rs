@@ -43,7 +43,8 @@
 //!
 //! # Seeds
 //! Training expression `i` is drawn from [`random::stream`]`(seed, `[`TRAIN_DOMAIN`]`, i)`,
-//! test expression `i` from `stream(seed, `[`TEST_DOMAIN`]`, i)`: reproducible, independent
+//! test expression `i` from `stream(seed, `[`TEST_DOMAIN`]`, i)` (and validation expressions,
+//! `--valid-size`, from [`VALID_DOMAIN`] with a key of their own): reproducible, independent
 //! of thread count, and a longer set extends a shorter one. Train and test are independent
 //! draws from the same distribution, so short expressions occur in both.
 
@@ -104,6 +105,8 @@ pub const P_Y: f64 = 0.40;
 pub const TRAIN_DOMAIN: u64 = 0x6A3_0001;
 /// Stream domain of test expressions.
 pub const TEST_DOMAIN: u64 = 0x6A3_0002;
+/// Stream domain of validation expressions (`--valid-size`).
+pub const VALID_DOMAIN: u64 = 0x6A3_0003;
 
 /// Nesting depth beyond which [`is_valid`] gives up and answers `false`: a guard against
 /// stack overflow on adversarial input (a valid expression of at most 15 tokens nests at

@@ -13,6 +13,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::select::SelectBy;
 use crate::error::{Error, Result};
 use crate::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use crate::schedule::{Schedule, ScheduleKind};
@@ -100,6 +101,16 @@ pub struct TrainConfig {
     pub train_size: usize,
     /// Held-out sequences drawn from the grammar or the oracle for NLL_gen.
     pub test_size: usize,
+    /// Validation sequences for `--select-by` (never the test set): for the grammar and the
+    /// oracle drawn from their own stream (the training and test sets stay as they are), for
+    /// a text corpus the last ones of the training file (then not trained on). 0 (and config
+    /// files written before it existed): none.
+    #[serde(default)]
+    pub valid_size: usize,
+    /// Keep the generator that scores best on this metric (measured at every evaluation from
+    /// the end of MLE on, on samples or the validation set) in the run's `best/` folder.
+    #[serde(default)]
+    pub select_by: Option<SelectBy>,
     pub model: ModelConfig,
     /// Sequences per minibatch (MLE and adversarial).
     pub batch: usize,
@@ -295,6 +306,8 @@ impl TrainConfig {
         TrainConfig {
             train_size: 10_000,
             test_size: 10_000,
+            valid_size: 0,
+            select_by: None,
             model: ModelConfig {
                 gen_emb: 32,
                 gen_hidden: 32,
@@ -390,6 +403,9 @@ impl TrainConfig {
                 "disc-dropout",
                 format!("must be in [0, 1), got {}", self.model.disc_dropout),
             );
+        }
+        if let Some(m) = self.select_by {
+            m.check(self)?;
         }
         if !self.estimator.is_relaxed() {
             if self.feedback == Feedback::Soft {
@@ -551,7 +567,12 @@ impl TrainConfig {
     /// text corpus the smallest possible values (the data set's own are checked when it
     /// is loaded).
     fn known_sizes(&self) -> (usize, usize, usize, usize) {
-        let (n_train, n_test) = (self.train_size, self.test_size);
+        // the validation set is held out like the test set (checked-add: absurd sizes are
+        // caught by the memory check as an overflow of the product anyway)
+        let (n_train, n_test) = (
+            self.train_size,
+            self.test_size.saturating_add(self.valid_size),
+        );
         match &self.data {
             DataSource::Grammar => (
                 crate::data::grammar::VOCAB_SIZE,

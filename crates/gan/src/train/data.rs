@@ -33,6 +33,9 @@ pub struct TrainData {
     pub train: Vec<Token>,
     /// Held-out sequences, padded, `[n_test, seq_len]` (may be empty).
     pub test: Vec<Token>,
+    /// Validation sequences for `--select-by`, padded, `[valid_size, seq_len]` (empty
+    /// without `--valid-size`); see [`TrainData::load`].
+    pub valid: Vec<Token>,
     /// The oracle whose NLL scores samples (oracle data only).
     pub oracle: Option<Oracle<f32>>,
     /// The test sentences as words (text data with a test file): BLEU's references. Words
@@ -57,12 +60,20 @@ impl TrainData {
         let data_seed = random::run_key(cfg.seed, Purpose::Data, 0);
         let mut test_words = Vec::new();
         let mut warnings = Vec::new();
+        // The grammar's and the oracle's validation sequences come from a stream of their
+        // own, so the training and test sets are those of a run without them.
+        let valid_seed = random::run_key(cfg.seed, Purpose::Data, 2);
+        let mut valid_seqs = Vec::new();
         let (kind, dataset, oracle) = match &cfg.data {
-            DataSource::Grammar => (
-                DataKind::Grammar,
-                crate::data::grammar::dataset(cfg.train_size, cfg.test_size, data_seed),
-                None,
-            ),
+            DataSource::Grammar => {
+                use crate::data::grammar;
+                valid_seqs = grammar::sample(cfg.valid_size, valid_seed, grammar::VALID_DOMAIN);
+                (
+                    DataKind::Grammar,
+                    grammar::dataset(cfg.train_size, cfg.test_size, data_seed),
+                    None,
+                )
+            }
             DataSource::Oracle { file } => {
                 let o = match file {
                     Some(p) => Oracle::<f32>::load(p)?,
@@ -76,6 +87,7 @@ impl TrainData {
                     cfg.test_size,
                 )?;
                 let d = oracle::dataset(&o, cfg.train_size, cfg.test_size, data_seed);
+                valid_seqs = o.sample(cfg.valid_size, oracle::SEQ_LEN, valid_seed);
                 (DataKind::Oracle, d, Some(o))
             }
             DataSource::Text { train, test } => {
@@ -95,9 +107,25 @@ impl TrainData {
                     )));
                 }
                 test_words = corpus.test_tokens;
-                (DataKind::Text, corpus.dataset, None)
+                let mut dataset = corpus.dataset;
+                // the last sentences of the training file, held out of training
+                if cfg.valid_size > 0 {
+                    if cfg.valid_size >= dataset.train.len() {
+                        return Err(Error::Config(format!(
+                            "--valid-size {}: {} has only {} sentences (of at most --max-len tokens) to train on",
+                            cfg.valid_size,
+                            train.display(),
+                            dataset.train.len()
+                        )));
+                    }
+                    valid_seqs = dataset
+                        .train
+                        .split_off(dataset.train.len() - cfg.valid_size);
+                }
+                (DataKind::Text, dataset, None)
             }
         };
+        let valid = dataset.padded_batch(&valid_seqs)?;
         cfg.check_memory(
             dataset.vocab.len(),
             dataset.seq_len,
@@ -119,6 +147,7 @@ impl TrainData {
             dataset,
             train,
             test,
+            valid,
             oracle,
             test_words,
             warnings,

@@ -12,5 +12,6 @@ pub mod peer;
 pub mod report;
 pub mod run;
 pub mod run_dir;
+pub mod select;
 pub mod state;
 pub mod step;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use super::report::Evaluation;
+use super::select::Best;
 use crate::error::{Error, Result};
 
 /// Version of the checkpoint layout; a checkpoint of another version is refused.
@@ -55,6 +56,9 @@ pub struct TrainState {
     pub temperature: Option<f64>,
     /// Wall-clock seconds spent so far (informational; not part of any result).
     pub seconds: f64,
+    /// The best generator by `--select-by` so far (in the run's `best/` folder).
+    #[serde(default)]
+    pub best: Option<Best>,
 }
 
 impl TrainState {

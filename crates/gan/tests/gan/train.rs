@@ -192,6 +192,117 @@ fn the_frontier_sweeps_every_run_and_its_mle_model_once() {
     }
 }
 
+/// `--select-by nll-gen` with a validation set: the validation sequences leave the
+/// training and test sets as they were; `best/` holds a generator whose validation NLL is
+/// the recorded value and no worse than the MLE model's or the final model's (both were
+/// candidates); a run stopped in the adversarial phase and resumed keeps the same `best/`.
+#[test]
+fn select_by_keeps_the_best_generator_and_resumes_to_the_same_one() {
+    use gumbel_gan::train::select::SelectBy;
+    let (a, b) = (tmp("select-a"), tmp("select-b"));
+    let mut cfg = tiny();
+    cfg.valid_size = 64;
+    cfg.select_by = Some(SelectBy::NllGen);
+    cfg.eval_every = 2;
+    let plain = TrainData::load(&tiny()).unwrap();
+    let data = TrainData::load(&cfg).unwrap();
+    assert_eq!((&data.train, &data.test), (&plain.train, &plain.test));
+    assert_eq!(data.valid.len(), 64 * data.dataset.seq_len);
+    assert_ne!(&data.valid[..], &data.test[..data.valid.len()]);
+    let summary = finish(run::train(cfg.clone(), &a, &RunOptions::default(), &mut Silent).unwrap());
+    let best = summary.best.clone().expect("a best model");
+    assert_eq!(best.metric, SelectBy::NllGen);
+    assert!(
+        summary
+            .text()
+            .contains("best by NLL_gen of the validation set")
+    );
+    let nll = |dir: &Path| {
+        inspect::load(dir)
+            .unwrap()
+            .generator
+            .nll(&data.valid)
+            .unwrap()
+    };
+    assert_eq!(nll(&a.join("best")), best.value);
+    assert!(
+        best.value <= nll(&a.join("pretrained")),
+        "the MLE model was a candidate"
+    );
+    assert!(
+        best.value <= nll(&a.join("checkpoint")),
+        "the final model was a candidate"
+    );
+    let stop = RunOptions {
+        stop_after: Some(19),
+        ..Default::default()
+    };
+    run::train(cfg, &b, &stop, &mut Silent).unwrap();
+    finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
+    assert_same_run(&a, &b);
+    assert!(
+        bytes(&a.join("best/generator.safetensors"))
+            == bytes(&b.join("best/generator.safetensors"))
+    );
+    fs::remove_dir_all(&a).unwrap();
+    fs::remove_dir_all(&b).unwrap();
+}
+
+/// A text corpus's validation set is the last sentences of the training file, which are
+/// then not trained on; asking for all of them is an error naming the flag.
+#[test]
+fn a_text_validation_set_is_the_end_of_the_training_file() {
+    let dir = common::scratch_path("valid-text");
+    fs::create_dir_all(&dir).unwrap();
+    let train = dir.join("train.txt");
+    let lines: Vec<String> = (0..40)
+        .map(|i| format!("a cat number {} sat", i % 7))
+        .collect();
+    fs::write(&train, lines.join("\n")).unwrap();
+    let mut cfg = gumbel_gan::train::config::TrainConfig::defaults_for(DataSource::Text {
+        train: train.clone(),
+        test: None,
+    });
+    cfg.batch = 8;
+    let all = TrainData::load(&cfg).unwrap();
+    cfg.valid_size = 5;
+    let split = TrainData::load(&cfg).unwrap();
+    let l = split.dataset.seq_len;
+    assert_eq!(split.train_len(), all.train_len() - 5);
+    assert_eq!(&split.valid[..], &all.train[(all.train_len() - 5) * l..]);
+    assert_eq!(&split.train[..], &all.train[..split.train.len()]);
+    cfg.valid_size = 40;
+    let e = TrainData::load(&cfg).err().unwrap().to_string();
+    assert!(
+        e.contains("--valid-size 40") && e.contains("40 sentences"),
+        "{e}"
+    );
+    // an MLE model pretrained on the whole file has seen the validation sentences
+    cfg.valid_size = 0;
+    (cfg.pretrain_epochs, cfg.adv_steps, cfg.eval_samples) = (1, 0, 8);
+    (cfg.model.gen_emb, cfg.model.gen_hidden, cfg.model.disc_emb) = (4, 4, 4);
+    (cfg.model.disc_widths, cfg.model.disc_filters) = (vec![2], 2);
+    finish(
+        run::train(
+            cfg.clone(),
+            &dir.join("mle"),
+            &RunOptions::default(),
+            &mut Silent,
+        )
+        .unwrap(),
+    );
+    (cfg.valid_size, cfg.pretrain_epochs) = (5, 0);
+    cfg.pretrained = Some(dir.join("mle/pretrained"));
+    let e = run::train(cfg, &dir.join("gan"), &RunOptions::default(), &mut Silent)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("--pretrained") && e.contains("holds out for validation"),
+        "{e}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn a_learned_temperature_moves_and_resumes_exactly() {
     let (a, b) = (tmp("learn-a"), tmp("learn-b"));

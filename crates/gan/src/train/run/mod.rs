@@ -271,6 +271,7 @@ impl Trainer {
             last_eval: None,
             temperature,
             seconds: 0.0,
+            best: None,
         };
         Ok(Trainer {
             mle_opt: Adam::new(cfg.mle_lr),
@@ -386,6 +387,7 @@ impl Trainer {
             samples_mle: self.state.samples_mle.clone(),
             samples_gan,
             real,
+            best: self.state.best.clone(),
             seconds: self.seconds(),
         })))
     }

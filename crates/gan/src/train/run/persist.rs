@@ -11,6 +11,7 @@ use crate::error::{Error, Result};
 use crate::io::safetensors;
 use crate::io::write_atomic;
 use crate::train::checkpoint::{self, Checkpoint};
+use crate::train::config::{DataSource, TrainConfig};
 use crate::train::report::{self, Evaluation, ReportInput};
 use crate::train::state::TrainState;
 use crate::train::step::LOG_TEMPERATURE;
@@ -104,6 +105,21 @@ impl Trainer {
     pub(super) fn load_pretrained(&mut self, dir: &Path) -> Result<()> {
         let ck = checkpoint::resolve_checkpoint(dir)?;
         self.data.check_vocab(&ck.state()?, ck.dir())?;
+        // A text run's validation sentences are the end of its training file: an MLE model
+        // that trained on them would make `--select-by` measure on training data.
+        let theirs =
+            TrainConfig::from_json(&ck.text("config.json")?, &ck.dir().join("config.json"))?;
+        if matches!(self.cfg.data, DataSource::Text { .. })
+            && theirs.valid_size < self.cfg.valid_size
+        {
+            return Err(Error::Config(format!(
+                "--pretrained {}: that model was trained with --valid-size {}, so it saw sentences this run holds out for validation (--valid-size {}); pretrain with --valid-size {} too",
+                dir.display(),
+                theirs.valid_size,
+                self.cfg.valid_size,
+                self.cfg.valid_size
+            )));
+        }
         self.generator
             .load(&mut ck.tensors("generator.safetensors")?)
     }

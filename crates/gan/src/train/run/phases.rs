@@ -9,7 +9,7 @@ use crate::model::generator::DrawSettings;
 use crate::random::{self, Purpose};
 use crate::train::eval::{EvalOutput, evaluate};
 use crate::train::log::{Metrics, Phase, Row};
-use crate::train::report::Evaluation;
+use crate::train::select::Best;
 use crate::train::state::Stage;
 use crate::train::step::{
     self, AdvSettings, DiscStats, LOG_TEMPERATURE, StepKeys, TemperatureSource,
@@ -72,7 +72,9 @@ impl Trainer {
         }
         if total == 0 {
             // No pretraining: measure the initial model, for the "after MLE" column.
-            let ev = self.evaluate()?;
+            let out = self.evaluate_with_samples()?;
+            self.consider_for_selection(&out, obs)?;
+            let ev = out.eval;
             let mut r = Row::new(Phase::Mle, 0, 0);
             ev.fill(&mut r);
             self.log.push(r)?;
@@ -109,10 +111,14 @@ impl Trainer {
         });
         if done.is_multiple_of(self.cfg.eval_every) || last {
             let r = row.get_or_insert_with(|| Row::new(phase, done, global_step));
-            let ev = self.evaluate()?;
-            ev.fill(r);
-            obs.evaluated(phase, done, &ev);
-            self.state.last_eval = Some(ev);
+            let out = self.evaluate_with_samples()?;
+            out.eval.fill(r);
+            obs.evaluated(phase, done, &out.eval);
+            // candidates for `--select-by`: the MLE model, then every GAN evaluation
+            if phase == Phase::Adv || last {
+                self.consider_for_selection(&out, obs)?;
+            }
+            self.state.last_eval = Some(out.eval);
         }
         if let Some(r) = &row {
             self.log.push(r.clone())?;
@@ -317,10 +323,37 @@ impl Trainer {
 
     // ---------------------------------------------------------------- evaluation
 
-    pub(super) fn evaluate(&self) -> Result<Evaluation> {
+    /// The evaluation of the current step, with the samples it measured.
+    fn evaluate_with_samples(&self) -> Result<EvalOutput> {
         let key = random::run_key(self.cfg.seed, Purpose::Eval, self.global_step() as u64);
-        let EvalOutput { eval, .. } = evaluate(&self.generator, &self.data, &self.cfg, key, 0)?;
-        Ok(eval)
+        evaluate(&self.generator, &self.data, &self.cfg, key, 0)
+    }
+
+    /// With `--select-by`: measures the current generator (its evaluation `out`) and, if it
+    /// beats the best so far, records it in the state and writes it to `best/` (atomically;
+    /// a run killed after that and resumed repeats the same steps and writes the same model).
+    fn consider_for_selection(&mut self, out: &EvalOutput, obs: &mut dyn Observer) -> Result<()> {
+        let Some(metric) = self.cfg.select_by else {
+            return Ok(());
+        };
+        let value = metric.measure(&self.generator, &self.data, out)?;
+        if !metric.better(value, self.state.best.as_ref().map(|b| b.value)) {
+            return Ok(());
+        }
+        self.state.best = Some(Best {
+            metric,
+            value,
+            adv_step: self.state.adv_step,
+            global_step: self.global_step(),
+        });
+        self.write_generator_copy("best")?;
+        obs.message(&format!(
+            "best by {}: {value:.4} at adversarial step {} (written to {})",
+            metric.name(),
+            self.state.adv_step,
+            self.out.join("best").display()
+        ));
+        Ok(())
     }
 
     pub(super) fn show_samples(&self, purpose: Purpose, index: u64) -> Result<Vec<String>> {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::train::report::{self, Evaluation};
+use crate::train::select::Best;
 
 /// The results of a finished run.
 #[derive(Debug, Clone)]
@@ -15,6 +16,8 @@ pub struct Summary {
     pub real: Option<Evaluation>,
     pub samples_mle: Vec<String>,
     pub samples_gan: Vec<String>,
+    /// The generator kept by `--select-by` (in `best/`).
+    pub best: Option<Best>,
     pub seconds: f64,
 }
 
@@ -41,6 +44,20 @@ impl Summary {
             for x in samples.iter().take(10) {
                 s.push_str(&format!("  {x}\n"));
             }
+        }
+        if let Some(b) = &self.best {
+            s.push_str(&format!(
+                "\nbest by {}: {:.4} at adversarial step {} ({}): {}\n",
+                b.metric.name(),
+                b.value,
+                b.adv_step,
+                if b.adv_step == 0 {
+                    "the MLE model"
+                } else {
+                    "a GAN model"
+                },
+                self.out.join("best").display()
+            ));
         }
         s.push_str(&format!(
             "\nrun folder: {} (report.html, metrics.csv, checkpoint/)\n",
