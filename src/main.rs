@@ -54,6 +54,11 @@ enum Cmd {
     /// The quality-diversity frontier: every checkpoint and its run's MLE model sampled at a
     /// sweep of temperatures; writes frontier.csv and frontier.svg.
     Frontier(FrontierArgs),
+    /// Write an experiment's runs (estimator x seed x setting) as independent shell commands
+    /// (ROOT/commands.txt) for GNU parallel or a Slurm job array.
+    Sweep(SweepArgs),
+    /// Merge run folders (or a sweep's root) into runs.csv and the frontier plot.
+    Collect(CollectArgs),
 }
 
 #[derive(Args)]
@@ -271,6 +276,55 @@ struct FrontierArgs {
     #[arg(long, default_value = ".")]
     out: PathBuf,
     /// Replace frontier.csv and frontier.svg if the folder has them.
+    #[arg(long)]
+    force: bool,
+    #[command(flatten)]
+    pool: Pool,
+}
+
+#[derive(Args)]
+struct SweepArgs {
+    /// Folder of the runs (one subfolder each) and of commands.txt.
+    #[arg(long)]
+    root: PathBuf,
+    /// Estimators, e.g. gumbel,st-gumbel,gumbel-rao:10 (see train --estimator).
+    #[arg(long, value_delimiter = ',', required = true)]
+    estimators: Vec<String>,
+    /// Seeds, e.g. 1,2,3.
+    #[arg(long, value_delimiter = ',', required = true)]
+    seeds: Vec<u64>,
+    /// A setting to vary, as FLAG=V1,V2 (e.g. --grid temp-end=1,100); repeat for more.
+    #[arg(long)]
+    grid: Vec<String>,
+    /// The gumbel-lab executable the commands call [default: this one].
+    #[arg(long)]
+    bin: Option<PathBuf>,
+    /// Replace an existing commands.txt that differs.
+    #[arg(long)]
+    force: bool,
+    /// Train flags every run shares, after `--` (e.g. -- --data oracle --adv-steps 2000).
+    #[arg(last = true)]
+    common: Vec<String>,
+}
+
+#[derive(Args)]
+struct CollectArgs {
+    /// Run folders, or folders of run folders (a sweep's root).
+    #[arg(required = true)]
+    runs: Vec<PathBuf>,
+    /// Temperatures of the MLE models' curves (the runs are measured at 1).
+    #[arg(long, value_delimiter = ',')]
+    temperatures: Option<Vec<f32>>,
+    /// Samples per point (default: the first run's --eval-samples).
+    #[arg(long)]
+    samples: Option<usize>,
+    /// Seed of the draws.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Folder for runs.csv, frontier.csv and frontier.svg.
+    #[arg(long, default_value = ".")]
+    out: PathBuf,
+    /// Replace the files if the folder has them.
     #[arg(long)]
     force: bool,
     #[command(flatten)]
@@ -509,17 +563,143 @@ fn frontier(a: &FrontierArgs) -> Result<()> {
     frontier::check_temperatures(&temperatures)?;
     let f = a.pool.run(|| {
         let mut bar = progress::Counter::new("frontier");
+        let sweep = frontier::Sweep {
+            temperatures: &temperatures,
+            sweep_runs: true,
+            samples: a.samples,
+            seed: a.seed,
+        };
         Ok(frontier::frontier(
             &a.checkpoint,
-            &temperatures,
-            a.samples,
-            a.seed,
+            &sweep,
             &mut |done, total, label| bar.set(done, total, label),
         )?)
     })?;
     let (csv, svg) = frontier::write(&f, &a.out, a.force)?;
     print!("{}", frontier::summary(&f));
     println!("wrote {} and {}", csv.display(), svg.display());
+    Ok(())
+}
+
+fn sweep(a: &SweepArgs) -> Result<()> {
+    use gumbel_gan::train::sweep;
+    let mut grid = vec![];
+    for g in &a.grid {
+        let Some((flag, values)) = g.split_once('=') else {
+            bail!("--grid {g}: expected FLAG=V1,V2,... (e.g. temp-end=1,100)");
+        };
+        let flag = format!("--{}", flag.trim_start_matches('-'));
+        grid.push((flag, values.split(',').map(str::to_string).collect()));
+    }
+    let jobs = sweep::jobs(&a.root, &a.estimators, &a.seeds, &grid, &a.common)?;
+    // Every run's flags must parse and validate now, not hours later on a cluster node.
+    for j in &jobs {
+        let argv = ["gumbel-lab", "train"]
+            .into_iter()
+            .map(String::from)
+            .chain(j.args.iter().cloned())
+            .chain(["--out".to_string(), j.dir.display().to_string()]);
+        let cli = Cli::try_parse_from(argv).map_err(|e| {
+            anyhow::anyhow!("run {}: {}", j.dir.display(), e.to_string().trim_end())
+        })?;
+        let Cmd::Train(t) = cli.cmd else {
+            unreachable!("parsed as train")
+        };
+        config_from(&t.settings).with_context(|| format!("run {}", j.dir.display()))?;
+    }
+    let bin = match &a.bin {
+        Some(b) => b.clone(),
+        None => std::env::current_exe().context("the path of this executable (give --bin)")?,
+    };
+    let text: String = jobs
+        .iter()
+        .map(|j| sweep::command_line(&bin.display().to_string(), j) + "\n")
+        .collect();
+    let path = a.root.join("commands.txt");
+    if !a.force
+        && let Ok(old) = std::fs::read_to_string(&path)
+        && old != text
+    {
+        bail!(
+            "{} exists with other commands: give another --root, or --force to replace it",
+            path.display()
+        );
+    }
+    std::fs::create_dir_all(&a.root).with_context(|| format!("creating {}", a.root.display()))?;
+    gumbel_gan::io::write_atomic(&path, text.as_bytes())?;
+    println!(
+        "{} runs written to {} (each line starts its run, or resumes it if its folder has one):\n  \
+         parallel -j 2 < {p}\n  sed -n \"${{SLURM_ARRAY_TASK_ID}}p\" {p} | sh   # sbatch --array=1-{}\n\
+         then: gumbel-lab collect {}",
+        jobs.len(),
+        path.display(),
+        jobs.len(),
+        a.root.display(),
+        p = path.display(),
+    );
+    Ok(())
+}
+
+fn collect(a: &CollectArgs) -> Result<()> {
+    use gumbel_gan::train::{frontier, sweep};
+    let temperatures = a
+        .temperatures
+        .clone()
+        .unwrap_or_else(|| frontier::DEFAULT_TEMPERATURES.to_vec());
+    frontier::check_temperatures(&temperatures)?;
+    let runs = sweep::find_runs(&a.runs)?;
+    let (done, open): (Vec<_>, Vec<_>) = runs.iter().partition(|r| r.finished());
+    for r in &open {
+        eprintln!(
+            "not finished, left out of the frontier: {} (adversarial step {} of {})",
+            r.dir.display(),
+            r.state.adv_step,
+            r.config.adv_steps
+        );
+    }
+    if done.is_empty() {
+        bail!("no finished run among {} folders", runs.len());
+    }
+    let dirs: Vec<PathBuf> = done.iter().map(|r| r.dir.clone()).collect();
+    let f = a.pool.run(|| {
+        let mut bar = progress::Counter::new("collect");
+        let sweep = frontier::Sweep {
+            temperatures: &temperatures,
+            sweep_runs: false,
+            samples: a.samples,
+            seed: a.seed,
+        };
+        Ok(frontier::frontier(&dirs, &sweep, &mut |d, t, l| {
+            bar.set(d, t, l)
+        })?)
+    })?;
+    let table = a.out.join("runs.csv");
+    if !a.force && table.exists() {
+        bail!(
+            "{} exists: give another --out folder, or --force to replace it",
+            table.display()
+        );
+    }
+    let (csv, svg) = frontier::write(&f, &a.out, a.force)?;
+    gumbel_gan::io::write_atomic(&table, sweep::runs_csv(&runs).as_bytes())?;
+    let (ax, ay) = frontier::axes(f.kind);
+    let finished: Vec<sweep::RunInfo> = done.into_iter().cloned().collect();
+    for axis in [ay, ax] {
+        println!(
+            "{} of each finished run's last evaluation, by estimator (mean +- sd over runs):",
+            axis.name
+        );
+        for (name, n, mean, sd) in sweep::by_estimator(&finished, axis.value) {
+            println!("  {name:<16} {mean:>10.4} +- {sd:.4}  ({n} runs)");
+        }
+    }
+    print!("{}", frontier::summary(&f));
+    println!(
+        "wrote {}, {} and {}",
+        table.display(),
+        csv.display(),
+        svg.display()
+    );
     Ok(())
 }
 
@@ -534,6 +714,8 @@ fn main() -> ExitCode {
         Cmd::Sample(a) => sample(a),
         Cmd::Eval(a) => eval(a),
         Cmd::Frontier(a) => frontier(a),
+        Cmd::Sweep(a) => sweep(a),
+        Cmd::Collect(a) => collect(a),
     };
     match r {
         Ok(()) => ExitCode::SUCCESS,

@@ -214,3 +214,106 @@ fn frontier_writes_its_csv_and_plot_and_keeps_them_safe() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--temperatures"));
     fs::remove_dir_all(&d).unwrap();
 }
+
+/// `sweep` writes one command per run that starts it (or resumes it once its folder has a
+/// checkpoint), after checking every run's flags; the commands run as they are under `sh`,
+/// a second time too (then they resume finished runs, which do nothing); `collect` merges
+/// the run folders into runs.csv and the frontier. Clashing or invalid flags are refused
+/// before anything is written.
+#[test]
+fn sweep_commands_run_as_they_are_and_collect_merges_them() {
+    let d = fresh_dir("sweep");
+    let common = [
+        "--",
+        "--threads",
+        "1",
+        "--adv-steps",
+        "4",
+        "--train-size",
+        "256",
+        "--test-size",
+        "64",
+        "--batch",
+        "32",
+        "--eval-samples",
+        "50",
+    ];
+    let sweep = |extra: &[&str]| {
+        bin()
+            .current_dir(&d)
+            .args([
+                "sweep",
+                "--root",
+                "exp",
+                "--estimators",
+                "st,reinmax",
+                "--seeds",
+                "1",
+            ])
+            .args(extra)
+            .args(common)
+            .output()
+            .unwrap()
+    };
+    let o = sweep(&[]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lines = fs::read_to_string(d.join("exp/commands.txt")).unwrap();
+    assert_eq!(lines.lines().count(), 2, "{lines}");
+    for _ in 0..2 {
+        for line in lines.lines() {
+            let o = std::process::Command::new("sh")
+                .current_dir(&d)
+                .args(["-c", line])
+                .output()
+                .unwrap();
+            assert!(
+                o.status.success(),
+                "{line}: {}",
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+    }
+    let o = bin()
+        .current_dir(&d)
+        .args([
+            "collect",
+            "exp",
+            "--threads",
+            "1",
+            "--temperatures",
+            "0.8,1",
+            "--samples",
+            "50",
+        ])
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(out.contains("reinmax") && out.contains("(1 runs)"), "{out}");
+    let runs = fs::read_to_string(d.join("runs.csv")).unwrap();
+    assert_eq!(runs.lines().count(), 3, "{runs}");
+    assert!(runs.contains(",reinmax,1,true,4,"), "{runs}");
+    // an estimator that does not exist, or a flag the sweep sets: refused, nothing written
+    let o = bin()
+        .current_dir(&d)
+        .args([
+            "sweep",
+            "--root",
+            "bad",
+            "--estimators",
+            "bogus",
+            "--seeds",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("bogus") && err.contains("bad/bogus_s1"),
+        "{err}"
+    );
+    let o = sweep(&["--grid", "seed=1,2"]);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--grid --seed"));
+    assert!(!d.join("bad").exists());
+    fs::remove_dir_all(&d).unwrap();
+}

@@ -92,6 +92,10 @@ pub fn axes(kind: DataKind) -> (Axis, Axis) {
 pub struct Curve {
     /// `MLE (RUN)` or the checkpoint's folder as given.
     pub label: String,
+    /// The plot's legend entry: the label, or (for `collect`'s runs, one point each) the
+    /// run's estimator, so that the runs of one estimator share a colour; `MLE` for every
+    /// MLE model there.
+    pub group: String,
     pub checkpoint: PathBuf,
     /// An MLE model (a run's `pretrained/`), the reference.
     pub mle: bool,
@@ -174,28 +178,46 @@ pub fn check_temperatures(temperatures: &[f32]) -> Result<()> {
     Ok(())
 }
 
-/// `true` if two runs evaluate on the same data: the same source and, for the grammar and
-/// the oracle (which draw their sequences from the seed), the same seed and sizes.
+/// `true` if two runs model the same distribution, so that both can be measured on the
+/// first run's test set: the same data source (the grammar, one oracle file, the same text
+/// files). Runs of the grammar or an oracle file with other seeds drew other training and
+/// test sets from the same distribution, which is fine; a random oracle (no file) is
+/// itself drawn from the seed, so its runs must share the seed.
 fn same_data(a: &TrainConfig, b: &TrainConfig) -> bool {
-    a.data == b.data
-        && (matches!(a.data, DataSource::Text { .. })
-            || (a.seed, a.train_size, a.test_size) == (b.seed, b.train_size, b.test_size))
+    a.data == b.data && (a.data != (DataSource::Oracle { file: None }) || a.seed == b.seed)
+}
+
+/// How [`frontier`] samples: the temperatures of the sweep, and whether the checkpoints
+/// (not only the MLE models) are swept or measured at `T = 1` alone (`gumbel-lab collect`:
+/// many runs, one point each).
+#[derive(Debug, Clone)]
+pub struct Sweep<'a> {
+    pub temperatures: &'a [f32],
+    pub sweep_runs: bool,
+    /// Samples per point (default: the first run's `eval_samples`).
+    pub samples: Option<usize>,
+    /// Seed of the draws (one key for every model).
+    pub seed: u64,
 }
 
 /// Sweeps every checkpoint in `paths` (run or checkpoint folders) and the MLE models of the
-/// runs over `temperatures`, with `samples` samples per point (default: the first run's
-/// `eval_samples`) drawn from `seed`. `progress(done, total, label)` is called before each
-/// evaluation.
+/// runs over the temperatures of `sweep`. `progress(done, total, label)` is called before
+/// each evaluation.
 ///
-/// Errors: no checkpoint, a bad temperature, runs on different data sets (naming both),
-/// anything loading or evaluating a checkpoint reports.
+/// Every model is measured on the first run's data (its test set, its oracle). Errors: no
+/// checkpoint, a bad temperature, runs on another distribution (naming both; see
+/// `same_data`), anything loading or evaluating a checkpoint reports.
 pub fn frontier(
     paths: &[PathBuf],
-    temperatures: &[f32],
-    samples: Option<usize>,
-    seed: u64,
+    sweep: &Sweep<'_>,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Frontier> {
+    let Sweep {
+        temperatures,
+        sweep_runs,
+        samples,
+        seed,
+    } = *sweep;
     check_temperatures(temperatures)?;
     let Some(first_path) = paths.first() else {
         return Err(Error::Config(
@@ -220,7 +242,7 @@ pub fn frontier(
         let run = inspect::load(path)?;
         if !same_data(&cfg, &run.config) {
             return Err(Error::Config(format!(
-                "{} was trained on other data than {} ({:?} against {:?}, or another seed or size): a frontier compares models on one test set",
+                "{} was trained on other data than {} ({:?} against {:?}, or a random oracle of another seed): a frontier measures every model on one test set of one distribution",
                 path.display(),
                 first_path.display(),
                 run.config.data,
@@ -247,21 +269,31 @@ pub fn frontier(
         models.push((label, is_mle, run));
     }
     let key = random::run_key(seed, Purpose::Eval, u64::MAX);
-    let total = models.len() * temperatures.len();
-    let mut curves = vec![];
+    let temps = |mle: bool| {
+        if mle || sweep_runs {
+            temperatures
+        } else {
+            &[1.0][..]
+        }
+    };
+    let total: usize = models.iter().map(|(_, mle, _)| temps(*mle).len()).sum();
+    let (mut curves, mut done) = (vec![], 0);
     for (label, mle, model) in models {
         let mut points = vec![];
-        for &t in temperatures {
-            progress(
-                curves.len() * temperatures.len() + points.len(),
-                total,
-                &label,
-            );
+        for &t in temps(mle) {
+            progress(done, total, &label);
             let ev = evaluate_at(&model.generator, &data, &cfg, key, n, t)?.eval;
             points.push((t, ev));
+            done += 1;
         }
+        let group = match (mle, sweep_runs) {
+            (true, false) => "MLE".to_string(),
+            (false, false) => model.config.estimator.to_string(),
+            _ => label.clone(),
+        };
         curves.push(Curve {
             label,
+            group,
             checkpoint: model.dir,
             mle,
             points,
@@ -423,37 +455,54 @@ pub fn svg(f: &Frontier) -> Result<String> {
             .light_line_style(RGBColor(235, 235, 235))
             .draw()
             .map_err(|e| plot_err(&e))?;
-        let mut k = 0;
+        // one colour and one legend entry per group (black for the MLE models)
+        let mut groups: Vec<&str> = vec![];
         for (c, p) in &curves {
             if p.is_empty() {
                 continue;
             }
+            let first = !groups.contains(&c.group.as_str());
+            if first {
+                groups.push(&c.group);
+            }
+            let k = groups.iter().filter(|g| **g != "MLE").count();
             let color = if c.mle {
                 BLACK
             } else {
-                k += 1;
-                colors[(k - 1) % colors.len()]
+                colors[(k.max(1) - 1) % colors.len()]
             };
             let mut line: Vec<(f64, f64)> = p.iter().map(|&(_, x, y)| (x, y)).collect();
             line.sort_by(|a, b| a.0.total_cmp(&b.0));
-            chart
+            let drawn = chart
                 .draw_series(LineSeries::new(line, color.stroke_width(2)))
-                .map_err(|e| plot_err(&e))?
-                .label(c.label.clone())
-                .legend(move |(x, y)| {
+                .map_err(|e| plot_err(&e))?;
+            if first {
+                drawn.label(c.group.clone()).legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
                 });
+            }
+            // temperatures are written beside the points of a sweep (a lone point is at 1)
+            let sweep = p.len() > 1;
             chart
                 .draw_series(p.iter().map(|&(t, x, y)| {
                     let r = if t == 1.0 { 6 } else { 3 };
+                    let label = if sweep { format!("{t}") } else { String::new() };
                     EmptyElement::at((x, y))
                         + Circle::new((0, 0), r, color.filled())
-                        + Text::new(format!("{t}"), (5, -12), ("sans-serif", 11).into_font())
+                        + Text::new(label, (5, -12), ("sans-serif", 11).into_font())
                 }))
                 .map_err(|e| plot_err(&e))?;
         }
+        // the legend in the corner opposite the better one, where models rarely are
+        let corner = match (ax.higher_is_better, ay.higher_is_better) {
+            (false, false) => SeriesLabelPosition::UpperRight,
+            (false, true) => SeriesLabelPosition::LowerRight,
+            (true, true) => SeriesLabelPosition::LowerLeft,
+            (true, false) => SeriesLabelPosition::UpperLeft,
+        };
         chart
             .configure_series_labels()
+            .position(corner)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .draw()
@@ -497,6 +546,7 @@ mod tests {
     fn oracle_frontier(gan: Vec<(f32, Evaluation)>) -> Frontier {
         let mle = Curve {
             label: "MLE (r)".into(),
+            group: "MLE (r)".into(),
             checkpoint: "r/pretrained".into(),
             mle: true,
             // lower T: more quality (lower NLL_oracle), less diversity (higher NLL_gen)
@@ -508,6 +558,7 @@ mod tests {
         };
         let gan = Curve {
             label: "r".into(),
+            group: "r".into(),
             checkpoint: "r".into(),
             mle: false,
             points: gan,
@@ -533,6 +584,7 @@ mod tests {
             kind: DataKind::Grammar,
             curves: vec![Curve {
                 label: "MLE".into(),
+                group: "MLE".into(),
                 checkpoint: "p".into(),
                 mle: true,
                 points: [(0.5, 0.2, 0.9), (1.0, 0.8, 0.5)]

@@ -15,3 +15,4 @@ pub mod run_dir;
 pub mod select;
 pub mod state;
 pub mod step;
+pub mod sweep;

@@ -118,8 +118,8 @@ fn every_estimator_trains_and_resumes_exactly() {
 /// The frontier of two runs that share their MLE model (same seed and data): one MLE curve
 /// and one curve per run, each point at every temperature; the MLE model's entropy falls
 /// with the temperature (sampling below 1 sharpens it), and so does its uniqueness between
-/// the ends of the sweep. A run on other data (another seed draws other grammar sequences)
-/// is refused, naming both runs.
+/// the ends of the sweep. A run of another seed is measured on the first run's test set; a
+/// run on another distribution (a random oracle) is refused, naming it.
 #[test]
 fn the_frontier_sweeps_every_run_and_its_mle_model_once() {
     use gumbel_gan::train::frontier::{self, Verdict};
@@ -130,16 +130,16 @@ fn the_frontier_sweeps_every_run_and_its_mle_model_once() {
     finish(run::train(cfg, &b, &RunOptions::default(), &mut Silent).unwrap());
     let temps = [0.5f32, 1.0, 2.0];
     let mut calls = 0;
-    let f = frontier::frontier(
-        &[a.clone(), b.clone()],
-        &temps,
-        Some(200),
-        3,
-        &mut |_, total, _| {
-            calls += 1;
-            assert_eq!(total, 3 * temps.len());
-        },
-    )
+    let sweep = |samples| frontier::Sweep {
+        temperatures: &temps,
+        sweep_runs: true,
+        samples: Some(samples),
+        seed: 3,
+    };
+    let f = frontier::frontier(&[a.clone(), b.clone()], &sweep(200), &mut |_, total, _| {
+        calls += 1;
+        assert_eq!(total, 3 * temps.len());
+    })
     .unwrap();
     assert_eq!(calls, 3 * temps.len() + 1);
     let labels: Vec<(&str, bool)> = f.curves.iter().map(|c| (c.label.as_str(), c.mle)).collect();
@@ -171,23 +171,25 @@ fn the_frontier_sweeps_every_run_and_its_mle_model_once() {
     }
     let text = frontier::csv(&f);
     assert_eq!(text.lines().count(), 1 + 3 * temps.len());
+    // another seed draws other grammar sequences from the same grammar: measured on a's
+    // test set; a random oracle is another distribution: refused
+    let mut reseeded = tiny();
+    reseeded.seed = 9;
+    let d = tmp("front-d");
+    finish(run::train(reseeded, &d, &RunOptions::default(), &mut Silent).unwrap());
+    frontier::frontier(&[a.clone(), d.clone()], &sweep(50), &mut |_, _, _| {}).unwrap();
     let mut other = tiny();
-    other.seed = 9;
+    other.data = DataSource::Oracle { file: None };
+    (other.train_size, other.test_size, other.eval_samples) = (64, 64, 16);
     finish(run::train(other, &c, &RunOptions::default(), &mut Silent).unwrap());
-    let e = frontier::frontier(
-        &[a.clone(), c.clone()],
-        &temps,
-        Some(50),
-        3,
-        &mut |_, _, _| {},
-    )
-    .unwrap_err()
-    .to_string();
+    let e = frontier::frontier(&[a.clone(), c.clone()], &sweep(50), &mut |_, _, _| {})
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains(&c.display().to_string()) && e.contains("other data"),
         "{e}"
     );
-    for d in [a, b, c] {
+    for d in [a, b, c, d] {
         fs::remove_dir_all(d).unwrap();
     }
 }
