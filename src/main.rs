@@ -263,7 +263,15 @@ struct FrontierArgs {
     /// run's MLE model (its pretrained/ folder) is swept too, as the reference curve.
     #[arg(long, required = true)]
     checkpoint: Vec<PathBuf>,
-    /// Sampling temperatures of the sweep [default: 0.5,0.6,0.7,0.8,0.9,1,1.1,1.25,1.5].
+    #[command(flatten)]
+    options: FrontierOptions,
+}
+
+/// What `frontier` and `collect` share: how the models are sampled, where the files go.
+#[derive(Args)]
+struct FrontierOptions {
+    /// Sampling temperatures of the sweep (collect: of the MLE models' curves; its runs are
+    /// measured at 1) [default: 0.5,0.6,0.7,0.8,0.9,1,1.1,1.25,1.5].
     #[arg(long, value_delimiter = ',')]
     temperatures: Option<Vec<f32>>,
     /// Samples per point (default: the first run's --eval-samples).
@@ -272,10 +280,10 @@ struct FrontierArgs {
     /// Seed of the draws (the same samples' key for every model).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Folder for frontier.csv and frontier.svg.
+    /// Folder for the output files (frontier.csv, frontier.svg; collect: runs.csv).
     #[arg(long, default_value = ".")]
     out: PathBuf,
-    /// Replace frontier.csv and frontier.svg if the folder has them.
+    /// Replace the output files if the folder has them.
     #[arg(long)]
     force: bool,
     #[command(flatten)]
@@ -312,23 +320,8 @@ struct CollectArgs {
     /// Run folders, or folders of run folders (a sweep's root).
     #[arg(required = true)]
     runs: Vec<PathBuf>,
-    /// Temperatures of the MLE models' curves (the runs are measured at 1).
-    #[arg(long, value_delimiter = ',')]
-    temperatures: Option<Vec<f32>>,
-    /// Samples per point (default: the first run's --eval-samples).
-    #[arg(long)]
-    samples: Option<usize>,
-    /// Seed of the draws.
-    #[arg(long, default_value_t = 0)]
-    seed: u64,
-    /// Folder for runs.csv, frontier.csv and frontier.svg.
-    #[arg(long, default_value = ".")]
-    out: PathBuf,
-    /// Replace the files if the folder has them.
-    #[arg(long)]
-    force: bool,
     #[command(flatten)]
-    pool: Pool,
+    options: FrontierOptions,
 }
 
 /// `--threads`, the same for every command: the size of the rayon pool the command runs in.
@@ -554,28 +547,38 @@ fn eval(a: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
-fn frontier(a: &FrontierArgs) -> Result<()> {
+/// The frontier of `paths` with the options of `frontier` or `collect` (`sweep_runs`: the
+/// checkpoints are swept too, not only measured at 1), with a progress bar named `name`.
+fn sample_frontier(
+    paths: &[PathBuf],
+    o: &FrontierOptions,
+    sweep_runs: bool,
+    name: &'static str,
+) -> Result<gumbel_gan::train::frontier::Frontier> {
     use gumbel_gan::train::frontier;
-    let temperatures = a
+    let temperatures = o
         .temperatures
         .clone()
         .unwrap_or_else(|| frontier::DEFAULT_TEMPERATURES.to_vec());
     frontier::check_temperatures(&temperatures)?;
-    let f = a.pool.run(|| {
-        let mut bar = progress::Counter::new("frontier");
+    o.pool.run(|| {
+        let mut bar = progress::Counter::new(name);
         let sweep = frontier::Sweep {
             temperatures: &temperatures,
-            sweep_runs: true,
-            samples: a.samples,
-            seed: a.seed,
+            sweep_runs,
+            samples: o.samples,
+            seed: o.seed,
         };
-        Ok(frontier::frontier(
-            &a.checkpoint,
-            &sweep,
-            &mut |done, total, label| bar.set(done, total, label),
-        )?)
-    })?;
-    let (csv, svg) = frontier::write(&f, &a.out, a.force)?;
+        Ok(frontier::frontier(paths, &sweep, &mut |d, t, l| {
+            bar.set(d, t, l)
+        })?)
+    })
+}
+
+fn frontier(a: &FrontierArgs) -> Result<()> {
+    use gumbel_gan::train::frontier;
+    let f = sample_frontier(&a.checkpoint, &a.options, true, "frontier")?;
+    let (csv, svg) = frontier::write(&f, &a.options.out, a.options.force)?;
     print!("{}", frontier::summary(&f));
     println!("wrote {} and {}", csv.display(), svg.display());
     Ok(())
@@ -642,11 +645,10 @@ fn sweep(a: &SweepArgs) -> Result<()> {
 
 fn collect(a: &CollectArgs) -> Result<()> {
     use gumbel_gan::train::{frontier, sweep};
-    let temperatures = a
-        .temperatures
-        .clone()
-        .unwrap_or_else(|| frontier::DEFAULT_TEMPERATURES.to_vec());
-    frontier::check_temperatures(&temperatures)?;
+    let o = &a.options;
+    if let Some(t) = &o.temperatures {
+        frontier::check_temperatures(t)?;
+    }
     let runs = sweep::find_runs(&a.runs)?;
     let (done, open): (Vec<_>, Vec<_>) = runs.iter().partition(|r| r.finished());
     for r in &open {
@@ -661,26 +663,15 @@ fn collect(a: &CollectArgs) -> Result<()> {
         bail!("no finished run among {} folders", runs.len());
     }
     let dirs: Vec<PathBuf> = done.iter().map(|r| r.dir.clone()).collect();
-    let f = a.pool.run(|| {
-        let mut bar = progress::Counter::new("collect");
-        let sweep = frontier::Sweep {
-            temperatures: &temperatures,
-            sweep_runs: false,
-            samples: a.samples,
-            seed: a.seed,
-        };
-        Ok(frontier::frontier(&dirs, &sweep, &mut |d, t, l| {
-            bar.set(d, t, l)
-        })?)
-    })?;
-    let table = a.out.join("runs.csv");
-    if !a.force && table.exists() {
+    let f = sample_frontier(&dirs, o, false, "collect")?;
+    let table = o.out.join("runs.csv");
+    if !o.force && table.exists() {
         bail!(
             "{} exists: give another --out folder, or --force to replace it",
             table.display()
         );
     }
-    let (csv, svg) = frontier::write(&f, &a.out, a.force)?;
+    let (csv, svg) = frontier::write(&f, &o.out, o.force)?;
     gumbel_gan::io::write_atomic(&table, sweep::runs_csv(&runs).as_bytes())?;
     let (ax, ay) = frontier::axes(f.kind);
     let finished: Vec<sweep::RunInfo> = done.into_iter().cloned().collect();

@@ -425,14 +425,7 @@ pub fn svg(f: &Frontier) -> Result<String> {
         (true, true) => "upper right",
         (true, false) => "lower right",
     };
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(255, 127, 14),
-        RGBColor(140, 86, 75),
-    ];
+    let colors = super::report::PALETTE;
     let plot_err = |e: &dyn std::fmt::Display| Error::Config(format!("frontier plot: {e}"));
     let mut out = String::new();
     {

@@ -84,6 +84,16 @@ impl Evaluation {
     }
 }
 
+/// The series colours of every plot the run writes (matplotlib's first six).
+pub(crate) const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(140, 86, 75),
+];
+
 /// A plain-text table of the evaluations after MLE and after the GAN phase side by side,
 /// with held-out real data as a reference column (the end-of-run summary).
 pub fn side_by_side(
@@ -155,14 +165,7 @@ pub fn line_chart(
         0.1 * scale
     };
     let (y0, y1) = (y0 - pad, y1 + pad);
-    let colors = [
-        RGBColor(31, 119, 180),
-        RGBColor(214, 39, 40),
-        RGBColor(44, 160, 44),
-        RGBColor(148, 103, 189),
-        RGBColor(255, 127, 14),
-        RGBColor(140, 86, 75),
-    ];
+    let colors = PALETTE;
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (640, 320)).into_drawing_area();

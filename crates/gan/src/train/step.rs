@@ -344,27 +344,34 @@ mod tests {
         (g, d, real)
     }
 
-    /// One generator update with `estimator` from the same weights and keys: the loss and
-    /// the gradient norm before clipping.
-    fn one_update(estimator: Estimator) -> Result<(f64, f64)> {
-        let (mut g, mut d, real) = small();
-        let s = AdvSettings {
+    /// The adversarial settings of [`small`]'s updates (beta form, no clipping to speak of).
+    fn small_settings(feedback: Feedback, estimator: Estimator) -> AdvSettings {
+        AdvSettings {
             loss: LossKind::Rsgan,
             draw: DrawSettings {
                 batch: 8,
-                feedback: Feedback::Hard,
+                feedback,
                 estimator,
             },
             form: TemperatureForm::Beta,
             clip: 1e9,
-        };
-        let keys = StepKeys {
-            noise: 3,
-            dropout: [4, 5],
-        };
+        }
+    }
+
+    /// The keys of every update of these tests.
+    const KEYS: StepKeys = StepKeys {
+        noise: 3,
+        dropout: [4, 5],
+    };
+
+    /// One generator update with `estimator` from the same weights and keys: the loss and
+    /// the gradient norm before clipping.
+    fn one_update(estimator: Estimator) -> Result<(f64, f64)> {
+        let (mut g, mut d, real) = small();
+        let s = small_settings(Feedback::Hard, estimator);
         let mut opt = Adam::new(1e-3);
         let fixed = TemperatureSource::Fixed(1.0);
-        generator_step(&mut g, &mut opt, &mut d, fixed, &real, &s, keys)
+        generator_step(&mut g, &mut opt, &mut d, fixed, &real, &s, KEYS)
     }
 
     /// The one-hot estimators draw the same tokens for the same noise (Gumbel-max), so the
@@ -408,20 +415,8 @@ mod tests {
     #[test]
     fn one_hot_estimators_refuse_soft_feedback_and_a_learned_temperature() {
         let (mut g, mut d, real) = small();
-        let mut s = AdvSettings {
-            loss: LossKind::Rsgan,
-            draw: DrawSettings {
-                batch: 8,
-                feedback: Feedback::Soft,
-                estimator: Estimator::ReinMax,
-            },
-            form: TemperatureForm::Beta,
-            clip: 1.0,
-        };
-        let keys = StepKeys {
-            noise: 3,
-            dropout: [4, 5],
-        };
+        let mut s = small_settings(Feedback::Soft, Estimator::ReinMax);
+        let keys = KEYS;
         let mut opt = Adam::new(1e-3);
         let fixed = TemperatureSource::Fixed(1.0);
         let e = generator_step(&mut g, &mut opt, &mut d, fixed, &real, &s, keys).unwrap_err();

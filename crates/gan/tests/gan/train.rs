@@ -54,6 +54,23 @@ fn assert_same_run(a: &Path, b: &Path) {
     }
 }
 
+/// Trains `cfg` in `dir`, stopped after global step 19 (in the adversarial phase of
+/// [`tiny`]'s 16 MLE steps), resumes it to the end, and checks it matches the uninterrupted
+/// run in `reference`.
+fn stop_resume_and_compare(
+    cfg: gumbel_gan::train::config::TrainConfig,
+    dir: &Path,
+    reference: &Path,
+) {
+    let stop = RunOptions {
+        stop_after: Some(19),
+        ..Default::default()
+    };
+    run::train(cfg, dir, &stop, &mut Silent).unwrap();
+    finish(run::resume(dir, &RunOptions::default(), &mut Silent).unwrap());
+    assert_same_run(reference, dir);
+}
+
 #[test]
 fn resumed_runs_match_an_uninterrupted_run() {
     let (a, b) = (tmp("resume-a"), tmp("resume-b"));
@@ -103,13 +120,7 @@ fn every_estimator_trains_and_resumes_exactly() {
             json.contains(&format!(r#""estimator": "{name}""#)),
             "{json}"
         );
-        let stop = RunOptions {
-            stop_after: Some(19),
-            ..Default::default()
-        };
-        run::train(cfg, &b, &stop, &mut Silent).unwrap();
-        finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
-        assert_same_run(&a, &b);
+        stop_resume_and_compare(cfg, &b, &a);
         fs::remove_dir_all(&a).unwrap();
         fs::remove_dir_all(&b).unwrap();
     }
@@ -235,13 +246,7 @@ fn select_by_keeps_the_best_generator_and_resumes_to_the_same_one() {
         best.value <= nll(&a.join("checkpoint")),
         "the final model was a candidate"
     );
-    let stop = RunOptions {
-        stop_after: Some(19),
-        ..Default::default()
-    };
-    run::train(cfg, &b, &stop, &mut Silent).unwrap();
-    finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
-    assert_same_run(&a, &b);
+    stop_resume_and_compare(cfg, &b, &a);
     assert!(
         bytes(&a.join("best/generator.safetensors"))
             == bytes(&b.join("best/generator.safetensors"))
@@ -333,13 +338,7 @@ fn a_learned_temperature_moves_and_resumes_exactly() {
         temps.iter().any(|&t| t != 2.0),
         "the generator's loss moved it: {temps:?}"
     );
-    let stop = RunOptions {
-        stop_after: Some(19),
-        ..Default::default()
-    };
-    run::train(cfg, &b, &stop, &mut Silent).unwrap();
-    finish(run::resume(&b, &RunOptions::default(), &mut Silent).unwrap());
-    assert_same_run(&a, &b);
+    stop_resume_and_compare(cfg, &b, &a);
     fs::remove_dir_all(&a).unwrap();
     fs::remove_dir_all(&b).unwrap();
 }
