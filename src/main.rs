@@ -145,7 +145,7 @@ struct RunSettings {
     feedback: Option<Feedback>,
     /// The generator's gradient estimator: what the discriminator sees of a generated token
     /// and which gradient comes back. One of gumbel, st-gumbel, st, reinmax,
-    /// gapped-st[:GAP], gumbel-rao:K (docs/gan.md, "Estimators") [default: st-gumbel for the
+    /// gapped-st (or gapped-st:GAP), gumbel-rao:K (docs/gan.md, "Estimators") [default: st-gumbel for the
     /// grammar, gumbel otherwise].
     #[arg(long, value_parser = parse_estimator)]
     estimator: Option<Estimator>,

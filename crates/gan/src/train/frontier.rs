@@ -31,6 +31,7 @@ use super::inspect::{self, Loaded};
 use super::report::Evaluation;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+use crate::model::generator::Generator;
 use crate::random::{self, Purpose};
 
 /// The temperatures of the sweep when none are given: 0.5 to 1.5 (Caccia et al. sweep
@@ -212,13 +213,7 @@ pub fn frontier(
     sweep: &Sweep<'_>,
     progress: &mut dyn FnMut(usize, usize, &str),
 ) -> Result<Frontier> {
-    let Sweep {
-        temperatures,
-        sweep_runs,
-        samples,
-        seed,
-    } = *sweep;
-    check_temperatures(temperatures)?;
+    check_temperatures(sweep.temperatures)?;
     let Some(first_path) = paths.first() else {
         return Err(Error::Config(
             "frontier: give at least one --checkpoint".into(),
@@ -226,7 +221,7 @@ pub fn frontier(
     };
     let first = inspect::load(first_path)?;
     let cfg = first.config.clone();
-    let n = samples.unwrap_or(cfg.eval_samples);
+    let n = sweep.samples.unwrap_or(cfg.eval_samples);
     let least = if first.kind() == DataKind::Text { 2 } else { 1 };
     if n < least {
         return Err(Error::Config(format!(
@@ -268,6 +263,55 @@ pub fn frontier(
         };
         models.push((label, is_mle, run));
     }
+    let models: Vec<Model> = models
+        .iter()
+        .map(|(label, mle, l)| Model {
+            label: label.clone(),
+            group: match (mle, sweep.sweep_runs) {
+                (true, false) => "MLE".to_string(),
+                (false, false) => l.config.estimator.to_string(),
+                _ => label.clone(),
+            },
+            mle: *mle,
+            dir: &l.dir,
+            generator: &l.generator,
+        })
+        .collect();
+    let sweep = Sweep {
+        samples: Some(n),
+        ..sweep.clone()
+    };
+    sweep_models(&models, &data, &cfg, &sweep, progress)
+}
+
+/// One model of a frontier: its curve's label and legend group, whether it is an MLE model,
+/// its folder and its generator.
+pub struct Model<'a> {
+    pub label: String,
+    pub group: String,
+    pub mle: bool,
+    pub dir: &'a Path,
+    pub generator: &'a Generator,
+}
+
+/// Measures `models` on `data` as `sweep` says (the MLE models at every temperature, the
+/// others too if `sweep_runs`, else at 1 only; `samples` per point, default `cfg`'s
+/// `eval_samples`; one key from `seed` for every model).
+pub fn sweep_models(
+    models: &[Model<'_>],
+    data: &TrainData,
+    cfg: &TrainConfig,
+    sweep: &Sweep<'_>,
+    progress: &mut dyn FnMut(usize, usize, &str),
+) -> Result<Frontier> {
+    let Sweep {
+        temperatures,
+        sweep_runs,
+        samples,
+        seed,
+    } = *sweep;
+    check_temperatures(temperatures)?;
+    let n = samples.unwrap_or(cfg.eval_samples);
     let key = random::run_key(seed, Purpose::Eval, u64::MAX);
     let temps = |mle: bool| {
         if mle || sweep_runs {
@@ -276,32 +320,27 @@ pub fn frontier(
             &[1.0][..]
         }
     };
-    let total: usize = models.iter().map(|(_, mle, _)| temps(*mle).len()).sum();
+    let total: usize = models.iter().map(|m| temps(m.mle).len()).sum();
     let (mut curves, mut done) = (vec![], 0);
-    for (label, mle, model) in models {
+    for m in models {
         let mut points = vec![];
-        for &t in temps(mle) {
-            progress(done, total, &label);
-            let ev = evaluate_at(&model.generator, &data, &cfg, key, n, t)?.eval;
+        for &t in temps(m.mle) {
+            progress(done, total, &m.label);
+            let ev = evaluate_at(m.generator, data, cfg, key, n, t)?.eval;
             points.push((t, ev));
             done += 1;
         }
-        let group = match (mle, sweep_runs) {
-            (true, false) => "MLE".to_string(),
-            (false, false) => model.config.estimator.to_string(),
-            _ => label.clone(),
-        };
         curves.push(Curve {
-            label,
-            group,
-            checkpoint: model.dir,
-            mle,
+            label: m.label.clone(),
+            group: m.group.clone(),
+            checkpoint: m.dir.to_path_buf(),
+            mle: m.mle,
             points,
         });
     }
     progress(total, total, "done");
     Ok(Frontier {
-        kind: first.kind(),
+        kind: data.kind,
         curves,
     })
 }

@@ -227,6 +227,8 @@ pub struct ReportInput<'a> {
     pub real: Option<&'a Evaluation>,
     pub samples_mle: &'a [String],
     pub samples_gan: &'a [String],
+    /// The quality-diversity frontier at the end (its SVG and its verdict table), if any.
+    pub frontier: Option<(&'a str, &'a str)>,
     /// A line about how the run ended (finished, interrupted at step ..., stopped by ...).
     pub status: &'a str,
 }
@@ -351,6 +353,15 @@ pub fn render(input: &ReportInput) -> String {
         }
         h.push_str("</table>\n<p>Green: the GAN phase moved the metric in its better direction (for NLL and self-BLEU, lower). Real data: the same measurements on held-out real sequences.</p>\n");
     }
+    if let Some((svg, text)) = input.frontier {
+        h.push_str("<h2>Against the MLE model's temperature curve</h2>\n");
+        h.push_str(svg);
+        let _ = writeln!(
+            h,
+            "\n<pre>{}</pre>\n<p>The MLE model and the final model sampled at several temperatures (the dot of each at 1). The GAN gains something the MLE model cannot get by its temperature only where its point lies beyond the black curve (docs/gan.md, \"The quality-diversity frontier\").</p>",
+            escape(text)
+        );
+    }
     h.push_str("<h2>Over training</h2>\n<div class=\"charts\">\n");
     for c in &charts {
         h.push_str(c);
@@ -445,6 +456,7 @@ mod tests {
             real: None,
             samples_mle: &["x<y".to_string()],
             samples_gan: &["(x+y)&".to_string()],
+            frontier: None,
             status: "finished",
         });
         assert!(html.contains("<svg"), "has inline SVG plots");

@@ -230,6 +230,19 @@ fn select_by_keeps_the_best_generator_and_resumes_to_the_same_one() {
             .text()
             .contains("best by NLL_gen of the validation set")
     );
+    // the end of the run: the MLE and final models on the frontier, in the summary and report
+    let text = summary.text();
+    assert!(
+        text.contains("against the MLE model's temperature curve"),
+        "{text}"
+    );
+    assert!(
+        text.contains("GAN (st-gumbel)") && text.contains("(the reference)"),
+        "{text}"
+    );
+    let html = String::from_utf8(bytes(&a.join("report.html"))).unwrap();
+    assert!(html.contains("Against the MLE model's temperature curve"));
+    assert!(html.contains("quality-diversity frontier"));
     let nll = |dir: &Path| {
         inspect::load(dir)
             .unwrap()

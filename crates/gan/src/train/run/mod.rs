@@ -49,8 +49,12 @@ use super::report::Evaluation;
 use super::run_dir::{Found, RunDir};
 use super::state::{CHECKPOINT_VERSION, Stage, TrainState};
 use super::step::LOG_TEMPERATURE;
+use super::{frontier, inspect};
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
+
+/// The temperatures of the frontier at the end of a run (in its report and summary).
+pub const REPORT_TEMPERATURES: [f32; 5] = [0.5, 0.7, 0.85, 1.0, 1.2];
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::Generator;
 use crate::random::{self, Purpose};
@@ -379,7 +383,19 @@ impl Trainer {
             Vec::new()
         };
         let real = evaluate_real(&self.data, &self.cfg, self.cfg.eval_samples)?;
-        self.write_report("finished", after_gan.as_ref(), &samples_gan, real.as_ref())?;
+        let frontier = if self.cfg.adv_steps > 0 {
+            obs.message("the frontier: the MLE model and the final model at 5 temperatures");
+            self.frontier()?
+        } else {
+            None
+        };
+        self.write_report(
+            "finished",
+            after_gan.as_ref(),
+            &samples_gan,
+            real.as_ref(),
+            frontier.as_ref(),
+        )?;
         Ok(Outcome::Finished(Box::new(Summary {
             out: self.out.clone(),
             after_mle: self.state.after_mle.clone(),
@@ -388,8 +404,45 @@ impl Trainer {
             samples_gan,
             real,
             best: self.state.best.clone(),
+            frontier: frontier.as_ref().map(frontier::summary),
             seconds: self.seconds(),
         })))
+    }
+
+    /// The quality-diversity frontier of the finished run: the MLE model (`pretrained/`, if
+    /// the run has one) and the final model at [`REPORT_TEMPERATURES`], measured as
+    /// `gumbel-lab frontier` does (`eval_samples` samples, one key from the seed).
+    fn frontier(&self) -> Result<Option<frontier::Frontier>> {
+        // the run's own MLE model, or the one it started from (`--pretrained`)
+        let pretrained = Some(self.out.join("pretrained"))
+            .filter(|p| p.join("generator.safetensors").is_file())
+            .or_else(|| self.cfg.pretrained.clone());
+        let mle = pretrained.map(|p| inspect::load(&p)).transpose()?;
+        let mut models = vec![];
+        if let Some(m) = &mle {
+            models.push(frontier::Model {
+                label: "MLE".into(),
+                group: "MLE".into(),
+                mle: true,
+                dir: &m.dir,
+                generator: &m.generator,
+            });
+        }
+        models.push(frontier::Model {
+            label: format!("GAN ({})", self.cfg.estimator),
+            group: format!("GAN ({})", self.cfg.estimator),
+            mle: false,
+            dir: &self.out,
+            generator: &self.generator,
+        });
+        let sweep = frontier::Sweep {
+            temperatures: &REPORT_TEMPERATURES,
+            sweep_runs: true,
+            samples: None,
+            seed: self.cfg.seed,
+        };
+        let f = frontier::sweep_models(&models, &self.data, &self.cfg, &sweep, &mut |_, _, _| {})?;
+        Ok(Some(f))
     }
 
     fn seconds(&self) -> f64 {

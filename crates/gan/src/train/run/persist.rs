@@ -12,6 +12,7 @@ use crate::io::safetensors;
 use crate::io::write_atomic;
 use crate::train::checkpoint::{self, Checkpoint};
 use crate::train::config::{DataSource, TrainConfig};
+use crate::train::frontier::{Frontier, summary, svg};
 use crate::train::report::{self, Evaluation, ReportInput};
 use crate::train::state::TrainState;
 use crate::train::step::LOG_TEMPERATURE;
@@ -37,6 +38,7 @@ impl Trainer {
             ),
             None,
             &[],
+            None,
             None,
         )?;
         Ok(Outcome::Interrupted {
@@ -162,8 +164,12 @@ impl Trainer {
         after_gan: Option<&Evaluation>,
         samples_gan: &[String],
         real: Option<&Evaluation>,
+        frontier: Option<&Frontier>,
     ) -> Result<()> {
         let cfg = self.cfg.to_json();
+        let frontier = frontier
+            .map(|f| Ok::<_, Error>((svg(f)?, summary(f))))
+            .transpose()?;
         let html = report::render(&ReportInput {
             title: &format!("gumbel-lab run: {}", self.data.dataset.name),
             config_json: &cfg,
@@ -173,6 +179,9 @@ impl Trainer {
             real,
             samples_mle: &self.state.samples_mle,
             samples_gan,
+            frontier: frontier
+                .as_ref()
+                .map(|(svg, text)| (svg.as_str(), text.as_str())),
             status: &format!("{status}; {:.1} s of training", self.seconds()),
         });
         write_atomic(&self.out.join("report.html"), html.as_bytes())

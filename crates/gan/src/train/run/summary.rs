@@ -18,6 +18,8 @@ pub struct Summary {
     pub samples_gan: Vec<String>,
     /// The generator kept by `--select-by` (in `best/`).
     pub best: Option<Best>,
+    /// The frontier's verdict table (the MLE and final models at the report's temperatures).
+    pub frontier: Option<String>,
     pub seconds: f64,
 }
 
@@ -44,6 +46,10 @@ impl Summary {
             for x in samples.iter().take(10) {
                 s.push_str(&format!("  {x}\n"));
             }
+        }
+        if let Some(f) = &self.frontier {
+            s.push_str("\nagainst the MLE model's temperature curve (report.html has the plot):\n");
+            s.push_str(f);
         }
         if let Some(b) = &self.best {
             s.push_str(&format!(
