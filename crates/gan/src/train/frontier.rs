@@ -245,8 +245,13 @@ pub fn frontier(
             )));
         }
         data.check_vocab(&run.state, &run.dir)?;
-        let pretrained = path.join("pretrained");
-        if pretrained.join("generator.safetensors").is_file() {
+        // the run's MLE model: its `pretrained/` folder, or (runs started with `--pretrained`
+        // before the run folder kept a copy) the folder its config names, if it exists
+        let pretrained = [Some(path.join("pretrained")), run.config.pretrained.clone()]
+            .into_iter()
+            .flatten()
+            .find(|p| p.join("generator.safetensors").is_file());
+        if let Some(pretrained) = pretrained {
             let bytes = std::fs::read(pretrained.join("generator.safetensors"))
                 .map_err(|e| Error::io(&pretrained.join("generator.safetensors"), e))?;
             if !mle_weights.contains(&bytes) {

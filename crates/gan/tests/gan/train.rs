@@ -617,6 +617,12 @@ fn a_pretrained_model_replaces_mle_and_must_match_the_data() {
             == bytes(&second.join("checkpoint/generator.safetensors")),
         "the generator was not taken from pretrained/"
     );
+    // and the run folder keeps a copy of the model it started from, its reference
+    assert!(
+        bytes(&first.join("pretrained/generator.safetensors"))
+            == bytes(&second.join("pretrained/generator.safetensors")),
+        "the run folder has no copy of its MLE model"
+    );
 
     // Pretraining and a pretrained model at once is a configuration error naming the flag.
     let mut both = c2.clone();

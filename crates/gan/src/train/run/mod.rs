@@ -409,15 +409,15 @@ impl Trainer {
         })))
     }
 
-    /// The quality-diversity frontier of the finished run: the MLE model (`pretrained/`, if
-    /// the run has one) and the final model at [`REPORT_TEMPERATURES`], measured as
+    /// The quality-diversity frontier of the finished run: the MLE model (`pretrained/`; a
+    /// run folder written before `--pretrained` runs kept a copy may lack it) and the final model at [`REPORT_TEMPERATURES`], measured as
     /// `gumbel-lab frontier` does (`eval_samples` samples, one key from the seed).
     fn frontier(&self) -> Result<Option<frontier::Frontier>> {
-        // the run's own MLE model, or the one it started from (`--pretrained`)
-        let pretrained = Some(self.out.join("pretrained"))
-            .filter(|p| p.join("generator.safetensors").is_file())
-            .or_else(|| self.cfg.pretrained.clone());
-        let mle = pretrained.map(|p| inspect::load(&p)).transpose()?;
+        let pretrained = self.out.join("pretrained");
+        let mle = match pretrained.join("generator.safetensors").is_file() {
+            true => Some(inspect::load(&pretrained)?),
+            false => None,
+        };
         let mut models = vec![];
         if let Some(m) = &mle {
             models.push(frontier::Model {

@@ -82,6 +82,9 @@ impl Trainer {
             self.state.last_eval = Some(ev);
             self.state.samples_mle = self.show_samples(Purpose::Sample, 0)?;
             self.state.stage = Stage::Adv;
+            // the model the adversarial phase starts from (`--pretrained`'s, or the initial
+            // one) in the run folder too: the run's reference for eval and the frontier
+            self.write_generator_copy("pretrained")?;
         }
         obs.phase_end(Phase::Mle);
         Ok(None)
