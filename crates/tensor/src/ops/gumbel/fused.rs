@@ -70,6 +70,19 @@ fn find_non_finite<T: Element>(l: &[T]) -> Option<RowFault> {
         })
 }
 
+/// The fault of a row whose sentinel (the lane sums of everything a pass added) is NaN or
+/// `+inf`: some value was NaN or `+inf`, named by a rescan of the logits `l` -- or (a false
+/// alarm) finite values overflowed the sum, which the rescan clears (`None`).
+#[inline]
+fn sentinel_fault<T: Element>(sentinel: T::Lanes, l: &[T]) -> Option<RowFault> {
+    let sent = sentinel.reduce_add();
+    if sent.is_nan() || sent == T::INFINITY {
+        find_non_finite(l)
+    } else {
+        None
+    }
+}
+
 /// Position of the first element equal to `v` (which must occur in `xs`).
 #[inline]
 fn first_index_of<T: Element>(xs: &[T], v: T) -> usize {
@@ -217,10 +230,7 @@ pub(crate) fn forward_row<T: Element, S: NoiseSource<T>>(
 
     // Row-end checks: the sentinel is NaN or +inf iff some p was NaN or +inf -- or (a
     // false alarm) finite p's overflowed its sum, which the rescan then clears.
-    let sent = sentinel.reduce_add();
-    if (sent.is_nan() || sent == T::INFINITY)
-        && let Some(fault) = find_non_finite(l)
-    {
+    if let Some(fault) = sentinel_fault(sentinel, l) {
         return Err(fault);
     }
     let big_m = stats
@@ -287,10 +297,7 @@ pub(crate) fn race_row<T: Element, S: UniformSource<T>>(
         mx = mx.fast_max(v);
         sentinel += v;
     }
-    let sent = sentinel.reduce_add();
-    if (sent.is_nan() || sent == T::INFINITY)
-        && let Some(fault) = find_non_finite(l)
-    {
+    if let Some(fault) = sentinel_fault(sentinel, l) {
         return Err(fault);
     }
     let big_m = mx.reduce_fast_max();
@@ -391,10 +398,7 @@ pub(crate) fn max_row<T: Element, S: NoiseSource<T>>(
         best = best.fast_max(p);
         sentinel += p;
     }
-    let sent = sentinel.reduce_add();
-    if (sent.is_nan() || sent == T::INFINITY)
-        && let Some(fault) = find_non_finite(l)
-    {
+    if let Some(fault) = sentinel_fault(sentinel, l) {
         return Err(fault);
     }
     let (bv, bs) = (best.as_slice(), best_step.as_slice());
