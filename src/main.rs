@@ -145,10 +145,17 @@ struct RunSettings {
     feedback: Option<Feedback>,
     /// The generator's gradient estimator: what the discriminator sees of a generated token
     /// and which gradient comes back. One of gumbel, st-gumbel, st, reinmax,
-    /// gapped-st (or gapped-st:GAP), gumbel-rao:K (docs/gan.md, "Estimators") [default: st-gumbel for the
-    /// grammar, gumbel otherwise].
+    /// gapped-st (or gapped-st:GAP), gumbel-rao:K, reinforce (or reinforce:N, N rollouts per
+    /// prefix; SeqGAN's policy gradient, with SeqGAN's --loss nsgan and --gen-lr 0.01 unless
+    /// given) (docs/gan.md, "Estimators") [default: st-gumbel for the grammar, gumbel
+    /// otherwise].
     #[arg(long, value_parser = parse_estimator)]
     estimator: Option<Estimator>,
+    /// --estimator reinforce: the rollout policy follows the generator as
+    /// beta <- r beta + (1 - r) theta after each generator update (0 = the generator itself)
+    /// [default: 0.8, SeqGAN's].
+    #[arg(long)]
+    rollout_update_rate: Option<f64>,
     /// The older spelling of --estimator gumbel (`soft`) and st-gumbel (`straight-through`,
     /// or `st`).
     #[arg(long, value_parser = parse_disc_input, conflicts_with = "estimator")]
@@ -411,7 +418,18 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig> {
         disc_dropout => model.disc_dropout, seed => seed, log_every => log_every,
         eval_every => eval_every, checkpoint_every => checkpoint_every,
         eval_samples => eval_samples, bleu_refs => bleu_refs,
+        rollout_update_rate => rollout_update_rate,
     );
+    // SeqGAN's settings are reinforce's defaults: its discriminator is a classifier (the
+    // standard GAN loss) and its generator's Adam runs at 0.01.
+    if let Estimator::Reinforce { .. } = c.estimator {
+        if a.loss.is_none() {
+            c.loss = LossKind::Nsgan;
+        }
+        if a.gen_lr.is_none() {
+            c.gen_lr = gumbel_gan::model::reinforce::SEQGAN_GEN_LR;
+        }
+    }
     if a.max_len.is_some() {
         c.max_len = a.max_len;
     }
@@ -861,6 +879,7 @@ mod tests {
             "reinmax",
             "gapped-st:p",
             "gumbel-rao:4",
+            "reinforce:16",
         ] {
             let c = config(&["--estimator", name]);
             assert_eq!(c.estimator.to_string(), name);
@@ -880,5 +899,51 @@ mod tests {
         );
         let e = err(&["--estimator", "st", "--disc-input", "soft"]);
         assert!(e.contains("cannot be used with"), "{e}");
+    }
+
+    /// `reinforce` brings SeqGAN's settings unless the flags say otherwise: the standard GAN
+    /// loss (its reward is a probability), the generator's learning rate 0.01, the rollout
+    /// policy's update rate 0.8; a relativistic loss is refused naming the flag.
+    #[test]
+    fn reinforce_takes_seqgan_settings_as_defaults() {
+        let c = config(&["--estimator", "reinforce"]);
+        assert_eq!(c.estimator, Estimator::Reinforce { rollouts: 16 });
+        assert_eq!(
+            (c.loss, c.gen_lr, c.rollout_update_rate),
+            (LossKind::Nsgan, 0.01, 0.8)
+        );
+        let c = config(&[
+            "--estimator",
+            "reinforce:4",
+            "--gen-lr",
+            "0.001",
+            "--rollout-update-rate",
+            "0",
+        ]);
+        assert_eq!((c.gen_lr, c.rollout_update_rate), (0.001, 0.0));
+        assert_eq!(c.estimator.to_string(), "reinforce:4");
+        // the other estimators keep theirs
+        assert_eq!(config(&["--estimator", "st"]).loss, LossKind::Rsgan);
+        let cli = Cli::try_parse_from([
+            "gumbel-lab",
+            "train",
+            "--estimator",
+            "reinforce",
+            "--loss",
+            "rsgan",
+        ])
+        .unwrap();
+        let Cmd::Train(a) = cli.cmd else {
+            unreachable!("a train command line")
+        };
+        let e = config_from(&a.settings).unwrap_err().to_string();
+        assert!(e.contains("--loss") && e.contains("nsgan"), "{e}");
+        let cli =
+            Cli::try_parse_from(["gumbel-lab", "train", "--rollout-update-rate", "1.5"]).unwrap();
+        let Cmd::Train(a) = cli.cmd else {
+            unreachable!("a train command line")
+        };
+        let e = config_from(&a.settings).unwrap_err().to_string();
+        assert!(e.contains("--rollout-update-rate"), "{e}");
     }
 }

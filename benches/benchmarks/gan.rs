@@ -18,8 +18,11 @@ use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
 use gumbel_gan::autograd::optim::Adam;
+use gumbel_gan::model::Estimator;
+use gumbel_gan::model::reinforce::RolloutPolicy;
 use gumbel_gan::train::peer::{
-    BATCH as B, LEN as L, VOCAB as V, adversarial_step, mle_batch_step, models, random_tokens,
+    BATCH as B, LEN as L, VOCAB as V, adversarial_step, estimator_generator_step, mle_batch_step,
+    models, random_tokens,
 };
 
 // The CLI's allocator policy (a property of the process, so it lives in the binary's source).
@@ -82,4 +85,53 @@ fn gan_steps(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gan_steps);
+/// One generator update per estimator (`train --estimator NAME`) at the same sizes, hard
+/// feedback, tau 1: what each estimator's update costs, REINFORCE's 16 rollouts per prefix
+/// included (group `gan_generator_step/f32`, ids `NAME/THREADS`). Run:
+/// `cargo bench --bench main -- gan_generator_step`.
+fn estimator_generator_steps(c: &mut Criterion) {
+    malloc::keep_freed_memory();
+    let real = random_tokens(7);
+    let mut g = c.benchmark_group("gan_generator_step/f32");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements((B * L * V) as u64));
+    for name in [
+        "gumbel",
+        "st-gumbel",
+        "st",
+        "reinmax",
+        "gapped-st:1",
+        "gumbel-rao:10",
+        "reinforce:16",
+    ] {
+        let estimator: Estimator = name.parse().unwrap();
+        for threads in [1, 2] {
+            let (mut gen_model, mut disc) = models();
+            let policy = RolloutPolicy::new(&gen_model).unwrap();
+            let mut opt = Adam::new(1e-4);
+            let mut k = 0u64;
+            g.bench_function(BenchmarkId::new(name, threads), |b| {
+                pool(threads).install(|| {
+                    b.iter(|| {
+                        k += 1;
+                        black_box(
+                            estimator_generator_step(
+                                estimator,
+                                &mut gen_model,
+                                &mut disc,
+                                &policy,
+                                &mut opt,
+                                &real,
+                                k,
+                            )
+                            .unwrap(),
+                        )
+                    })
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gan_steps, estimator_generator_steps);

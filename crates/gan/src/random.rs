@@ -94,6 +94,8 @@ pub enum Purpose {
     Sample = 8,
     /// Training and test sets drawn from the grammar or the oracle.
     Data = 9,
+    /// REINFORCE's rollouts (its training batch uses `GenNoise`).
+    Rollout = 10,
 }
 
 /// A 64-bit key for `(seed, purpose, index)`, for kernels that take a seed.

@@ -76,6 +76,22 @@ impl Linear {
         x.linear_cross_entropy(&w, b.as_ref(), targets, ignore_index)
     }
 
+    /// [`Linear::forward_cross_entropy`] with a constant weight per row
+    /// ([`Var::linear_weighted_cross_entropy`]: `(1/N') sum_i w_i CE_i`), as one fused node.
+    pub fn forward_weighted_cross_entropy<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+        x: &Var<'t, T>,
+        targets: &[usize],
+        weights: &[T],
+        ignore_index: Option<usize>,
+    ) -> Result<Var<'t, T>> {
+        let w = params.var(tape, self.weight)?;
+        let b = self.bias.map(|b| params.var(tape, b)).transpose()?;
+        x.linear_weighted_cross_entropy(&w, b.as_ref(), targets, weights, ignore_index)
+    }
+
     /// `x W^T + b` for `x: [rows, in]`.
     pub fn forward<'t, T: Element>(
         &self,

@@ -178,8 +178,10 @@ fn with_bias<T: Element>(b: &Tensor<T>, trans: bool, bias: &Tensor<T>) -> Result
 }
 
 /// The value `c + op(a) op(b)` for shapes already checked (`op(a): [m, k]`, `op(b): [k, n]`,
-/// `c: [m, n]`, or `[n]` added to every row when `row_bias`).
-pub(crate) fn plus_product<T: Element>(
+/// `c: [m, n]`, or `[n]` added to every row when `row_bias`), without a tape: a linear
+/// layer's output `x W^T + b` is `plus_product(b, true, (x, false), (W, true))`, the value
+/// [`Var::linear`] computes.
+pub fn plus_product<T: Element>(
     c: &Tensor<T>,
     row_bias: bool,
     (a, ta): (&Tensor<T>, bool),

@@ -117,7 +117,7 @@ impl Discriminator {
             )));
         }
         let x = Var::stack(xs, 1)?;
-        self.head(tape, x, batch, dropout_seed)
+        self.head(tape, x, batch, Some(dropout_seed))
     }
 
     /// Logits `[batch, 1]` for real sequences `[batch, seq_len]` (row-major token ids).
@@ -128,6 +128,18 @@ impl Discriminator {
         batch: usize,
         dropout_seed: u64,
     ) -> Result<Var<'t, f32>> {
+        let x = self.embed_tokens(tape, tokens, batch)?;
+        self.head(tape, x, batch, Some(dropout_seed))
+    }
+
+    /// The embedded real sequences `[batch, seq_len, emb]` (rows of `E`); `Err` unless
+    /// `tokens` holds `batch` sequences of `seq_len` tokens.
+    fn embed_tokens<'t>(
+        &self,
+        tape: &'t Tape<f32>,
+        tokens: &[Token],
+        batch: usize,
+    ) -> Result<Var<'t, f32>> {
         let l = self.cfg.seq_len;
         if tokens.len() != batch * l {
             return Err(Error::Config(format!(
@@ -136,25 +148,42 @@ impl Discriminator {
             )));
         }
         let ids: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
-        let x =
-            self.embedding
-                .forward(tape, &self.params, &ids)?
-                .reshape([batch, l, self.cfg.emb])?;
-        self.head(tape, x, batch, dropout_seed)
+        Ok(self
+            .embedding
+            .forward(tape, &self.params, &ids)?
+            .reshape([batch, l, self.cfg.emb])?)
+    }
+
+    /// The discriminator's probability that each of `batch` sequences (`[batch, seq_len]`
+    /// token ids) is real, `sigmoid(D(x))`, as an evaluation: no gradient and no dropout
+    /// (SeqGAN scores its rollouts with `dropout_keep_prob: 1.0`). REINFORCE's reward.
+    pub fn probability_real(&self, tokens: &[Token], batch: usize) -> Result<Vec<f32>> {
+        let tape = Tape::inference();
+        let x = self.embed_tokens(&tape, tokens, batch)?;
+        let logits = self.head(&tape, x, batch, None)?.value()?;
+        Ok(logits
+            .as_slice()
+            .iter()
+            .map(|&z| gumbel_autograd::ops::loss::kernel::sigmoid(z))
+            .collect())
     }
 
     /// Everything after the embedding `[B, L, De]`: convolutions with max over time,
-    /// highway, dropout, output.
+    /// highway, dropout (with the masks of `dropout_seed`; none for `None`, an evaluation),
+    /// output.
     fn head<'t>(
         &self,
         tape: &'t Tape<f32>,
         x: Var<'t, f32>,
         _batch: usize,
-        dropout_seed: u64,
+        dropout_seed: Option<u64>,
     ) -> Result<Var<'t, f32>> {
         let f = self.convs.forward(tape, &self.params, &x)?;
         let y = self.highway.forward(tape, &self.params, &f)?;
-        let y = y.dropout(self.cfg.dropout, dropout_seed)?;
+        let y = match dropout_seed {
+            Some(seed) => y.dropout(self.cfg.dropout, seed)?,
+            None => y,
+        };
         Ok(self.out.forward(tape, &self.params, &y)?)
     }
 

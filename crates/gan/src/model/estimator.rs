@@ -15,10 +15,14 @@
 //! | `reinmax` | `one_hot(k_t)` | ReinMax's second-order one (Liu et al. 2023; `tau >= 1`) |
 //! | `gapped-st[:GAP]` | `one_hot(k_t)` | through the softmax of the gapped logits (Fan et al. 2022) |
 //! | `gumbel-rao:K` | `one_hot(k_t)` | ST-Gumbel-Softmax's, averaged over `K` noises given `k_t` (Paulus et al. 2021) |
+//! | `reinforce[:N]` | the sampled tokens | none through the discriminator: the policy gradient with Monte-Carlo rollouts (SeqGAN, Yu et al. 2017; [`super::reinforce`]) |
 //!
-//! `c` is the temperature's scale (`1 / tau`, or `beta`). Every estimator draws the same
-//! tokens for the same noise key; they differ only in the gradient (and `gumbel` in what
-//! the discriminator sees). Soft feedback (`--feedback soft`) and a learned temperature
+//! `c` is the temperature's scale (`1 / tau`, or `beta`). Every estimator but `reinforce`
+//! draws the same tokens for the same noise key; they differ only in the gradient (and
+//! `gumbel` in what the discriminator sees). `reinforce` never differentiates through the
+//! discriminator: it scores whole sequences (each prefix completed `N` times by a rollout
+//! policy, `N = 16` by default) and weights the log-likelihood of the sampled tokens by the
+//! scores; the temperature schedule does not apply to it (it samples at temperature 1). Soft feedback (`--feedback soft`) and a learned temperature
 //! need the relaxed sample `y_t`, so they go with `gumbel` and `st-gumbel` only.
 //!
 //! Before this setting existed, a run chose between the first two with `disc_input`
@@ -48,11 +52,18 @@ pub enum Estimator {
     GappedSt(Gap),
     /// Gumbel-Rao with `K >= 1` conditional draws.
     GumbelRao(usize),
+    /// SeqGAN's REINFORCE with `rollouts >= 1` Monte-Carlo completions of every prefix.
+    Reinforce { rollouts: usize },
 }
+
+/// SeqGAN's rollouts per prefix (LantaoYu/SeqGAN, `rollout.get_reward(sess, samples, 16, ..)`),
+/// the default of `reinforce`.
+pub const SEQGAN_ROLLOUTS: usize = 16;
 
 /// Every name [`Estimator::from_str`] reads, for errors and `--help`.
 pub const NAMES: &str = "gumbel, st-gumbel, st, reinmax, gapped-st[:GAP] (GAP >= 0, default 1, \
-                         or p for the adaptive gap), gumbel-rao:K (K >= 1)";
+                         or p for the adaptive gap), gumbel-rao:K (K >= 1), reinforce[:N] (N >= 1 \
+                         rollouts per prefix, default 16)";
 
 impl Estimator {
     /// `true` for the two estimators built on the relaxed sample `y_t` (which soft feedback
@@ -64,9 +75,14 @@ impl Estimator {
     /// The autograd crate's estimator for the ones that are not built on `y_t` (`None` for
     /// `gumbel` and `st-gumbel`, which the generator draws with the Gumbel-Softmax op
     /// directly, with a learnable temperature if asked).
+    ///
+    /// `reinforce` draws its training samples itself ([`super::reinforce`]); where it needs a
+    /// one-hot batch without gradient (the discriminator's update) any one-hot estimator's
+    /// forward serves, and this is straight-through's.
     pub fn library(self) -> Option<Library> {
         match self {
             Estimator::Gumbel | Estimator::StGumbel => None,
+            Estimator::Reinforce { .. } => Some(Library::StraightThrough),
             Estimator::St => Some(Library::StraightThrough),
             Estimator::ReinMax => Some(Library::ReinMax),
             Estimator::GappedSt(gap) => Some(Library::GappedStraightThrough { gap }),
@@ -85,6 +101,7 @@ impl fmt::Display for Estimator {
             Estimator::GappedSt(Gap::Fixed(kappa)) => write!(out, "gapped-st:{kappa}"),
             Estimator::GappedSt(Gap::Adaptive) => write!(out, "gapped-st:p"),
             Estimator::GumbelRao(k) => write!(out, "gumbel-rao:{k}"),
+            Estimator::Reinforce { rollouts } => write!(out, "reinforce:{rollouts}"),
         }
     }
 }
@@ -128,6 +145,16 @@ impl FromStr for Estimator {
                 Some(Ok(k)) if k >= 1 => Ok(Estimator::GumbelRao(k)),
                 Some(_) => Err(bad(format!(
                     "K = '{}' must be an integer >= 1",
+                    arg.unwrap_or_default()
+                ))),
+            },
+            "reinforce" => match arg.map(str::parse::<usize>) {
+                None => Ok(Estimator::Reinforce {
+                    rollouts: SEQGAN_ROLLOUTS,
+                }),
+                Some(Ok(n)) if n >= 1 => Ok(Estimator::Reinforce { rollouts: n }),
+                Some(_) => Err(bad(format!(
+                    "N = '{}' rollouts per prefix must be an integer >= 1",
                     arg.unwrap_or_default()
                 ))),
             },
@@ -186,6 +213,8 @@ mod tests {
             "gapped-st:0.5",
             "gapped-st:p",
             "gumbel-rao:10",
+            "reinforce:16",
+            "reinforce:1",
         ] {
             let e: Estimator = name.parse().unwrap();
             assert_eq!(e.to_string(), name);
@@ -193,6 +222,10 @@ mod tests {
         assert_eq!(
             "gapped-st".parse::<Estimator>().unwrap(),
             Estimator::GappedSt(Gap::Fixed(1.0))
+        );
+        assert_eq!(
+            "reinforce".parse::<Estimator>().unwrap(),
+            Estimator::Reinforce { rollouts: 16 }
         );
         for (bad, says) in [
             ("bogus", "unknown estimator; one of: gumbel,"),
@@ -202,6 +235,8 @@ mod tests {
             ("gapped-st:-1", "the gap '-1'"),
             ("gapped-st:inf", "the gap 'inf'"),
             ("reinmax:2", "reinmax takes no ':ARG'"),
+            ("reinforce:0", "N = '0' rollouts"),
+            ("reinforce:-3", "N = '-3' rollouts"),
         ] {
             let e = bad.parse::<Estimator>().unwrap_err().to_string();
             assert!(e.contains(says), "{bad}: {e}");

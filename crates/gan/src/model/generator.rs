@@ -135,9 +135,9 @@ pub struct DrawSettings {
 pub struct Generator {
     pub cfg: GeneratorConfig,
     pub params: ParamStore<f32>,
-    embedding: Embedding,
-    lstm: Lstm,
-    linear: Linear,
+    pub(super) embedding: Embedding,
+    pub(super) lstm: Lstm,
+    pub(super) linear: Linear,
 }
 
 impl Generator {
@@ -195,7 +195,11 @@ impl Generator {
     }
 
     /// Time-major inputs `start, x_1 .. x_{L-1}` and targets `x_1 .. x_L` of a batch.
-    fn teacher_forcing(&self, tokens: &[Token], batch: usize) -> Result<(Vec<usize>, Vec<usize>)> {
+    pub(super) fn teacher_forcing(
+        &self,
+        tokens: &[Token],
+        batch: usize,
+    ) -> Result<(Vec<usize>, Vec<usize>)> {
         let l = self.cfg.seq_len;
         if tokens.len() != batch * l {
             return Err(Error::Config(format!(
@@ -237,7 +241,7 @@ impl Generator {
 
     /// The LSTM's hidden states `[seq_len * batch, hidden]` (time-major) for time-major
     /// inputs.
-    fn teacher_forced_hidden<'t>(
+    pub(super) fn teacher_forced_hidden<'t>(
         &self,
         tape: &'t Tape<f32>,
         inputs: &[usize],

@@ -14,6 +14,7 @@ pub mod estimator;
 pub mod generator;
 pub mod loss;
 pub mod ops;
+pub mod reinforce;
 pub mod sampling;
 
 pub use estimator::Estimator;

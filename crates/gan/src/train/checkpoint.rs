@@ -9,6 +9,7 @@
 //! | `discriminator.safetensors` | the discriminator |
 //! | `optimizer.safetensors` | every Adam state (`exp_avg`, `exp_avg_sq`, `step`, PyTorch's names) as `<optimizer>/<param>.<buffer>`, optimizers `mle`, `gen`, `disc`, `temp`; and the learnable temperature |
 //! | `state.json` | stage, step counters, the vocabulary, metrics and samples after MLE: everything else an exact resume needs |
+//! | `rollout.safetensors` | `--estimator reinforce` only, from the first adversarial update on: the rollout policy, in the generator's names |
 //!
 //! | `SHA256SUMS` | the SHA-256 of every other file, in `sha256sum`'s format (`sha256sum -c SHA256SUMS` checks a folder by hand) |
 //!
@@ -169,6 +170,11 @@ impl Checkpoint {
         }
         let p = self.dir.join(name);
         fs::read(&p).map(Cow::Owned).map_err(|e| Error::io(&p, e))
+    }
+
+    /// Whether the folder holds file `name` (listed in its checksums, or present).
+    pub fn has(&self, name: &str) -> bool {
+        self.verified.contains_key(name) || self.dir.join(name).is_file()
     }
 
     /// The tensors of the safetensors file `name`.

@@ -138,6 +138,12 @@ pub struct TrainConfig {
     /// reads as `gumbel` or `st-gumbel`).
     #[serde(alias = "disc_input")]
     pub estimator: Estimator,
+    /// `--estimator reinforce`: the rollout policy follows the generator as
+    /// `beta <- r beta + (1 - r) theta` after each generator update (SeqGAN: 0.8; 0 samples
+    /// rollouts from the current generator, as SeqGAN's TensorFlow code in fact does).
+    /// Ignored by the other estimators.
+    #[serde(default = "seqgan_update_rate")]
+    pub rollout_update_rate: f64,
     pub temperature: TemperatureConfig,
     /// The seed of every random draw of the run (data, initialisation, batches, noise).
     pub seed: u64,
@@ -164,6 +170,10 @@ pub struct TrainConfig {
     /// ignore it.
     #[serde(default)]
     pub max_len: Option<usize>,
+}
+
+fn seqgan_update_rate() -> f64 {
+    crate::model::reinforce::SEQGAN_UPDATE_RATE
 }
 
 /// The default `--max-len` of text data: 64 tokens. COCO's longest caption has 37; one
@@ -350,6 +360,7 @@ impl TrainConfig {
             bleu_refs: 500,
             pretrained: None,
             max_len: Some(DEFAULT_MAX_LEN),
+            rollout_update_rate: seqgan_update_rate(),
             data,
         }
     }
@@ -426,6 +437,20 @@ impl TrainConfig {
                     ),
                 );
             }
+        }
+        if let Estimator::Reinforce { .. } = self.estimator
+            && self.loss != LossKind::Nsgan
+        {
+            return bad(
+                "loss",
+                "--estimator reinforce rewards the discriminator's probability that a sequence is real, sigmoid(D(x)), which only the standard GAN loss trains it to give: use --loss nsgan (SeqGAN's; the CLI's default with reinforce)".into(),
+            );
+        }
+        if !(0.0..=1.0).contains(&self.rollout_update_rate) {
+            return bad(
+                "rollout-update-rate",
+                format!("must be in [0, 1], got {}", self.rollout_update_rate),
+            );
         }
         positive("mle-lr", self.mle_lr)?;
         positive("gen-lr", self.gen_lr)?;

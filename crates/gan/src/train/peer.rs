@@ -11,10 +11,11 @@ use crate::data::Token;
 use crate::error::Result;
 use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
 use crate::model::generator::{DrawSettings, Generator, GeneratorConfig};
+use crate::model::reinforce::RolloutPolicy;
 use crate::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use crate::train::step::{
-    AdvSettings, DiscStats, StepKeys, TemperatureSource, discriminator_step, generator_step,
-    mle_step,
+    AdvSettings, DiscStats, ReinforceKeys, StepKeys, TemperatureSource, discriminator_step,
+    generator_step, mle_step, reinforce_step,
 };
 
 /// Vocabulary size.
@@ -96,6 +97,46 @@ pub fn adversarial_step(
     )?;
     let d = discriminator_step(generator, disc, d_opt, tau, real, &SETTINGS, keys)?;
     Ok((g, d))
+}
+
+/// One generator update of the workload with `estimator` and hard feedback (the estimators
+/// other than `gumbel` and `st-gumbel` need it): [`generator_step`] at tau 1, or for
+/// `reinforce` [`reinforce_step`] with `policy` (the caller's copy of the generator; not
+/// updated here). Noise key `key`, no dropout. Returns the loss and the gradient norm. For
+/// the benchmark that sets the estimators' generator updates side by side.
+pub fn estimator_generator_step(
+    estimator: Estimator,
+    generator: &mut Generator,
+    disc: &mut Discriminator,
+    policy: &RolloutPolicy,
+    opt: &mut Adam<f32>,
+    real: &[Token],
+    key: u64,
+) -> Result<(f64, f64)> {
+    let mut s = SETTINGS;
+    s.draw.feedback = Feedback::Hard;
+    s.draw.estimator = estimator;
+    if let Estimator::Reinforce { .. } = estimator {
+        s.loss = LossKind::Nsgan;
+        let keys = ReinforceKeys {
+            sample: key,
+            rollout: !key,
+        };
+        return reinforce_step(generator, opt, disc, policy, &s, keys);
+    }
+    let keys = StepKeys {
+        noise: key,
+        dropout: [0, 0],
+    };
+    generator_step(
+        generator,
+        opt,
+        disc,
+        TemperatureSource::Fixed(1.0),
+        real,
+        &s,
+        keys,
+    )
 }
 
 /// One MLE step of the workload on `tokens` (`BATCH` sequences of `LEN`), clipped as

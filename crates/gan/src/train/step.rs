@@ -16,7 +16,8 @@ use crate::error::Result;
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::{DrawSettings, Generator};
 use crate::model::loss;
-use crate::model::{LossKind, TemperatureForm};
+use crate::model::reinforce::RolloutPolicy;
+use crate::model::{Estimator, LossKind, TemperatureForm};
 
 /// The settings an adversarial update needs.
 #[derive(Debug, Clone, Copy)]
@@ -107,6 +108,13 @@ pub fn generator_step(
     s: &AdvSettings,
     keys: StepKeys,
 ) -> Result<(f64, f64)> {
+    if let Estimator::Reinforce { .. } = s.draw.estimator {
+        return Err(crate::Error::Config(
+            "generator_step: --estimator reinforce updates the generator with reinforce_step \
+             (it needs a rollout policy)"
+                .into(),
+        ));
+    }
     let tape = Tape::new();
     disc.params.set_requires_grad(false);
     let forward = || -> Result<_> {
@@ -147,6 +155,50 @@ pub fn generator_step(
         t_opt.step(params)?;
         params.zero_grad();
     }
+    opt.step(&mut generator.params)?;
+    generator.params.zero_grad();
+    Ok((loss, norm))
+}
+
+/// The random keys of one REINFORCE update: the generator's batch and the rollouts.
+#[derive(Debug, Clone, Copy)]
+pub struct ReinforceKeys {
+    pub sample: u64,
+    pub rollout: u64,
+}
+
+/// One REINFORCE generator update (SeqGAN; `crate::model::reinforce` has the math): a batch
+/// drawn from the generator, its rewards from `policy`'s rollouts scored by the
+/// discriminator (no gradient through it), the surrogate loss, clipping, Adam. The caller
+/// then moves the policy towards the generator ([`RolloutPolicy::update`]). Returns the loss
+/// and the gradient norm before clipping. `Err` unless `s.draw.estimator` is `reinforce`.
+pub fn reinforce_step(
+    generator: &mut Generator,
+    opt: &mut Adam<f32>,
+    disc: &Discriminator,
+    policy: &RolloutPolicy,
+    s: &AdvSettings,
+    keys: ReinforceKeys,
+) -> Result<(f64, f64)> {
+    let Estimator::Reinforce { rollouts } = s.draw.estimator else {
+        return Err(crate::Error::Config(format!(
+            "reinforce_step: the estimator is {}, not reinforce",
+            s.draw.estimator
+        )));
+    };
+    let b = s.draw.batch;
+    let tokens = generator.sample_padded(b, keys.sample)?;
+    let q = policy.rewards(disc, &tokens, b, rollouts, keys.rollout)?;
+    let tape = Tape::new();
+    let loss_var = generator.reinforce_loss(&tape, &tokens, b, &q)?;
+    let loss = loss_var.item()? as f64;
+    check_loss("reinforce_step", "the REINFORCE loss", loss)?;
+    generator.params.accumulate(&mut tape.backward(loss_var)?)?;
+    let norm = clip(
+        &mut generator.params,
+        s.clip,
+        "the generator's gradient norm",
+    )?;
     opt.step(&mut generator.params)?;
     generator.params.zero_grad();
     Ok((loss, norm))

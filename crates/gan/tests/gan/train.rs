@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gumbel_gan::Error;
-use gumbel_gan::model::Feedback;
+use gumbel_gan::model::{Feedback, LossKind};
 use gumbel_gan::train::config::DataSource;
 use gumbel_gan::train::data::TrainData;
 use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
@@ -46,11 +46,13 @@ fn assert_same_run(a: &Path, b: &Path) {
         "generator.safetensors",
         "discriminator.safetensors",
         "optimizer.safetensors",
+        "rollout.safetensors",
     ] {
-        assert!(
-            bytes(&a.join("checkpoint").join(f)) == bytes(&b.join("checkpoint").join(f)),
-            "{f} differs"
-        );
+        let (fa, fb) = (a.join("checkpoint").join(f), b.join("checkpoint").join(f));
+        assert_eq!(fa.exists(), fb.exists(), "{f} in one run only");
+        if fa.exists() {
+            assert!(bytes(&fa) == bytes(&fb), "{f} differs");
+        }
     }
 }
 
@@ -109,17 +111,28 @@ fn resumed_runs_match_an_uninterrupted_run() {
 /// stopped in the adversarial phase resumes to the same bytes.
 #[test]
 fn every_estimator_trains_and_resumes_exactly() {
-    for name in ["st", "reinmax", "gapped-st:p", "gumbel-rao:3"] {
+    for name in [
+        "st",
+        "reinmax",
+        "gapped-st:p",
+        "gumbel-rao:3",
+        "reinforce:3",
+    ] {
         let tag = name.replace(':', "-");
         let (a, b) = (tmp(&format!("est-{tag}-a")), tmp(&format!("est-{tag}-b")));
         let mut cfg = tiny();
         cfg.estimator = name.parse().unwrap();
+        if name.starts_with("reinforce") {
+            cfg.loss = LossKind::Nsgan;
+        }
         finish(run::train(cfg.clone(), &a, &RunOptions::default(), &mut Silent).unwrap());
         let json = String::from_utf8(bytes(&a.join("config.json"))).unwrap();
         assert!(
             json.contains(&format!(r#""estimator": "{name}""#)),
             "{json}"
         );
+        let policy = a.join("checkpoint").join("rollout.safetensors");
+        assert_eq!(policy.exists(), name.starts_with("reinforce"), "{name}");
         stop_resume_and_compare(cfg, &b, &a);
         fs::remove_dir_all(&a).unwrap();
         fs::remove_dir_all(&b).unwrap();
@@ -402,34 +415,54 @@ fn sample_and_eval_read_a_run_folder() {
 #[test]
 fn one_two_and_seven_threads_give_the_same_run() {
     // The oracle's vocabulary (5000) makes the matmuls and softmaxes large enough to run in
-    // parallel; soft feedback exercises the soft-embedding matmul.
+    // parallel; soft feedback exercises the soft-embedding matmul. Every estimator: the
+    // one-hot ones with hard feedback, reinforce with 2 rollouts per prefix.
     let mut cfg = tiny();
     cfg.data = DataSource::Oracle { file: None };
     cfg.train_size = 64;
     cfg.pretrain_epochs = 1;
     cfg.adv_steps = 2;
     cfg.eval_every = 2;
-    cfg.feedback = Feedback::Soft;
-    let dirs = [tmp("threads-1"), tmp("threads-2"), tmp("threads-7")];
-    for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
-        let c = cfg.clone();
-        finish(
-            gumbel_tensor::parallel::with_threads(n, || {
-                run::train(c, dir, &RunOptions::default(), &mut Silent)
-            })
-            .unwrap()
-            .unwrap(),
+    for name in [
+        "gumbel",
+        "st-gumbel",
+        "st",
+        "reinmax",
+        "gapped-st:p",
+        "gumbel-rao:3",
+        "reinforce:2",
+    ] {
+        let mut cfg = cfg.clone();
+        cfg.estimator = name.parse().unwrap();
+        cfg.feedback = match cfg.estimator.is_relaxed() {
+            true => Feedback::Soft,
+            false => Feedback::Hard,
+        };
+        if name.starts_with("reinforce") {
+            cfg.loss = LossKind::Nsgan;
+        }
+        let tag = name.replace(':', "-");
+        let dirs = [1, 2, 7].map(|n| tmp(&format!("threads-{tag}-{n}")));
+        for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
+            let c = cfg.clone();
+            finish(
+                gumbel_tensor::parallel::with_threads(n, || {
+                    run::train(c, dir, &RunOptions::default(), &mut Silent)
+                })
+                .unwrap()
+                .unwrap(),
+            );
+        }
+        assert_same_run(&dirs[0], &dirs[1]);
+        assert_same_run(&dirs[0], &dirs[2]);
+        let rows = log::read_rows(&dirs[0].join("metrics.csv")).unwrap();
+        assert!(
+            rows.iter().any(|r| r.metrics.nll_oracle.is_some()),
+            "NLL_oracle was logged"
         );
-    }
-    assert_same_run(&dirs[0], &dirs[1]);
-    assert_same_run(&dirs[0], &dirs[2]);
-    let rows = log::read_rows(&dirs[0].join("metrics.csv")).unwrap();
-    assert!(
-        rows.iter().any(|r| r.metrics.nll_oracle.is_some()),
-        "NLL_oracle was logged"
-    );
-    for d in dirs {
-        fs::remove_dir_all(d).unwrap();
+        for d in dirs {
+            fs::remove_dir_all(d).unwrap();
+        }
     }
 }
 

@@ -62,14 +62,15 @@ fn count_targets(
     Ok(count)
 }
 
-/// The mean over the `count` rows not ignored of `loss_i = m_i + ln s_i - x_i[t_i]` (the
-/// log-sum-exp minus the target's logit), from each row's `(m, s, x[t])`, summed in f64 in
-/// row order. `Err` naming the first row whose loss is not finite (a NaN, a +inf or an
-/// all -inf row).
+/// The mean over the `count` rows not ignored of `w_i loss_i`, `loss_i = m_i + ln s_i - x_i[t_i]`
+/// (the log-sum-exp minus the target's logit), from each row's `(m, s, x[t])`, summed in f64
+/// in row order (`w_i = 1` without `weights`). `Err` naming the first row whose loss is not
+/// finite (a NaN, a +inf or an all -inf row).
 fn mean_loss<T: Element>(
     op: &'static str,
     stats: impl Iterator<Item = (T, T, T)>,
     targets: &[usize],
+    weights: Option<&[T]>,
     ignore_index: Option<usize>,
     count: usize,
 ) -> Result<Tensor<T>> {
@@ -86,7 +87,7 @@ fn mean_loss<T: Element>(
                 loss.to_f64(),
             ));
         }
-        total += loss.to_f64();
+        total += weights.map_or(1.0, |w| w[i].to_f64()) * loss.to_f64();
     }
     Ok(Tensor::scalar(T::from_f64(total / count as f64)))
 }
@@ -181,7 +182,7 @@ impl<'t, T: Element> Var<'t, T> {
                 },
             )
         });
-        let out = mean_loss(OP, row_stats, targets, ignore_index, count)?;
+        let out = mean_loss(OP, row_stats, targets, None, ignore_index, count)?;
         let targets = targets.to_vec();
         let inv_n = T::ONE / T::from_usize(count);
         let ix = self.id();
@@ -226,25 +227,84 @@ impl<'t, T: Element> Var<'t, T> {
         targets: &[usize],
         ignore_index: Option<usize>,
     ) -> Result<Var<'t, T>> {
-        const OP: &str = "linear_cross_entropy";
+        self.linear_cross_entropy_weighted(
+            "linear_cross_entropy",
+            w,
+            bias,
+            targets,
+            None,
+            ignore_index,
+        )
+    }
+
+    /// [`Var::linear_cross_entropy`] with a constant weight per row: over the `N'` rows not
+    /// ignored,
+    ///
+    /// ```text
+    /// L  = (1/N') sum_i w_i (lse(z_i) - z_i[t_i])
+    /// dz = w_i (softmax(z_i) - onehot(t_i)) / N'
+    /// ```
+    ///
+    /// (no gradient to the weights). With `w_i` a reward this is REINFORCE's surrogate loss
+    /// `-(1/N') sum_i r_i ln p(t_i)`, whose gradient is the policy gradient estimate; with
+    /// every `w_i = 1` it is the cross-entropy, bit for bit.
+    ///
+    /// `Err` as [`Var::linear_cross_entropy`], or if `weights` does not have one entry per row
+    /// or a weight is not finite.
+    pub fn linear_weighted_cross_entropy(
+        &self,
+        w: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        targets: &[usize],
+        weights: &[T],
+        ignore_index: Option<usize>,
+    ) -> Result<Var<'t, T>> {
+        const OP: &str = "linear_weighted_cross_entropy";
+        if weights.len() != targets.len() {
+            return Err(Error::invalid_argument(
+                OP,
+                format!("{} targets but {} weights", targets.len(), weights.len()),
+            ));
+        }
+        if let Some(i) = weights.iter().position(|w| !w.is_finite()) {
+            return Err(Error::non_finite(
+                OP,
+                format!("the weight of row {i}"),
+                weights[i].to_f64(),
+            ));
+        }
+        self.linear_cross_entropy_weighted(OP, w, bias, targets, Some(weights), ignore_index)
+    }
+
+    /// The fused node of [`Var::linear_cross_entropy`] (`weights: None`) and
+    /// [`Var::linear_weighted_cross_entropy`].
+    fn linear_cross_entropy_weighted(
+        &self,
+        op: &'static str,
+        w: &Var<'t, T>,
+        bias: Option<&Var<'t, T>>,
+        targets: &[usize],
+        weights: Option<&[T]>,
+        ignore_index: Option<usize>,
+    ) -> Result<Var<'t, T>> {
         let (xv, wv) = (self.value()?, w.value()?);
         let (rows, vocab) = match (xv.shape(), wv.shape()) {
             (&[r, h], &[v, hw]) if h == hw => (r, v),
-            (xs, ws) => return Err(Error::shape_mismatch(OP, xs, ws)),
+            (xs, ws) => return Err(Error::shape_mismatch(op, xs, ws)),
         };
         let bv = bias.map(|b| b.value()).transpose()?;
         if let Some(b) = &bv
             && b.shape() != [vocab]
         {
-            return Err(Error::shape_mismatch(OP, b.shape(), &[vocab]));
+            return Err(Error::shape_mismatch(op, b.shape(), &[vocab]));
         }
         if targets.len() != rows {
             return Err(Error::invalid_argument(
-                OP,
+                op,
                 format!("{rows} rows of x but {} targets", targets.len()),
             ));
         }
-        let count = count_targets(OP, vocab, targets, ignore_index)?;
+        let count = count_targets(op, vocab, targets, ignore_index)?;
         let ignored = |i: usize| Some(targets[i]) == ignore_index;
         // z = x W^T + bias, then row by row exp(z - max) in place, keeping z[target].
         let mut z = match &bv {
@@ -260,13 +320,21 @@ impl<'t, T: Element> Var<'t, T> {
             let zt = row[targets[i]];
             (m, kernel::simd::exp_sum_in_place(row, m), zt)
         });
-        let out = mean_loss(OP, stats.iter().copied(), targets, ignore_index, count)?;
+        let out = mean_loss(
+            op,
+            stats.iter().copied(),
+            targets,
+            weights,
+            ignore_index,
+            count,
+        )?;
         let targets = targets.to_vec();
+        let weights = weights.map(<[T]>::to_vec);
         let inv_n = T::ONE / T::from_usize(count);
         let (ix, iw, ib) = (self.id(), w.id(), bias.map(|b| b.id()));
         let mut inputs = vec![*self, *w];
         inputs.extend(bias.copied());
-        self.push(OP, out, &inputs, move |_, dy, g| {
+        self.push(op, out, &inputs, move |_, dy, g| {
             let scale = dy.item()? * inv_n;
             let with_bias = ib.is_some_and(|ib| g.wants(ib));
             let mut dz = z; // exp(z - m) per row, zero on ignored rows
@@ -276,6 +344,7 @@ impl<'t, T: Element> Var<'t, T> {
                 for (r, row) in d.chunks_exact_mut(vocab).enumerate() {
                     let i = b * ROW_BLOCK + r;
                     if Some(targets[i]) != ignore_index {
+                        let scale = weights.as_ref().map_or(scale, |w| scale * w[i]);
                         let factor = scale / stats[i].1;
                         kernel::softmax_minus_onehot_in_place(row, factor, targets[i], scale);
                     }
@@ -399,6 +468,95 @@ mod tests {
             |_, p| p[0].linear_cross_entropy(&p[1], None, &t, None),
             &[x, w],
         );
+    }
+
+    #[test]
+    fn linear_weighted_cross_entropy_gradcheck() {
+        let (rows, h, v) = (6, 3, 5);
+        let t = targets(rows, v, 71, 4);
+        // rewards of both signs, a zero one, and one on an ignored row (row 1: no effect)
+        let weights = [0.7, 3.0, -1.2, 0.0, 2.5, 0.3];
+        let (x, w, b) = (
+            rand_in(&[rows, h], 72, -2.0, 2.0),
+            rand_in(&[v, h], 73, -2.0, 2.0),
+            rand_in(&[v], 74, -1.0, 1.0),
+        );
+        check(
+            |_, p| p[0].linear_weighted_cross_entropy(&p[1], Some(&p[2]), &t, &weights, Some(0)),
+            &[x, w, b],
+        );
+    }
+
+    /// The weighted loss against its definition composed from other ops, one row at a time:
+    /// `(1/N') sum_i w_i CE(z_i, t_i)`, in value and in the gradients of `x` and `W`; and
+    /// unit weights give the unweighted node bit for bit.
+    #[test]
+    fn linear_weighted_cross_entropy_is_the_weighted_mean_of_row_losses() {
+        let (rows, h, v) = (7, 4, 9);
+        let t = targets(rows, v, 75, 3);
+        let weights: Vec<f64> = (0..rows).map(|i| 0.25 * i as f64 - 0.5).collect();
+        let (x, w) = (
+            rand_in(&[rows, h], 76, -2.0, 2.0),
+            rand_in(&[v, h], 77, -2.0, 2.0),
+        );
+        let run = |fused: bool| {
+            let tape = Tape::<f64>::new();
+            let (xv, wv) = (tape.leaf(x.clone()), tape.leaf(w.clone()));
+            let l = if fused {
+                xv.linear_weighted_cross_entropy(&wv, None, &t, &weights, Some(0))
+                    .unwrap()
+            } else {
+                let kept = t.iter().filter(|&&k| k != 0).count() as f64;
+                let z = xv.linear(&wv, None).unwrap();
+                let mut total: Option<crate::Var<'_, f64>> = None;
+                for i in (0..rows).filter(|&i| t[i] != 0) {
+                    let zi = z.slice(0, i, i + 1).unwrap();
+                    let li = zi.cross_entropy(&t[i..i + 1], None).unwrap();
+                    let li = li.scale(weights[i] / kept).unwrap();
+                    total = Some(match total {
+                        Some(s) => s.add(&li).unwrap(),
+                        None => li,
+                    });
+                }
+                total.unwrap()
+            };
+            let loss = l.item().unwrap();
+            let g = tape.backward(l).unwrap();
+            let grad = |v| g.get(v).unwrap().as_slice().to_vec();
+            (loss, grad(xv), grad(wv))
+        };
+        let (fused, composed) = (run(true), run(false));
+        approx::assert_relative_eq!(fused.0, composed.0, max_relative = 1e-12);
+        for (a, b) in fused
+            .1
+            .iter()
+            .chain(&fused.2)
+            .zip(composed.1.iter().chain(&composed.2))
+        {
+            approx::assert_relative_eq!(*a, *b, max_relative = 1e-10, epsilon = 1e-14);
+        }
+        // unit weights: the cross-entropy node itself
+        let tape = Tape::<f64>::new();
+        let (xv, wv) = (tape.leaf(x.clone()), tape.leaf(w.clone()));
+        let ones = vec![1.0; rows];
+        let a = xv
+            .linear_weighted_cross_entropy(&wv, None, &t, &ones, Some(0))
+            .unwrap();
+        let b = xv.linear_cross_entropy(&wv, None, &t, Some(0)).unwrap();
+        assert_eq!(a.item().unwrap().to_bits(), b.item().unwrap().to_bits());
+        // errors: the count of weights, a NaN weight
+        let msg = xv
+            .linear_weighted_cross_entropy(&wv, None, &t, &ones[1..], Some(0))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("7 targets but 6 weights"), "{msg}");
+        let mut nan = ones.clone();
+        nan[3] = f64::NAN;
+        let msg = xv
+            .linear_weighted_cross_entropy(&wv, None, &t, &nan, Some(0))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("weight of row 3"), "{msg}");
     }
 
     /// The fused op and the composed `linear` + `cross_entropy`: value and gradients, f32,

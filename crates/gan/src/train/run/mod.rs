@@ -57,6 +57,7 @@ use crate::io::write_atomic;
 pub const REPORT_TEMPERATURES: [f32; 5] = [0.5, 0.7, 0.85, 1.0, 1.2];
 use crate::model::discriminator::Discriminator;
 use crate::model::generator::Generator;
+use crate::model::reinforce::RolloutPolicy;
 use crate::random::{self, Purpose};
 use crate::schedule::Schedule;
 
@@ -120,6 +121,9 @@ struct Trainer {
     gen_opt: Adam<f32>,
     disc_opt: Adam<f32>,
     temp_opt: Adam<f32>,
+    /// `--estimator reinforce`: the rollout policy, from the first adversarial update on
+    /// (saved as `rollout.safetensors` in checkpoints that have one).
+    rollout: Option<RolloutPolicy>,
     schedule: Schedule,
     state: TrainState,
     log: MetricsLog,
@@ -288,6 +292,7 @@ impl Trainer {
             generator,
             disc,
             temp_params,
+            rollout: None,
             schedule,
             state,
             log,

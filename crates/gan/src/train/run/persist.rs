@@ -10,12 +10,17 @@ use super::{Observer, Outcome, Trainer};
 use crate::error::{Error, Result};
 use crate::io::safetensors;
 use crate::io::write_atomic;
+use crate::model::Estimator;
+use crate::model::reinforce::RolloutPolicy;
 use crate::train::checkpoint::{self, Checkpoint};
 use crate::train::config::{DataSource, TrainConfig};
 use crate::train::frontier::{Frontier, summary, svg};
 use crate::train::report::{self, Evaluation, ReportInput};
 use crate::train::state::TrainState;
 use crate::train::step::LOG_TEMPERATURE;
+
+/// REINFORCE's rollout policy in a checkpoint (the generator's names and layouts).
+const ROLLOUT_FILE: &str = "rollout.safetensors";
 
 impl Trainer {
     // ---------------------------------------------------------------- faults and checkpoints
@@ -66,7 +71,7 @@ impl Trainer {
         }
         let opt_refs: Vec<(String, &Tensor<f32>)> =
             opt.iter().map(|(n, t)| (n.clone(), t)).collect();
-        let files = vec![
+        let mut files = vec![
             ("generator.safetensors", self.generator.safetensors_bytes()?),
             ("discriminator.safetensors", self.disc.safetensors_bytes()?),
             (
@@ -81,6 +86,9 @@ impl Trainer {
             ),
             ("config.json", self.cfg.to_json().into_bytes()),
         ];
+        if let Some(policy) = &self.rollout {
+            files.push((ROLLOUT_FILE, policy.model.safetensors_bytes()?));
+        }
         let ck = self.out.join("checkpoint");
         checkpoint::write_checkpoint_dir(&ck, &files)?;
         self.last_checkpoint = Some((ck, self.state.mle_step, self.state.adv_step));
@@ -148,6 +156,23 @@ impl Trainer {
                 .map_err(|e| Error::checkpoint(o.path(), format!("optimizer '{name}': {e}")))?;
         }
         o.expect_empty()?;
+        // REINFORCE's rollout policy exists from the first adversarial update on
+        let has_policy = ck.has(ROLLOUT_FILE);
+        if let Estimator::Reinforce { .. } = self.cfg.estimator {
+            if has_policy {
+                let mut policy = RolloutPolicy::new(&self.generator)?;
+                policy.model.load(&mut ck.tensors(ROLLOUT_FILE)?)?;
+                self.rollout = Some(policy);
+            } else if state.adv_step > 0 {
+                return Err(Error::checkpoint(
+                    &ck.dir().join(ROLLOUT_FILE),
+                    format!(
+                        "missing: a reinforce run past adversarial step 0 (here {}) keeps its rollout policy there",
+                        state.adv_step
+                    ),
+                ));
+            }
+        }
         self.seconds_before = state.seconds;
         self.state = state;
         self.last_checkpoint = Some((

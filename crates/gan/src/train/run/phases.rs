@@ -5,14 +5,16 @@ use super::{Observer, Outcome, RunOptions, Trainer};
 use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::io::failpoint;
+use crate::model::Estimator;
 use crate::model::generator::DrawSettings;
+use crate::model::reinforce::RolloutPolicy;
 use crate::random::{self, Purpose};
 use crate::train::eval::{EvalOutput, evaluate};
 use crate::train::log::{Metrics, Phase, Row};
 use crate::train::select::Best;
 use crate::train::state::Stage;
 use crate::train::step::{
-    self, AdvSettings, DiscStats, LOG_TEMPERATURE, StepKeys, TemperatureSource,
+    self, AdvSettings, DiscStats, LOG_TEMPERATURE, ReinforceKeys, StepKeys, TemperatureSource,
 };
 
 /// Samples shown in the report and the final summary.
@@ -234,9 +236,33 @@ impl Trainer {
         }
     }
 
-    /// Generator update `k` (of adversarial step `i`): see [`step::generator_step`].
+    /// Generator update `k` (of adversarial step `i`): see [`step::generator_step`], or
+    /// [`step::reinforce_step`] followed by the rollout policy's update.
     fn gen_update(&mut self, i: usize, k: u64) -> Result<(f64, f64)> {
         let seed = self.cfg.seed;
+        if let Estimator::Reinforce { .. } = self.cfg.estimator {
+            // the policy starts as a copy of the generator at the first adversarial update
+            let policy = match self.rollout.take() {
+                Some(p) => p,
+                None => RolloutPolicy::new(&self.generator)?,
+            };
+            let settings = self.adv_settings();
+            let out = step::reinforce_step(
+                &mut self.generator,
+                &mut self.gen_opt,
+                &self.disc,
+                &policy,
+                &settings,
+                ReinforceKeys {
+                    sample: random::run_key(seed, Purpose::GenNoise, k),
+                    rollout: random::run_key(seed, Purpose::Rollout, k),
+                },
+            );
+            let policy = self.rollout.insert(policy);
+            let out = out?;
+            policy.update(&self.generator, self.cfg.rollout_update_rate)?;
+            return Ok(out);
+        }
         let real = self
             .data
             .random_train_batch(seed, Purpose::RealBatch, 2 * k, self.cfg.batch);
