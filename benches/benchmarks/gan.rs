@@ -22,7 +22,7 @@ use gumbel_gan::model::Estimator;
 use gumbel_gan::model::reinforce::RolloutPolicy;
 use gumbel_gan::train::peer::{
     BATCH as B, LEN as L, VOCAB as V, adversarial_step, estimator_generator_step, mle_batch_step,
-    models, random_tokens,
+    models, one_hot_discriminator_step, random_tokens,
 };
 
 // The CLI's allocator policy (a property of the process, so it lives in the binary's source).
@@ -87,7 +87,9 @@ fn gan_steps(c: &mut Criterion) {
 
 /// One generator update per estimator (`train --estimator NAME`) at the same sizes, hard
 /// feedback, tau 1: what each estimator's update costs, REINFORCE's 16 rollouts per prefix
-/// included (group `gan_generator_step/f32`, ids `NAME/THREADS`). Run:
+/// included (group `gan_generator_step/f32`, ids `NAME/THREADS`), and the discriminator
+/// update every estimator's adversarial step adds (id `discriminator/THREADS`, on one-hot
+/// samples as the one-hot estimators and REINFORCE train it). Run:
 /// `cargo bench --bench main -- gan_generator_step`.
 fn estimator_generator_steps(c: &mut Criterion) {
     malloc::keep_freed_memory();
@@ -130,6 +132,22 @@ fn estimator_generator_steps(c: &mut Criterion) {
                 })
             });
         }
+    }
+    for threads in [1, 2] {
+        let (gen_model, mut disc) = models();
+        let mut opt = Adam::new(1e-4);
+        let mut k = 0u64;
+        g.bench_function(BenchmarkId::new("discriminator", threads), |b| {
+            pool(threads).install(|| {
+                b.iter(|| {
+                    k += 1;
+                    black_box(
+                        one_hot_discriminator_step(&gen_model, &mut disc, &mut opt, &real, k)
+                            .unwrap(),
+                    )
+                })
+            })
+        });
     }
     g.finish();
 }

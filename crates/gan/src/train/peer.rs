@@ -139,6 +139,26 @@ pub fn estimator_generator_step(
     )
 }
 
+/// One discriminator update of the workload on one-hot samples (straight-through's draw, the
+/// same forward as every one-hot estimator and REINFORCE's hard tokens), noise key `key`, no
+/// dropout.
+pub fn one_hot_discriminator_step(
+    generator: &Generator,
+    disc: &mut Discriminator,
+    opt: &mut Adam<f32>,
+    real: &[Token],
+    key: u64,
+) -> Result<DiscStats> {
+    let mut s = SETTINGS;
+    s.draw.feedback = Feedback::Hard;
+    s.draw.estimator = Estimator::St;
+    let keys = StepKeys {
+        noise: key,
+        dropout: [0, 0],
+    };
+    discriminator_step(generator, disc, opt, 1.0, real, &s, keys)
+}
+
 /// One MLE step of the workload on `tokens` (`BATCH` sequences of `LEN`), clipped as
 /// [`SETTINGS`] says. Returns the loss and the gradient norm.
 pub fn mle_batch_step(
