@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use plotters::prelude::*;
 
-use super::config::{DataSource, TrainConfig, check_sample_memory};
+use super::config::{DataSource, TrainConfig};
 use super::data::{DataKind, TrainData};
 use super::eval::evaluate_at;
 use super::inspect::{self, Loaded};
@@ -221,20 +221,17 @@ pub fn frontier(
     };
     let first = inspect::load(first_path)?;
     let cfg = first.config.clone();
-    let n = sweep.samples.unwrap_or(cfg.eval_samples);
-    let least = if first.kind() == DataKind::Text { 2 } else { 1 };
-    if n < least {
-        return Err(Error::Config(format!(
-            "--samples {n}: must be at least {least}"
-        )));
-    }
-    check_sample_memory("--samples", n, first.state.seq_len)?;
+    let n = first.eval_samples(sweep.samples)?;
     let data = TrainData::load(&cfg)?;
     // The models: each run's MLE model (once per distinct weights), then the runs.
     let mut models: Vec<(String, bool, Loaded)> = vec![];
     let mut mle_weights: Vec<Vec<u8>> = vec![];
+    let mut first = Some(first);
     for path in paths {
-        let run = inspect::load(path)?;
+        let run = match first.take() {
+            Some(run) => run,
+            None => inspect::load(path)?,
+        };
         if !same_data(&cfg, &run.config) {
             return Err(Error::Config(format!(
                 "{} was trained on other data than {} ({:?} against {:?}, or a random oracle of another seed): a frontier measures every model on one test set of one distribution",

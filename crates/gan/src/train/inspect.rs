@@ -46,6 +46,27 @@ impl Loaded {
             unk: self.state.unk,
         }
     }
+
+    /// The number of samples an evaluation of this model draws: `samples`, or the run's
+    /// `eval_samples`. `Err` naming `--samples` unless it is at least 1 (2 for text:
+    /// self-BLEU scores each sample against the others) and fits in memory
+    /// ([`check_sample_memory`]).
+    pub fn eval_samples(&self, samples: Option<usize>) -> Result<usize> {
+        let n = samples.unwrap_or(self.config.eval_samples);
+        let least = if self.kind() == DataKind::Text { 2 } else { 1 };
+        if n < least {
+            return Err(Error::Config(format!(
+                "--samples {n}: must be at least {least}{}",
+                if least == 2 {
+                    " for text data: self-BLEU scores each sample against the others"
+                } else {
+                    ""
+                }
+            )));
+        }
+        check_sample_memory("--samples", n, self.state.seq_len)?;
+        Ok(n)
+    }
 }
 
 /// Loads the generator of the checkpoint at `path` (a checkpoint folder or a run folder).
@@ -115,19 +136,7 @@ pub fn eval(
             }
         }
     }
-    let n = samples.unwrap_or(cfg.eval_samples);
-    let least = if l.kind() == DataKind::Text { 2 } else { 1 };
-    if n < least {
-        return Err(Error::Config(format!(
-            "--samples {n}: must be at least {least}{}",
-            if least == 2 {
-                " for text data: self-BLEU scores each sample against the others"
-            } else {
-                ""
-            }
-        )));
-    }
-    check_sample_memory("--samples", n, l.state.seq_len)?;
+    let n = l.eval_samples(samples)?;
     let data = TrainData::load(&cfg)?;
     data.check_vocab(&l.state, &l.dir)?;
     let key = random::run_key(seed, Purpose::Eval, u64::MAX);
