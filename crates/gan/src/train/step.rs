@@ -83,6 +83,19 @@ pub fn mle_step(
     let loss_var = generator.mle_loss(&tape, tokens, batch)?;
     let loss = loss_var.item()? as f64;
     check_loss("mle_step", "the MLE loss", loss)?;
+    descend(generator, opt, &tape, loss_var, clip_norm).map(|norm| (loss, norm))
+}
+
+/// The end of a generator update whose loss `loss_var` (on `tape`) was checked: backward,
+/// clipping to `clip_norm`, Adam, gradients zeroed. Returns the gradient norm before
+/// clipping.
+fn descend<'t>(
+    generator: &mut Generator,
+    opt: &mut Adam<f32>,
+    tape: &'t Tape<f32>,
+    loss_var: gumbel_autograd::Var<'t, f32>,
+    clip_norm: f64,
+) -> Result<f64> {
     generator.params.accumulate(&mut tape.backward(loss_var)?)?;
     let norm = clip(
         &mut generator.params,
@@ -91,7 +104,7 @@ pub fn mle_step(
     )?;
     opt.step(&mut generator.params)?;
     generator.params.zero_grad();
-    Ok((loss, norm))
+    Ok(norm)
 }
 
 /// One generator update: a relaxed sample with gradient (noise from `noise_key`), the
@@ -193,15 +206,7 @@ pub fn reinforce_step(
     let loss_var = generator.reinforce_loss(&tape, &tokens, b, &q)?;
     let loss = loss_var.item()? as f64;
     check_loss("reinforce_step", "the REINFORCE loss", loss)?;
-    generator.params.accumulate(&mut tape.backward(loss_var)?)?;
-    let norm = clip(
-        &mut generator.params,
-        s.clip,
-        "the generator's gradient norm",
-    )?;
-    opt.step(&mut generator.params)?;
-    generator.params.zero_grad();
-    Ok((loss, norm))
+    descend(generator, opt, &tape, loss_var, s.clip).map(|norm| (loss, norm))
 }
 
 /// What a discriminator update reports.
