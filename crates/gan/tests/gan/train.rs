@@ -134,6 +134,26 @@ fn every_estimator_trains_and_resumes_exactly() {
         let policy = a.join("checkpoint").join("rollout.safetensors");
         assert_eq!(policy.exists(), name.starts_with("reinforce"), "{name}");
         stop_resume_and_compare(cfg, &b, &a);
+        if policy.exists() {
+            // a REINFORCE checkpoint without its rollout policy (and without the checksum
+            // line that would name it first) is refused, naming the file
+            let sums = a.join("checkpoint").join("SHA256SUMS");
+            let kept: String = String::from_utf8(bytes(&sums))
+                .unwrap()
+                .lines()
+                .filter(|l| !l.ends_with("rollout.safetensors"))
+                .map(|l| format!("{l}\n"))
+                .collect();
+            fs::write(&sums, kept).unwrap();
+            fs::remove_file(&policy).unwrap();
+            let e = run::resume(&a, &RunOptions::default(), &mut Silent)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("rollout.safetensors") && e.contains("missing"),
+                "{e}"
+            );
+        }
         fs::remove_dir_all(&a).unwrap();
         fs::remove_dir_all(&b).unwrap();
     }
