@@ -63,6 +63,7 @@ use rayon::prelude::*;
 
 use super::discriminator::Discriminator;
 use super::generator::Generator;
+use super::sampling::no_distribution;
 use crate::data::Token;
 use crate::error::{Error, Result};
 
@@ -177,13 +178,9 @@ impl Generator {
             let mut next = Vec::with_capacity(rows);
             for r in 0..rows {
                 let z = &mut logits.as_mut_slice()[r * self.cfg.vocab..(r + 1) * self.cfg.vocab];
-                let k = sample_inverse_cdf(z, uniform(r, j), &mut sums).ok_or_else(|| {
-                    gumbel_tensor::Error::non_finite(
-                        "reinforce rollout",
-                        format!("row {r}: the logits' maximum (a NaN or +inf logit)"),
-                        f64::NAN,
-                    )
-                })?;
+                let Some(k) = sample_inverse_cdf(z, uniform(r, j), &mut sums) else {
+                    return Err(no_distribution(r, z).into());
+                };
                 let token = match (alive[r], self.cfg.pad) {
                     (false, Some(pad)) => pad,
                     _ => k as Token,
@@ -292,15 +289,12 @@ impl RolloutPolicy {
         key: u64,
     ) -> Result<Vec<f32>> {
         let l = self.model.cfg.seq_len;
-        if rollouts == 0 {
-            return Err(Error::Config("reinforce: needs at least 1 rollout".into()));
-        }
-        if tokens.len() != batch * l {
+        if rollouts == 0 || batch == 0 {
             return Err(Error::Config(format!(
-                "reinforce: {} tokens for a batch of {batch} sequences of length {l}",
-                tokens.len()
+                "reinforce: needs at least 1 rollout and 1 sequence, got {rollouts} and {batch}"
             )));
         }
+        // (checks that `tokens` holds `batch` sequences of `seq_len` tokens in the vocabulary)
         let states = self.model.prefix_states(tokens, batch)?;
         // rollout row i of prefix length t is rollout i / batch of sequence i % batch
         let rows = rollouts * batch;
@@ -628,6 +622,26 @@ mod tests {
         for bad in [-0.1, 1.5, f64::NAN] {
             let e = p.update(&g, bad).unwrap_err().to_string();
             assert!(e.contains("--rollout-update-rate"), "{e}");
+        }
+    }
+
+    /// Rewards of no rollouts, of no sequences, or of a token count that is not `batch`
+    /// sequences are errors, not panics.
+    #[test]
+    fn bad_reward_requests_are_errors() {
+        let (g, d) = tiny(false);
+        let p = RolloutPolicy::new(&g).unwrap();
+        let tokens = g.sample_padded(2, 1).unwrap();
+        for (tokens, batch, rollouts, says) in [
+            (&tokens[..], 2, 0, "at least 1 rollout"),
+            (&[][..], 0, 3, "1 sequence"),
+            (&tokens[1..], 2, 3, "tokens for a batch of 2"),
+        ] {
+            let e = p
+                .rewards(&d, tokens, batch, rollouts, 7)
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(says), "{e}");
         }
     }
 }

@@ -39,21 +39,23 @@ pub fn sample_rows(
     drawn
         .into_iter()
         .enumerate()
-        .map(|(r, d)| {
-            d.ok_or_else(|| {
-                let z = logits.row(r);
-                let bad = z
-                    .iter()
-                    .copied()
-                    .find(|x| x.is_nan() || *x == f32::INFINITY);
-                gumbel_tensor::Error::non_finite(
-                    "sample",
-                    format!("row {r}: the logits' maximum (a NaN or +inf logit, or all masked)"),
-                    bad.map_or(f64::NEG_INFINITY, f64::from),
-                )
-            })
-        })
+        .map(|(r, d)| d.ok_or_else(|| no_distribution(r, logits.row(r))))
         .collect()
+}
+
+/// The error for row `r` whose logits `z` have no finite maximum, so no distribution to draw
+/// from (`sample_inverse_cdf` gave `None` and left `z` as it was): it names the row and the
+/// first NaN or `+inf` logit (`-inf` if every class is masked).
+pub fn no_distribution(r: usize, z: &[f32]) -> gumbel_tensor::Error {
+    let bad = z
+        .iter()
+        .copied()
+        .find(|x| x.is_nan() || *x == f32::INFINITY);
+    gumbel_tensor::Error::non_finite(
+        "sample",
+        format!("row {r}: the logits' maximum (a NaN or +inf logit, or all masked)"),
+        bad.map_or(f64::NEG_INFINITY, f64::from),
+    )
 }
 
 /// `sum_k e_k (z_k - m)` over the classes with `e_k > 0`, in f32 SIMD lanes summed in f64.
