@@ -81,10 +81,7 @@ pub fn adversarial_step(
     real: &[Token],
     key: u64,
 ) -> Result<((f64, f64), DiscStats)> {
-    let keys = StepKeys {
-        noise: key,
-        dropout: [0, 0],
-    };
+    let keys = keys(key);
     let tau = 1.0;
     let g = generator_step(
         generator,
@@ -113,9 +110,7 @@ pub fn estimator_generator_step(
     real: &[Token],
     key: u64,
 ) -> Result<(f64, f64)> {
-    let mut s = SETTINGS;
-    s.draw.feedback = Feedback::Hard;
-    s.draw.estimator = estimator;
+    let mut s = hard(estimator);
     if let Estimator::Reinforce { .. } = estimator {
         s.loss = LossKind::Nsgan;
         let keys = ReinforceKeys {
@@ -124,10 +119,6 @@ pub fn estimator_generator_step(
         };
         return reinforce_step(generator, opt, disc, policy, &s, keys);
     }
-    let keys = StepKeys {
-        noise: key,
-        dropout: [0, 0],
-    };
     generator_step(
         generator,
         opt,
@@ -135,7 +126,7 @@ pub fn estimator_generator_step(
         TemperatureSource::Fixed(1.0),
         real,
         &s,
-        keys,
+        keys(key),
     )
 }
 
@@ -149,14 +140,32 @@ pub fn one_hot_discriminator_step(
     real: &[Token],
     key: u64,
 ) -> Result<DiscStats> {
+    discriminator_step(
+        generator,
+        disc,
+        opt,
+        1.0,
+        real,
+        &hard(Estimator::St),
+        keys(key),
+    )
+}
+
+/// [`SETTINGS`] with hard feedback and `estimator`.
+fn hard(estimator: Estimator) -> AdvSettings {
     let mut s = SETTINGS;
     s.draw.feedback = Feedback::Hard;
-    s.draw.estimator = Estimator::St;
-    let keys = StepKeys {
+    s.draw.estimator = estimator;
+    s
+}
+
+/// The keys of one update of the workload: Gumbel noise from `key`, no dropout masks (the
+/// discriminator's dropout is 0).
+fn keys(key: u64) -> StepKeys {
+    StepKeys {
         noise: key,
         dropout: [0, 0],
-    };
-    discriminator_step(generator, disc, opt, 1.0, real, &s, keys)
+    }
 }
 
 /// One MLE step of the workload on `tokens` (`BATCH` sequences of `LEN`), clipped as
