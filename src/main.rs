@@ -762,11 +762,21 @@ mod tests {
 
     /// The config of `gumbel-lab train ARGS`.
     fn config(args: &[&str]) -> TrainConfig {
+        config_result(args).unwrap()
+    }
+
+    /// The message of the error `train ARGS` ends in when its flags parse but the config does
+    /// not validate.
+    fn config_err(args: &[&str]) -> String {
+        config_result(args).unwrap_err().to_string()
+    }
+
+    fn config_result(args: &[&str]) -> Result<TrainConfig> {
         let cli = Cli::try_parse_from(["gumbel-lab", "train"].iter().chain(args)).unwrap();
         let Cmd::Train(a) = cli.cmd else {
             unreachable!("a train command line")
         };
-        config_from(&a.settings).unwrap()
+        config_from(&a.settings)
     }
 
     #[test]
@@ -924,26 +934,9 @@ mod tests {
         assert_eq!(c.estimator.to_string(), "reinforce:4");
         // the other estimators keep theirs
         assert_eq!(config(&["--estimator", "st"]).loss, LossKind::Rsgan);
-        let cli = Cli::try_parse_from([
-            "gumbel-lab",
-            "train",
-            "--estimator",
-            "reinforce",
-            "--loss",
-            "rsgan",
-        ])
-        .unwrap();
-        let Cmd::Train(a) = cli.cmd else {
-            unreachable!("a train command line")
-        };
-        let e = config_from(&a.settings).unwrap_err().to_string();
+        let e = config_err(&["--estimator", "reinforce", "--loss", "rsgan"]);
         assert!(e.contains("--loss") && e.contains("nsgan"), "{e}");
-        let cli =
-            Cli::try_parse_from(["gumbel-lab", "train", "--rollout-update-rate", "1.5"]).unwrap();
-        let Cmd::Train(a) = cli.cmd else {
-            unreachable!("a train command line")
-        };
-        let e = config_from(&a.settings).unwrap_err().to_string();
+        let e = config_err(&["--rollout-update-rate", "1.5"]);
         assert!(e.contains("--rollout-update-rate"), "{e}");
     }
 }

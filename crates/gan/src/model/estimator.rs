@@ -22,8 +22,9 @@
 //! `gumbel` in what the discriminator sees). `reinforce` never differentiates through the
 //! discriminator: it scores whole sequences (each prefix completed `N` times by a rollout
 //! policy, `N = 16` by default) and weights the log-likelihood of the sampled tokens by the
-//! scores; the temperature schedule does not apply to it (it samples at temperature 1). Soft feedback (`--feedback soft`) and a learned temperature
-//! need the relaxed sample `y_t`, so they go with `gumbel` and `st-gumbel` only.
+//! scores; the temperature schedule does not apply to it (it samples at temperature 1).
+//! Soft feedback (`--feedback soft`) and a learned temperature need the relaxed sample `y_t`,
+//! so they go with `gumbel` and `st-gumbel` only.
 //!
 //! Before this setting existed, a run chose between the first two with `disc_input`
 //! (`soft` = `gumbel`, `straight_through` = `st-gumbel`); config files that say so still
