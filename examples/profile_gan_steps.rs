@@ -1,12 +1,15 @@
-//! Runs the GAN benchmark's two workloads (`benches/benchmarks/gan.rs`: vocabulary 5000,
-//! length 20, batch 64, the PyTorch peer's model sizes, RSGAN, Adam 1e-4, clip 5) for a fixed
-//! number of steps, for profilers and for CPU-time comparisons on a shared machine.
+//! Runs the GAN benchmark's workloads (`benches/benchmarks/gan.rs`: vocabulary 5000,
+//! length 20, batch 64, the PyTorch peer's model sizes, RSGAN, Adam 1e-4, clip 5: `adv` and
+//! `mle`; and `reinforce-captions`, one REINFORCE generator update with 16 rollouts on the
+//! caption workload, `peer::caption_models`) for a fixed number of steps, for profilers and
+//! for CPU-time comparisons on a shared machine.
 //!
 //! ```sh
 //! cargo build --release --example profile_gan_steps
 //! RAYON_NUM_THREADS=1 target/release/examples/profile_gan_steps adv 50
 //! RAYON_NUM_THREADS=1 perf record -g target/release/examples/profile_gan_steps mle 200
 //! valgrind --tool=callgrind target/release/examples/profile_gan_steps adv 2
+//! RAYON_NUM_THREADS=1 target/release/examples/profile_gan_steps reinforce-captions 3
 //! ```
 //! Prints the wall time and the process's CPU time per step (from `/proc/self/stat`,
 //! Linux), which is less disturbed by other processes than wall time, and a checksum of
@@ -15,7 +18,12 @@
 use std::time::Instant;
 
 use gumbel_gan::autograd::optim::Adam;
-use gumbel_gan::train::peer::{adversarial_step, mle_batch_step, models, random_tokens};
+use gumbel_gan::model::Estimator;
+use gumbel_gan::model::reinforce::RolloutPolicy;
+use gumbel_gan::train::peer::{
+    adversarial_step, caption_models, estimator_generator_step, mle_batch_step, models,
+    random_tokens,
+};
 
 // The CLI's allocator policy, as the CLI and the benchmark use it.
 #[path = "../src/malloc.rs"]
@@ -55,6 +63,8 @@ fn main() {
     let tokens = random_tokens(9);
     let mut g_opt = Adam::new(1e-4);
     let mut d_opt = Adam::new(1e-4);
+    let mut caption = caption_models();
+    let policy = RolloutPolicy::new(&caption.0).expect("a copy of the generator");
     let mut step = |k: u64| match which {
         "adv" => {
             adversarial_step(&mut gen_model, &mut disc, &mut g_opt, &mut d_opt, &real, k).unwrap();
@@ -62,7 +72,19 @@ fn main() {
         "mle" => {
             mle_batch_step(&mut gen_model, &mut g_opt, &tokens).unwrap();
         }
-        other => panic!("unknown workload {other:?} (adv or mle)"),
+        "reinforce-captions" => {
+            estimator_generator_step(
+                Estimator::Reinforce { rollouts: 16 },
+                &mut caption.0,
+                &mut caption.1,
+                &policy,
+                &mut g_opt,
+                &[],
+                k,
+            )
+            .unwrap();
+        }
+        other => panic!("unknown workload {other:?} (adv, mle or reinforce-captions)"),
     };
     // As the benchmark does: the steps run inside a pool of `RAYON_NUM_THREADS` threads
     // (rayon's default: one per core), so that kernels run on the calling thread when they
@@ -77,7 +99,10 @@ fn main() {
         .expect("starting the thread pool");
     println!(
         "checksum {:016x}",
-        checksum(&[&gen_model.params, &disc.params])
+        match which {
+            "reinforce-captions" => checksum(&[&caption.0.params, &caption.1.params]),
+            _ => checksum(&[&gen_model.params, &disc.params]),
+        }
     );
 }
 

@@ -21,8 +21,8 @@ use gumbel_gan::autograd::optim::Adam;
 use gumbel_gan::model::Estimator;
 use gumbel_gan::model::reinforce::RolloutPolicy;
 use gumbel_gan::train::peer::{
-    BATCH as B, LEN as L, VOCAB as V, adversarial_step, estimator_generator_step, mle_batch_step,
-    models, one_hot_discriminator_step, random_tokens,
+    BATCH as B, LEN as L, VOCAB as V, adversarial_step, caption_models, estimator_generator_step,
+    mle_batch_step, models, one_hot_discriminator_step, random_tokens,
 };
 
 // The CLI's allocator policy (a property of the process, so it lives in the binary's source).
@@ -87,7 +87,9 @@ fn gan_steps(c: &mut Criterion) {
 
 /// One generator update per estimator (`train --estimator NAME`) at the same sizes, hard
 /// feedback, tau 1: what each estimator's update costs, REINFORCE's 16 rollouts per prefix
-/// included (group `gan_generator_step/f32`, ids `NAME/THREADS`), and the discriminator
+/// included (group `gan_generator_step/f32`, ids `NAME/THREADS`), REINFORCE on the caption
+/// workload (`reinforce:16-captions/THREADS`: COCO's vocabulary and length, sequences that
+/// end after 11.5 tokens on average; `peer::caption_models`), and the discriminator
 /// update every estimator's adversarial step adds (id `discriminator/THREADS`, on one-hot
 /// samples as the one-hot estimators and REINFORCE train it). Run:
 /// `cargo bench --bench main -- gan_generator_step`.
@@ -132,6 +134,32 @@ fn estimator_generator_steps(c: &mut Criterion) {
                 })
             });
         }
+    }
+    // REINFORCE on caption-like data: most sequences and rollouts end early
+    for threads in [1, 2] {
+        let (mut gen_model, mut disc) = caption_models();
+        let policy = RolloutPolicy::new(&gen_model).unwrap();
+        let mut opt = Adam::new(1e-4);
+        let mut k = 0u64;
+        g.bench_function(BenchmarkId::new("reinforce:16-captions", threads), |b| {
+            pool(threads).install(|| {
+                b.iter(|| {
+                    k += 1;
+                    black_box(
+                        estimator_generator_step(
+                            "reinforce:16".parse().unwrap(),
+                            &mut gen_model,
+                            &mut disc,
+                            &policy,
+                            &mut opt,
+                            &[],
+                            k,
+                        )
+                        .unwrap(),
+                    )
+                })
+            })
+        });
     }
     for threads in [1, 2] {
         let (gen_model, mut disc) = models();

@@ -47,6 +47,13 @@
 //! `N (L - 1) + 1` discriminator passes of `B` sequences: this is what one REINFORCE update
 //! costs, 10-30 times a Gumbel-Softmax update at the same sizes.
 //!
+//! With an end token (text) a sequence is over at its end token and padding after it, so:
+//! a prefix that holds the end token is not rolled out (its completions are the sequence
+//! itself, its reward `D(x)`), and a rollout row that draws the end token leaves its batch
+//! (the next steps run on the rows still drawing; the batch stops when none is left). The
+//! cost then follows the lengths actually drawn, not `L` (on captions of 11.5 tokens in 38
+//! positions about a fifth of it: `docs/estimators.md`, "In the GAN", has the figures).
+//!
 //! ## Randomness
 //! Token `j` of rollout `n` of sequence `b` from prefix length `t` is drawn by the uniform
 //! [`rollout_uniform`]`(key, t, n, b, j)`, a function of those indices alone: the batched
@@ -91,6 +98,15 @@ pub fn rollout_uniform(key: u64, t: usize, n: usize, b: usize, j: usize) -> f64 
 /// tape to another.
 type StateValues = (Tensor<f32>, Tensor<f32>);
 
+/// The rows `rows` of `m` (`[_, cols]`), in that order: `[rows.len(), cols]`.
+fn pick_rows(m: &Tensor<f32>, rows: &[usize]) -> Result<Tensor<f32>> {
+    let mut data = Vec::with_capacity(rows.len() * m.cols());
+    for &r in rows {
+        data.extend_from_slice(m.row(r));
+    }
+    Ok(Tensor::new([rows.len(), m.cols()], data)?)
+}
+
 impl Generator {
     /// A copy of this generator with the same weights.
     pub fn duplicate(&self) -> Result<Generator> {
@@ -110,6 +126,12 @@ impl Generator {
         self.complete(&prefix, 0, None, batch, &|b, j| {
             rollout_uniform(key, 0, 0, b, j)
         })
+    }
+
+    /// Whether a sequence that starts with `prefix` is over: it holds the end token and the
+    /// rest is padding (without a pad token every row draws to the end, as `sample` does).
+    fn has_ended(&self, prefix: &[Token]) -> bool {
+        self.cfg.pad.is_some() && self.cfg.eos.is_some_and(|e| prefix.contains(&e))
     }
 
     /// The LSTM state after each prefix of `tokens` (`[batch, seq_len]`), for the prefix
@@ -133,11 +155,13 @@ impl Generator {
     /// given) by sampling tokens `t + 1 .. seq_len` at temperature 1, token `j` (0-based) of
     /// row `r` by the uniform `uniform(r, j)`. `state` is the LSTM state before reading token
     /// `t` (`None` for `t = 0`: the start token is read from the zero state). A row whose
-    /// prefix or completion has the end token is padding after it. No gradient: the output
-    /// layer runs off the tape, and each row is drawn in place in its logits
-    /// (`sample_inverse_cdf` overwrites them with exponentials), so callers keep `rows`
-    /// small enough for the `[rows, vocab]` logits to stay in cache between the product
-    /// that writes them and the draw that reads them ([`ROLLOUT_ROWS`]).
+    /// prefix or completion has the end token is padding after it, and with a pad token
+    /// such a row leaves the batch: the steps after it run on the rows still drawing, and
+    /// the batch stops when none is left (on captions most of a rollout's steps). No
+    /// gradient: the output layer runs off the tape, and each row is drawn in place in its
+    /// logits (`sample_inverse_cdf` overwrites them with exponentials), so callers keep
+    /// `rows` small enough for the `[rows, vocab]` logits to stay in cache between the
+    /// product that writes them and the draw that reads them ([`ROLLOUT_ROWS`]).
     fn complete(
         &self,
         prefix: &[Token],
@@ -149,17 +173,40 @@ impl Generator {
         let l = self.cfg.seq_len;
         debug_assert!(prefix.len() == rows * l && t < l && (t == 0) == state.is_none());
         let mut out = prefix.to_vec();
-        let eos = self.cfg.eos;
-        let mut alive: Vec<bool> = (0..rows)
-            .map(|r| eos.is_none_or(|e| !out[r * l..r * l + t].contains(&e)))
-            .collect();
+        let (eos, pad) = (self.cfg.eos, self.cfg.pad);
+        let pad_after = |row: &mut [Token], from: usize| {
+            if let Some(p) = pad {
+                row[from..].fill(p);
+            }
+        };
+        // the rows still drawing, in order; the state and the input hold exactly these rows
+        let mut live: Vec<usize> = Vec::with_capacity(rows);
+        for r in 0..rows {
+            let row = &mut out[r * l..(r + 1) * l];
+            if self.has_ended(&row[..t]) {
+                pad_after(row, t);
+            } else {
+                live.push(r);
+            }
+        }
+        if live.is_empty() {
+            return Ok(out);
+        }
         let tape = Tape::inference();
-        let mut state = state.map(|(h, c)| LstmState {
-            h: tape.constant(h),
-            c: tape.constant(c),
-        });
-        let read: Vec<usize> = (0..rows)
-            .map(|r| match t {
+        let mut state = match state {
+            Some((h, c)) if live.len() < rows => Some(LstmState {
+                h: tape.constant(pick_rows(&h, &live)?),
+                c: tape.constant(pick_rows(&c, &live)?),
+            }),
+            Some((h, c)) => Some(LstmState {
+                h: tape.constant(h),
+                c: tape.constant(c),
+            }),
+            None => None,
+        };
+        let read: Vec<usize> = live
+            .iter()
+            .map(|&r| match t {
                 0 => self.cfg.start as usize,
                 _ => out[r * l + t - 1] as usize,
             })
@@ -174,26 +221,36 @@ impl Generator {
         for j in t..l {
             let s = self.lstm.step(&tape, &self.params, &x, state)?;
             let mut logits = plus_product(&bias, true, (&*s.h.value()?, false), (w, true))?;
-            state = Some(s);
-            let mut next = Vec::with_capacity(rows);
-            for r in 0..rows {
-                let z = &mut logits.as_mut_slice()[r * self.cfg.vocab..(r + 1) * self.cfg.vocab];
+            // `keep[i]`: live row i draws on after this step
+            let mut keep = Vec::with_capacity(live.len());
+            let mut next = Vec::with_capacity(live.len());
+            for (i, &r) in live.iter().enumerate() {
+                let z = &mut logits.as_mut_slice()[i * self.cfg.vocab..(i + 1) * self.cfg.vocab];
                 let Some(k) = sample_inverse_cdf(z, uniform(r, j), &mut sums) else {
                     return Err(no_distribution(r, z).into());
                 };
-                let token = match (alive[r], self.cfg.pad) {
-                    (false, Some(pad)) => pad,
-                    _ => k as Token,
-                };
-                if Some(token) == eos {
-                    alive[r] = false;
+                let row = &mut out[r * l..(r + 1) * l];
+                row[j] = k as Token;
+                if Some(k as Token) == eos && pad.is_some() {
+                    pad_after(row, j + 1);
+                } else {
+                    keep.push(i);
+                    next.push(k);
                 }
-                out[r * l + j] = token;
-                next.push(token as usize);
             }
-            if j + 1 < l {
-                x = self.embedding.forward(&tape, &self.params, &next)?;
+            if j + 1 == l || keep.is_empty() {
+                break;
             }
+            state = Some(if keep.len() == live.len() {
+                s
+            } else {
+                live = keep.iter().map(|&i| live[i]).collect();
+                LstmState {
+                    h: tape.constant(pick_rows(&*s.h.value()?, &keep)?),
+                    c: tape.constant(pick_rows(&*s.c.value()?, &keep)?),
+                }
+            });
+            x = self.embedding.forward(&tape, &self.params, &next)?;
         }
         Ok(out)
     }
@@ -296,10 +353,37 @@ impl RolloutPolicy {
         }
         // (checks that `tokens` holds `batch` sequences of `seq_len` tokens in the vocabulary)
         let states = self.model.prefix_states(tokens, batch)?;
-        // rollout row i of prefix length t is rollout i / batch of sequence i % batch
-        let rows = rollouts * batch;
+        let seq = |b: usize| &tokens[b * l..(b + 1) * l];
+        if let (Some(eos), Some(pad)) = (self.model.cfg.eos, self.model.cfg.pad) {
+            for b in 0..batch {
+                if let Some(e) = seq(b).iter().position(|&x| x == eos)
+                    && let Some(k) = seq(b)[e + 1..].iter().position(|&x| x != pad)
+                {
+                    return Err(Error::Config(format!(
+                        "reinforce: sequence {b} has token {} at position {} after its end \
+                         token at {e}; sequences are padded after it, as sample_padded draws them",
+                        seq(b)[e + 1 + k],
+                        e + 1 + k
+                    )));
+                }
+            }
+        }
+        // D of each whole sequence: the reward of its last token, and of every prefix that
+        // holds its end token (such a prefix's completions are padding: the sequence itself)
+        let whole = disc.probability_real(tokens, batch)?;
+        // drawing[t - 1]: the sequences whose prefix of length t is rolled out
+        let drawing: Vec<Vec<usize>> = (1..l)
+            .map(|t| {
+                (0..batch)
+                    .filter(|&b| !self.model.has_ended(&seq(b)[..t]))
+                    .collect()
+            })
+            .collect();
+        // rollout row i of prefix length t is rollout i / m of sequence drawing[t - 1][i % m],
+        // m = drawing[t - 1].len()
         let jobs: Vec<(usize, usize, usize)> = (1..l)
             .flat_map(|t| {
+                let rows = rollouts * drawing[t - 1].len();
                 (0..rows)
                     .step_by(ROLLOUT_ROWS)
                     .map(move |lo| (t, lo, (lo + ROLLOUT_ROWS).min(rows)))
@@ -308,52 +392,40 @@ impl RolloutPolicy {
         let scores: Vec<Vec<f32>> = jobs
             .par_iter()
             .map(|&(t, lo, hi)| {
+                let seqs = &drawing[t - 1];
+                let m = seqs.len();
+                let who: Vec<usize> = (lo..hi).map(|i| seqs[i % m]).collect();
                 let (h, c) = &states[t - 1];
-                let pick = |m: &Tensor<f32>| -> Result<Tensor<f32>> {
-                    let hidden = m.cols();
-                    let mut data = Vec::with_capacity((hi - lo) * hidden);
-                    for i in lo..hi {
-                        data.extend_from_slice(m.row(i % batch));
-                    }
-                    Ok(Tensor::new([hi - lo, hidden], data)?)
-                };
-                let mut prefix = Vec::with_capacity((hi - lo) * l);
-                for i in lo..hi {
-                    prefix.extend_from_slice(&tokens[(i % batch) * l..(i % batch + 1) * l]);
-                }
+                let prefix: Vec<Token> = who.iter().flat_map(|&b| seq(b)).copied().collect();
                 let done = self.model.complete(
                     &prefix,
                     t,
-                    Some((pick(h)?, pick(c)?)),
+                    Some((pick_rows(h, &who)?, pick_rows(c, &who)?)),
                     hi - lo,
-                    &|r, j| rollout_uniform(key, t, (lo + r) / batch, (lo + r) % batch, j),
+                    &|r, j| rollout_uniform(key, t, (lo + r) / m, who[r], j),
                 )?;
                 disc.probability_real(&done, hi - lo)
             })
             .collect::<Result<_>>()?;
-        let mut q = vec![0f32; batch * l];
+        // D(x) everywhere, then the means of the rollouts where there are some
+        let mut q: Vec<f32> = whole.iter().flat_map(|&p| vec![p; l]).collect();
         let mut sums = vec![0f64; batch];
         let mut job = 0;
         for t in 1..l {
+            let seqs = &drawing[t - 1];
             sums.fill(0.0);
+            // the rollouts of one sequence are added in order of n, for any thread count
             let mut i = 0;
-            while i < rows {
+            while i < rollouts * seqs.len() {
                 for &p in &scores[job] {
-                    sums[i % batch] += p as f64;
+                    sums[seqs[i % seqs.len()]] += p as f64;
                     i += 1;
                 }
                 job += 1;
             }
-            for (b, s) in sums.iter().enumerate() {
-                q[b * l + t - 1] = (s / rollouts as f64) as f32;
+            for &b in seqs {
+                q[b * l + t - 1] = (sums[b] / rollouts as f64) as f32;
             }
-        }
-        for (b, p) in disc
-            .probability_real(tokens, batch)?
-            .into_iter()
-            .enumerate()
-        {
-            q[b * l + l - 1] = p;
         }
         Ok(q)
     }
@@ -537,51 +609,63 @@ mod tests {
     }
 
     /// The rewards are the same bits on 1, 2 and 7 threads (jobs of rollout rows in
-    /// parallel), at a vocabulary large enough for the products to split.
+    /// parallel), at a vocabulary large enough for the products to split; without and with
+    /// end tokens (rows that end leave their batch).
     #[test]
     fn rewards_are_the_same_bits_for_any_number_of_threads() {
-        let g = Generator::new(
-            GeneratorConfig {
-                vocab: 600,
-                emb: 8,
-                hidden: 8,
-                seq_len: 6,
-                start: 0,
-                pad: None,
-                eos: None,
-            },
-            1,
-        )
-        .unwrap();
-        let d = Discriminator::new(
-            DiscriminatorConfig {
-                vocab: 600,
-                seq_len: 6,
-                emb: 8,
-                widths: vec![2],
-                filters: 4,
-                dropout: 0.25,
-            },
-            2,
-        )
-        .unwrap();
-        let policy = RolloutPolicy::new(&g).unwrap();
-        let run = |threads| {
-            gumbel_tensor::parallel::with_threads(threads, || {
-                let tokens = g.sample_padded(40, 3).unwrap();
-                (
-                    tokens.clone(),
-                    policy.rewards(&d, &tokens, 40, 5, 4).unwrap(),
-                )
-            })
-            .unwrap()
-        };
-        let one = run(1);
-        for threads in [2, 7] {
-            let other = run(threads);
-            assert_eq!(one.0, other.0, "samples, {threads} threads");
-            let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&one.1), bits(&other.1), "rewards, {threads} threads");
+        for ends in [false, true] {
+            let mut g = Generator::new(
+                GeneratorConfig {
+                    vocab: 600,
+                    emb: 8,
+                    hidden: 8,
+                    seq_len: 6,
+                    start: 0,
+                    pad: ends.then_some(1),
+                    eos: ends.then_some(2),
+                },
+                1,
+            )
+            .unwrap();
+            // the end token about one draw in ten
+            let bias = g.linear.bias.unwrap();
+            let mut b = g.params.value(bias).unwrap().clone();
+            b.as_mut_slice()[2] = 4.0;
+            g.params.set(bias, b).unwrap();
+            let d = Discriminator::new(
+                DiscriminatorConfig {
+                    vocab: 600,
+                    seq_len: 6,
+                    emb: 8,
+                    widths: vec![2],
+                    filters: 4,
+                    dropout: 0.25,
+                },
+                2,
+            )
+            .unwrap();
+            let policy = RolloutPolicy::new(&g).unwrap();
+            let run = |threads| {
+                gumbel_tensor::parallel::with_threads(threads, || {
+                    let tokens = g.sample_padded(40, 3).unwrap();
+                    (
+                        tokens.clone(),
+                        policy.rewards(&d, &tokens, 40, 5, 4).unwrap(),
+                    )
+                })
+                .unwrap()
+            };
+            let one = run(1);
+            if ends {
+                let early = one.0.chunks(6).filter(|s| s[..5].contains(&2)).count();
+                assert!((4..36).contains(&early), "{early} of 40 end early");
+            }
+            for threads in [2, 7] {
+                let other = run(threads);
+                assert_eq!(one.0, other.0, "samples, {threads} threads");
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&one.1), bits(&other.1), "rewards, {threads} threads");
+            }
         }
     }
 
@@ -625,8 +709,8 @@ mod tests {
         }
     }
 
-    /// Rewards of no rollouts, of no sequences, or of a token count that is not `batch`
-    /// sequences are errors, not panics.
+    /// Rewards of no rollouts, of no sequences, of a token count that is not `batch`
+    /// sequences, or of a sequence not padded after its end token are errors, not panics.
     #[test]
     fn bad_reward_requests_are_errors() {
         let (g, d) = tiny(false);
@@ -643,5 +727,16 @@ mod tests {
                 .to_string();
             assert!(e.contains(says), "{e}");
         }
+        // with end tokens, a sequence must be padded after its end (token 2; pad 1)
+        let (g, d) = tiny(true);
+        let p = RolloutPolicy::new(&g).unwrap();
+        let e = p
+            .rewards(&d, &[3, 2, 1, 4, 1], 1, 2, 7)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("sequence 0 has token 4 at position 3 after its end token at 1"),
+            "{e}"
+        );
     }
 }

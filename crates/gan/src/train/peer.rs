@@ -69,6 +69,56 @@ pub fn models() -> (Generator, Discriminator) {
     (g, d)
 }
 
+/// Vocabulary of the caption workload: COCO's in our runs (4,681 words and `<pad>` 0,
+/// `<bos>` 1, `<eos>` 2, `<unk>` 3; `crate::data::text`).
+pub const CAPTION_VOCAB: usize = 4685;
+/// Sequence length of the caption workload: COCO's longest caption, 37 words, and `<eos>`.
+pub const CAPTION_LEN: usize = 38;
+/// The end token's output bias in the caption workload: `e^6.1 / (4,684 + e^6.1) = 0.087`,
+/// so the untrained generator ends a sequence after 11.5 tokens on average (geometric,
+/// capped at 38), as our MLE model of COCO does (mean length 11.5).
+pub const CAPTION_EOS_BIAS: f32 = 6.1;
+
+/// The models of REINFORCE's caption workload: [`models`]' widths at COCO's sizes
+/// ([`CAPTION_VOCAB`], [`CAPTION_LEN`]) with `<pad>`, `<bos>` and `<eos>`, the end token's
+/// output bias set to [`CAPTION_EOS_BIAS`]. On captions most prefixes and most rollouts end
+/// early: what a REINFORCE update costs depends on it.
+pub fn caption_models() -> (Generator, Discriminator) {
+    let mut g = Generator::new(
+        GeneratorConfig {
+            vocab: CAPTION_VOCAB,
+            emb: 32,
+            hidden: 32,
+            seq_len: CAPTION_LEN,
+            start: 1,
+            pad: Some(0),
+            eos: Some(2),
+        },
+        1,
+    )
+    .expect("the caption workload's generator configuration is valid");
+    let bias = g
+        .params
+        .id("linear.bias")
+        .expect("the output layer has a bias");
+    let mut b = g.params.value(bias).expect("a parameter").clone();
+    b.as_mut_slice()[2] = CAPTION_EOS_BIAS;
+    g.params.set(bias, b).expect("the same shape");
+    let d = Discriminator::new(
+        DiscriminatorConfig {
+            vocab: CAPTION_VOCAB,
+            seq_len: CAPTION_LEN,
+            emb: 64,
+            widths: vec![2, 3, 4, 5],
+            filters: 64,
+            dropout: 0.0,
+        },
+        2,
+    )
+    .expect("the caption workload's discriminator configuration is valid");
+    (g, d)
+}
+
 /// One adversarial step of the workload: a generator update at tau 1 (the discriminator
 /// frozen), then a discriminator update on a fresh sample, both with noise key `key` and no
 /// dropout. Returns the generator's loss and gradient norm, and the discriminator's
