@@ -157,6 +157,10 @@ fn interpolate(pts: &[(f64, f64)], x: f64) -> Option<f64> {
     if !(first.0..=last.0).contains(&x) {
         return None;
     }
+    if pts.len() == 1 {
+        // one temperature: its range is its own diversity, `x` itself
+        return Some(first.1);
+    }
     let i = pts.partition_point(|p| p.0 < x).max(1).min(pts.len() - 1);
     let ((x0, y0), (x1, y1)) = (pts[i - 1], pts[i]);
     if x1 == x0 {
@@ -601,6 +605,19 @@ mod tests {
             kind: DataKind::Oracle,
             curves: vec![mle, gan],
         }
+    }
+
+    /// An MLE curve of one temperature (`--temperatures 1`) judges a point at exactly its
+    /// diversity and nothing else (it panicked before: an index below 0).
+    #[test]
+    fn a_curve_of_one_point_judges_only_its_own_diversity() {
+        let mut f = oracle_frontier(vec![]);
+        f.curves[0].points.truncate(1); // (NLL_gen 9, NLL_oracle 6)
+        assert_eq!(f.verdict(Some(9.0), Some(5.0)), Verdict::Beyond(6.0));
+        assert_eq!(f.verdict(Some(9.0), Some(7.0)), Verdict::NotBeyond(6.0));
+        assert_eq!(f.verdict(Some(9.1), Some(5.0)), Verdict::OutsideRange);
+        f.curves[0].points.clear();
+        assert_eq!(f.verdict(Some(9.0), Some(5.0)), Verdict::OutsideRange);
     }
 
     #[test]
