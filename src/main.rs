@@ -57,7 +57,8 @@ enum Cmd {
     /// Write an experiment's runs (estimator x seed x setting) as independent shell commands
     /// (ROOT/commands.txt) for GNU parallel or a Slurm job array.
     Sweep(SweepArgs),
-    /// Merge run folders (or a sweep's root) into runs.csv and the frontier plot.
+    /// Merge run folders (or a sweep's root) into runs.csv, the frontier plot and
+    /// trajectories.csv (every evaluation of every run against the MLE curve).
     Collect(CollectArgs),
 }
 
@@ -287,7 +288,8 @@ struct FrontierOptions {
     /// Seed of the draws (the same samples' key for every model).
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Folder for the output files (frontier.csv, frontier.svg; collect: runs.csv).
+    /// Folder for the output files (frontier.csv, frontier.svg; collect: runs.csv,
+    /// trajectories.csv).
     #[arg(long, default_value = ".")]
     out: PathBuf,
     /// Replace the output files if the folder has them.
@@ -691,6 +693,9 @@ fn collect(a: &CollectArgs) -> Result<()> {
     }
     let (csv, svg) = frontier::write(&f, &o.out, o.force)?;
     gumbel_gan::io::write_atomic(&table, sweep::runs_csv(&runs).as_bytes())?;
+    let (trajectories, along) = sweep::trajectories(&runs, &f)?;
+    let trajectories_csv = o.out.join("trajectories.csv");
+    gumbel_gan::io::write_atomic(&trajectories_csv, trajectories.as_bytes())?;
     let (ax, ay) = frontier::axes(f.kind);
     let finished: Vec<sweep::RunInfo> = done.into_iter().cloned().collect();
     for axis in [ay, ax] {
@@ -703,9 +708,11 @@ fn collect(a: &CollectArgs) -> Result<()> {
         }
     }
     print!("{}", frontier::summary(&f));
+    print!("every evaluation during training against the MLE curve:\n{along}");
     println!(
-        "wrote {}, {} and {}",
+        "wrote {}, {}, {} and {}",
         table.display(),
+        trajectories_csv.display(),
         csv.display(),
         svg.display()
     );

@@ -218,7 +218,8 @@ fn frontier_writes_its_csv_and_plot_and_keeps_them_safe() {
 /// `sweep` writes one command per run that starts it (or resumes it once its folder has a
 /// checkpoint), after checking every run's flags; the commands run as they are under `sh`,
 /// a second time too (then they resume finished runs, which do nothing); `collect` merges
-/// the run folders into runs.csv and the frontier. Clashing or invalid flags are refused
+/// the run folders into runs.csv, the frontier and trajectories.csv (every evaluation of
+/// every run against the MLE curve). Clashing or invalid flags are refused
 /// before anything is written.
 #[test]
 fn sweep_commands_run_as_they_are_and_collect_merges_them() {
@@ -293,6 +294,36 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
     let runs = fs::read_to_string(d.join("runs.csv")).unwrap();
     assert_eq!(runs.lines().count(), 3, "{runs}");
     assert!(runs.contains(",reinmax,1,true,4,"), "{runs}");
+    // every evaluation of every run (the metrics.csv rows that hold uniqueness and
+    // validity), judged against the MLE curve
+    let along = fs::read_to_string(d.join("trajectories.csv")).unwrap();
+    let header = along.lines().next().unwrap();
+    assert!(
+        header.starts_with("run,estimator,seed,phase,step,uniqueness,validity,"),
+        "{header}"
+    );
+    for (run, estimator) in [("exp/st_s1", "st"), ("exp/reinmax_s1", "reinmax")] {
+        let metrics = fs::read_to_string(d.join(run).join("metrics.csv")).unwrap();
+        let cols: Vec<&str> = metrics.lines().next().unwrap().split(',').collect();
+        let at = |name| cols.iter().position(|c| *c == name).unwrap();
+        let evaluations = metrics
+            .lines()
+            .skip(1)
+            .filter(|l| {
+                let c: Vec<&str> = l.split(',').collect();
+                !c[at("uniqueness")].is_empty() && !c[at("validity")].is_empty()
+            })
+            .count();
+        let judged: Vec<&str> = along
+            .lines()
+            .filter(|l| l.starts_with(&format!("\"{run}\",{estimator},1,")))
+            .collect();
+        assert!(evaluations >= 2, "{metrics}");
+        assert_eq!(judged.len(), evaluations, "{along}");
+        assert!(judged[0].contains(",mle,"), "{along}");
+        assert!(out.contains(&format!("{run}: ")), "{out}");
+    }
+    assert!(out.contains("evaluations beyond the MLE curve"), "{out}");
     // an estimator that does not exist, or a flag the sweep sets: refused, nothing written
     let o = bin()
         .current_dir(&d)

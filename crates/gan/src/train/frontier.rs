@@ -28,6 +28,7 @@ use super::config::{DataSource, TrainConfig};
 use super::data::{DataKind, TrainData};
 use super::eval::evaluate_at;
 use super::inspect::{self, Loaded};
+use super::log::{Phase, Row};
 use super::report::Evaluation;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
@@ -148,6 +149,55 @@ impl Frontier {
             };
         }
         out
+    }
+}
+
+/// One evaluation of a run during training (a row of its `metrics.csv`), judged against the
+/// MLE curves ([`Frontier::trajectory`]).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrajectoryPoint {
+    pub phase: Phase,
+    pub step: usize,
+    /// Diversity and quality (the frontier's axes).
+    pub x: f64,
+    pub y: f64,
+    pub verdict: Verdict,
+}
+
+impl TrajectoryPoint {
+    /// How far the point's quality is beyond the MLE curve's at its diversity (negative:
+    /// short of it), in the quality metric's units; `None` outside the curve's range.
+    pub fn margin(&self, kind: DataKind) -> Option<f64> {
+        let up = axes(kind).1.higher_is_better;
+        let signed = |q: f64| if up { self.y - q } else { q - self.y };
+        match self.verdict {
+            Verdict::Beyond(q) | Verdict::NotBeyond(q) => Some(signed(q)),
+            Verdict::OutsideRange => None,
+        }
+    }
+}
+
+impl Frontier {
+    /// Every evaluation among `rows` (a run's `metrics.csv`; the rows that hold both of the
+    /// frontier's metrics), judged against the MLE curves: whether a run was beyond the
+    /// MLE curve at any point of its training, not only where it ended or what its
+    /// `--select-by` kept. Each evaluation drew its own samples (the frontier's points share
+    /// one key), so the verdicts include the sampling noise of an evaluation.
+    pub fn trajectory(&self, rows: &[Row]) -> Vec<TrajectoryPoint> {
+        let (ax, ay) = axes(self.kind);
+        rows.iter()
+            .filter_map(|r| {
+                let e = Evaluation::from_metrics(&r.metrics);
+                let (x, y) = ((ax.value)(&e)?, (ay.value)(&e)?);
+                Some(TrajectoryPoint {
+                    phase: r.phase,
+                    step: r.step,
+                    x,
+                    y,
+                    verdict: self.verdict(Some(x), Some(y)),
+                })
+            })
+            .collect()
     }
 }
 
@@ -618,6 +668,38 @@ mod tests {
         assert_eq!(f.verdict(Some(9.1), Some(5.0)), Verdict::OutsideRange);
         f.curves[0].points.clear();
         assert_eq!(f.verdict(Some(9.0), Some(5.0)), Verdict::OutsideRange);
+    }
+
+    /// A run's evaluations are judged one by one: rows without both metrics (the training
+    /// rows between evaluations) are skipped, and the margin is signed so that positive is
+    /// beyond.
+    #[test]
+    fn a_trajectory_is_judged_evaluation_by_evaluation() {
+        let f = oracle_frontier(vec![]);
+        let row = |phase, step, nll_gen: Option<f64>, nll_oracle: Option<f64>| {
+            let mut r = Row::new(phase, step, step);
+            r.metrics.nll_gen = nll_gen;
+            r.metrics.nll_oracle = nll_oracle;
+            r
+        };
+        let rows = [
+            row(Phase::Mle, 0, Some(7.0), Some(9.0)),
+            row(Phase::Adv, 10, None, None),
+            row(Phase::Adv, 50, Some(7.5), Some(9.5)),
+            row(Phase::Adv, 60, Some(7.5), None),
+            row(Phase::Adv, 100, Some(8.5), Some(9.0)),
+            row(Phase::Adv, 150, Some(12.0), Some(1.0)),
+        ];
+        let t = f.trajectory(&rows);
+        let steps: Vec<usize> = t.iter().map(|p| p.step).collect();
+        assert_eq!(steps, [0, 50, 100, 150]);
+        // on the curve at its own point; 0.5 better than 10 at NLL_gen 7.5; 0.5 worse
+        // than 8.5 at 8.5; outside the range
+        let margins: Vec<Option<f64>> = t.iter().map(|p| p.margin(f.kind)).collect();
+        assert_eq!(margins, [Some(0.0), Some(0.5), Some(-0.5), None]);
+        assert_eq!(t[1].verdict, Verdict::Beyond(10.0));
+        assert_eq!(t[2].verdict, Verdict::NotBeyond(8.5));
+        assert_eq!(t[0].phase, Phase::Mle);
     }
 
     #[test]

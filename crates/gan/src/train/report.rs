@@ -51,6 +51,22 @@ impl Evaluation {
         }
     }
 
+    /// The metrics of a metrics.csv row: the inverse of [`Evaluation::fill`] (BLEU and
+    /// self-BLEU only where all four orders are present).
+    pub fn from_metrics(m: &Metrics) -> Evaluation {
+        let four = |a, b, c, d| Some([a?, b?, c?, d?]);
+        Evaluation {
+            nll_oracle: m.nll_oracle,
+            nll_gen: m.nll_gen,
+            bleu: four(m.bleu2, m.bleu3, m.bleu4, m.bleu5),
+            self_bleu: four(m.self_bleu2, m.self_bleu3, m.self_bleu4, m.self_bleu5),
+            validity: m.validity,
+            uniqueness: m.uniqueness,
+            entropy: m.entropy,
+            mean_length: m.mean_length,
+        }
+    }
+
     /// `(name, value, higher_is_better)` for every metric present, in display order.
     pub fn entries(&self) -> Vec<(String, f64, bool)> {
         let mut v = Vec::new();
