@@ -299,7 +299,7 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
     let along = fs::read_to_string(d.join("trajectories.csv")).unwrap();
     let header = along.lines().next().unwrap();
     assert!(
-        header.starts_with("run,estimator,seed,phase,step,uniqueness,validity,"),
+        header.starts_with("run,estimator,seed,phase,step,diversity_metric,diversity,"),
         "{header}"
     );
     for (run, estimator) in [("exp/st_s1", "st"), ("exp/reinmax_s1", "reinmax")] {
@@ -321,7 +321,12 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
         assert!(evaluations >= 2, "{metrics}");
         assert_eq!(judged.len(), evaluations, "{along}");
         assert!(judged[0].contains(",mle,"), "{along}");
-        assert!(out.contains(&format!("{run}: ")), "{out}");
+        assert!(judged.iter().all(|l| l.contains(",uniqueness,")), "{along}");
+        assert!(judged.iter().all(|l| l.contains(",validity,")), "{along}");
+        assert!(
+            out.contains(&format!("{run}, validity against uniqueness: ")),
+            "{out}"
+        );
     }
     assert!(out.contains("evaluations beyond the MLE curve"), "{out}");
     // an estimator that does not exist, or a flag the sweep sets: refused, nothing written

@@ -47,6 +47,24 @@ pub struct Axis {
     pub higher_is_better: bool,
 }
 
+/// Every (diversity, quality) pair a run's evaluations are judged on
+/// ([`Frontier::trajectory`]): [`axes`] first, and for text also NLL_gen against BLEU-4
+/// (diversity as coverage of held-out captions: self-BLEU sees only the samples).
+pub fn judged_axes(kind: DataKind) -> Vec<(Axis, Axis)> {
+    let mut v = vec![axes(kind)];
+    if kind == DataKind::Text {
+        v.push((
+            Axis {
+                name: "NLL_gen",
+                value: |e| e.nll_gen,
+                higher_is_better: false,
+            },
+            axes(kind).1,
+        ));
+    }
+    v
+}
+
 /// The (diversity, quality) axes of a data kind (see the module docs).
 pub fn axes(kind: DataKind) -> (Axis, Axis) {
     match kind {
@@ -127,7 +145,12 @@ impl Frontier {
     /// The verdict for a point `(x, y)` against the MLE curves (each judged separately; a
     /// point is beyond when it is beyond every MLE curve whose range covers its `x`).
     pub fn verdict(&self, x: Option<f64>, y: Option<f64>) -> Verdict {
-        let (ax, ay) = axes(self.kind);
+        self.verdict_on(axes(self.kind), x, y)
+    }
+
+    /// [`Frontier::verdict`] in the plane of the axes `(ax, ay)` (e.g. one of
+    /// [`judged_axes`]).
+    pub fn verdict_on(&self, (ax, ay): (Axis, Axis), x: Option<f64>, y: Option<f64>) -> Verdict {
         let (Some(x), Some(y)) = (x, y) else {
             return Verdict::OutsideRange;
         };
@@ -166,9 +189,9 @@ pub struct TrajectoryPoint {
 
 impl TrajectoryPoint {
     /// How far the point's quality is beyond the MLE curve's at its diversity (negative:
-    /// short of it), in the quality metric's units; `None` outside the curve's range.
-    pub fn margin(&self, kind: DataKind) -> Option<f64> {
-        let up = axes(kind).1.higher_is_better;
+    /// short of it), in the units of the quality axis `ay`; `None` outside the curve's range.
+    pub fn margin(&self, ay: Axis) -> Option<f64> {
+        let up = ay.higher_is_better;
         let signed = |q: f64| if up { self.y - q } else { q - self.y };
         match self.verdict {
             Verdict::Beyond(q) | Verdict::NotBeyond(q) => Some(signed(q)),
@@ -178,13 +201,12 @@ impl TrajectoryPoint {
 }
 
 impl Frontier {
-    /// Every evaluation among `rows` (a run's `metrics.csv`; the rows that hold both of the
-    /// frontier's metrics), judged against the MLE curves: whether a run was beyond the
-    /// MLE curve at any point of its training, not only where it ended or what its
-    /// `--select-by` kept. Each evaluation drew its own samples (the frontier's points share
-    /// one key), so the verdicts include the sampling noise of an evaluation.
-    pub fn trajectory(&self, rows: &[Row]) -> Vec<TrajectoryPoint> {
-        let (ax, ay) = axes(self.kind);
+    /// Every evaluation among `rows` (a run's `metrics.csv`; the rows that hold both
+    /// metrics of the axes `(ax, ay)`), judged against the MLE curves in that plane: whether
+    /// a run was beyond the MLE curve at any point of its training, not only where it ended
+    /// or what its `--select-by` kept. Each evaluation drew its own samples (the frontier's
+    /// points share one key), so the verdicts include the sampling noise of an evaluation.
+    pub fn trajectory(&self, (ax, ay): (Axis, Axis), rows: &[Row]) -> Vec<TrajectoryPoint> {
         rows.iter()
             .filter_map(|r| {
                 let e = Evaluation::from_metrics(&r.metrics);
@@ -194,7 +216,7 @@ impl Frontier {
                     step: r.step,
                     x,
                     y,
-                    verdict: self.verdict(Some(x), Some(y)),
+                    verdict: self.verdict_on((ax, ay), Some(x), Some(y)),
                 })
             })
             .collect()
@@ -690,16 +712,63 @@ mod tests {
             row(Phase::Adv, 100, Some(8.5), Some(9.0)),
             row(Phase::Adv, 150, Some(12.0), Some(1.0)),
         ];
-        let t = f.trajectory(&rows);
+        let t = f.trajectory(axes(f.kind), &rows);
         let steps: Vec<usize> = t.iter().map(|p| p.step).collect();
         assert_eq!(steps, [0, 50, 100, 150]);
         // on the curve at its own point; 0.5 better than 10 at NLL_gen 7.5; 0.5 worse
         // than 8.5 at 8.5; outside the range
-        let margins: Vec<Option<f64>> = t.iter().map(|p| p.margin(f.kind)).collect();
+        let margins: Vec<Option<f64>> = t.iter().map(|p| p.margin(axes(f.kind).1)).collect();
         assert_eq!(margins, [Some(0.0), Some(0.5), Some(-0.5), None]);
         assert_eq!(t[1].verdict, Verdict::Beyond(10.0));
         assert_eq!(t[2].verdict, Verdict::NotBeyond(8.5));
         assert_eq!(t[0].phase, Phase::Mle);
+    }
+
+    /// Text is judged in two planes: BLEU-4 against self-BLEU-4 and against NLL_gen; a
+    /// point can be short of the curve in one and beyond it in the other (sharper samples
+    /// that still cover held-out captions).
+    #[test]
+    fn text_is_judged_against_self_bleu_and_against_nll_gen() {
+        let eval = |self_bleu4: f64, bleu4: f64, nll_gen: f64| Evaluation {
+            bleu: Some([0.0, 0.0, bleu4, 0.0]),
+            self_bleu: Some([0.0, 0.0, self_bleu4, 0.0]),
+            nll_gen: Some(nll_gen),
+            ..Default::default()
+        };
+        let f = Frontier {
+            kind: DataKind::Text,
+            curves: vec![Curve {
+                label: "MLE".into(),
+                group: "MLE".into(),
+                checkpoint: "p".into(),
+                mle: true,
+                // colder: more self-BLEU, more BLEU, a worse NLL_gen
+                points: vec![(1.0, eval(0.3, 0.31, 7.0)), (0.8, eval(0.5, 0.39, 8.0))],
+            }],
+        };
+        let planes = judged_axes(DataKind::Text);
+        let names: Vec<(&str, &str)> = planes.iter().map(|(x, y)| (x.name, y.name)).collect();
+        assert_eq!(names, [("self-BLEU-4", "BLEU-4"), ("NLL_gen", "BLEU-4")]);
+        let mut row = Row::new(Phase::Adv, 300, 300);
+        eval(0.5, 0.34, 7.5).fill(&mut row);
+        let by_self_bleu = f.trajectory(planes[0], std::slice::from_ref(&row));
+        let by_nll_gen = f.trajectory(planes[1], std::slice::from_ref(&row));
+        // the curve has 0.39 at self-BLEU-4 0.5 and 0.35 at NLL_gen 7.5
+        let q = |t: &[TrajectoryPoint]| match t[0].verdict {
+            Verdict::Beyond(q) => (true, q),
+            Verdict::NotBeyond(q) => (false, q),
+            Verdict::OutsideRange => panic!("in range"),
+        };
+        let (beyond, at) = q(&by_self_bleu);
+        assert!(!beyond && relative_eq!(at, 0.39, max_relative = 1e-12));
+        let (beyond, at) = q(&by_nll_gen);
+        assert!(!beyond && relative_eq!(at, 0.35, max_relative = 1e-12));
+        // a point with the same BLEU-4 at a better NLL_gen is beyond in that plane only
+        let mut row = Row::new(Phase::Adv, 400, 400);
+        eval(0.5, 0.34, 7.2).fill(&mut row);
+        assert!(q(&f.trajectory(planes[1], std::slice::from_ref(&row))).0);
+        assert!(!q(&f.trajectory(planes[0], std::slice::from_ref(&row))).0);
+        assert_eq!(judged_axes(DataKind::Oracle).len(), 1);
     }
 
     #[test]

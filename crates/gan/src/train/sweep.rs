@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 use super::checkpoint::resolve_checkpoint;
 use super::config::TrainConfig;
-use super::frontier::{Frontier, Verdict, axes};
+use super::frontier::{Frontier, Verdict, judged_axes};
 use super::log::read_rows;
 use super::report::Evaluation;
 use super::select::Best;
@@ -225,64 +225,67 @@ pub fn runs_csv(runs: &[RunInfo]) -> String {
 }
 
 /// `collect`'s `trajectories.csv` and its console summary: every evaluation of every run
-/// (its `metrics.csv`, finished or not) judged against the MLE curves of `f`
-/// ([`Frontier::trajectory`]), one CSV row per evaluation, one summary line per run (how
-/// many evaluations lie beyond the curve, and the best margin). Errors name an unreadable
-/// `metrics.csv`.
+/// (its `metrics.csv`, finished or not) judged against the MLE curves of `f` in each plane
+/// of [`judged_axes`] ([`Frontier::trajectory`]): one CSV row per evaluation and plane, one
+/// summary line per run and plane (how many evaluations lie beyond the curve, and the best
+/// margin). Errors name an unreadable `metrics.csv`.
 pub fn trajectories(runs: &[RunInfo], f: &Frontier) -> Result<(String, String)> {
-    let (ax, ay) = axes(f.kind);
-    let mut csv = format!(
-        "run,estimator,seed,phase,step,{x},{y},MLE {y} at the same {x},verdict\n",
-        x = ax.name,
-        y = ay.name
+    let mut csv = String::from(
+        "run,estimator,seed,phase,step,diversity_metric,diversity,quality_metric,quality,\
+         mle_quality_at_same_diversity,verdict\n",
     );
     let mut summary = String::new();
     for r in runs {
         let rows = read_rows(&r.dir.join("metrics.csv"))?;
-        let points = f.trajectory(&rows);
         let run = format!("\"{}\"", r.dir.display().to_string().replace('"', "\"\""));
-        for p in &points {
-            let (q, verdict) = match p.verdict {
-                Verdict::Beyond(q) => (q.to_string(), "beyond"),
-                Verdict::NotBeyond(q) => (q.to_string(), "not beyond"),
-                Verdict::OutsideRange => (String::new(), "outside the range"),
-            };
-            let _ = writeln!(
-                csv,
-                "{run},{},{},{},{},{},{},{q},{verdict}",
-                r.config.estimator,
-                r.config.seed,
-                p.phase.name(),
-                p.step,
-                p.x,
-                p.y
-            );
-        }
-        let beyond = points
-            .iter()
-            .filter(|p| matches!(p.verdict, Verdict::Beyond(_)))
-            .count();
-        let best = points
-            .iter()
-            .filter_map(|p| Some((p.margin(f.kind)?, p)))
-            .max_by(|a, b| a.0.total_cmp(&b.0));
-        let _ = write!(
-            summary,
-            "  {}{}: {beyond} of {} evaluations beyond the MLE curve",
-            r.dir.display(),
-            if r.finished() { "" } else { " (not finished)" },
-            points.len()
-        );
-        let _ = match best {
-            Some((m, p)) => writeln!(
+        for (ax, ay) in judged_axes(f.kind) {
+            let points = f.trajectory((ax, ay), &rows);
+            for p in &points {
+                let (q, verdict) = match p.verdict {
+                    Verdict::Beyond(q) => (q.to_string(), "beyond"),
+                    Verdict::NotBeyond(q) => (q.to_string(), "not beyond"),
+                    Verdict::OutsideRange => (String::new(), "outside the range"),
+                };
+                let _ = writeln!(
+                    csv,
+                    "{run},{},{},{},{},{},{},{},{},{q},{verdict}",
+                    r.config.estimator,
+                    r.config.seed,
+                    p.phase.name(),
+                    p.step,
+                    ax.name,
+                    p.x,
+                    ay.name,
+                    p.y
+                );
+            }
+            let beyond = points
+                .iter()
+                .filter(|p| matches!(p.verdict, Verdict::Beyond(_)))
+                .count();
+            let best = points
+                .iter()
+                .filter_map(|p| Some((p.margin(ay)?, p)))
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            let _ = write!(
                 summary,
-                "; best margin {m:+.4} {} at {} step {}",
+                "  {}{}, {} against {}: {beyond} of {} evaluations beyond the MLE curve",
+                r.dir.display(),
+                if r.finished() { "" } else { " (not finished)" },
                 ay.name,
-                p.phase.name(),
-                p.step
-            ),
-            None => writeln!(summary),
-        };
+                ax.name,
+                points.len()
+            );
+            let _ = match best {
+                Some((m, p)) => writeln!(
+                    summary,
+                    "; best margin {m:+.4} at {} step {}",
+                    p.phase.name(),
+                    p.step
+                ),
+                None => writeln!(summary),
+            };
+        }
     }
     Ok((csv, summary))
 }
