@@ -54,10 +54,16 @@ pub fn models() -> (Generator, Discriminator) {
         1,
     )
     .expect("the peer's generator configuration is valid");
-    let d = Discriminator::new(
+    (g, discriminator(VOCAB, LEN))
+}
+
+/// The peer's discriminator (seed 2: embedding 64, widths 2, 3, 4, 5 x 64 filters, no
+/// dropout) at vocabulary `vocab` and length `seq_len`.
+fn discriminator(vocab: usize, seq_len: usize) -> Discriminator {
+    Discriminator::new(
         DiscriminatorConfig {
-            vocab: VOCAB,
-            seq_len: LEN,
+            vocab,
+            seq_len,
             emb: 64,
             widths: vec![2, 3, 4, 5],
             filters: 64,
@@ -65,8 +71,7 @@ pub fn models() -> (Generator, Discriminator) {
         },
         2,
     )
-    .expect("the peer's discriminator configuration is valid");
-    (g, d)
+    .expect("the peer's discriminator configuration is valid")
 }
 
 /// Vocabulary of the caption workload: COCO's in our runs (4,681 words and `<pad>` 0,
@@ -104,19 +109,7 @@ pub fn caption_models() -> (Generator, Discriminator) {
     let mut b = g.params.value(bias).expect("a parameter").clone();
     b.as_mut_slice()[2] = CAPTION_EOS_BIAS;
     g.params.set(bias, b).expect("the same shape");
-    let d = Discriminator::new(
-        DiscriminatorConfig {
-            vocab: CAPTION_VOCAB,
-            seq_len: CAPTION_LEN,
-            emb: 64,
-            widths: vec![2, 3, 4, 5],
-            filters: 64,
-            dropout: 0.0,
-        },
-        2,
-    )
-    .expect("the caption workload's discriminator configuration is valid");
-    (g, d)
+    (g, discriminator(CAPTION_VOCAB, CAPTION_LEN))
 }
 
 /// One adversarial step of the workload: a generator update at tau 1 (the discriminator
