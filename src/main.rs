@@ -679,10 +679,16 @@ fn collect(a: &CollectArgs) -> Result<()> {
             r.config.adv_steps
         );
     }
-    if done.is_empty() {
-        bail!("no finished run among {} folders", runs.len());
+    // a run without an adversarial phase is an MLE model: it is the MLE curve, not a point
+    // on it (its evaluations are still judged in trajectories.csv)
+    let gans: Vec<&&sweep::RunInfo> = done.iter().filter(|r| r.config.adv_steps > 0).collect();
+    if gans.is_empty() {
+        bail!(
+            "no finished run with an adversarial phase among {} folders",
+            runs.len()
+        );
     }
-    let dirs: Vec<PathBuf> = done.iter().map(|r| r.dir.clone()).collect();
+    let dirs: Vec<PathBuf> = gans.iter().map(|r| r.dir.clone()).collect();
     let f = sample_frontier(&dirs, o, false, "collect")?;
     let table = o.out.join("runs.csv");
     if !o.force && table.exists() {
@@ -697,7 +703,7 @@ fn collect(a: &CollectArgs) -> Result<()> {
     let trajectories_csv = o.out.join("trajectories.csv");
     gumbel_gan::io::write_atomic(&trajectories_csv, trajectories.as_bytes())?;
     let (ax, ay) = frontier::axes(f.kind);
-    let finished: Vec<sweep::RunInfo> = done.into_iter().cloned().collect();
+    let finished: Vec<sweep::RunInfo> = gans.into_iter().map(|r| (*r).clone()).collect();
     for axis in [ay, ax] {
         println!(
             "{} of each finished run's last evaluation, by estimator (mean +- sd over runs):",

@@ -274,6 +274,19 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
             );
         }
     }
+    // an MLE model alone (no adversarial phase) in the same root: the MLE curve, not a GAN
+    // point, but its evaluations are judged with the others
+    let o = bin()
+        .current_dir(&d)
+        .args(["train", "--out", "exp/mle-only", "--adv-steps", "0"])
+        .args(
+            common[1..]
+                .iter()
+                .filter(|a| **a != "--adv-steps" && **a != "4"),
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = bin()
         .current_dir(&d)
         .args([
@@ -292,7 +305,6 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert!(out.contains("reinmax") && out.contains("(1 runs)"), "{out}");
     let runs = fs::read_to_string(d.join("runs.csv")).unwrap();
-    assert_eq!(runs.lines().count(), 3, "{runs}");
     assert!(runs.contains(",reinmax,1,true,4,"), "{runs}");
     // every evaluation of every run (the metrics.csv rows that hold uniqueness and
     // validity), judged against the MLE curve
@@ -329,6 +341,19 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
         );
     }
     assert!(out.contains("evaluations beyond the MLE curve"), "{out}");
+    assert!(
+        along.contains("\"exp/mle-only\",st-gumbel,1,mle,"),
+        "{along}"
+    );
+    assert!(
+        !out.contains("st-gumbel"),
+        "the MLE run is no GAN point: {out}"
+    );
+    assert_eq!(
+        runs.lines().count(),
+        4,
+        "every run folder is listed: {runs}"
+    );
     // an estimator that does not exist, or a flag the sweep sets: refused, nothing written
     let o = bin()
         .current_dir(&d)

@@ -567,6 +567,8 @@ pub fn svg(f: &Frontier) -> Result<String> {
             .map_err(|e| plot_err(&e))?;
         // one colour and one legend entry per group (black for the MLE models)
         let mut groups: Vec<&str> = vec![];
+        // the GAN groups in order of their first curve: a group's colour is its place here
+        let mut gan_groups: Vec<&str> = vec![];
         for (c, p) in &curves {
             if p.is_empty() {
                 continue;
@@ -575,11 +577,17 @@ pub fn svg(f: &Frontier) -> Result<String> {
             if first {
                 groups.push(&c.group);
             }
-            let k = groups.iter().filter(|g| **g != "MLE").count();
             let color = if c.mle {
                 BLACK
             } else {
-                colors[(k.max(1) - 1) % colors.len()]
+                let k = match gan_groups.iter().position(|g| *g == c.group) {
+                    Some(k) => k,
+                    None => {
+                        gan_groups.push(&c.group);
+                        gan_groups.len() - 1
+                    }
+                };
+                colors[k % colors.len()]
             };
             let mut line: Vec<(f64, f64)> = p.iter().map(|&(_, x, y)| (x, y)).collect();
             line.sort_by(|a, b| a.0.total_cmp(&b.0));
@@ -840,6 +848,41 @@ mod tests {
         assert!(
             s.contains("beyond (MLE: 10.0000 at the same NLL_gen)"),
             "{s}"
+        );
+    }
+
+    /// One colour per group: curves of groups A, B, A are drawn in colours a, b, a (the
+    /// third was drawn in b before: the count of groups so far, not A's place).
+    #[test]
+    fn every_curve_of_a_group_has_the_group_colour() {
+        let mut f = oracle_frontier(vec![point(1.0, 7.5, 9.5)]);
+        let gan = f.curves[1].clone();
+        for (i, group) in ["B", "A"].into_iter().enumerate() {
+            let mut c = gan.clone();
+            c.group = group.into();
+            c.label = format!("{group}{i}");
+            // a curve of its own shape, to find its line in the SVG
+            c.points = vec![point(1.0, 7.2 + 0.1 * i as f64, 9.0), point(0.9, 7.4, 8.0)];
+            f.curves.push(c);
+        }
+        f.curves[1].group = "A".into();
+        let plot = svg(&f).unwrap();
+        // the coloured polylines' strokes in drawing order: the curves A, B, A, then the
+        // legend; the first GAN group takes the palette's first colour
+        let strokes: Vec<&str> = plot
+            .split("<polyline")
+            .skip(1)
+            .filter_map(|p| p.split("stroke=\"").nth(1)?.split('"').next())
+            .filter(|s| *s != "#000000")
+            .collect();
+        assert!(strokes.len() >= 3, "{plot}");
+        let (a1, b, a2) = (strokes[0], strokes[1], strokes[2]);
+        assert_eq!(a1, a2, "{strokes:?}");
+        assert_ne!(a1, b, "{strokes:?}");
+        let first = super::super::report::PALETTE[0];
+        assert_eq!(
+            a1,
+            format!("#{:02X}{:02X}{:02X}", first.0, first.1, first.2)
         );
     }
 
