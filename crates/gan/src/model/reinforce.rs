@@ -408,7 +408,10 @@ impl RolloutPolicy {
             })
             .collect::<Result<_>>()?;
         // D(x) everywhere, then the means of the rollouts where there are some
-        let mut q: Vec<f32> = whole.iter().flat_map(|&p| vec![p; l]).collect();
+        let mut q: Vec<f32> = whole
+            .iter()
+            .flat_map(|&p| std::iter::repeat_n(p, l))
+            .collect();
         let mut sums = vec![0f64; batch];
         let mut job = 0;
         for t in 1..l {

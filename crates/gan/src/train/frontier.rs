@@ -47,6 +47,14 @@ pub struct Axis {
     pub higher_is_better: bool,
 }
 
+impl Axis {
+    /// How much better the quality `y` is than the MLE curve's `q` on this (quality) axis:
+    /// positive is beyond the curve.
+    pub fn gain(self, y: f64, q: f64) -> f64 {
+        if self.higher_is_better { y - q } else { q - y }
+    }
+}
+
 /// Every (diversity, quality) pair a run's evaluations are judged on
 /// ([`Frontier::trajectory`]): [`axes`] first, and for text also NLL_gen against BLEU-4
 /// (diversity as coverage of held-out captions: self-BLEU sees only the samples).
@@ -165,7 +173,7 @@ impl Frontier {
             let Some(q) = interpolate(&pts, x) else {
                 continue;
             };
-            let better = if ay.higher_is_better { y > q } else { y < q };
+            let better = ay.gain(y, q) > 0.0;
             out = match (out, better) {
                 (Verdict::NotBeyond(_), _) | (_, false) => Verdict::NotBeyond(q),
                 _ => Verdict::Beyond(q),
@@ -191,10 +199,8 @@ impl TrajectoryPoint {
     /// How far the point's quality is beyond the MLE curve's at its diversity (negative:
     /// short of it), in the units of the quality axis `ay`; `None` outside the curve's range.
     pub fn margin(&self, ay: Axis) -> Option<f64> {
-        let up = ay.higher_is_better;
-        let signed = |q: f64| if up { self.y - q } else { q - self.y };
         match self.verdict {
-            Verdict::Beyond(q) | Verdict::NotBeyond(q) => Some(signed(q)),
+            Verdict::Beyond(q) | Verdict::NotBeyond(q) => Some(ay.gain(self.y, q)),
             Verdict::OutsideRange => None,
         }
     }

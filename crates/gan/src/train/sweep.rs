@@ -188,6 +188,11 @@ pub fn find_runs(paths: &[PathBuf]) -> Result<Vec<RunInfo>> {
         .collect()
 }
 
+/// A run folder as one CSV cell: in double quotes, its own quotes doubled.
+fn quoted(dir: &Path) -> String {
+    format!("\"{}\"", dir.display().to_string().replace('"', "\"\""))
+}
+
 /// The table of `collect`: one row per run (finished or not): its folder, estimator, seed,
 /// stage and steps, the metrics of its last evaluation, and its `--select-by` best.
 pub fn runs_csv(runs: &[RunInfo]) -> String {
@@ -201,7 +206,7 @@ pub fn runs_csv(runs: &[RunInfo]) -> String {
         let e = r.state.last_eval.clone().unwrap_or_default();
         let four = |b: Option<[f64; 4]>| (0..4).map(move |i| opt(b.map(|b| b[i])));
         let mut cells = vec![
-            format!("\"{}\"", r.dir.display().to_string().replace('"', "\"\"")),
+            quoted(&r.dir),
             r.config.estimator.to_string(),
             r.config.seed.to_string(),
             r.finished().to_string(),
@@ -237,7 +242,7 @@ pub fn trajectories(runs: &[RunInfo], f: &Frontier) -> Result<(String, String)> 
     let mut summary = String::new();
     for r in runs {
         let rows = read_rows(&r.dir.join("metrics.csv"))?;
-        let run = format!("\"{}\"", r.dir.display().to_string().replace('"', "\"\""));
+        let run = quoted(&r.dir);
         for (ax, ay) in judged_axes(f.kind) {
             let points = f.trajectory((ax, ay), &rows);
             for p in &points {
