@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use gumbel_tensor::{Element, Result};
+use gumbel_tensor::{Element, Result, Tensor};
 
 use crate::init;
 use crate::ops::matmul::PreparedLinear;
@@ -49,6 +49,34 @@ impl Linear {
                 format!("{name}.bias"),
                 init::uniform(&[out_dim], bound, rng),
             )?),
+            Bias::No => None,
+        };
+        Ok(Linear {
+            weight,
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    /// [`Linear::new`] with the initialisation of RelGAN's TensorFlow layers (`utils/ops.py`,
+    /// `linear`): weight truncated normal with std `1/sqrt(in)` ([`init::truncated_normal`]),
+    /// bias 0.
+    pub fn new_truncated_normal<T: Element>(
+        params: &mut ParamStore<T>,
+        name: &str,
+        in_dim: usize,
+        out_dim: usize,
+        bias: Bias,
+        rng: &mut impl Rng,
+    ) -> Result<Self> {
+        let std = 1.0 / (in_dim.max(1) as f64).sqrt();
+        let weight = params.add(
+            format!("{name}.weight"),
+            init::truncated_normal(&[out_dim, in_dim], std, rng),
+        )?;
+        let bias = match bias {
+            Bias::Yes => Some(params.add(format!("{name}.bias"), Tensor::zeros([out_dim]))?),
             Bias::No => None,
         };
         Ok(Linear {

@@ -12,6 +12,7 @@
 //! | [`Embedding`] | `weight [num, dim]` |
 //! | [`Lstm`] | `weight_ih_l0 [4H, in]`, `weight_hh_l0 [4H, H]`, `bias_ih_l0 [4H]`, `bias_hh_l0 [4H]` (gates i, f, g, o) |
 //! | [`Conv1dBank`] | `convs.{k}.weight [F_k, C, w_k]`, `convs.{k}.bias [F_k]` |
+//! | [`RelationalMemory`] | RelGAN's relational memory core: `input_proj.*`, `qkv.weight`, `qkv_ln_w/b`, `ln1_w/b`, `mlp.{0,1}.*`, `ln2_w/b`, `gate_in.weight`, `gate_mem.weight` |
 //! | [`Highway`] | `gate.weight`, `gate.bias`, `proj.weight`, `proj.bias` (two `Linear(d, d)`) |
 
 mod conv;
@@ -19,12 +20,14 @@ mod embedding;
 mod highway;
 mod linear;
 mod lstm;
+mod relational_memory;
 
 pub use conv::Conv1dBank;
 pub use embedding::Embedding;
 pub use highway::Highway;
 pub use linear::{Bias, Linear};
 pub use lstm::{Lstm, LstmState};
+pub use relational_memory::{LayerNormAffine, RelationalMemory, RmcSizes};
 
 #[cfg(test)]
 mod tests;

@@ -280,3 +280,132 @@ fn gan_like_step_is_bitwise_deterministic_across_thread_counts() {
         }
     }
 }
+
+/// Every parameter of a relational memory set to random values (the gains away from 1, the
+/// biases away from 0), so that no derivative is checked at a special point.
+fn randomize(p: &mut ParamStore<f64>, seed: u64) {
+    let ids: Vec<_> = p.ids().collect();
+    for (k, id) in ids.into_iter().enumerate() {
+        let shape = p.value(id).unwrap().shape().to_vec();
+        p.set(id, rand_in(&shape, seed + k as u64, -0.8, 0.8))
+            .unwrap();
+    }
+}
+
+/// RelGAN's relational memory unrolled over 3 steps, with 1 and with 2 memory slots (the
+/// input gate's part spread over the slots), key size != head size (the `[q | k | v]`
+/// layout): every parameter, the inputs and the initial memory are checked.
+#[test]
+fn relational_memory_unrolled_over_3_steps_gradcheck() {
+    for slots in [1, 2] {
+        let sizes = RmcSizes {
+            in_dim: 3,
+            slots,
+            heads: 2,
+            head_size: 2,
+            key_size: 3,
+        };
+        let (steps, batch, classes) = (3, 2, 4);
+        let mut p = ParamStore::<f64>::new();
+        let mut rng = seeded(7);
+        let rmc = RelationalMemory::new(&mut p, "rmc", sizes, &mut rng).unwrap();
+        let out = Linear::new(&mut p, "out", slots * 4, classes, Bias::Yes, &mut rng).unwrap();
+        randomize(&mut p, 140);
+        let x = p.add("x", rand(&[steps * batch, 3], 150)).unwrap();
+        let m0 = p.add("m0", rand(&[batch, slots * 4], 151)).unwrap();
+        let targets = [1usize, 2, 0, 3, 3, 1];
+        check_params(&mut p, |tape, p| {
+            let xs = p.var(tape, x)?;
+            let mut m = p.var(tape, m0)?;
+            let mut hs = Vec::new();
+            for t in 0..steps {
+                m = rmc.step(tape, p, &xs.slice(0, t * batch, (t + 1) * batch)?, &m)?;
+                hs.push(m);
+            }
+            let logits = out.forward(tape, p, &Var::concat(&hs, 0)?)?;
+            logits
+                .cross_entropy(&targets, None)?
+                .add(&m.tanh()?.mean()?)
+        });
+    }
+}
+
+#[test]
+fn relational_memory_names_shapes_and_initial_state() {
+    let mut p = ParamStore::<f32>::new();
+    let sizes = RmcSizes {
+        in_dim: 3,
+        slots: 2,
+        heads: 2,
+        head_size: 4,
+        key_size: 5,
+    };
+    let rmc = RelationalMemory::new(&mut p, "rmc", sizes, &mut seeded(0)).unwrap();
+    let got: Vec<(String, Vec<usize>)> = p
+        .named_values()
+        .map(|(n, v)| (n.to_owned(), v.shape().to_vec()))
+        .collect();
+    // F = 8, qkv row 2 x (2 x 5 + 4) = 28
+    let want: Vec<(&str, Vec<usize>)> = vec![
+        ("rmc.input_proj.weight", vec![8, 3]),
+        ("rmc.input_proj.bias", vec![8]),
+        ("rmc.qkv.weight", vec![28, 8]),
+        ("rmc.qkv_ln_w", vec![28]),
+        ("rmc.qkv_ln_b", vec![28]),
+        ("rmc.ln1_w", vec![8]),
+        ("rmc.ln1_b", vec![8]),
+        ("rmc.mlp.0.weight", vec![8, 8]),
+        ("rmc.mlp.0.bias", vec![8]),
+        ("rmc.mlp.1.weight", vec![8, 8]),
+        ("rmc.mlp.1.bias", vec![8]),
+        ("rmc.ln2_w", vec![8]),
+        ("rmc.ln2_b", vec![8]),
+        ("rmc.gate_in.weight", vec![16, 8]),
+        ("rmc.gate_mem.weight", vec![16, 8]),
+    ];
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    for ((gn, gs), (wn, ws)) in got.iter().zip(&want) {
+        assert_eq!((gn.as_str(), gs), (*wn, ws));
+    }
+    // RelGAN's sizes give its parameter count: the RMC part of 5,107,336 (official
+    // generator at vocabulary 5,000) minus the embedding and the output layer.
+    let mut full = ParamStore::<f32>::new();
+    RelationalMemory::new(&mut full, "rmc", RmcSizes::relgan(32), &mut seeded(0)).unwrap();
+    assert_eq!(full.numel(), 5_107_336 - 5000 * 32 - (512 * 5000 + 5000));
+    // Truncated normal, 2 sd of 1/sqrt(in); biases 0, gains 1.
+    let w = p.value(p.id("rmc.qkv.weight").unwrap()).unwrap();
+    assert!(w.as_slice().iter().all(|x| x.abs() <= 2.0 / 8f32.sqrt()));
+    assert!(
+        p.value(p.id("rmc.mlp.0.bias").unwrap())
+            .unwrap()
+            .as_slice()
+            .iter()
+            .all(|&x| x == 0.0)
+    );
+    assert!(
+        p.value(p.id("rmc.ln1_w").unwrap())
+            .unwrap()
+            .as_slice()
+            .iter()
+            .all(|&x| x == 1.0)
+    );
+    // Slot s starts as e_s.
+    let m0: Tensor<f32> = rmc.initial_state(2);
+    let mut want = [0.0f32; 2 * 16];
+    for b in 0..2 {
+        want[b * 16] = 1.0; // slot 0, feature 0
+        want[b * 16 + 8 + 1] = 1.0; // slot 1, feature 1
+    }
+    assert_eq!(m0.as_slice(), &want[..]);
+    // A step keeps the memory's shape; a wrong memory shape is an error naming both shapes.
+    let tape = Tape::new();
+    let x = tape.constant(Tensor::zeros([2, 3]));
+    let m = tape.constant(m0);
+    assert_eq!(
+        rmc.step(&tape, &p, &x, &m).unwrap().shape().unwrap(),
+        [2, 16]
+    );
+    let bad = tape.constant(Tensor::zeros([2, 8]));
+    let msg = rmc.step(&tape, &p, &x, &bad).unwrap_err().to_string();
+    assert!(msg.contains("[2, 8]") && msg.contains("[B, 16]"), "{msg}");
+}

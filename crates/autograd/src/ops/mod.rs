@@ -15,6 +15,7 @@
 //! | [`arith`] | `add sub mul div` (right operand broadcast), `neg scale add_scalar` | tensor |
 //! | [`activation`] | `exp ln tanh sigmoid relu leaky_relu` | tensor |
 //! | [`matmul`] | `matmul matmul_t t_matmul linear addmm` | tensor (gemm) |
+//! | [`attention`] | `multi_head_attention` (scaled dot-product among the slots of each sample, every head, one node) | own |
 //! | [`softmax`] | `softmax log_softmax` | tensor |
 //! | [`gumbel`] | `gumbel_softmax` (one node on the fused kernels: fixed or learned `tau`/`beta`, straight-through), `straight_through` | tensor (fused) |
 //! | [`binary_concrete`] | `binary_concrete` (the RelaxedBernoulli sample, soft or straight-through, fixed or learned `tau`/`beta`), `binary_concrete_log_prob` (its density, in the logit or in `y`) | tensor (fused) |
@@ -27,6 +28,7 @@
 //! | [`max_pool`] | `max_axis` (max over time; gradient to the argmax) | own |
 //! | [`dropout`] | `dropout(p, seed)` (identity in eval and no-grad mode) | own (counter-based mask) |
 //! | [`lstm`] | `lstm_cell` (fused pointwise LSTM step: gates, c -> h, c) | own |
+//! | [`layer_norm`] | `layer_norm(eps)` over the last axis (no affine part) | own |
 //!
 //! Every op returns `Result`: a shape error names the op and both shapes.
 //!
@@ -80,12 +82,14 @@ pub const VAR_BACKWARD_OPS: &[&str] = &[
 
 pub mod activation;
 pub mod arith;
+pub mod attention;
 pub mod binary_concrete;
 pub mod concrete;
 pub mod conv1d;
 pub mod dropout;
 pub mod embedding;
 pub mod gumbel;
+pub mod layer_norm;
 pub mod loss;
 pub mod lstm;
 pub mod matmul;

@@ -1,6 +1,6 @@
 //! Cross-checks of composite models against PyTorch (float64): an LSTM language-model loss,
-//! a CNN discriminator on soft one-hot input, Gumbel-Softmax with a learned temperature, and
-//! the optimizers' trajectories. Inputs and parameters are filled by the same formula on
+//! a CNN discriminator on soft one-hot input, Gumbel-Softmax with a learned temperature,
+//! the optimizers' trajectories, and RelGAN's relational memory unrolled over a few steps. Inputs and parameters are filled by the same formula on
 //! both sides (`fill`), so only the outputs are pasted here.
 //!
 //! Tolerance: both sides compute in f64, in different summation orders and with different
@@ -94,9 +94,55 @@
 // emit("SGD_TRAJ", run(lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9, weight_decay=0.01, nesterov=True)))
 // emit("ADAM_TRAJ", run(lambda ps: torch.optim.Adam(ps, lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)))
 // emit("ADAMW_TRAJ", run(lambda ps: torch.optim.AdamW(ps, lr=0.01, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.1)))
+//
+// # E) RelGAN's relational memory (relgan_step_bench.py --variant official) at small sizes:
+// #    input 3, 1 slot, 2 heads, head 2, key 3 (F = 4, a head's [q|k|v] row 8), unrolled 3
+// #    steps (batch 2) from the identity memory, Linear(4, 5) on every step, cross-entropy,
+// #    plus mean(tanh(m_last)).
+// I, S, H, HS, KS, B, T, V = 3, 1, 2, 2, 3, 2, 3, 5
+// FM, PH = H * HS, 2 * KS + HS
+// N = S + 1
+// names = ["input_proj.weight", "input_proj.bias", "qkv.weight", "qkv_ln_w", "qkv_ln_b", "ln1_w", "ln1_b",
+//          "mlp.0.weight", "mlp.0.bias", "mlp.1.weight", "mlp.1.bias", "ln2_w", "ln2_b", "gate_in.weight",
+//          "gate_mem.weight", "out.weight", "out.bias"]
+// shapes = [[FM, I], [FM], [H * PH, FM], [H * PH], [H * PH], [FM], [FM], [FM, FM], [FM], [FM, FM], [FM],
+//           [FM], [FM], [2 * FM, FM], [2 * FM, FM], [V, FM], [V]]
+// P = {n: fill(s, k).requires_grad_() for k, (n, s) in enumerate(zip(names, shapes))}
+// def lin(x, n, bias=True):
+//     return F.linear(x, P[n + ".weight"], P[n + ".bias"] if bias else None)
+// def ln(x, n):
+//     return F.layer_norm(x, x.shape[1:], eps=1e-12) * P[n + "_w"] + P[n + "_b"]
+// def step(x, mem):
+//     u = lin(x, "input_proj").unsqueeze(1)
+//     m = torch.cat([mem, u], dim=1)
+//     qkv = ln(lin(m, "qkv", bias=False), "qkv_ln").view(B, N, H, PH).transpose(1, 2)
+//     q, k, v = qkv.split([KS, KS, HS], dim=-1)
+//     w = torch.softmax(torch.matmul(q * PH ** -0.5, k.transpose(-1, -2)), dim=-1)
+//     att = torch.matmul(w, v).transpose(1, 2).reshape(B, N, FM)
+//     m = ln(m + att, "ln1")
+//     m = ln(m + lin(F.relu(lin(m, "mlp.0")), "mlp.1"), "ln2")
+//     new = m[:, :S]
+//     gates = lin(torch.tanh(mem), "gate_mem", bias=False) + lin(u, "gate_in", bias=False)
+//     i_g, f_g = gates.chunk(2, dim=-1)
+//     return torch.sigmoid(i_g + 0.0) * torch.tanh(new) + torch.sigmoid(f_g + 1.0) * mem
+// x = fill([T * B, I], 30).requires_grad_()
+// mem = torch.zeros(B, S, FM); mem[:, :, :S] = torch.eye(S)
+// hs = []
+// for t in range(T):
+//     mem = step(x[t * B:(t + 1) * B], mem)
+//     hs.append(mem.reshape(B, S * FM))
+// targets = torch.tensor([1, 2, 0, 4, 3, 3])
+// loss = F.cross_entropy(lin(torch.cat(hs), "out"), targets) + torch.tanh(mem).mean()
+// loss.backward()
+// print(f"const RMC_LOSS: f64 = {loss.item()!r};")
+// emit("RMC_DX", x.grad)
+// for n in names:
+//     emit("RMC_D_" + n.upper().replace(".", "_"), P[n].grad)
 
 use approx::relative_eq;
-use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Highway, Linear, Lstm, LstmState};
+use gumbel_autograd::layers::{
+    Bias, Conv1dBank, Embedding, Highway, Linear, Lstm, LstmState, RelationalMemory, RmcSizes,
+};
 use gumbel_autograd::ops::gumbel::{GumbelTemp, Output, gumbel_softmax_with_noise};
 use gumbel_autograd::optim::{Adam, Optimizer, Sgd};
 use gumbel_autograd::tensor::Tensor;
@@ -240,6 +286,75 @@ fn gumbel_softmax_with_learned_tau_matches_pytorch() {
         let gr = tape.backward(loss).unwrap();
         close("dl", gr.get(l).unwrap().as_slice(), GUMBEL_DL);
         close("dtau", gr.get(tau).unwrap().as_slice(), &[GUMBEL_DTAU]);
+    }
+}
+
+/// RelGAN's relational memory (the `official` variant of `relgan_step_bench.py`) at small
+/// sizes, unrolled over 3 steps from its initial memory: the loss and the gradient of the
+/// input and of every parameter, in the order the layer registers them (the script's
+/// `names`).
+#[test]
+fn relational_memory_matches_pytorch() {
+    let sizes = RmcSizes {
+        in_dim: 3,
+        slots: 1,
+        heads: 2,
+        head_size: 2,
+        key_size: 3,
+    };
+    let (steps, batch) = (3, 2);
+    let mut p = ParamStore::<f64>::new();
+    let mut rng = init::seeded(0);
+    let rmc = RelationalMemory::new(&mut p, "rmc", sizes, &mut rng).unwrap();
+    let out = Linear::new(&mut p, "out", 4, 5, Bias::Yes, &mut rng).unwrap();
+    let ids: Vec<ParamId> = p.ids().collect();
+    for (k, &id) in ids.iter().enumerate() {
+        let shape = p.value(id).unwrap().shape().to_vec();
+        p.set(id, fill(&shape, k)).unwrap();
+    }
+    let tape = Tape::new();
+    let x = tape.leaf(fill(&[steps * batch, 3], 30));
+    let mut m = tape.constant(rmc.initial_state(batch));
+    let mut hs = Vec::new();
+    for t in 0..steps {
+        let xt = x.slice(0, t * batch, (t + 1) * batch).unwrap();
+        m = rmc.step(&tape, &p, &xt, &m).unwrap();
+        hs.push(m);
+    }
+    let logits = out
+        .forward(&tape, &p, &Var::concat(&hs, 0).unwrap())
+        .unwrap();
+    let loss = logits
+        .cross_entropy(&[1, 2, 0, 4, 3, 3], None)
+        .unwrap()
+        .add(&m.tanh().unwrap().mean().unwrap())
+        .unwrap();
+    close("loss", &[loss.item().unwrap()], &[RMC_LOSS]);
+    let mut g = tape.backward(loss).unwrap();
+    close("dx", g.get(x).unwrap().as_slice(), RMC_DX);
+    p.accumulate(&mut g).unwrap();
+    let want: [&[f64]; 17] = [
+        RMC_D_INPUT_PROJ_WEIGHT,
+        RMC_D_INPUT_PROJ_BIAS,
+        RMC_D_QKV_WEIGHT,
+        RMC_D_QKV_LN_W,
+        RMC_D_QKV_LN_B,
+        RMC_D_LN1_W,
+        RMC_D_LN1_B,
+        RMC_D_MLP_0_WEIGHT,
+        RMC_D_MLP_0_BIAS,
+        RMC_D_MLP_1_WEIGHT,
+        RMC_D_MLP_1_BIAS,
+        RMC_D_LN2_W,
+        RMC_D_LN2_B,
+        RMC_D_GATE_IN_WEIGHT,
+        RMC_D_GATE_MEM_WEIGHT,
+        RMC_D_OUT_WEIGHT,
+        RMC_D_OUT_BIAS,
+    ];
+    assert_eq!(ids.len(), want.len());
+    for (&id, w) in ids.iter().zip(want) {
+        close(p.name(id).unwrap(), grad(&p, id), w);
     }
 }
 
@@ -759,4 +874,311 @@ const ADAMW_TRAJ: &[f64] = &[
     0.9918057317034196,
     -1.9960084964234357,
     0.4810534854841067,
+];
+const RMC_LOSS: f64 = 1.5876668175858968;
+const RMC_DX: &[f64] = &[
+    -0.00027385858912220776,
+    0.0021424677414813398,
+    0.0035511580162842986,
+    0.0007596052938323167,
+    0.0003928151698847854,
+    -0.00015872206636590277,
+    -0.0004543105728356772,
+    0.0007273515638309739,
+    0.0015669288948462277,
+    0.00013208577404843122,
+    0.0008073853332811788,
+    0.001102958954527954,
+    -0.0013032421896987934,
+    -0.00017255783492085315,
+    0.0010392831659109126,
+    -0.0016990458846941237,
+    0.006134985298112468,
+    0.011083637033427162,
+];
+const RMC_D_INPUT_PROJ_WEIGHT: &[f64] = &[
+    -0.0032155074262038594,
+    0.0024491356678324697,
+    0.006961911988486758,
+    -0.001188309329160943,
+    0.0014497996316959853,
+    0.003406045172022226,
+    -0.0032784810056764513,
+    0.001569157305295124,
+    0.005678796416827236,
+    -0.0026951174099066138,
+    0.002706455257804562,
+    0.0068351397282403244,
+];
+const RMC_D_INPUT_PROJ_BIAS: &[f64] = &[
+    -0.009729351850819912,
+    -0.07483156058869135,
+    -0.06371950951435311,
+    -0.022160720860302432,
+];
+const RMC_D_QKV_WEIGHT: &[f64] = &[
+    0.0012660864094586523,
+    -0.0007746703709816269,
+    -0.0003087881562909887,
+    -0.0003885245817727647,
+    0.0003726754932604837,
+    0.0011460700689120075,
+    -2.558512462705448e-05,
+    9.959511543847249e-05,
+    0.001776989352979823,
+    -0.0007466120333050418,
+    0.0003106132909218579,
+    -0.0006392256303487242,
+    0.0014827315636034182,
+    0.0013120718801366321,
+    -0.00010408321671867506,
+    -0.00011896791379795678,
+    -0.00013258077001279266,
+    -3.718518628029627e-05,
+    0.0007865084725981236,
+    -0.00041582248435959696,
+    0.0022116531842907277,
+    -4.942897937716261e-05,
+    -0.0009664309368628046,
+    -0.00010173088845413921,
+    0.04556758706357989,
+    -0.0013008533107345037,
+    0.001534769566592038,
+    -0.011299260156172193,
+    0.02186429100781259,
+    0.0023301721048612544,
+    -0.0001605081194491404,
+    -0.005288339998078269,
+    0.00032374893409504166,
+    0.000788508376498992,
+    0.00043209129571833167,
+    -8.822237167690087e-05,
+    0.0015964982863737177,
+    -0.0008792792019084894,
+    -0.0004033680753758863,
+    -0.0004315517825550634,
+    0.0026601853516871514,
+    -0.00016684813544601328,
+    -0.0005653399049273299,
+    -0.00034119717735749496,
+    0.0018649996678014443,
+    -0.003005367361339235,
+    -0.0018849294637397881,
+    0.0002058344923299671,
+    0.0021426516341810893,
+    -0.00011348124798665836,
+    -0.001295361027149005,
+    0.0002270909290175223,
+    0.001142066209757653,
+    -0.0026038954093296524,
+    -0.0013478771586989315,
+    0.00015299230914358537,
+    -0.011555142351136206,
+    -0.009585017639806792,
+    0.0016845722575299705,
+    0.000274423308677438,
+    -0.06983947366836665,
+    0.008053118224104896,
+    -0.0025297301663710185,
+    0.01942910128907529,
+];
+const RMC_D_QKV_LN_W: &[f64] = &[
+    4.477914781045871e-05,
+    -0.00047399772487576703,
+    -0.001523937800029073,
+    0.0006663304659396509,
+    0.0006396719451893484,
+    0.0006166360632389603,
+    0.022820260178459163,
+    -0.011857321684573749,
+    0.0005842280360354889,
+    -0.00026464877078580544,
+    0.0019400275233680644,
+    -0.000506275915202461,
+    -0.0021453026995133556,
+    -0.003091015483687796,
+    0.02207119225185536,
+    -0.03484725883705234,
+];
+const RMC_D_QKV_LN_B: &[f64] = &[
+    0.00010512420780735595,
+    0.0005650756729194743,
+    -0.0014801544216617216,
+    -3.1848438816761693e-19,
+    1.7618285302889447e-19,
+    -1.2705494208814505e-19,
+    0.04910605119280178,
+    0.042071764814867546,
+    -0.0004898561085358312,
+    -0.0001848549985578629,
+    -0.0013969743531682607,
+    5.285485590866834e-19,
+    1.6263032587282567e-18,
+    -5.89534931288993e-19,
+    -0.015344398203827376,
+    -0.07583341780384191,
+];
+const RMC_D_LN1_W: &[f64] = &[
+    -0.020483934053648276,
+    -0.2452583931374201,
+    -0.02417020553062216,
+    -0.0037636678334744007,
+];
+const RMC_D_LN1_B: &[f64] = &[
+    -0.027830711656701295,
+    0.1407957032350466,
+    0.01703572373271639,
+    -0.0991206997778322,
+];
+const RMC_D_MLP_0_WEIGHT: &[f64] = &[
+    -0.014884872418930961,
+    0.007569501379904451,
+    0.006676921263373543,
+    0.005934778940394189,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+    -0.03489801128021204,
+    0.015065752303855718,
+    0.017369645040208596,
+    0.012531000469937485,
+    0.0,
+    0.0,
+    0.0,
+    0.0,
+];
+const RMC_D_MLP_0_BIAS: &[f64] = &[-0.020156704619628676, 0.0, -0.0471954209148759, 0.0];
+const RMC_D_MLP_1_WEIGHT: &[f64] = &[
+    2.6407573763946653e-05,
+    0.0,
+    -0.0007200293488475163,
+    0.0,
+    0.001221964022423549,
+    0.0,
+    0.021119546177493235,
+    0.0,
+    0.000239280265823219,
+    0.0,
+    -0.0006363083282267775,
+    0.0,
+    -0.0017523669422009154,
+    0.0,
+    -0.022552307435797937,
+    0.0,
+];
+const RMC_D_MLP_1_BIAS: &[f64] = &[
+    -0.006983404522695142,
+    0.1410566551608376,
+    -0.0034124093178937026,
+    -0.1306608413202488,
+];
+const RMC_D_LN2_W: &[f64] = &[
+    0.09631615711600564,
+    -0.1201642967540763,
+    -0.10864522568445782,
+    -0.24192110051111562,
+];
+const RMC_D_LN2_B: &[f64] = &[
+    0.06633486832744051,
+    0.21639037193565566,
+    0.15762237117346609,
+    0.23496054975078848,
+];
+const RMC_D_GATE_IN_WEIGHT: &[f64] = &[
+    0.020253125398817094,
+    0.021227834857363265,
+    0.006704252182233975,
+    -0.009217847692729386,
+    -0.018437417092359024,
+    -0.016637295363549076,
+    -0.006370860748183327,
+    0.0069234230346404265,
+    -0.029194345986789882,
+    -0.023283536414196903,
+    -0.007710661925304512,
+    0.007623813602261993,
+    -0.0031169119118041916,
+    -0.0024421553100888276,
+    -0.001384665265369324,
+    0.001136381096084221,
+    0.0300206581110682,
+    0.03222765187702427,
+    0.009234072218886825,
+    -0.01368963095454911,
+    -0.010918303415036527,
+    -0.009671463594393099,
+    -0.007423663327300604,
+    0.006259448744195797,
+    -0.007141163802163319,
+    -0.005875649484749925,
+    -0.00540759627182397,
+    0.0041635435361903105,
+    -0.004169813908265592,
+    -0.003146728483228084,
+    -0.0044524762867697,
+    0.0030632863192904054,
+];
+const RMC_D_GATE_MEM_WEIGHT: &[f64] = &[
+    0.031064525821256978,
+    -0.009768967573877994,
+    -0.0052228306520237435,
+    -0.00307052408742712,
+    -0.025683332442910416,
+    0.012309534928255834,
+    0.0066080534119036406,
+    0.0034533061183634277,
+    -0.03714489572830683,
+    0.01817253237875114,
+    0.009797723928008567,
+    0.0050949603174718534,
+    -0.004006282128893817,
+    0.00317494801599774,
+    0.001707760624862285,
+    0.0007894968073014339,
+    0.04636373431652206,
+    -0.013467657503941816,
+    -0.007189957663176618,
+    -0.004289682558464259,
+    -0.016695635923143173,
+    0.010807177513901272,
+    0.005806910768326272,
+    0.002952265908827667,
+    -0.010975890965730874,
+    0.0070414194065311474,
+    0.0037963664631894527,
+    0.0019105470305016664,
+    -0.0069249028348607146,
+    0.004792985356849849,
+    0.0025927866396777293,
+    0.001228098963876306,
+];
+const RMC_D_OUT_WEIGHT: &[f64] = &[
+    0.09871221487472127,
+    -0.049787310111867586,
+    -0.026526585247290617,
+    -0.014045247917203739,
+    0.09369504597257149,
+    -0.11203867841239536,
+    -0.05526882585111588,
+    -0.019299251040176286,
+    -0.04236742364784163,
+    -0.014321809742691009,
+    -0.007207845507156013,
+    0.004727607695390761,
+    -0.08864205285466367,
+    0.13520790462677024,
+    0.06756337871874071,
+    0.017301309476870724,
+    -0.06139778434478745,
+    0.040939893640183744,
+    0.02143987788682181,
+    0.011315581785118543,
+];
+const RMC_D_OUT_BIAS: &[f64] = &[
+    0.12394384313243634,
+    0.13846755252223159,
+    -0.03809971947201028,
+    -0.14157310216106822,
+    -0.08273857402158945,
 ];
