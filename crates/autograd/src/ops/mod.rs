@@ -24,6 +24,7 @@
 //! | [`shape`] | `reshape concat slice stack`, `pad_axis` (the adjoint of `slice`) | own (block copy) |
 //! | [`loss`] | `cross_entropy` (ignore index), `linear_cross_entropy` (output layer + cross-entropy as one node), `bce_with_logits` | own (SIMD + scalar twin) |
 //! | [`embedding`] | `embedding` (lookup by index), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
+//! | [`column_conv_max`] | `column_conv_max`: a one-channel convolution over time of every column, relu, max over time (RelGAN's multi-representation discriminator), one node | own (SIMD + scalar twin) |
 //! | [`conv1d`] | `conv1d` over time, channels last, PyTorch weight layout | own (im2col, col2im) |
 //! | [`max_pool`] | `max_axis` (max over time; gradient to the argmax) | own |
 //! | [`dropout`] | `dropout(p, seed)` (identity in eval and no-grad mode) | own (counter-based mask) |
@@ -84,6 +85,7 @@ pub mod activation;
 pub mod arith;
 pub mod attention;
 pub mod binary_concrete;
+pub mod column_conv_max;
 pub mod concrete;
 pub mod conv1d;
 pub mod dropout;
