@@ -27,7 +27,7 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use gumbel_gan::model::{Estimator, Feedback, LossKind, TemperatureForm};
 use gumbel_gan::schedule::ScheduleKind;
-use gumbel_gan::train::config::{DataSource, TrainConfig};
+use gumbel_gan::train::config::{DataSource, DiscriminatorKind, GeneratorKind, TrainConfig};
 use gumbel_gan::train::run::{Outcome, RunOptions};
 use gumbel_gan::train::select::SelectBy;
 use gumbel_gan::train::{inspect, run};
@@ -41,6 +41,14 @@ use gumbel_gan::train::{inspect, run};
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+}
+
+/// `--arch`: a preset of networks and settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ArchPreset {
+    /// RelGAN (Nie et al. 2019): relational-memory generator, multi-representation
+    /// discriminator, RelGAN's training settings.
+    Relgan,
 }
 
 #[derive(Subcommand)]
@@ -180,15 +188,45 @@ struct RunSettings {
     /// Jang et al.'s K: t advances every K steps.
     #[arg(long)]
     jang_every: Option<usize>,
+    /// The annealing horizon N of RelGAN's shapes, when it is not --adv-steps (RelGAN's
+    /// code: 5000, so beta never reaches --temp-end in its 3,000-step runs; past N the
+    /// value stays at --temp-end) [default: --adv-steps; 5000 with --arch relgan].
+    #[arg(long)]
+    temp_horizon: Option<usize>,
     /// Learn the temperature with the generator (the schedule gives its start value).
     #[arg(long)]
     learn_temperature: bool,
+    /// A preset of networks and training settings: `relgan` sets RelGAN's generator and
+    /// discriminator and its training settings (docs/relgan.md has the list); flags given
+    /// beside it override its values.
+    #[arg(long)]
+    arch: Option<ArchPreset>,
+    /// The generator's recurrent core: an LSTM (SeqGAN) or RelGAN's relational memory
+    /// [default: lstm].
+    #[arg(long)]
+    generator: Option<GeneratorKind>,
+    /// The discriminator: SeqGAN's CNN, or RelGAN's multi-representation CNN [default: cnn].
+    #[arg(long)]
+    discriminator: Option<DiscriminatorKind>,
     /// Generator embedding width.
     #[arg(long)]
     gen_emb: Option<usize>,
     /// Generator LSTM hidden width.
     #[arg(long)]
     gen_hidden: Option<usize>,
+    /// --generator rmc: memory slots [default: 1].
+    #[arg(long)]
+    gen_slots: Option<usize>,
+    /// --generator rmc: attention heads [default: 2].
+    #[arg(long)]
+    gen_heads: Option<usize>,
+    /// --generator rmc: features per head (and per key) [default: 256].
+    #[arg(long)]
+    gen_head_size: Option<usize>,
+    /// --discriminator relgan: units of the layer before each representation's logit
+    /// [default: 100].
+    #[arg(long)]
+    disc_hidden: Option<usize>,
     /// Discriminator embedding width.
     #[arg(long)]
     disc_emb: Option<usize>,
@@ -401,6 +439,12 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig> {
         );
     }
     let mut c = TrainConfig::defaults_for(data);
+    if let Some(ArchPreset::Relgan) = a.arch {
+        c.apply_relgan();
+    }
+    if a.temp_horizon.is_some() {
+        c.temperature.horizon = a.temp_horizon;
+    }
     macro_rules! set {
         ($($flag:ident => $($field:ident).+),* $(,)?) => {
             $(if let Some(v) = a.$flag.clone() { c.$($field).+ = v; })*
@@ -416,6 +460,9 @@ fn config_from(a: &RunSettings) -> Result<TrainConfig> {
         temp_end => temperature.end, jang_rate => temperature.jang_rate,
         jang_every => temperature.jang_every, gen_emb => model.gen_emb,
         gen_hidden => model.gen_hidden, disc_emb => model.disc_emb,
+        generator => model.generator, discriminator => model.discriminator,
+        gen_slots => model.gen_slots, gen_heads => model.gen_heads,
+        gen_head_size => model.gen_head_size, disc_hidden => model.disc_hidden,
         disc_widths => model.disc_widths, disc_filters => model.disc_filters,
         disc_dropout => model.disc_dropout, seed => seed, log_every => log_every,
         eval_every => eval_every, checkpoint_every => checkpoint_every,

@@ -14,6 +14,7 @@ use std::path::Path;
 use gumbel_gan::data::oracle::{Oracle, tensor_specs, write_sample_file};
 use gumbel_gan::io::safetensors;
 use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
+use gumbel_gan::model::GeneratorArch;
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
 use gumbel_gan::train::state::{CHECKPOINT_VERSION, Stage, TrainState};
 use gumbel_tensor::Tensor;
@@ -73,7 +74,7 @@ fn main() {
         GeneratorConfig {
             vocab: 6,
             emb: 2,
-            hidden: 2,
+            arch: GeneratorArch::Lstm { hidden: 2 },
             seq_len: 4,
             start: 1,
             pad: Some(0),
@@ -90,6 +91,7 @@ fn main() {
     );
     let d = Discriminator::new(
         DiscriminatorConfig {
+            arch: gumbel_gan::model::discriminator::DiscriminatorArch::Cnn,
             vocab: 6,
             seq_len: 5,
             emb: 2,

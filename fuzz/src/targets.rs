@@ -14,6 +14,7 @@ use gumbel_gan::data::oracle::read_sample_file;
 use gumbel_gan::data::text::{TextOptions, load, load_with};
 use gumbel_gan::data::{Specials, Token, Vocab};
 use gumbel_gan::io::safetensors::TensorFile;
+use gumbel_gan::model::GeneratorArch;
 use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
 use gumbel_gan::train::checkpoint::Checkpoint;
@@ -83,7 +84,7 @@ fn checkpoint_generator(path: &Path) {
     let cfg = GeneratorConfig {
         vocab,
         emb,
-        hidden,
+        arch: GeneratorArch::Lstm { hidden },
         seq_len: CHECKPOINT_SEQ_LEN,
         start: 0,
         pad: Some(0).filter(|_| vocab > 2),
@@ -136,6 +137,7 @@ fn checkpoint_discriminator(path: &Path) {
         return;
     }
     let cfg = DiscriminatorConfig {
+        arch: gumbel_gan::model::discriminator::DiscriminatorArch::Cnn,
         vocab,
         seq_len,
         emb,
@@ -204,7 +206,7 @@ pub fn state_json(data: &[u8]) {
     let cfg = GeneratorConfig {
         vocab: state.vocab.len(),
         emb: 2,
-        hidden: 2,
+        arch: GeneratorArch::Lstm { hidden: 2 },
         seq_len: state.seq_len,
         start: state.start_token,
         pad: state.pad,

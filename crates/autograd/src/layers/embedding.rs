@@ -2,7 +2,7 @@
 
 use rand::Rng;
 
-use gumbel_tensor::{Element, Result};
+use gumbel_tensor::{Element, Error, Result, Tensor};
 
 use crate::init;
 use crate::ops::embedding::{embedding, soft_embedding};
@@ -31,6 +31,24 @@ impl Embedding {
             format!("{name}.weight"),
             init::normal(&[num, dim], 1.0, rng),
         )?;
+        Ok(Embedding { weight, num, dim })
+    }
+
+    /// Registers `{name}.weight` with the given `[num, dim]` table (another initialisation;
+    /// RelGAN's is [`init::truncated_normal`]). `Err` unless the table is 2-D.
+    pub fn from_table<T: Element>(
+        params: &mut ParamStore<T>,
+        name: &str,
+        table: Tensor<T>,
+    ) -> Result<Self> {
+        let &[num, dim] = table.shape() else {
+            return Err(Error::invalid_shape(
+                "Embedding::from_table",
+                table.shape(),
+                "an embedding table must be 2-D [num, dim]",
+            ));
+        };
+        let weight = params.add(format!("{name}.weight"), table)?;
         Ok(Embedding { weight, num, dim })
     }
 

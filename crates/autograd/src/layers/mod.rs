@@ -13,6 +13,7 @@
 //! | [`Lstm`] | `weight_ih_l0 [4H, in]`, `weight_hh_l0 [4H, H]`, `bias_ih_l0 [4H]`, `bias_hh_l0 [4H]` (gates i, f, g, o) |
 //! | [`Conv1dBank`] | `convs.{k}.weight [F_k, C, w_k]`, `convs.{k}.bias [F_k]` |
 //! | [`RelationalMemory`] | RelGAN's relational memory core: `input_proj.*`, `qkv.weight`, `qkv_ln_w/b`, `ln1_w/b`, `mlp.{0,1}.*`, `ln2_w/b`, `gate_in.weight`, `gate_mem.weight` |
+//! | [`ColumnConvBank`] | `{k}.weight [F_k, 1, w_k, 1]`, `{k}.bias [F_k]` (`nn.Conv2d(1, F_k, (w_k, 1))`: RelGAN's convolutions, shared by the representations) |
 //! | [`Highway`] | `gate.weight`, `gate.bias`, `proj.weight`, `proj.bias` (two `Linear(d, d)`) |
 
 mod conv;
@@ -22,7 +23,7 @@ mod linear;
 mod lstm;
 mod relational_memory;
 
-pub use conv::Conv1dBank;
+pub use conv::{ColumnConvBank, Conv1dBank};
 pub use embedding::Embedding;
 pub use highway::Highway;
 pub use linear::{Bias, Linear};

@@ -1,4 +1,7 @@
-//! The discriminator: a CNN over (soft) one-hot sequences, as in SeqGAN and RelGAN.
+//! The discriminator: a CNN over (soft) one-hot sequences, SeqGAN's or RelGAN's
+//! ([`DiscriminatorArch`]).
+//!
+//! SeqGAN's (`Cnn`):
 //!
 //! ```text
 //! one-hots [B, V] per step --@ E [V, De]--> stacked [B, L, De]   (real data: rows of E, the same value)
@@ -11,20 +14,51 @@
 //! value and the same gradient as the matmul at a fraction of the cost. Parameter names
 //! follow PyTorch modules (`embedding.weight`, `convs.convs.{k}.weight [F, De, w_k]` as
 //! `nn.Conv1d`, `highway.gate.*`, `highway.proj.*`, `out.*`).
+//!
+//! RelGAN's (`RelGan`, Nie et al. 2019): each of the `De` embedding features is a separate
+//! one-dimensional representation of the sequence, scored on its own:
+//!
+//! ```text
+//! one-hots [B, V] per step --x W_emb^T ([De, V], no bias)--> [B, L, De]
+//! per width w_k: relu(max_t conv over time, one channel, F filters shared by the De columns) -> [B, De, F]
+//! concat over widths, one row per representation: [B De, F n_widths]
+//! highway without biases: t = sigmoid(x W_gate^T); y = t * relu(x W_lin^T) + (1 - t) * x
+//! dropout -> linear to `hidden` -> linear to 1: one logit per representation [B De, 1]
+//! ```
+//!
+//! The losses average over all `B De` logits (real row `i` paired with fake row `i` in
+//! RSGAN). Names and layouts are those of `relgan_step_bench.py`'s `Discriminator`
+//! (`--variant official`): `emb.weight [De, V]`, `convs.{k}.weight [F, 1, w_k, 1]`,
+//! `convs.{k}.bias`, `hw_lin.weight`, `hw_gate.weight`, `fc.*`, `logit.*`; initialised as
+//! RelGAN's TensorFlow code (truncated normal weights, zero biases).
 
-use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Highway, Linear};
-use gumbel_autograd::ops::matmul::PreparedRight;
+use gumbel_autograd::layers::{Bias, ColumnConvBank, Conv1dBank, Embedding, Highway, Linear};
+use gumbel_autograd::ops::matmul::{PreparedLinear, PreparedRight};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
+use serde::{Deserialize, Serialize};
 
 use crate::data::Token;
 use crate::error::{Error, Result};
 use crate::io::safetensors::{self, TensorFile};
 use crate::random;
 
+/// The discriminator's architecture (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum DiscriminatorArch {
+    /// SeqGAN's CNN: one feature vector and one logit per sequence.
+    Cnn,
+    /// RelGAN's multi-representation CNN: one logit per embedding feature, through a
+    /// layer of `hidden` units (RelGAN: 100).
+    RelGan { hidden: usize },
+}
+
 /// Sizes of a discriminator.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DiscriminatorConfig {
+    /// SeqGAN's CNN or RelGAN's.
+    pub arch: DiscriminatorArch,
     pub vocab: usize,
     pub seq_len: usize,
     /// Embedding width.
@@ -37,14 +71,46 @@ pub struct DiscriminatorConfig {
     pub dropout: f64,
 }
 
-/// The CNN discriminator with its parameters.
+/// The discriminator with its parameters.
 pub struct Discriminator {
     pub cfg: DiscriminatorConfig,
     pub params: ParamStore<f32>,
-    embedding: Embedding,
-    convs: Conv1dBank,
+    layers: Layers,
     highway: Highway,
-    out: Linear,
+}
+
+/// The layers of each architecture (the highway is common to both).
+enum Layers {
+    Cnn {
+        embedding: Embedding,
+        convs: Conv1dBank,
+        out: Linear,
+    },
+    RelGan {
+        emb: Linear,
+        convs: ColumnConvBank,
+        fc: Linear,
+        logit: Linear,
+    },
+}
+
+/// The embedding of one time step's (soft) one-hots, prepared for the `seq_len` steps of a
+/// tape ([`Discriminator::prepare_embed`]).
+pub enum PreparedEmbed<'t> {
+    /// `y E` with `E: [V, De]` (SeqGAN's CNN).
+    Table(PreparedRight<'t, f32>),
+    /// `y W^T` with `W: [De, V]` (RelGAN's `Linear(V, De, bias=False)`).
+    Linear(PreparedLinear<'t, f32>),
+}
+
+impl<'t> PreparedEmbed<'t> {
+    /// One time step `y: [batch, vocab]` embedded to `[batch, emb]`.
+    pub fn apply(&self, y: &Var<'t, f32>) -> Result<Var<'t, f32>> {
+        Ok(match self {
+            PreparedEmbed::Table(e) => e.apply(y)?,
+            PreparedEmbed::Linear(e) => e.apply(y)?,
+        })
+    }
 }
 
 impl Discriminator {
@@ -58,19 +124,63 @@ impl Discriminator {
         }
         let mut params = ParamStore::new();
         let mut r = random::run_stream(seed, random::Purpose::Init, 1);
-        let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
         let filters = vec![cfg.filters; cfg.widths.len()];
-        let convs = Conv1dBank::new(&mut params, "convs", cfg.emb, &cfg.widths, &filters, &mut r)?;
-        let highway = Highway::new(&mut params, "highway", convs.out_dim, &mut r)?;
-        let out = Linear::new(&mut params, "out", convs.out_dim, 1, Bias::Yes, &mut r)?;
+        let (layers, highway) = match cfg.arch {
+            DiscriminatorArch::Cnn => {
+                let embedding =
+                    Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
+                let convs =
+                    Conv1dBank::new(&mut params, "convs", cfg.emb, &cfg.widths, &filters, &mut r)?;
+                let highway = Highway::new(&mut params, "highway", convs.out_dim, &mut r)?;
+                let out = Linear::new(&mut params, "out", convs.out_dim, 1, Bias::Yes, &mut r)?;
+                let layers = Layers::Cnn {
+                    embedding,
+                    convs,
+                    out,
+                };
+                (layers, highway)
+            }
+            DiscriminatorArch::RelGan { hidden } => {
+                if hidden == 0 {
+                    return Err(Error::Config(
+                        "the RelGAN discriminator's hidden layer needs > 0 units".into(),
+                    ));
+                }
+                let lin = |params: &mut ParamStore<f32>, name: &str, i, o, b, r: &mut _| {
+                    Linear::new_truncated_normal(params, name, i, o, b, r)
+                };
+                let emb = lin(&mut params, "emb", cfg.vocab, cfg.emb, Bias::No, &mut r)?;
+                let convs =
+                    ColumnConvBank::new(&mut params, "convs", &cfg.widths, &filters, &mut r)?;
+                let d = convs.out_dim;
+                let proj = lin(&mut params, "hw_lin", d, d, Bias::No, &mut r)?;
+                let gate = lin(&mut params, "hw_gate", d, d, Bias::No, &mut r)?;
+                let fc = lin(&mut params, "fc", d, hidden, Bias::Yes, &mut r)?;
+                let logit = lin(&mut params, "logit", hidden, 1, Bias::Yes, &mut r)?;
+                let layers = Layers::RelGan {
+                    emb,
+                    convs,
+                    fc,
+                    logit,
+                };
+                (layers, Highway { gate, proj })
+            }
+        };
         Ok(Discriminator {
             cfg,
             params,
-            embedding,
-            convs,
+            layers,
             highway,
-            out,
         })
+    }
+
+    /// Logits per sequence (`[batch, 1]`) or, for RelGAN's discriminator, per sequence and
+    /// representation (`[batch * emb, 1]`, row `b * emb + r`): the rows the losses average.
+    pub fn logits_per_batch(&self, batch: usize) -> usize {
+        match self.cfg.arch {
+            DiscriminatorArch::Cnn => batch,
+            DiscriminatorArch::RelGan { .. } => batch * self.cfg.emb,
+        }
     }
 
     /// Logits `[batch, 1]` for (soft) one-hots given per time step (`seq_len` values of
@@ -86,7 +196,7 @@ impl Discriminator {
         let embed = self.prepare_embed(tape)?;
         let xs = steps
             .iter()
-            .map(|y| Ok(embed.apply(y)?))
+            .map(|y| embed.apply(y))
             .collect::<Result<Vec<_>>>()?;
         self.forward_embedded(tape, &xs, batch, dropout_seed)
     }
@@ -96,8 +206,13 @@ impl Discriminator {
     /// of [`Discriminator::forward_onehot`]), and the gradients of all the `y` read one
     /// transposed copy of `E` (see [`PreparedRight`]). For callers that embed each step as it
     /// is generated ([`Generator::relaxed_each`](super::generator::Generator::relaxed_each)).
-    pub fn prepare_embed<'t>(&self, tape: &'t Tape<f32>) -> Result<PreparedRight<'t, f32>> {
-        Ok(self.embedding.prepare_soft(tape, &self.params)?)
+    pub fn prepare_embed<'t>(&self, tape: &'t Tape<f32>) -> Result<PreparedEmbed<'t>> {
+        Ok(match &self.layers {
+            Layers::Cnn { embedding, .. } => {
+                PreparedEmbed::Table(embedding.prepare_soft(tape, &self.params)?)
+            }
+            Layers::RelGan { emb, .. } => PreparedEmbed::Linear(emb.prepare(tape, &self.params)?),
+        })
     }
 
     /// Logits `[batch, 1]` for sequences whose time steps were embedded with
@@ -148,10 +263,25 @@ impl Discriminator {
             )));
         }
         let ids: Vec<usize> = tokens.iter().map(|&t| t as usize).collect();
-        Ok(self
-            .embedding
-            .forward(tape, &self.params, &ids)?
-            .reshape([batch, l, self.cfg.emb])?)
+        if let Some(&t) = ids.iter().find(|&&t| t >= self.cfg.vocab) {
+            return Err(Error::Config(format!(
+                "discriminator: token {t} is not below the vocabulary size {}",
+                self.cfg.vocab
+            )));
+        }
+        let x = match &self.layers {
+            Layers::Cnn { embedding, .. } => embedding.forward(tape, &self.params, &ids)?,
+            Layers::RelGan { emb, .. } => {
+                // one_hot(ids) W^T: the columns of W at the ids, as a product
+                let v = self.cfg.vocab;
+                let mut onehot = Tensor::zeros([ids.len(), v]);
+                for (row, &t) in onehot.as_mut_slice().chunks_mut(v).zip(&ids) {
+                    row[t] = 1.0;
+                }
+                emb.forward(tape, &self.params, &tape.constant(onehot))?
+            }
+        };
+        Ok(x.reshape([batch, l, self.cfg.emb])?)
     }
 
     /// The discriminator's probability that each of `batch` sequences (`[batch, seq_len]`
@@ -161,16 +291,24 @@ impl Discriminator {
         let tape = Tape::inference();
         let x = self.embed_tokens(&tape, tokens, batch)?;
         let logits = self.head(&tape, x, batch, None)?.value()?;
+        let per_seq = logits.numel() / batch.max(1);
+        // RelGAN's discriminator: the mean over the representations' probabilities
         Ok(logits
             .as_slice()
-            .iter()
-            .map(|&z| gumbel_autograd::ops::loss::kernel::sigmoid(z))
+            .chunks(per_seq.max(1))
+            .map(|zs| {
+                let p: f32 = zs
+                    .iter()
+                    .map(|&z| gumbel_autograd::ops::loss::kernel::sigmoid(z))
+                    .sum();
+                p / zs.len() as f32
+            })
             .collect())
     }
 
     /// Everything after the embedding `[B, L, De]`: convolutions with max over time,
     /// highway, dropout (with the masks of `dropout_seed`; none for `None`, an evaluation),
-    /// output.
+    /// output ([`Discriminator::logits_per_batch`] rows).
     fn head<'t>(
         &self,
         tape: &'t Tape<f32>,
@@ -178,13 +316,26 @@ impl Discriminator {
         _batch: usize,
         dropout_seed: Option<u64>,
     ) -> Result<Var<'t, f32>> {
-        let f = self.convs.forward(tape, &self.params, &x)?;
+        let f = match &self.layers {
+            Layers::Cnn { convs, .. } => convs.forward(tape, &self.params, &x)?,
+            Layers::RelGan { convs, .. } => {
+                let f = convs.forward(tape, &self.params, &x)?; // [B, De, features]
+                let s = f.shape()?;
+                f.reshape([s[0] * s[1], s[2]])?
+            }
+        };
         let y = self.highway.forward(tape, &self.params, &f)?;
         let y = match dropout_seed {
             Some(seed) => y.dropout(self.cfg.dropout, seed)?,
             None => y,
         };
-        Ok(self.out.forward(tape, &self.params, &y)?)
+        Ok(match &self.layers {
+            Layers::Cnn { out, .. } => out.forward(tape, &self.params, &y)?,
+            Layers::RelGan { fc, logit, .. } => {
+                let h = fc.forward(tape, &self.params, &y)?;
+                logit.forward(tape, &self.params, &h)?
+            }
+        })
     }
 
     /// The parameters as `(name, tensor)`.

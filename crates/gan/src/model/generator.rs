@@ -31,9 +31,9 @@
 //! contiguous block); relaxed samples come out as one `[B, V]` value per time step, which
 //! the discriminator embeds step by step (never copying the `[B, L, V]` one-hots).
 
-use gumbel_autograd::layers::{Bias, Embedding, Linear, Lstm, LstmState};
+use gumbel_autograd::layers::{Bias, Embedding, Linear};
 use gumbel_autograd::ops::gumbel::{GumbelTemp, Output, gumbel_softmax, straight_through};
-use gumbel_autograd::{ParamStore, Tape, Var};
+use gumbel_autograd::{ParamStore, Tape, Var, init};
 use gumbel_tensor::Tensor;
 use gumbel_tensor::ops::gumbel::{GumbelRng, Temperature as Temp};
 use gumbel_tensor::ops::reduce::row_logsumexp;
@@ -41,6 +41,7 @@ use gumbel_tensor::random::unit_f64;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
+use super::core::{Core, CoreState, GeneratorArch};
 use super::estimator::Estimator;
 use super::ops::mask_rows;
 use super::sampling::sample_rows;
@@ -108,7 +109,8 @@ fn fixed_temperature(temp: GumbelTemp<'_, f32>, estimator: Estimator) -> Result<
 pub struct GeneratorConfig {
     pub vocab: usize,
     pub emb: usize,
-    pub hidden: usize,
+    /// The recurrent core and its sizes.
+    pub arch: GeneratorArch,
     /// Length of generated sequences.
     pub seq_len: usize,
     /// The first input token (beginning of sequence, or SeqGAN's start token 0).
@@ -131,42 +133,50 @@ pub struct DrawSettings {
     pub estimator: Estimator,
 }
 
-/// The LSTM generator with its parameters.
+/// The generator with its parameters.
 pub struct Generator {
     pub cfg: GeneratorConfig,
     pub params: ParamStore<f32>,
     pub(super) embedding: Embedding,
-    pub(super) lstm: Lstm,
+    pub(super) core: Core,
     pub(super) linear: Linear,
 }
 
 impl Generator {
-    /// A generator with PyTorch's default initialisation drawn from `seed`: embedding
-    /// N(0, 1); LSTM and linear U(-1/sqrt(fan), 1/sqrt(fan)) with fan = hidden for the LSTM
-    /// and the linear layer's input width.
+    /// A generator with its architecture's initialisation drawn from `seed`. LSTM
+    /// (PyTorch's defaults): embedding N(0, 1); LSTM and linear U(-1/sqrt(fan), 1/sqrt(fan))
+    /// with fan = hidden for the LSTM and the linear layer's input width. RMC (RelGAN's
+    /// TensorFlow code): embedding truncated normal with std 1/sqrt(vocab), every weight
+    /// truncated normal with std 1/sqrt(fan in), biases 0, layer-norm gains 1.
     pub fn new(cfg: GeneratorConfig, seed: u64) -> Result<Generator> {
-        if cfg.vocab == 0 || cfg.emb == 0 || cfg.hidden == 0 || cfg.seq_len == 0 {
+        if cfg.vocab == 0 || cfg.emb == 0 || cfg.seq_len == 0 {
             return Err(Error::Config(format!(
                 "generator sizes must be positive: {cfg:?}"
             )));
         }
         let mut params = ParamStore::new();
         let mut r = random::run_stream(seed, random::Purpose::Init, 0);
-        let embedding = Embedding::new(&mut params, "embedding", cfg.vocab, cfg.emb, &mut r)?;
-        let lstm = Lstm::new(&mut params, "lstm", cfg.emb, cfg.hidden, &mut r)?;
-        let linear = Linear::new(
-            &mut params,
-            "linear",
-            cfg.hidden,
-            cfg.vocab,
-            Bias::Yes,
-            &mut r,
-        )?;
+        let (v, e, h) = (cfg.vocab, cfg.emb, cfg.arch.out_dim());
+        let (embedding, core, linear) = match cfg.arch {
+            GeneratorArch::Lstm { .. } => (
+                Embedding::new(&mut params, "embedding", v, e, &mut r)?,
+                Core::new(&mut params, "lstm", cfg.arch, e, &mut r)?,
+                Linear::new(&mut params, "linear", h, v, Bias::Yes, &mut r)?,
+            ),
+            GeneratorArch::Rmc { .. } => {
+                let table = init::truncated_normal(&[v, e], 1.0 / (v as f64).sqrt(), &mut r);
+                (
+                    Embedding::from_table(&mut params, "emb", table)?,
+                    Core::new(&mut params, "rmc", cfg.arch, e, &mut r)?,
+                    Linear::new_truncated_normal(&mut params, "out", h, v, Bias::Yes, &mut r)?,
+                )
+            }
+        };
         Ok(Generator {
             cfg,
             params,
             embedding,
-            lstm,
+            core,
             linear,
         })
     }
@@ -239,8 +249,7 @@ impl Generator {
         Ok(self.linear.forward(tape, &self.params, &h)?)
     }
 
-    /// The LSTM's hidden states `[seq_len * batch, hidden]` (time-major) for time-major
-    /// inputs.
+    /// The core's outputs `[seq_len * batch, out]` (time-major) for time-major inputs.
     pub(super) fn teacher_forced_hidden<'t>(
         &self,
         tape: &'t Tape<f32>,
@@ -248,10 +257,7 @@ impl Generator {
         batch: usize,
     ) -> Result<Var<'t, f32>> {
         let x = self.embedding.forward(tape, &self.params, inputs)?;
-        Ok(self
-            .lstm
-            .forward_seq(tape, &self.params, &x, batch, None)?
-            .0)
+        self.core.forward_seq(tape, &self.params, &x, batch)
     }
 
     /// A free-running batch through the Gumbel-Softmax relaxation (see the module docs),
@@ -282,7 +288,8 @@ impl Generator {
         let library = estimator.library();
         if library.is_some() && feedback == Feedback::Soft {
             return Err(Error::Config(format!(
-                "soft feedback needs the relaxed sample: --estimator {estimator} draws one-hot                  samples (use --feedback hard, or the estimator gumbel or st-gumbel)"
+                "soft feedback needs the relaxed sample: --estimator {estimator} draws one-hot \
+                 samples (use --feedback hard, or the estimator gumbel or st-gumbel)"
             )));
         }
         let l = self.cfg.seq_len;
@@ -290,7 +297,7 @@ impl Generator {
         let mut x =
             self.embedding
                 .forward(tape, &self.params, &vec![self.cfg.start as usize; batch])?;
-        let mut state: Option<LstmState<'t, f32>> = None;
+        let mut state: Option<CoreState<'t>> = None;
         // `alive[b]`: sequence b has not emitted its end token before this step.
         let mut alive = vec![true; batch];
         // The output layer and the soft feedback are prepared once for the `seq_len` steps
@@ -298,8 +305,8 @@ impl Generator {
         let out = self.linear.prepare(tape, &self.params)?;
         let soft_feedback = self.embedding.prepare_soft(tape, &self.params)?;
         for t in 0..l {
-            let s = self.lstm.step(tape, &self.params, &x, state)?;
-            let logits = out.apply(&s.h)?;
+            let s = self.core.step(tape, &self.params, &x, state)?;
+            let logits = out.apply(&s.output())?;
             state = Some(s);
             let (y, soft, index) = match &library {
                 // `gumbel` and `st-gumbel`: always the soft sample (soft feedback needs it,
@@ -418,9 +425,11 @@ impl Generator {
             let mut state = None;
             let mut alive = vec![true; b];
             for t in 0..l {
-                let s = self.lstm.step(&tape, &self.params, &x, state)?;
+                let s = self.core.step(&tape, &self.params, &x, state)?;
                 let logits = tempered(
-                    self.linear.forward(&tape, &self.params, &s.h)?.value()?,
+                    self.linear
+                        .forward(&tape, &self.params, &s.output())?
+                        .value()?,
                     inv,
                 );
                 state = Some(s);

@@ -60,7 +60,6 @@
 //! rollouts, a loop over single sequences (the test) and any number of threads draw the same
 //! tokens.
 
-use gumbel_autograd::layers::LstmState;
 use gumbel_autograd::ops::matmul::plus_product;
 use gumbel_autograd::{Tape, Var};
 use gumbel_tensor::Tensor;
@@ -68,6 +67,7 @@ use gumbel_tensor::ops::categorical::sample_inverse_cdf;
 use gumbel_tensor::random::{splitmix64, unit_f64};
 use rayon::prelude::*;
 
+use super::core::{CoreState, StateValues};
 use super::discriminator::Discriminator;
 use super::generator::Generator;
 use super::sampling::no_distribution;
@@ -92,19 +92,6 @@ pub const SEQGAN_GEN_LR: f64 = 0.01;
 pub fn rollout_uniform(key: u64, t: usize, n: usize, b: usize, j: usize) -> f64 {
     let h = splitmix64(splitmix64(key ^ t as u64) ^ n as u64);
     unit_f64(splitmix64(splitmix64(h ^ b as u64) ^ j as u64))
-}
-
-/// An LSTM state as plain tensors `(h, c)`, each `[rows, hidden]`: what is carried from one
-/// tape to another.
-type StateValues = (Tensor<f32>, Tensor<f32>);
-
-/// The rows `rows` of `m` (`[_, cols]`), in that order: `[rows.len(), cols]`.
-fn pick_rows(m: &Tensor<f32>, rows: &[usize]) -> Result<Tensor<f32>> {
-    let mut data = Vec::with_capacity(rows.len() * m.cols());
-    for &r in rows {
-        data.extend_from_slice(m.row(r));
-    }
-    Ok(Tensor::new([rows.len(), m.cols()], data)?)
 }
 
 impl Generator {
@@ -134,18 +121,18 @@ impl Generator {
         self.cfg.pad.is_some() && self.cfg.eos.is_some_and(|e| prefix.contains(&e))
     }
 
-    /// The LSTM state after each prefix of `tokens` (`[batch, seq_len]`), for the prefix
+    /// The core's state after each prefix of `tokens` (`[batch, seq_len]`), for the prefix
     /// lengths `t = 1 .. seq_len - 1`: element `t - 1` has read `start, x_1 .. x_{t-1}`, so
     /// that reading `x_t` next gives the distribution of `x_{t+1}`. No gradient.
     fn prefix_states(&self, tokens: &[Token], batch: usize) -> Result<Vec<StateValues>> {
         let (inputs, _) = self.teacher_forcing(tokens, batch)?;
         let tape = Tape::inference();
-        let mut state: Option<LstmState<'_, f32>> = None;
+        let mut state: Option<CoreState<'_>> = None;
         let mut out = Vec::with_capacity(self.cfg.seq_len);
         for step in inputs.chunks(batch).take(self.cfg.seq_len - 1) {
             let x = self.embedding.forward(&tape, &self.params, step)?;
-            let s = self.lstm.step(&tape, &self.params, &x, state)?;
-            out.push(((*s.h.value()?).clone(), (*s.c.value()?).clone()));
+            let s = self.core.step(&tape, &self.params, &x, state)?;
+            out.push(s.values()?);
             state = Some(s);
         }
         Ok(out)
@@ -153,8 +140,8 @@ impl Generator {
 
     /// Completes `rows` sequences (`prefix: [rows, seq_len]`, whose first `t` tokens are
     /// given) by sampling tokens `t + 1 .. seq_len` at temperature 1, token `j` (0-based) of
-    /// row `r` by the uniform `uniform(r, j)`. `state` is the LSTM state before reading token
-    /// `t` (`None` for `t = 0`: the start token is read from the zero state). A row whose
+    /// row `r` by the uniform `uniform(r, j)`. `state` is the core's state before reading token
+    /// `t` (`None` for `t = 0`: the start token is read from the initial state). A row whose
     /// prefix or completion has the end token is padding after it, and with a pad token
     /// such a row leaves the batch: the steps after it run on the rows still drawing, and
     /// the batch stops when none is left (on captions most of a rollout's steps). No
@@ -194,14 +181,8 @@ impl Generator {
         }
         let tape = Tape::inference();
         let mut state = match state {
-            Some((h, c)) if live.len() < rows => Some(LstmState {
-                h: tape.constant(pick_rows(&h, &live)?),
-                c: tape.constant(pick_rows(&c, &live)?),
-            }),
-            Some((h, c)) => Some(LstmState {
-                h: tape.constant(h),
-                c: tape.constant(c),
-            }),
+            Some(v) if live.len() < rows => Some(self.core.state_on(&tape, v.pick_rows(&live)?)),
+            Some(v) => Some(self.core.state_on(&tape, v)),
             None => None,
         };
         let read: Vec<usize> = live
@@ -219,8 +200,8 @@ impl Generator {
         };
         let mut sums = Vec::new();
         for j in t..l {
-            let s = self.lstm.step(&tape, &self.params, &x, state)?;
-            let mut logits = plus_product(&bias, true, (&*s.h.value()?, false), (w, true))?;
+            let s = self.core.step(&tape, &self.params, &x, state)?;
+            let mut logits = plus_product(&bias, true, (&*s.output().value()?, false), (w, true))?;
             // `keep[i]`: live row i draws on after this step
             let mut keep = Vec::with_capacity(live.len());
             let mut next = Vec::with_capacity(live.len());
@@ -245,10 +226,7 @@ impl Generator {
                 s
             } else {
                 live = keep.iter().map(|&i| live[i]).collect();
-                LstmState {
-                    h: tape.constant(pick_rows(&*s.h.value()?, &keep)?),
-                    c: tape.constant(pick_rows(&*s.c.value()?, &keep)?),
-                }
+                self.core.state_on(&tape, s.values()?.pick_rows(&keep)?)
             });
             x = self.embedding.forward(&tape, &self.params, &next)?;
         }
@@ -395,12 +373,11 @@ impl RolloutPolicy {
                 let seqs = &drawing[t - 1];
                 let m = seqs.len();
                 let who: Vec<usize> = (lo..hi).map(|i| seqs[i % m]).collect();
-                let (h, c) = &states[t - 1];
                 let prefix: Vec<Token> = who.iter().flat_map(|&b| seq(b)).copied().collect();
                 let done = self.model.complete(
                     &prefix,
                     t,
-                    Some((pick_rows(h, &who)?, pick_rows(c, &who)?)),
+                    Some(states[t - 1].pick_rows(&who)?),
                     hi - lo,
                     &|r, j| rollout_uniform(key, t, (lo + r) / m, who[r], j),
                 )?;
@@ -450,7 +427,7 @@ mod tests {
             GeneratorConfig {
                 vocab: v,
                 emb: 4,
-                hidden: 6,
+                arch: crate::model::GeneratorArch::Lstm { hidden: 6 },
                 seq_len: l,
                 start: 0,
                 pad: eos.then_some(1),
@@ -461,6 +438,7 @@ mod tests {
         .unwrap();
         let d = Discriminator::new(
             DiscriminatorConfig {
+                arch: crate::model::discriminator::DiscriminatorArch::Cnn,
                 vocab: v,
                 seq_len: l,
                 emb: 5,
@@ -490,10 +468,10 @@ mod tests {
         let mut ended = false;
         for (j, token) in out.iter_mut().enumerate() {
             let x = g.embedding.forward(&tape, &g.params, &[input]).unwrap();
-            let s = g.lstm.step(&tape, &g.params, &x, state).unwrap();
+            let s = g.core.step(&tape, &g.params, &x, state).unwrap();
             let logits = g
                 .linear
-                .forward(&tape, &g.params, &s.h)
+                .forward(&tape, &g.params, &s.output())
                 .unwrap()
                 .value()
                 .unwrap();
@@ -621,7 +599,7 @@ mod tests {
                 GeneratorConfig {
                     vocab: 600,
                     emb: 8,
-                    hidden: 8,
+                    arch: crate::model::GeneratorArch::Lstm { hidden: 8 },
                     seq_len: 6,
                     start: 0,
                     pad: ends.then_some(1),
@@ -637,6 +615,7 @@ mod tests {
             g.params.set(bias, b).unwrap();
             let d = Discriminator::new(
                 DiscriminatorConfig {
+                    arch: crate::model::discriminator::DiscriminatorArch::Cnn,
                     vocab: 600,
                     seq_len: 6,
                     emb: 8,

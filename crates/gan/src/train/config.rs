@@ -15,7 +15,8 @@ use serde::{Deserialize, Serialize};
 
 use super::select::SelectBy;
 use crate::error::{Error, Result};
-use crate::model::{Estimator, Feedback, LossKind, TemperatureForm};
+use crate::model::discriminator::DiscriminatorArch;
+use crate::model::{Estimator, Feedback, GeneratorArch, LossKind, TemperatureForm};
 use crate::schedule::{Schedule, ScheduleKind};
 
 /// Where the training sequences come from.
@@ -52,17 +53,27 @@ pub struct TemperatureConfig {
     /// value, parameterised as its logarithm so that it stays positive); the schedule is
     /// then only the initial value.
     pub learnable: bool,
+    /// The annealing horizon `N` of RelGAN's shapes, when it is not the number of adversarial
+    /// steps (`--temp-horizon`): RelGAN's code fixes `N = 5000` while its runs stop after
+    /// 2,000-3,000 steps, so its `beta` never reaches `beta_max`; past `N` the value stays at
+    /// the end value.
+    #[serde(default)]
+    pub horizon: Option<usize>,
 }
 
 impl TemperatureConfig {
-    /// The schedule over `steps` adversarial steps (N = the real number of steps).
+    /// The schedule over `steps` adversarial steps (N = the real number of steps, or the
+    /// horizon if one is set; `Err` for a horizon of 0).
     pub fn schedule(&self, steps: usize) -> Result<Schedule> {
+        if self.horizon == Some(0) {
+            return Err(Error::Config("--temp-horizon: must be at least 1".into()));
+        }
         let s = match self.schedule.shape() {
             Some(shape) => Schedule::Anneal {
                 shape,
                 start: self.start,
                 end: self.end,
-                steps: steps.max(1),
+                steps: self.horizon.unwrap_or(steps).max(1),
             },
             None => Schedule::Jang {
                 start: self.start,
@@ -76,7 +87,50 @@ impl TemperatureConfig {
     }
 }
 
-/// Sizes of the two networks.
+/// RelGAN's annealing horizon `N` (its code's `nadv_steps = 5000`), the `--temp-horizon` of
+/// `--arch relgan`.
+pub const RELGAN_TEMP_HORIZON: usize = 5000;
+
+/// The generator's recurrent core (`--generator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum GeneratorKind {
+    /// An LSTM (SeqGAN), `--gen-hidden` units.
+    #[default]
+    Lstm,
+    /// RelGAN's relational memory: `--gen-slots` slots of `--gen-heads` x `--gen-head-size`.
+    Rmc,
+}
+
+/// The discriminator (`--discriminator`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+#[serde(rename_all = "snake_case")]
+pub enum DiscriminatorKind {
+    /// SeqGAN's CNN: one logit per sequence.
+    #[default]
+    Cnn,
+    /// RelGAN's multi-representation CNN: one logit per embedding feature, through
+    /// `--disc-hidden` units.
+    Relgan,
+}
+
+fn relgan_slots() -> usize {
+    1
+}
+fn relgan_heads() -> usize {
+    2
+}
+fn relgan_head_size() -> usize {
+    256
+}
+fn relgan_disc_hidden() -> usize {
+    100
+}
+
+/// Sizes of the two networks. (The fields after `disc_dropout` came with RelGAN's networks:
+/// a `config.json` without them is SeqGAN's LSTM and CNN.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelConfig {
     /// Generator embedding width.
@@ -91,6 +145,62 @@ pub struct ModelConfig {
     pub disc_filters: usize,
     /// Dropout probability before the discriminator's output layer.
     pub disc_dropout: f64,
+    /// The generator's core.
+    #[serde(default)]
+    pub generator: GeneratorKind,
+    /// RMC: memory slots (RelGAN: 1).
+    #[serde(default = "relgan_slots")]
+    pub gen_slots: usize,
+    /// RMC: attention heads (RelGAN: 2).
+    #[serde(default = "relgan_heads")]
+    pub gen_heads: usize,
+    /// RMC: features per head, keys of the same size (RelGAN: 256).
+    #[serde(default = "relgan_head_size")]
+    pub gen_head_size: usize,
+    /// The discriminator.
+    #[serde(default)]
+    pub discriminator: DiscriminatorKind,
+    /// RelGAN's discriminator: units before the logit (RelGAN: 100).
+    #[serde(default = "relgan_disc_hidden")]
+    pub disc_hidden: usize,
+}
+
+impl ModelConfig {
+    /// The discriminator's architecture.
+    pub fn disc_arch(&self) -> DiscriminatorArch {
+        match self.discriminator {
+            DiscriminatorKind::Cnn => DiscriminatorArch::Cnn,
+            DiscriminatorKind::Relgan => DiscriminatorArch::RelGan {
+                hidden: self.disc_hidden,
+            },
+        }
+    }
+
+    /// The generator's core and its sizes.
+    pub fn gen_arch(&self) -> GeneratorArch {
+        match self.generator {
+            GeneratorKind::Lstm => GeneratorArch::Lstm {
+                hidden: self.gen_hidden,
+            },
+            GeneratorKind::Rmc => GeneratorArch::Rmc {
+                slots: self.gen_slots,
+                heads: self.gen_heads,
+                head_size: self.gen_head_size,
+            },
+        }
+    }
+
+    /// The width of the generator core's output (the output layer's input): `--gen-hidden`
+    /// for an LSTM, slots x heads x head size for an RMC.
+    pub fn gen_out_dim(&self) -> usize {
+        match self.generator {
+            GeneratorKind::Lstm => self.gen_hidden,
+            GeneratorKind::Rmc => self
+                .gen_slots
+                .saturating_mul(self.gen_heads)
+                .saturating_mul(self.gen_head_size),
+        }
+    }
 }
 
 /// Every setting of a training run.
@@ -325,6 +435,12 @@ impl TrainConfig {
                 disc_widths: vec![2, 3, 4, 5],
                 disc_filters: 64,
                 disc_dropout: 0.25,
+                generator: GeneratorKind::Lstm,
+                gen_slots: relgan_slots(),
+                gen_heads: relgan_heads(),
+                gen_head_size: relgan_head_size(),
+                discriminator: DiscriminatorKind::Cnn,
+                disc_hidden: relgan_disc_hidden(),
             },
             batch: 64,
             pretrain_epochs: if grammar { 1 } else { 120 },
@@ -351,6 +467,7 @@ impl TrainConfig {
                 jang_rate: 1e-3,
                 jang_every: 100,
                 learnable: false,
+                horizon: None,
             },
             seed: 1,
             log_every: 10,
@@ -380,6 +497,10 @@ impl TrainConfig {
             ("gen-hidden", self.model.gen_hidden),
             ("disc-emb", self.model.disc_emb),
             ("disc-filters", self.model.disc_filters),
+            ("gen-slots", self.model.gen_slots),
+            ("gen-heads", self.model.gen_heads),
+            ("gen-head-size", self.model.gen_head_size),
+            ("disc-hidden", self.model.disc_hidden),
             ("batch", self.batch),
             ("log-every", self.log_every),
             ("eval-every", self.eval_every),
@@ -626,7 +747,8 @@ impl TrainConfig {
     ///
     /// The estimate (a lower bound: only the largest buffers are counted):
     /// parameters, [`PARAM_BYTES`] each: generator `vocab * gen_emb` (embedding),
-    /// `4 * gen_hidden * (gen_emb + gen_hidden)` (LSTM) and `gen_hidden * vocab` (output);
+    /// `4 * gen_hidden * (gen_emb + gen_hidden)` (LSTM) or `F * (gen_emb + 9 F)` with
+    /// `F = gen_heads * gen_head_size` (RMC), and its output width times `vocab` (output);
     /// discriminator `vocab * disc_emb` and `disc_filters * sum(disc_widths) * disc_emb`
     /// (convolutions) and `2 * (disc_filters * widths)^2` (highway; a product of two sizes
     /// is charged to the larger one's flag); data
@@ -663,21 +785,44 @@ impl TrainConfig {
                 what: format!("the generator's embedding ({vocab} x {})", m.gen_emb),
                 bytes: product(&[vocab, m.gen_emb, PARAM_BYTES]),
             },
-            Need {
-                flag: larger(ge, gh),
-                what: format!(
-                    "the generator's LSTM (hidden {}, embedding {})",
-                    m.gen_hidden, m.gen_emb
-                ),
-                bytes: m
-                    .gen_emb
-                    .checked_add(m.gen_hidden)
-                    .and_then(|s| product(&[4, m.gen_hidden, s, PARAM_BYTES])),
+            match m.generator {
+                GeneratorKind::Lstm => Need {
+                    flag: larger(ge, gh),
+                    what: format!(
+                        "the generator's LSTM (hidden {}, embedding {})",
+                        m.gen_hidden, m.gen_emb
+                    ),
+                    bytes: m
+                        .gen_emb
+                        .checked_add(m.gen_hidden)
+                        .and_then(|s| product(&[4, m.gen_hidden, s, PARAM_BYTES])),
+                },
+                // input projection E x F, queries/keys/values 3F x F, MLP 2 F x F, gates
+                // 2 x 2F x F (F = heads x head size; the slots share them)
+                GeneratorKind::Rmc => Need {
+                    flag: "--gen-head-size",
+                    what: format!(
+                        "the generator's relational memory ({} heads of {}, embedding {})",
+                        m.gen_heads, m.gen_head_size, m.gen_emb
+                    ),
+                    bytes: m.gen_heads.checked_mul(m.gen_head_size).and_then(|f| {
+                        f.checked_mul(9)
+                            .and_then(|n| n.checked_add(m.gen_emb))
+                            .and_then(|n| product(&[f, n, PARAM_BYTES]))
+                    }),
+                },
             },
             Need {
-                flag: gh.0,
-                what: format!("the generator's output layer ({} x {vocab})", m.gen_hidden),
-                bytes: product(&[m.gen_hidden, vocab, PARAM_BYTES]),
+                flag: if m.generator == GeneratorKind::Lstm {
+                    gh.0
+                } else {
+                    "--gen-head-size"
+                },
+                what: format!(
+                    "the generator's output layer ({} x {vocab})",
+                    m.gen_out_dim()
+                ),
+                bytes: product(&[m.gen_out_dim(), vocab, PARAM_BYTES]),
             },
             Need {
                 flag: de.0,
@@ -727,6 +872,48 @@ impl TrainConfig {
                 bytes: product(&[self.batch, seq_len, vocab, ACTIVATION_BYTES]),
             },
         ])
+    }
+
+    /// RelGAN's networks and training settings (`--arch relgan`; Nie et al. 2019, the
+    /// authors' `oracle_relgan.py` / `coco_relgan.py` run files and `relgan_step_bench.py`):
+    /// the relational-memory generator (embedding 32, 1 slot, 2 heads of 256) with hard
+    /// feedback and relaxed samples `softmax(beta (o + g))` for the discriminator
+    /// (`--estimator gumbel --feedback hard --temperature-form beta`), RelGAN's
+    /// discriminator (embedding 64 as 64 representations, widths 2-5 with 300 filters each,
+    /// 100 hidden units, dropout 0.25), the RSGAN loss, Adam at 1e-4 for both adversarial
+    /// updates and 1e-2 for MLE, gradient norms clipped to 5, 5 discriminator updates per
+    /// generator update, batch 64, 150 MLE epochs, 3,000 adversarial steps, and the
+    /// temperature `beta` annealed from 1 to `beta_max` by RelGAN's `exp` shape over its
+    /// hard-coded horizon of 5,000 steps, with `beta_max` = 1 (its oracle setting; its COCO
+    /// runs use 100 and 1000: `--temp-end`). Flags given beside `--arch relgan` override
+    /// these.
+    pub fn apply_relgan(&mut self) {
+        let m = &mut self.model;
+        m.generator = GeneratorKind::Rmc;
+        m.gen_emb = 32;
+        (m.gen_slots, m.gen_heads, m.gen_head_size) = (1, 2, 256);
+        m.discriminator = DiscriminatorKind::Relgan;
+        m.disc_emb = 64;
+        m.disc_widths = vec![2, 3, 4, 5];
+        m.disc_filters = 300;
+        m.disc_hidden = 100;
+        m.disc_dropout = 0.25;
+        self.estimator = Estimator::Gumbel;
+        self.feedback = Feedback::Hard;
+        self.loss = LossKind::Rsgan;
+        (self.gen_lr, self.disc_lr, self.mle_lr) = (1e-4, 1e-4, 1e-2);
+        self.adam_betas = (0.9, 0.999);
+        self.clip = 5.0;
+        (self.g_steps, self.d_steps) = (1, 5);
+        self.batch = 64;
+        self.pretrain_epochs = 150;
+        self.adv_steps = 3000;
+        let t = &mut self.temperature;
+        t.form = TemperatureForm::Beta;
+        t.schedule = ScheduleKind::Exp;
+        (t.start, t.end) = (1.0, 1.0);
+        t.horizon = Some(RELGAN_TEMP_HORIZON);
+        t.learnable = false;
     }
 
     /// The temperature schedule over this run's adversarial steps.
@@ -896,9 +1083,55 @@ mod tests {
             jang_rate: 1.0,
             jang_every: 10,
             learnable: false,
+            horizon: None,
         };
         let s = c.schedule().unwrap();
         assert_eq!(s.at(0), 1.0);
         assert_eq!(s.at(1000), 0.5);
+    }
+
+    /// `--arch relgan` sets RelGAN's networks and settings; its schedule anneals over
+    /// RelGAN's horizon of 5000 steps, so at the end of a 3000-step run beta is
+    /// `beta_max^(2999/5000)`, not `beta_max`; a config.json from before these fields is
+    /// SeqGAN's LSTM and CNN with no horizon.
+    #[test]
+    fn relgan_preset_and_its_horizon() {
+        let mut c = TrainConfig::defaults_for(DataSource::Oracle { file: None });
+        c.apply_relgan();
+        c.validate().unwrap();
+        assert_eq!(c.model.gen_arch(), GeneratorArch::RELGAN);
+        assert_eq!(
+            c.model.disc_arch(),
+            DiscriminatorArch::RelGan { hidden: 100 }
+        );
+        assert_eq!(
+            (c.model.disc_filters, c.d_steps, c.adv_steps),
+            (300, 5, 3000)
+        );
+        assert_eq!(c.model.gen_out_dim(), 512);
+        c.temperature.end = 100.0;
+        let s = c.schedule().unwrap();
+        approx::assert_relative_eq!(
+            s.at(2999),
+            100f64.powf(2999.0 / 5000.0),
+            max_relative = 1e-12
+        );
+        c.temperature.horizon = None;
+        approx::assert_relative_eq!(
+            c.schedule().unwrap().at(2999),
+            100f64.powf(2999.0 / 3000.0),
+            max_relative = 1e-12
+        );
+        c.temperature.horizon = Some(0);
+        assert!(
+            c.schedule()
+                .unwrap_err()
+                .to_string()
+                .contains("--temp-horizon")
+        );
+        let old = TrainConfig::from_json(OLD_CONFIG_JSON, "config.json".as_ref()).unwrap();
+        assert_eq!(old.model.gen_arch(), GeneratorArch::Lstm { hidden: 32 });
+        assert_eq!(old.model.disc_arch(), DiscriminatorArch::Cnn);
+        assert_eq!(old.temperature.horizon, None);
     }
 }

@@ -181,7 +181,7 @@ impl TrainData {
         GeneratorConfig {
             vocab: self.dataset.vocab.len(),
             emb: cfg.model.gen_emb,
-            hidden: cfg.model.gen_hidden,
+            arch: cfg.model.gen_arch(),
             seq_len: self.dataset.seq_len,
             start: self.start_token(),
             pad: s.pad,
@@ -192,6 +192,7 @@ impl TrainData {
     /// The discriminator's sizes for this data set.
     pub fn disc_config(&self, cfg: &TrainConfig) -> DiscriminatorConfig {
         DiscriminatorConfig {
+            arch: cfg.model.disc_arch(),
             vocab: self.dataset.vocab.len(),
             seq_len: self.dataset.seq_len,
             emb: cfg.model.disc_emb,

@@ -80,7 +80,7 @@ fn load_checkpoint(ck: &Checkpoint) -> Result<Loaded> {
     let gc = GeneratorConfig {
         vocab: state.vocab.len(),
         emb: config.model.gen_emb,
-        hidden: config.model.gen_hidden,
+        arch: config.model.gen_arch(),
         seq_len: state.seq_len,
         start: state.start_token,
         pad: state.pad,

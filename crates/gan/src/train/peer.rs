@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::model::discriminator::{Discriminator, DiscriminatorConfig};
 use crate::model::generator::{DrawSettings, Generator, GeneratorConfig};
 use crate::model::reinforce::RolloutPolicy;
-use crate::model::{Estimator, Feedback, LossKind, TemperatureForm};
+use crate::model::{Estimator, Feedback, GeneratorArch, LossKind, TemperatureForm};
 use crate::train::step::{
     AdvSettings, DiscStats, ReinforceKeys, StepKeys, TemperatureSource, discriminator_step,
     generator_step, mle_step, reinforce_step,
@@ -45,7 +45,7 @@ pub fn models() -> (Generator, Discriminator) {
         GeneratorConfig {
             vocab: VOCAB,
             emb: 32,
-            hidden: 32,
+            arch: GeneratorArch::Lstm { hidden: 32 },
             seq_len: LEN,
             start: 0,
             pad: None,
@@ -62,6 +62,7 @@ pub fn models() -> (Generator, Discriminator) {
 fn discriminator(vocab: usize, seq_len: usize) -> Discriminator {
     Discriminator::new(
         DiscriminatorConfig {
+            arch: crate::model::discriminator::DiscriminatorArch::Cnn,
             vocab,
             seq_len,
             emb: 64,
@@ -93,7 +94,7 @@ pub fn caption_models() -> (Generator, Discriminator) {
         GeneratorConfig {
             vocab: CAPTION_VOCAB,
             emb: 32,
-            hidden: 32,
+            arch: GeneratorArch::Lstm { hidden: 32 },
             seq_len: CAPTION_LEN,
             start: 1,
             pad: Some(0),

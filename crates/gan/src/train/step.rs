@@ -291,7 +291,7 @@ mod tests {
                     GeneratorConfig {
                         vocab: v,
                         emb: 32,
-                        hidden: 32,
+                        arch: crate::model::GeneratorArch::Lstm { hidden: 32 },
                         seq_len: l,
                         start: 0,
                         pad: Some(1),
@@ -302,6 +302,7 @@ mod tests {
                 .unwrap();
                 let mut d = Discriminator::new(
                     DiscriminatorConfig {
+                        arch: crate::model::discriminator::DiscriminatorArch::Cnn,
                         vocab: v,
                         seq_len: l,
                         emb: 64,
@@ -376,7 +377,7 @@ mod tests {
             GeneratorConfig {
                 vocab: v,
                 emb: 16,
-                hidden: 16,
+                arch: crate::model::GeneratorArch::Lstm { hidden: 16 },
                 seq_len: l,
                 start: 0,
                 pad: None,
@@ -387,6 +388,7 @@ mod tests {
         .unwrap();
         let d = Discriminator::new(
             DiscriminatorConfig {
+                arch: crate::model::discriminator::DiscriminatorArch::Cnn,
                 vocab: v,
                 seq_len: l,
                 emb: 16,
