@@ -12,6 +12,7 @@
 //! | `oracle` | the SeqGAN oracle against its README's numbers |
 //! | `text` | the COCO tokenizer against NLTK, corpus loading |
 //! | `bleu` | BLEU and self-BLEU against NLTK |
+//! | `relgan` | RelGAN's networks against the PyTorch reference (`../shared/peers/relgan_step_bench.py`) |
 //!
 //! `cargo test --release -p gumbel-gan --test gan -- oracle::` runs one module.
 
@@ -19,6 +20,7 @@ mod bad_input;
 mod bleu;
 mod common;
 mod oracle;
+mod relgan;
 mod run_folder;
 mod text;
 mod train;
