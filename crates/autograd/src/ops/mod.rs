@@ -23,7 +23,7 @@
 //! | [`reduce`] | `sum mean` (all), `sum_axis mean_axis`, `broadcast_axis` (their adjoint) | own |
 //! | [`shape`] | `reshape concat slice stack`, `pad_axis` (the adjoint of `slice`) | own (block copy) |
 //! | [`loss`] | `cross_entropy` (ignore index), `linear_cross_entropy` (output layer + cross-entropy as one node), `bce_with_logits` | own (SIMD + scalar twin) |
-//! | [`embedding`] | `embedding` (lookup by index), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
+//! | [`embedding`] | `embedding` (lookup by index), `embedding_columns` (lookup in a `[dim, num]` table), `soft_embedding` (`probs @ table`) | own (gather, scatter-add) |
 //! | [`column_conv_max`] | `column_conv_max`: a one-channel convolution over time of every column, relu, max over time (RelGAN's multi-representation discriminator), one node | own (SIMD + scalar twin) |
 //! | [`conv1d`] | `conv1d` over time, channels last, PyTorch weight layout | own (im2col, col2im) |
 //! | [`max_pool`] | `max_axis` (max over time; gradient to the argmax) | own |

@@ -33,6 +33,7 @@
 //! RelGAN's TensorFlow code (truncated normal weights, zero biases).
 
 use gumbel_autograd::layers::{Bias, ColumnConvBank, Conv1dBank, Embedding, Highway, Linear};
+use gumbel_autograd::ops::embedding::embedding_columns;
 use gumbel_autograd::ops::matmul::{PreparedLinear, PreparedRight};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
@@ -271,14 +272,9 @@ impl Discriminator {
         }
         let x = match &self.layers {
             Layers::Cnn { embedding, .. } => embedding.forward(tape, &self.params, &ids)?,
+            // one_hot(ids) W^T: the columns of W at the ids
             Layers::RelGan { emb, .. } => {
-                // one_hot(ids) W^T: the columns of W at the ids, as a product
-                let v = self.cfg.vocab;
-                let mut onehot = Tensor::zeros([ids.len(), v]);
-                for (row, &t) in onehot.as_mut_slice().chunks_mut(v).zip(&ids) {
-                    row[t] = 1.0;
-                }
-                emb.forward(tape, &self.params, &tape.constant(onehot))?
+                embedding_columns(&self.params.var(tape, emb.weight)?, &ids)?
             }
         };
         Ok(x.reshape([batch, l, self.cfg.emb])?)

@@ -21,6 +21,32 @@ pub fn scatter_add_rows<T: Element>(src: &[T], dim: usize, idx: &[usize], table:
     }
 }
 
+/// `out[i, d] = table[d, idx[i]]` for a `[dim, num]` table (the columns at the indices,
+/// one output row each). Indices are checked by the caller.
+pub fn gather_columns<T: Element>(table: &[T], num: usize, idx: &[usize], out: &mut [T]) {
+    let dim = table.len() / num.max(1);
+    debug_assert_eq!(out.len(), idx.len() * dim);
+    for (o, &c) in out.chunks_exact_mut(dim).zip(idx) {
+        for (d, x) in o.iter_mut().enumerate() {
+            *x = table[d * num + c];
+        }
+    }
+}
+
+/// `row[idx[i]] += src[i, d]` for one row `d` of a `[dim, num]` table, in index order (so
+/// repeated indices sum in a fixed order, whatever the thread count: rows are independent).
+pub fn scatter_add_columns_row<T: Element>(
+    src: &[T],
+    dim: usize,
+    d: usize,
+    idx: &[usize],
+    row: &mut [T],
+) {
+    for (i, &c) in idx.iter().enumerate() {
+        row[c] += src[i * dim + d];
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

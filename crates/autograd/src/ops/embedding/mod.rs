@@ -1,6 +1,9 @@
-//! Embeddings: [`embedding`] (lookup of rows by token index) and [`soft_embedding`] (a
-//! distribution over the vocabulary times the table: the expected embedding, which is what
-//! a Gumbel-Softmax sample feeds back into the generator and into the discriminator).
+//! Embeddings: [`embedding`] (lookup of rows by token index), [`embedding_columns`] (the
+//! same lookup in a table stored `[D, V]`, the weight of a bias-free `Linear(V, D)` such as
+//! RelGAN's discriminator embedding: `one_hot(t) W^T` without the product) and
+//! [`soft_embedding`] (a distribution over the vocabulary times the table: the expected
+//! embedding, which is what a Gumbel-Softmax sample feeds back into the generator and into
+//! the discriminator).
 //!
 //! Derivatives, for a table `E: [V, D]`:
 //!
@@ -12,7 +15,7 @@
 
 pub mod kernel;
 
-use gumbel_tensor::{Element, Error, Result, Tensor};
+use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
 
 use crate::tape::Var;
 
@@ -48,6 +51,49 @@ pub fn embedding<'t, T: Element>(weight: &Var<'t, T>, indices: &[usize]) -> Resu
     weight.push(OP, out, &[*weight], move |_, dy, g| {
         if let Some(dw) = g.slot(iw) {
             kernel::scatter_add_rows(dy.as_slice(), dim, &idx, dw.as_mut_slice());
+        }
+        Ok(())
+    })
+}
+
+/// Columns of `weight: [dim, num]` at `indices`, one row each: a `[indices.len(), dim]`
+/// value, `y_i = W[:, t_i]` (`one_hot(indices) W^T`, the lookup a bias-free
+/// `Linear(num, dim)` makes of one-hot rows).
+///
+/// `Err` if `weight` is not 2-D or an index is `>= num` (naming its position).
+///
+/// Derivative: `dweight[:, v] += dy[i]` for every `i` with `indices[i] == v`; each row of
+/// `dweight` is one task, summing its indices in order (the same bits for any thread count).
+pub fn embedding_columns<'t, T: Element>(
+    weight: &Var<'t, T>,
+    indices: &[usize],
+) -> Result<Var<'t, T>> {
+    const OP: &str = "embedding_columns";
+    let w = weight.value()?;
+    let [dim, num] = *w.shape() else {
+        return Err(Error::invalid_shape(
+            OP,
+            w.shape(),
+            "the table must be 2-D [dim, num]",
+        ));
+    };
+    if let Some((i, &t)) = indices.iter().enumerate().find(|&(_, &t)| t >= num) {
+        return Err(Error::invalid_argument(
+            OP,
+            format!("index {t} at position {i} is out of range for a table of {num} columns"),
+        ));
+    }
+    let mut out = Tensor::zeros([indices.len(), dim]);
+    kernel::gather_columns(w.as_slice(), num, indices, out.as_mut_slice());
+    let (iw, idx) = (weight.id(), indices.to_vec());
+    weight.push(OP, out, &[*weight], move |_, dy, g| {
+        if let Some(dw) = g.slot(iw) {
+            let dys = dy.as_slice();
+            // a row of `num` entries receives `indices.len()` additions
+            let work = 1 + idx.len() / num.max(1);
+            parallel::for_each_chunk_mut(dw.as_mut_slice(), num.max(1), work, |start, row| {
+                kernel::scatter_add_columns_row(dys, dim, start / num.max(1), &idx, row);
+            });
         }
         Ok(())
     })
@@ -112,6 +158,45 @@ mod tests {
         // a one-hot product adds exact zeros: bitwise equal
         assert_eq!(a, b);
         assert_eq!(ga, gb);
+    }
+
+    /// The column lookup against the product it replaces, `one_hot(idx) W^T` (`linear`
+    /// without a bias), in value and table gradient (bitwise: a one-hot product adds exact
+    /// zeros), with a repeated index; and its gradcheck.
+    #[test]
+    fn embedding_columns_equals_the_one_hot_product() {
+        let w = rand(&[3, 6], 75);
+        let idx = [1usize, 5, 1, 0];
+        let onehot = Tensor::from_fn([4, 6], |k| if idx[k / 6] == k % 6 { 1.0 } else { 0.0 });
+        let run = |lookup: bool| {
+            let tape = Tape::new();
+            let wv = tape.leaf(w.clone());
+            let y = if lookup {
+                embedding_columns(&wv, &idx).unwrap()
+            } else {
+                tape.constant(onehot.clone()).linear(&wv, None).unwrap()
+            };
+            let val = y.value().unwrap();
+            let l = weighted_sum(y, 6).unwrap();
+            (
+                (*val).clone(),
+                tape.backward(l).unwrap().get(wv).unwrap().clone(),
+            )
+        };
+        let ((a, ga), (b, gb)) = (run(true), run(false));
+        assert_eq!(a, b);
+        assert_eq!(ga, gb);
+        check(
+            |_, v| weighted_sum(embedding_columns(&v[0], &idx)?.tanh()?, 7),
+            &[w],
+        );
+        let tape = Tape::<f32>::new();
+        let w = tape.leaf(Tensor::zeros([2, 4]));
+        let msg = embedding_columns(&w, &[0, 4]).unwrap_err().to_string();
+        assert!(
+            msg.contains("index 4 at position 1") && msg.contains("4 columns"),
+            "{msg}"
+        );
     }
 
     #[test]
