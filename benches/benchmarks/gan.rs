@@ -12,7 +12,8 @@
 //! pass over the parameters). glibc's allocator is told to keep freed memory and to use one
 //! arena (`src/malloc.rs`, included below), as the CLI does; this matters (about 2x on the MLE
 //! step, which runs on a pool thread here). `examples/profile_gan_steps.rs` runs the same two
-//! steps in a loop for profilers.
+//! steps in a loop for profilers. `relgan_steps` times RelGAN's steps beside
+//! `../shared/peers/relgan_step_bench.py`.
 
 use std::hint::black_box;
 
@@ -164,4 +165,67 @@ fn estimator_generator_steps(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, gan_steps, estimator_generator_steps);
+/// RelGAN's steps at the sizes of `../shared/peers/relgan_step_bench.py --variant official`
+/// (`peer::relgan_models`: vocabulary 5,000, length 20, batch 64; relational-memory
+/// generator, multi-representation discriminator with dropout 0.25; RSGAN, beta 1, Adam 1e-4,
+/// MLE Adam 1e-2, clip 5), group `relgan_step/f32`, ids as the script's ops: `adv_round` (1
+/// generator + 5 discriminator updates), `g_step`, `d_step`, `mle_step`, each on 1 and 2
+/// threads. Run: `cargo bench --bench main -- relgan_step`.
+fn relgan_steps(c: &mut Criterion) {
+    use gumbel_gan::train::peer::{
+        relgan_discriminator_step, relgan_generator_step, relgan_models, relgan_round,
+    };
+    malloc::keep_freed_memory();
+    let real = random_tokens(7);
+    let tokens = random_tokens(9);
+    let mut g = c.benchmark_group("relgan_step/f32");
+    g.sample_size(10);
+    for threads in [1, 2] {
+        let (mut gen_model, mut disc) = relgan_models();
+        let (mut g_opt, mut d_opt, mut mle_opt) =
+            (Adam::new(1e-4), Adam::new(1e-4), Adam::new(1e-2));
+        let mut k = 0u64;
+        let p = pool(threads);
+        g.bench_function(BenchmarkId::new("adv_round", threads), |b| {
+            p.install(|| {
+                b.iter(|| {
+                    k += 1;
+                    black_box(
+                        relgan_round(&mut gen_model, &mut disc, &mut g_opt, &mut d_opt, &real, k)
+                            .unwrap(),
+                    )
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("g_step", threads), |b| {
+            p.install(|| {
+                b.iter(|| {
+                    k += 1;
+                    black_box(
+                        relgan_generator_step(&mut gen_model, &mut disc, &mut g_opt, &real, k)
+                            .unwrap(),
+                    )
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("d_step", threads), |b| {
+            p.install(|| {
+                b.iter(|| {
+                    k += 1;
+                    black_box(
+                        relgan_discriminator_step(&gen_model, &mut disc, &mut d_opt, &real, k)
+                            .unwrap(),
+                    )
+                })
+            })
+        });
+        g.bench_function(BenchmarkId::new("mle_step", threads), |b| {
+            p.install(|| {
+                b.iter(|| black_box(mle_batch_step(&mut gen_model, &mut mle_opt, &tokens).unwrap()))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, gan_steps, estimator_generator_steps, relgan_steps);

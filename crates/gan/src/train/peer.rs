@@ -3,7 +3,8 @@
 //! (`examples/profile_gan_steps.rs`), which must time the same steps: vocabulary
 //! 5000, length 20, batch 64; generator embedding 32, LSTM 32, soft feedback;
 //! discriminator embedding 64, widths 2, 3, 4, 5 x 64 filters, no dropout; RSGAN; tau 1;
-//! f32. The optimiser (Adam, lr 1e-4) is the caller's.
+//! f32. The optimiser (Adam, lr 1e-4) is the caller's. Beside it, the workload of
+//! `../shared/peers/relgan_step_bench.py` (RelGAN's networks and settings, `relgan_*`).
 
 use gumbel_autograd::optim::Adam;
 
@@ -220,6 +221,122 @@ pub fn mle_batch_step(
     tokens: &[Token],
 ) -> Result<(f64, f64)> {
     mle_step(generator, opt, tokens, BATCH, SETTINGS.clip)
+}
+
+/// RelGAN's adversarial settings (`TrainConfig::apply_relgan`): RSGAN, hard feedback,
+/// relaxed samples `softmax(beta (o + g))` for the discriminator, gradient norms clipped
+/// at 5. The workload of `../shared/peers/relgan_step_bench.py --variant official`.
+pub const RELGAN_SETTINGS: AdvSettings = AdvSettings {
+    loss: LossKind::Rsgan,
+    draw: DrawSettings {
+        batch: BATCH,
+        feedback: Feedback::Hard,
+        estimator: Estimator::Gumbel,
+    },
+    form: TemperatureForm::Beta,
+    clip: 5.0,
+};
+
+/// RelGAN's discriminator updates per generator update (one adversarial round).
+pub const RELGAN_D_STEPS: usize = 5;
+
+/// RelGAN's generator (seed 1: embedding 32, relational memory of 1 slot and 2 heads of
+/// 256) and discriminator (seed 2: embedding 64 as 64 representations, widths 2-5 x 300
+/// filters, 100 hidden units, dropout 0.25, active as in the peer) at the peer's vocabulary,
+/// length and batch.
+pub fn relgan_models() -> (Generator, Discriminator) {
+    let g = Generator::new(
+        GeneratorConfig {
+            vocab: VOCAB,
+            emb: 32,
+            arch: GeneratorArch::RELGAN,
+            seq_len: LEN,
+            start: 0,
+            pad: None,
+            eos: None,
+        },
+        1,
+    )
+    .expect("RelGAN's generator configuration is valid");
+    let d = Discriminator::new(
+        DiscriminatorConfig {
+            arch: crate::model::discriminator::DiscriminatorArch::RelGan { hidden: 100 },
+            vocab: VOCAB,
+            seq_len: LEN,
+            emb: 64,
+            widths: vec![2, 3, 4, 5],
+            filters: 300,
+            dropout: 0.25,
+        },
+        2,
+    )
+    .expect("RelGAN's discriminator configuration is valid");
+    (g, d)
+}
+
+/// One generator update of the RelGAN workload at beta 1 (the peer's `g_step`: samples with
+/// gradient, the discriminator frozen, its dropout on), noise key `key`.
+pub fn relgan_generator_step(
+    generator: &mut Generator,
+    disc: &mut Discriminator,
+    opt: &mut Adam<f32>,
+    real: &[Token],
+    key: u64,
+) -> Result<(f64, f64)> {
+    generator_step(
+        generator,
+        opt,
+        disc,
+        TemperatureSource::Fixed(1.0),
+        real,
+        &RELGAN_SETTINGS,
+        relgan_keys(key),
+    )
+}
+
+/// One discriminator update of the RelGAN workload at beta 1 (the peer's `d_step`: a fresh
+/// sample without gradient, real and fake through the discriminator with dropout).
+pub fn relgan_discriminator_step(
+    generator: &Generator,
+    disc: &mut Discriminator,
+    opt: &mut Adam<f32>,
+    real: &[Token],
+    key: u64,
+) -> Result<DiscStats> {
+    discriminator_step(
+        generator,
+        disc,
+        opt,
+        1.0,
+        real,
+        &RELGAN_SETTINGS,
+        relgan_keys(key),
+    )
+}
+
+/// One adversarial round of RelGAN's protocol (the peer's `adv_round`): a generator update
+/// and [`RELGAN_D_STEPS`] discriminator updates, each on its own noise key.
+pub fn relgan_round(
+    generator: &mut Generator,
+    disc: &mut Discriminator,
+    g_opt: &mut Adam<f32>,
+    d_opt: &mut Adam<f32>,
+    real: &[Token],
+    key: u64,
+) -> Result<(f64, f64)> {
+    let g = relgan_generator_step(generator, disc, g_opt, real, key)?;
+    for k in 1..=RELGAN_D_STEPS as u64 {
+        relgan_discriminator_step(generator, disc, d_opt, real, key.wrapping_mul(8) + k)?;
+    }
+    Ok(g)
+}
+
+/// The keys of one RelGAN update: Gumbel noise from `key`, dropout masks from it too.
+fn relgan_keys(key: u64) -> StepKeys {
+    StepKeys {
+        noise: key,
+        dropout: [!key, key.rotate_left(32)],
+    }
 }
 
 /// `BATCH * LEN` random token ids below `VOCAB` from `seed` (a 64-bit LCG), the stand-in
