@@ -1,8 +1,9 @@
 //! Runs the GAN benchmark's workloads (`benches/benchmarks/gan.rs`: vocabulary 5000,
 //! length 20, batch 64, the PyTorch peer's model sizes, RSGAN, Adam 1e-4, clip 5: `adv` and
 //! `mle`; and `reinforce-captions`, one REINFORCE generator update with 16 rollouts on the
-//! caption workload, `peer::caption_models`) for a fixed number of steps, for profilers and
-//! for CPU-time comparisons on a shared machine.
+//! caption workload, `peer::caption_models`; `relgan-round` and `relgan-mle`, RelGAN's
+//! adversarial round and MLE step, `peer::relgan_models`) for a fixed number of steps, for
+//! profilers and for CPU-time comparisons on a shared machine.
 //!
 //! ```sh
 //! cargo build --release --example profile_gan_steps
@@ -22,7 +23,7 @@ use gumbel_gan::model::Estimator;
 use gumbel_gan::model::reinforce::RolloutPolicy;
 use gumbel_gan::train::peer::{
     adversarial_step, caption_models, estimator_generator_step, mle_batch_step, models,
-    random_tokens,
+    random_tokens, relgan_models, relgan_round,
 };
 
 // The CLI's allocator policy, as the CLI and the benchmark use it.
@@ -65,6 +66,8 @@ fn main() {
     let mut d_opt = Adam::new(1e-4);
     let mut caption = caption_models();
     let policy = RolloutPolicy::new(&caption.0).expect("a copy of the generator");
+    let mut relgan = relgan_models();
+    let mut mle_opt = Adam::new(1e-2);
     let mut step = |k: u64| match which {
         "adv" => {
             adversarial_step(&mut gen_model, &mut disc, &mut g_opt, &mut d_opt, &real, k).unwrap();
@@ -84,7 +87,23 @@ fn main() {
             )
             .unwrap();
         }
-        other => panic!("unknown workload {other:?} (adv, mle or reinforce-captions)"),
+        "relgan-round" => {
+            relgan_round(
+                &mut relgan.0,
+                &mut relgan.1,
+                &mut g_opt,
+                &mut d_opt,
+                &real,
+                k,
+            )
+            .unwrap();
+        }
+        "relgan-mle" => {
+            mle_batch_step(&mut relgan.0, &mut mle_opt, &tokens).unwrap();
+        }
+        other => panic!(
+            "unknown workload {other:?} (adv, mle, reinforce-captions, relgan-round or relgan-mle)"
+        ),
     };
     // As the benchmark does: the steps run inside a pool of `RAYON_NUM_THREADS` threads
     // (rayon's default: one per core), so that kernels run on the calling thread when they
@@ -101,6 +120,7 @@ fn main() {
         "checksum {:016x}",
         match which {
             "reinforce-captions" => checksum(&[&caption.0.params, &caption.1.params]),
+            "relgan-round" | "relgan-mle" => checksum(&[&relgan.0.params, &relgan.1.params]),
             _ => checksum(&[&gen_model.params, &disc.params]),
         }
     );

@@ -432,6 +432,28 @@ fn sample_and_eval_read_a_run_folder() {
     fs::remove_dir_all(&dir).unwrap();
 }
 
+/// Trains `cfg` on 1, 2 and 7 threads (run folders tagged `tag`), asserts the three runs are
+/// the same bytes, and returns their folders.
+fn same_run_on_1_2_and_7_threads(
+    cfg: &gumbel_gan::train::config::TrainConfig,
+    tag: &str,
+) -> [PathBuf; 3] {
+    let dirs = [1, 2, 7].map(|n| tmp(&format!("threads-{tag}-{n}")));
+    for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
+        let c = cfg.clone();
+        finish(
+            gumbel_tensor::parallel::with_threads(n, || {
+                run::train(c, dir, &RunOptions::default(), &mut Silent)
+            })
+            .unwrap()
+            .unwrap(),
+        );
+    }
+    assert_same_run(&dirs[0], &dirs[1]);
+    assert_same_run(&dirs[0], &dirs[2]);
+    dirs
+}
+
 #[test]
 fn one_two_and_seven_threads_give_the_same_run() {
     // The oracle's vocabulary (5000) makes the matmuls and softmaxes large enough to run in
@@ -462,19 +484,7 @@ fn one_two_and_seven_threads_give_the_same_run() {
             cfg.loss = LossKind::Nsgan;
         }
         let tag = name.replace(':', "-");
-        let dirs = [1, 2, 7].map(|n| tmp(&format!("threads-{tag}-{n}")));
-        for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
-            let c = cfg.clone();
-            finish(
-                gumbel_tensor::parallel::with_threads(n, || {
-                    run::train(c, dir, &RunOptions::default(), &mut Silent)
-                })
-                .unwrap()
-                .unwrap(),
-            );
-        }
-        assert_same_run(&dirs[0], &dirs[1]);
-        assert_same_run(&dirs[0], &dirs[2]);
+        let dirs = same_run_on_1_2_and_7_threads(&cfg, &tag);
         let rows = log::read_rows(&dirs[0].join("metrics.csv")).unwrap();
         assert!(
             rows.iter().any(|r| r.metrics.nll_oracle.is_some()),
@@ -791,20 +801,7 @@ fn relgan_networks_train_resume_exactly_and_agree_across_threads() {
     cfg.pretrain_epochs = 1;
     cfg.adv_steps = 2;
     cfg.eval_every = 2;
-    let dirs = [1, 2, 7].map(|n| tmp(&format!("relgan-threads-{n}")));
-    for (n, dir) in [1, 2, 7].into_iter().zip(&dirs) {
-        let c = cfg.clone();
-        finish(
-            gumbel_tensor::parallel::with_threads(n, || {
-                run::train(c, dir, &RunOptions::default(), &mut Silent)
-            })
-            .unwrap()
-            .unwrap(),
-        );
-    }
-    assert_same_run(&dirs[0], &dirs[1]);
-    assert_same_run(&dirs[0], &dirs[2]);
-    for d in dirs {
+    for d in same_run_on_1_2_and_7_threads(&cfg, "relgan") {
         fs::remove_dir_all(d).unwrap();
     }
 }

@@ -71,11 +71,17 @@ pub mod scalar {
     }
 }
 
-/// The SIMD kernel: the scalar reference with the filters `LANES` at a time.
+/// The SIMD kernel: the scalar reference with the filters `LANES` at a time, [`BLOCK`]
+/// vectors of them per pass over the sample, so that each input value is broadcast once for
+/// all of them and their taps stay in registers.
 pub mod simd {
     use super::*;
 
-    /// [`scalar::forward`], bitwise identical where the target fuses `mul_add`.
+    /// Vectors of filters computed together.
+    pub const BLOCK: usize = 4;
+
+    /// [`scalar::forward`], bitwise identical where the target fuses `mul_add` (every
+    /// filter makes the same operations in the same order).
     pub fn forward<T: Element>(
         d: Dims,
         x: &[T],
@@ -84,33 +90,54 @@ pub mod simd {
         y: &mut [T],
         arg: &mut [u32],
     ) {
-        let (r_n, f, l) = (d.cols, d.filters, T::LANES);
+        let (r_n, f, l, w) = (d.cols, d.filters, T::LANES, d.width);
         let zero = T::Simd::splat(T::ZERO);
         let mut tbuf = vec![T::ZERO; l];
-        for r in 0..r_n {
-            let mut c = 0;
-            while c < f {
-                let n = l.min(f - c);
-                let tap = |j: usize| T::Simd::load_or(&wt[j * f + c..j * f + c + n], T::ZERO);
-                let (mut m, mut at) = (T::Simd::splat(T::NEG_INFINITY), zero);
+        let mut xb = vec![zero; w];
+        let mut c = 0;
+        while c < f {
+            let n = (BLOCK * l).min(f - c);
+            let nv = n.div_ceil(l);
+            // the block's taps, tap-major: taps[j * BLOCK + v]
+            let mut taps = vec![zero; w * BLOCK];
+            for j in 0..w {
+                for v in 0..nv {
+                    let lo = c + v * l;
+                    let hi = (lo + l).min(c + n);
+                    taps[j * BLOCK + v] = T::Simd::load_or(&wt[j * f + lo..j * f + hi], T::ZERO);
+                }
+            }
+            for r in 0..r_n {
+                let mut m = [T::Simd::splat(T::NEG_INFINITY); BLOCK];
+                let mut at = [zero; BLOCK];
                 for t in 0..d.steps() {
-                    let mut z = tap(0) * T::Simd::splat(x[t * r_n + r]);
-                    for j in 1..d.width {
-                        z = tap(j).mul_add(T::Simd::splat(x[(t + j) * r_n + r]), z);
+                    for (j, b) in xb.iter_mut().enumerate() {
+                        *b = T::Simd::splat(x[(t + j) * r_n + r]);
                     }
                     let tv = T::Simd::splat(T::from_f64(t as f64));
-                    at = z.select_gt(m, tv, at);
-                    m = z.select_gt(m, z, m);
+                    for v in 0..nv {
+                        let mut z = taps[v] * xb[0];
+                        for j in 1..w {
+                            z = taps[j * BLOCK + v].mul_add(xb[j], z);
+                        }
+                        at[v] = z.select_gt(m[v], tv, at[v]);
+                        m[v] = z.select_gt(m[v], z, m[v]);
+                    }
                 }
-                let v = m + T::Simd::load_or(&bias[c..c + n], T::ZERO);
-                v.select_gt(zero, v, zero)
-                    .store_part(&mut y[r * f + c..r * f + c + n]);
-                at.store_part(&mut tbuf[..n]);
-                for (a, t) in arg[r * f + c..r * f + c + n].iter_mut().zip(&tbuf) {
-                    *a = t.to_f64() as u32;
+                for v in 0..nv {
+                    let lo = c + v * l;
+                    let hi = (lo + l).min(c + n);
+                    let out = r * f + lo..r * f + hi;
+                    let val = m[v] + T::Simd::load_or(&bias[lo..hi], T::ZERO);
+                    val.select_gt(zero, val, zero)
+                        .store_part(&mut y[out.clone()]);
+                    at[v].store_part(&mut tbuf[..hi - lo]);
+                    for (a, t) in arg[out].iter_mut().zip(&tbuf) {
+                        *a = t.to_f64() as u32;
+                    }
                 }
-                c += n;
             }
+            c += n;
         }
     }
 }
