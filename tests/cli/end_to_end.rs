@@ -1,6 +1,7 @@
 //! The `gumbel-lab` binary end to end: bad corpus files give clear errors naming the file
-//! (and never a panic), Ctrl-C (SIGINT) leaves a checkpoint that `--resume` continues, and
-//! `--resume` refuses flags it would ignore.
+//! (and never a panic), Ctrl-C (SIGINT) leaves a checkpoint that `--resume` continues,
+//! `--resume` refuses flags it would ignore, and `--arch relgan` is a preset that flags
+//! override.
 
 use std::fs;
 use std::path::Path;
@@ -377,4 +378,71 @@ fn sweep_commands_run_as_they_are_and_collect_merges_them() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--grid --seed"));
     assert!(!d.join("bad").exists());
     fs::remove_dir_all(&d).unwrap();
+}
+
+/// `--arch relgan` sets RelGAN's networks and settings, and the flags beside it override
+/// its values (the preset is applied first): a grammar run at tiny sizes writes the preset's
+/// choices and the overrides into config.json and its tensors under RelGAN's names.
+#[test]
+fn arch_relgan_is_a_preset_that_flags_override() {
+    let dir = fresh_dir("arch-relgan");
+    let out = dir.join("run");
+    let o = crate::support::cli::run_with_limit(
+        &[
+            "train",
+            "--data",
+            "grammar",
+            "--arch",
+            "relgan",
+            "--threads",
+            "1",
+            "--gen-emb",
+            "4",
+            "--gen-head-size",
+            "4",
+            "--disc-emb",
+            "4",
+            "--disc-filters",
+            "4",
+            "--disc-widths",
+            "2,3",
+            "--disc-hidden",
+            "3",
+            "--pretrain-epochs",
+            "1",
+            "--adv-steps",
+            "2",
+            "--train-size",
+            "640",
+            "--eval-every",
+            "2",
+            "--eval-samples",
+            "64",
+            "--temp-horizon",
+            "7",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        crate::support::cli::PATIENCE,
+    );
+    assert!(o.status.success(), "{}", crate::support::cli::stderr(&o));
+    let json = fs::read_to_string(out.join("config.json")).unwrap();
+    let compact: String = json.split_whitespace().collect();
+    for want in [
+        r#""generator":"rmc""#,
+        r#""discriminator":"relgan""#,
+        r#""gen_head_size":4"#,
+        r#""gen_heads":2"#,
+        r#""disc_hidden":3"#,
+        r#""d_steps":5"#,
+        r#""horizon":7"#,
+        r#""form":"beta""#,
+        r#""feedback":"hard""#,
+    ] {
+        assert!(compact.contains(want), "{want} in {json}");
+    }
+    let g = fs::read(out.join("checkpoint").join("generator.safetensors")).unwrap();
+    let header = String::from_utf8_lossy(&g[..g.len().min(4096)]);
+    assert!(header.contains("rmc.qkv.weight"), "{header}");
+    fs::remove_dir_all(&dir).unwrap();
 }
