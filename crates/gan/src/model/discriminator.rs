@@ -282,7 +282,9 @@ impl Discriminator {
 
     /// The discriminator's probability that each of `batch` sequences (`[batch, seq_len]`
     /// token ids) is real, `sigmoid(D(x))`, as an evaluation: no gradient and no dropout
-    /// (SeqGAN scores its rollouts with `dropout_keep_prob: 1.0`). REINFORCE's reward.
+    /// (SeqGAN scores its rollouts with `dropout_keep_prob: 1.0`). REINFORCE's reward. For
+    /// RelGAN's discriminator, which scores each representation, the mean of the
+    /// representations' probabilities.
     pub fn probability_real(&self, tokens: &[Token], batch: usize) -> Result<Vec<f32>> {
         let tape = Tape::inference();
         let x = self.embed_tokens(&tape, tokens, batch)?;
