@@ -13,8 +13,8 @@ use std::path::Path;
 
 use gumbel_gan::data::oracle::{Oracle, tensor_specs, write_sample_file};
 use gumbel_gan::io::safetensors;
-use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::GeneratorArch;
+use gumbel_gan::model::discriminator::{Discriminator, DiscriminatorConfig};
 use gumbel_gan::model::generator::{Generator, GeneratorConfig};
 use gumbel_gan::train::state::{CHECKPOINT_VERSION, Stage, TrainState};
 use gumbel_tensor::Tensor;
