@@ -71,7 +71,7 @@ pub mod scalar {
     }
 }
 
-/// The SIMD kernel: the scalar reference with the filters `LANES` at a time, [`BLOCK`]
+/// The SIMD kernel: the scalar reference with the filters `LANES` at a time, [`BLOCK`](simd::BLOCK)
 /// vectors of them per pass over the sample, so that each input value is broadcast once for
 /// all of them and their taps stay in registers.
 pub mod simd {
