@@ -27,11 +27,7 @@ impl Embedding {
         dim: usize,
         rng: &mut impl Rng,
     ) -> Result<Self> {
-        let weight = params.add(
-            format!("{name}.weight"),
-            init::normal(&[num, dim], 1.0, rng),
-        )?;
-        Ok(Embedding { weight, num, dim })
+        Self::from_table(params, name, init::normal(&[num, dim], 1.0, rng))
     }
 
     /// Registers `{name}.weight` with the given `[num, dim]` table (another initialisation;

@@ -40,23 +40,12 @@ impl Linear {
         rng: &mut impl Rng,
     ) -> Result<Self> {
         let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
-        let weight = params.add(
-            format!("{name}.weight"),
-            init::uniform(&[out_dim, in_dim], bound, rng),
-        )?;
+        let weight = init::uniform(&[out_dim, in_dim], bound, rng);
         let bias = match bias {
-            Bias::Yes => Some(params.add(
-                format!("{name}.bias"),
-                init::uniform(&[out_dim], bound, rng),
-            )?),
+            Bias::Yes => Some(init::uniform(&[out_dim], bound, rng)),
             Bias::No => None,
         };
-        Ok(Linear {
-            weight,
-            bias,
-            in_dim,
-            out_dim,
-        })
+        Self::register(params, name, weight, bias)
     }
 
     /// [`Linear::new`] with the initialisation of RelGAN's TensorFlow layers (`utils/ops.py`,
@@ -71,14 +60,26 @@ impl Linear {
         rng: &mut impl Rng,
     ) -> Result<Self> {
         let std = 1.0 / (in_dim.max(1) as f64).sqrt();
-        let weight = params.add(
-            format!("{name}.weight"),
-            init::truncated_normal(&[out_dim, in_dim], std, rng),
-        )?;
+        let weight = init::truncated_normal(&[out_dim, in_dim], std, rng);
         let bias = match bias {
-            Bias::Yes => Some(params.add(format!("{name}.bias"), Tensor::zeros([out_dim]))?),
+            Bias::Yes => Some(Tensor::zeros([out_dim])),
             Bias::No => None,
         };
+        Self::register(params, name, weight, bias)
+    }
+
+    /// Registers `{name}.weight` (`[out, in]`) and, if given, `{name}.bias`, weight first.
+    fn register<T: Element>(
+        params: &mut ParamStore<T>,
+        name: &str,
+        weight: Tensor<T>,
+        bias: Option<Tensor<T>>,
+    ) -> Result<Self> {
+        let (out_dim, in_dim) = (weight.shape()[0], weight.shape()[1]);
+        let weight = params.add(format!("{name}.weight"), weight)?;
+        let bias = bias
+            .map(|b| params.add(format!("{name}.bias"), b))
+            .transpose()?;
         Ok(Linear {
             weight,
             bias,
