@@ -9,7 +9,8 @@ use crate::params::ParamStore;
 use crate::tape::{Tape, Var};
 
 /// A highway layer on `[rows, d]` (Srivastava et al. 2015), as in the SeqGAN / RelGAN CNN
-/// discriminators. Computed as `x + t * (h - x)`, the same value with one op fewer.
+/// discriminators. Computed as `x + t * (h - x)`, the same value, by one fused node
+/// ([`Var::highway_combine`]) after the two products.
 #[derive(Clone, Debug)]
 pub struct Highway {
     /// The transform gate `t = sigmoid(gate(x))`.
@@ -39,8 +40,8 @@ impl Highway {
         params: &ParamStore<T>,
         x: &Var<'t, T>,
     ) -> Result<Var<'t, T>> {
-        let t = self.gate.forward(tape, params, x)?.sigmoid()?;
-        let h = self.proj.forward(tape, params, x)?.relu()?;
-        x.add(&t.mul(&h.sub(x)?)?)
+        let a = self.gate.forward(tape, params, x)?;
+        let b = self.proj.forward(tape, params, x)?;
+        x.highway_combine(&a, &b)
     }
 }

@@ -30,6 +30,7 @@
 //! | [`dropout`] | `dropout(p, seed)` (identity in eval and no-grad mode) | own (counter-based mask) |
 //! | [`lstm`] | `lstm_cell` (fused pointwise LSTM step: gates, c -> h, c) | own |
 //! | [`layer_norm`] | `layer_norm(eps)` over the last axis (no affine part) | own |
+//! | [`highway`] | `highway_combine` (a highway layer's `x + sigmoid(a) (relu(b) - x)`, one node) | own |
 //!
 //! Every op returns `Result`: a shape error names the op and both shapes.
 //!
@@ -59,6 +60,7 @@ pub const VAR_BACKWARD_OPS: &[&str] = &[
     "sigmoid",
     "relu",
     "leaky_relu",
+    "highway_combine",
     "matmul",
     "addmm",
     "linear",
@@ -91,6 +93,7 @@ pub mod conv1d;
 pub mod dropout;
 pub mod embedding;
 pub mod gumbel;
+pub mod highway;
 pub mod layer_norm;
 pub mod loss;
 pub mod lstm;
