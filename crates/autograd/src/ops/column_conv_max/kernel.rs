@@ -77,6 +77,11 @@ pub mod scalar {
 pub mod simd {
     use super::*;
 
+    /// The vector type: 512 bits (`f32x16`, `f64x8`), whose wide blocks of filters amortise
+    /// the broadcasts of `x` and the bookkeeping of the maximum; on CPUs without AVX-512 it
+    /// is two 256-bit halves.
+    type V<T> = <T as Element>::Lanes;
+
     /// Vectors of filters computed together.
     pub const BLOCK: usize = 4;
 
@@ -90,47 +95,62 @@ pub mod simd {
         y: &mut [T],
         arg: &mut [u32],
     ) {
-        let (r_n, f, l, w) = (d.cols, d.filters, T::LANES, d.width);
-        let zero = T::Simd::splat(T::ZERO);
+        let (r_n, f, l, w) = (d.cols, d.filters, V::<T>::LANES, d.width);
+        let zero = V::<T>::splat(T::ZERO);
         let mut tbuf = vec![T::ZERO; l];
-        let mut xb = vec![zero; w];
         let mut c = 0;
         while c < f {
             let n = (BLOCK * l).min(f - c);
             let nv = n.div_ceil(l);
-            // the block's taps, tap-major: taps[j * BLOCK + v]
+            // the block's biases, and its taps tap-major: taps[j * BLOCK + v]
+            let mut bias_v = [zero; BLOCK];
+            for (v, bv) in bias_v.iter_mut().enumerate().take(nv) {
+                let lo = c + v * l;
+                *bv = V::<T>::load_or(&bias[lo..(lo + l).min(c + n)], T::ZERO);
+            }
             let mut taps = vec![zero; w * BLOCK];
             for j in 0..w {
                 for v in 0..nv {
                     let lo = c + v * l;
                     let hi = (lo + l).min(c + n);
-                    taps[j * BLOCK + v] = T::Simd::load_or(&wt[j * f + lo..j * f + hi], T::ZERO);
+                    taps[j * BLOCK + v] = V::<T>::load_or(&wt[j * f + lo..j * f + hi], T::ZERO);
                 }
             }
             for r in 0..r_n {
-                let mut m = [T::Simd::splat(T::NEG_INFINITY); BLOCK];
+                // All BLOCK vectors, also in a last block with fewer filters (its missing
+                // taps are zeros, and their results are not stored): a constant trip count
+                // keeps z, m and at in registers.
+                let mut m = [V::<T>::splat(T::NEG_INFINITY); BLOCK];
                 let mut at = [zero; BLOCK];
                 for t in 0..d.steps() {
-                    for (j, b) in xb.iter_mut().enumerate() {
-                        *b = T::Simd::splat(x[(t + j) * r_n + r]);
+                    let x0 = V::<T>::splat(x[t * r_n + r]);
+                    let mut z = [zero; BLOCK];
+                    for v in 0..BLOCK {
+                        z[v] = taps[v] * x0;
                     }
-                    let tv = T::Simd::splat(T::from_f64(t as f64));
-                    for v in 0..nv {
-                        let mut z = taps[v] * xb[0];
-                        for j in 1..w {
-                            z = taps[j * BLOCK + v].mul_add(xb[j], z);
+                    for (j, tj) in taps.chunks_exact(BLOCK).enumerate().skip(1) {
+                        let xj = V::<T>::splat(x[(t + j) * r_n + r]);
+                        for v in 0..BLOCK {
+                            z[v] = tj[v].mul_add(xj, z[v]);
                         }
-                        at[v] = z.select_gt(m[v], tv, at[v]);
-                        m[v] = z.select_gt(m[v], z, m[v]);
+                    }
+                    let tv = V::<T>::splat(T::from_f64(t as f64));
+                    for v in 0..BLOCK {
+                        at[v] = z[v].select_gt(m[v], tv, at[v]);
+                        m[v] = z[v].select_gt(m[v], z[v], m[v]);
                     }
                 }
                 for v in 0..nv {
                     let lo = c + v * l;
                     let hi = (lo + l).min(c + n);
                     let out = r * f + lo..r * f + hi;
-                    let val = m[v] + T::Simd::load_or(&bias[lo..hi], T::ZERO);
-                    val.select_gt(zero, val, zero)
-                        .store_part(&mut y[out.clone()]);
+                    let val = m[v] + bias_v[v];
+                    let val = val.select_gt(zero, val, zero);
+                    if hi - lo == l {
+                        val.store(&mut y[out.clone()]);
+                    } else {
+                        val.store_part(&mut y[out.clone()]);
+                    }
                     at[v].store_part(&mut tbuf[..hi - lo]);
                     for (a, t) in arg[out].iter_mut().zip(&tbuf) {
                         *a = t.to_f64() as u32;
@@ -142,31 +162,49 @@ pub mod simd {
     }
 }
 
+/// `g` where `y > 0`, else zero: the relu's mask on an incoming gradient, as a select
+/// (the branch it replaces mispredicts on rows where the signs mix).
+#[inline(always)]
+fn masked<T: Element>(y: T, g: T) -> T {
+    if y > T::ZERO { g } else { T::ZERO }
+}
+
 /// Backward into the sample's input: `dx[arg + j, r] += dy[r, c] W[c, j]` where `y[r, c] >
-/// 0` (a filter whose maximum was cut by the relu passes nothing back).
+/// 0` (a filter whose maximum was cut by the relu passes nothing back: its terms are
+/// exact zeros, selected after the product so that not even a NaN weight leaks through).
+/// Column by column: the column `dx[:, r]` is copied out, receives the filters'
+/// contributions in order (contiguous adds instead of strided ones), and is written back.
 pub fn backward_input<T: Element>(d: Dims, w: &[T], y: &[T], arg: &[u32], dy: &[T], dx: &mut [T]) {
-    let (r_n, f) = (d.cols, d.filters);
+    let (r_n, f, width) = (d.cols, d.filters, d.width);
+    let mut col = vec![T::ZERO; d.len];
     for r in 0..r_n {
-        for c in 0..f {
-            let k = r * f + c;
-            if y[k] > T::ZERO {
-                let t = arg[k] as usize;
-                for j in 0..d.width {
-                    dx[(t + j) * r_n + r] += dy[k] * w[c * d.width + j];
-                }
+        for (t, v) in col.iter_mut().enumerate() {
+            *v = dx[t * r_n + r];
+        }
+        let row = r * f..(r + 1) * f;
+        let (ys, dys, args) = (&y[row.clone()], &dy[row.clone()], &arg[row]);
+        for (c, wc) in w.chunks_exact(width).enumerate() {
+            let (pos, g, t) = (ys[c] > T::ZERO, dys[c], args[c] as usize);
+            for (v, &wj) in col[t..t + width].iter_mut().zip(wc) {
+                *v += if pos { g * wj } else { T::ZERO };
             }
+        }
+        for (t, &v) in col.iter().enumerate() {
+            dx[t * r_n + r] = v;
         }
     }
 }
 
-/// Backward into filters `c0 ..` over every sample, `out` holding one row `[dW[c, 0..w] |
-/// db[c]]` per filter: `dW[c, j] += dy[b, r, c] x[b, arg + j, r]` and `db[c] += dy[b, r, c]`
-/// where `y > 0`, samples and columns in order (the same sums for any split of the filters).
+/// Backward into every filter from the samples `samples`, `out` holding one row
+/// `[dW[c, 0..w] | db[c]]` per filter (added to): `dW[c, j] += dy[b, r, c] x[b, arg + j, r]`
+/// and `db[c] += dy[b, r, c]` where `y > 0` (zeros selected elsewhere, as in
+/// [`backward_input`]), samples, columns and filters in order. The rows of `y`, `dy` and
+/// `arg` are read in storage order, and the column `x[b, :, r]` is copied out once so that
+/// each filter reads its window contiguously.
 #[allow(clippy::too_many_arguments)]
 pub fn backward_filters<T: Element>(
     d: Dims,
-    batch: usize,
-    c0: usize,
+    samples: std::ops::Range<usize>,
     x: &[T],
     y: &[T],
     arg: &[u32],
@@ -174,19 +212,23 @@ pub fn backward_filters<T: Element>(
     out: &mut [T],
 ) {
     let (l, r_n, f, w) = (d.len, d.cols, d.filters, d.width);
-    for b in 0..batch {
+    debug_assert_eq!(out.len(), f * (w + 1));
+    let mut col = vec![T::ZERO; l];
+    for b in samples {
         let xb = &x[b * l * r_n..(b + 1) * l * r_n];
         for r in 0..r_n {
-            let row = (b * r_n + r) * f + c0;
-            for (i, o) in out.chunks_exact_mut(w + 1).enumerate() {
-                let k = row + i;
-                if y[k] > T::ZERO {
-                    let t = arg[k] as usize;
-                    for j in 0..w {
-                        o[j] += dy[k] * xb[(t + j) * r_n + r];
-                    }
-                    o[w] += dy[k];
+            for (t, v) in col.iter_mut().enumerate() {
+                *v = xb[t * r_n + r];
+            }
+            let row = (b * r_n + r) * f..(b * r_n + r + 1) * f;
+            let (ys, dys, args) = (&y[row.clone()], &dy[row.clone()], &arg[row]);
+            for (c, o) in out.chunks_exact_mut(w + 1).enumerate() {
+                let (pos, g, t) = (ys[c] > T::ZERO, dys[c], args[c] as usize);
+                let (ow, ob) = o.split_at_mut(w);
+                for (o, &xv) in ow.iter_mut().zip(&col[t..t + w]) {
+                    *o += if pos { g * xv } else { T::ZERO };
                 }
+                ob[0] += masked(ys[c], g);
             }
         }
     }

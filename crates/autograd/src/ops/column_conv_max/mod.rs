@@ -23,9 +23,10 @@
 //! dbias[c]         += dy[b, r, c]
 //! ```
 //!
-//! Determinism: the forward and `dx` run one sample per task; `dW` and `dbias` one group of
-//! filters per task, each summing over samples and columns in order: the same bits for any
-//! thread count.
+//! Determinism: the forward and `dx` run one sample per task; `dW` and `dbias` one fixed
+//! group of [`SAMPLES_PER_TASK`] samples per task (each summing over its samples, columns
+//! and filters in order into its own buffer), the groups' sums then added in group order:
+//! the same bits for any thread count.
 
 pub mod kernel;
 
@@ -34,8 +35,8 @@ use gumbel_tensor::{Element, Error, Result, Tensor, parallel};
 use crate::tape::Var;
 pub use kernel::Dims;
 
-/// Filters per task of the weight gradient.
-const FILTERS_PER_TASK: usize = 16;
+/// Samples per task of the weight gradient (whose tasks then sum their buffers in order).
+pub const SAMPLES_PER_TASK: usize = 4;
 
 /// One-channel convolution over time of every column, relu, max over time; see the module
 /// docs. `Err` if `x` is not `[B, L, R]`, `W` not `[F, w]` with `1 <= w <= L`, or the bias
@@ -127,13 +128,28 @@ pub fn column_conv_max<'t, T: Element>(
         let want_w = g.wants(iw);
         let want_b = ib.is_some_and(|ib| g.wants(ib));
         if want_w || want_b {
-            let mut out = vec![T::ZERO; filters * (width + 1)];
+            let per = filters * (width + 1);
+            let mut partial = vec![T::ZERO; batch.div_ceil(SAMPLES_PER_TASK) * per];
             let xs = xv.as_slice();
-            let chunk = FILTERS_PER_TASK * (width + 1);
-            parallel::for_each_chunk_mut(&mut out, chunk, batch * cols, |start, o| {
-                let c0 = start / (width + 1);
-                kernel::backward_filters(d, batch, c0, xs, ys, &arg, dys, o);
-            });
+            parallel::for_each_chunk_mut(
+                &mut partial,
+                per.max(1),
+                SAMPLES_PER_TASK * cols,
+                |start, o| {
+                    let b0 = start / per.max(1) * SAMPLES_PER_TASK;
+                    let samples = b0..(b0 + SAMPLES_PER_TASK).min(batch);
+                    kernel::backward_filters(d, samples, xs, ys, &arg, dys, o);
+                },
+            );
+            let mut groups = partial.chunks_exact(per.max(1));
+            let mut out = groups
+                .next()
+                .map_or_else(|| vec![T::ZERO; per], <[T]>::to_vec);
+            for p in groups {
+                for (o, &v) in out.iter_mut().zip(p) {
+                    *o += v;
+                }
+            }
             if want_w {
                 let dw = out
                     .chunks_exact(width + 1)
@@ -182,7 +198,8 @@ mod tests {
     /// filter bank. Values and all three gradients.
     #[test]
     fn column_conv_max_equals_conv1d_relu_max_per_column() {
-        let (b, l, r_n, f, w) = (3, 7, 4, 10, 3);
+        // 9 samples: weight-gradient groups of 4, 4 and 1
+        let (b, l, r_n, f, w) = (9, 7, 4, 10, 3);
         let x = rand(&[b, l, r_n], 91);
         let wt = rand(&[f, w], 92);
         let bias = rand(&[f], 93);
@@ -240,6 +257,45 @@ mod tests {
                 assert_relative_eq!(a, c, epsilon = 1e-15, max_relative = 1e-13);
             }
             assert!(p.as_slice().iter().any(|&v| v != 0.0), "{name} is all zero");
+        }
+    }
+
+    /// RelGAN's sizes (300 filters, 64 columns) on 9 samples (weight-gradient groups of 4, 4
+    /// and 1), large enough to run in parallel: the value and all three gradients are the
+    /// same bits on 1, 2 and 7 threads.
+    #[test]
+    fn column_conv_max_gives_the_same_bits_on_1_2_and_7_threads() {
+        let x = rand(&[9, 20, 64], 95).cast::<f32>();
+        let wt = rand(&[300, 3], 96).cast::<f32>();
+        let bias = rand(&[300], 97).cast::<f32>();
+        let dy = rand(&[9, 64, 300], 98).cast::<f32>();
+        let run = |threads: usize| {
+            gumbel_tensor::parallel::with_threads(threads, || {
+                let tape = Tape::<f32>::new();
+                let (xv, wv, bv) = (
+                    tape.leaf(x.clone()),
+                    tape.leaf(wt.clone()),
+                    tape.leaf(bias.clone()),
+                );
+                let y = column_conv_max(&xv, &wv, Some(&bv)).unwrap();
+                let yv = (*y.value().unwrap()).clone();
+                let loss = y.mul(&tape.constant(dy.clone())).unwrap().sum().unwrap();
+                let mut g = tape.backward(loss).unwrap();
+                let bits = |t: Tensor<f32>| t.as_slice().iter().map(|v| v.to_bits()).collect();
+                let out: Vec<Vec<u32>> = vec![
+                    bits(yv),
+                    bits(g.take(xv).unwrap()),
+                    bits(g.take(wv).unwrap()),
+                    bits(g.take(bv).unwrap()),
+                ];
+                out
+            })
+            .unwrap()
+        };
+        let one = run(1);
+        assert!(one[2].iter().any(|&b| b != 0), "dW is all zero");
+        for threads in [2, 7] {
+            assert!(run(threads) == one, "{threads} threads differ from 1");
         }
     }
 
