@@ -28,7 +28,9 @@ pub use embedding::Embedding;
 pub use highway::Highway;
 pub use linear::{Bias, Linear};
 pub use lstm::{Lstm, LstmState};
-pub use relational_memory::{LayerNormAffine, RelationalMemory, RmcSizes};
+pub use relational_memory::{
+    LayerNormAffine, PreparedRelationalMemory, RelationalMemory, RmcSizes,
+};
 
 #[cfg(test)]
 mod tests;

@@ -36,6 +36,7 @@ use rand::Rng;
 use gumbel_tensor::{Element, Error, Result, Tensor};
 
 use crate::layers::{Bias, Linear};
+use crate::ops::matmul::PreparedLinear;
 use crate::params::{ParamId, ParamStore};
 use crate::tape::{Tape, Var};
 
@@ -88,21 +89,28 @@ impl LayerNormAffine {
         })
     }
 
-    /// `LN(x) g + b` with `x: [B, N, F]` normalized over each sample's `N x F` block.
-    fn block<'t, T: Element>(
+    /// The gain and bias on `tape`, for [`affine_block`].
+    fn vars<'t, T: Element>(
         &self,
         tape: &'t Tape<T>,
         params: &ParamStore<T>,
-        x: &Var<'t, T>,
-    ) -> Result<Var<'t, T>> {
-        let shape = x.shape()?;
-        let y = x
-            .reshape([shape[0], shape[1] * shape[2]])?
-            .layer_norm(T::from_f64(RelationalMemory::LN_EPS))?
-            .reshape(shape)?;
-        y.mul(&params.var(tape, self.gain)?)?
-            .add(&params.var(tape, self.bias)?)
+    ) -> Result<(Var<'t, T>, Var<'t, T>)> {
+        Ok((params.var(tape, self.gain)?, params.var(tape, self.bias)?))
     }
+}
+
+/// `LN_{N,F}(x) g + b` of `x: [B, N, F]`: each sample's `N x F` block normalized jointly,
+/// then the per-feature gain and bias.
+fn affine_block<'t, T: Element>(
+    x: &Var<'t, T>,
+    (gain, bias): &(Var<'t, T>, Var<'t, T>),
+) -> Result<Var<'t, T>> {
+    let shape = x.shape()?;
+    let y = x
+        .reshape([shape[0], shape[1] * shape[2]])?
+        .layer_norm(T::from_f64(RelationalMemory::LN_EPS))?
+        .reshape(shape)?;
+    y.mul(gain)?.add(bias)
 }
 
 /// A relational memory core with RelGAN's layout; see the module docs.
@@ -180,7 +188,8 @@ impl RelationalMemory {
     }
 
     /// One step: input `x: [B, in]`, memory `m: [B, S F]` -> the next memory `[B, S F]` (the
-    /// step's output). `Err` on shapes that do not match the sizes.
+    /// step's output). `Err` on shapes that do not match the sizes. A loop over time steps
+    /// should [`prepare`](RelationalMemory::prepare) once and step the prepared core.
     pub fn step<'t, T: Element>(
         &self,
         tape: &'t Tape<T>,
@@ -188,6 +197,49 @@ impl RelationalMemory {
         x: &Var<'t, T>,
         m: &Var<'t, T>,
     ) -> Result<Var<'t, T>> {
+        self.prepare(tape, params)?.step(x, m)
+    }
+
+    /// The core prepared for many steps on one tape: every linear layer as a
+    /// [`PreparedLinear`] (its `W^T` made once, so that the step's products on `B` rows read
+    /// the weights as stored instead of packing them at every step) and the layer norms'
+    /// gains and biases on the tape. The same values and gradients as [`step`](Self::step).
+    pub fn prepare<'t, T: Element>(
+        &self,
+        tape: &'t Tape<T>,
+        params: &ParamStore<T>,
+    ) -> Result<PreparedRelationalMemory<'t, T>> {
+        let lin = |l: &Linear| l.prepare(tape, params);
+        Ok(PreparedRelationalMemory {
+            sizes: self.sizes,
+            input_proj: lin(&self.input_proj)?,
+            qkv: lin(&self.qkv)?,
+            qkv_ln: self.qkv_ln.vars(tape, params)?,
+            ln1: self.ln1.vars(tape, params)?,
+            mlp: [lin(&self.mlp[0])?, lin(&self.mlp[1])?],
+            ln2: self.ln2.vars(tape, params)?,
+            gate_in: lin(&self.gate_in)?,
+            gate_mem: lin(&self.gate_mem)?,
+        })
+    }
+}
+
+/// A [`RelationalMemory`] prepared on one tape ([`RelationalMemory::prepare`]).
+pub struct PreparedRelationalMemory<'t, T: Element> {
+    sizes: RmcSizes,
+    input_proj: PreparedLinear<'t, T>,
+    qkv: PreparedLinear<'t, T>,
+    qkv_ln: (Var<'t, T>, Var<'t, T>),
+    ln1: (Var<'t, T>, Var<'t, T>),
+    mlp: [PreparedLinear<'t, T>; 2],
+    ln2: (Var<'t, T>, Var<'t, T>),
+    gate_in: PreparedLinear<'t, T>,
+    gate_mem: PreparedLinear<'t, T>,
+}
+
+impl<'t, T: Element> PreparedRelationalMemory<'t, T> {
+    /// One step, as [`RelationalMemory::step`] (the module docs have the math).
+    pub fn step(&self, x: &Var<'t, T>, m: &Var<'t, T>) -> Result<Var<'t, T>> {
         let sz = self.sizes;
         let (s, f) = (sz.slots, sz.features());
         let (xs, ms) = (x.shape()?, m.shape()?);
@@ -203,34 +255,29 @@ impl RelationalMemory {
             ));
         }
         let n = s + 1;
-        let u = self.input_proj.forward(tape, params, x)?; // [B, F]
+        let u = self.input_proj.apply(x)?; // [B, F]
         let mem = Var::concat(&[m.reshape([b, s, f])?, u.reshape([b, 1, f])?], 1)?; // [B, N, F]
 
         // Attention over memory and input.
-        let q = self.qkv.forward(tape, params, &mem.reshape([b * n, f])?)?;
-        let q = self.qkv_ln.block(
-            tape,
-            params,
+        let q = self.qkv.apply(&mem.reshape([b * n, f])?)?;
+        let q = affine_block(
             &q.reshape([b, n, sz.heads * sz.qkv_per_head()])?,
+            &self.qkv_ln,
         )?;
         let scale = T::from_f64((sz.qkv_per_head() as f64).powf(-0.5));
         let att = q.multi_head_attention(sz.heads, sz.key_size, sz.head_size, scale)?;
-        let m1 = self.ln1.block(tape, params, &mem.add(&att)?)?;
+        let m1 = affine_block(&mem.add(&att)?, &self.ln1)?;
 
         // The two-layer MLP.
-        let h = self.mlp[0]
-            .forward(tape, params, &m1.reshape([b * n, f])?)?
-            .relu()?;
-        let h = self.mlp[1].forward(tape, params, &h)?.reshape([b, n, f])?;
-        let m2 = self.ln2.block(tape, params, &m1.add(&h)?)?;
+        let h = self.mlp[0].apply(&m1.reshape([b * n, f])?)?.relu()?;
+        let h = self.mlp[1].apply(&h)?.reshape([b, n, f])?;
+        let m2 = affine_block(&m1.add(&h)?, &self.ln2)?;
         let next = m2.slice(1, 0, s)?.reshape([b * s, f])?; // drop the input row
 
         // Input and forget gates, from the memory and the input (the input's part shared by
         // every slot).
-        let from_mem = self
-            .gate_mem
-            .forward(tape, params, &m.reshape([b * s, f])?.tanh()?)?; // [B S, 2F]
-        let from_in = self.gate_in.forward(tape, params, &u)?; // [B, 2F]
+        let from_mem = self.gate_mem.apply(&m.reshape([b * s, f])?.tanh()?)?; // [B S, 2F]
+        let from_in = self.gate_in.apply(&u)?; // [B, 2F]
         let from_in = if s == 1 {
             from_in
         } else {
@@ -239,11 +286,11 @@ impl RelationalMemory {
         let gates = from_mem.add(&from_in)?;
         let input = gates
             .slice(1, 0, f)?
-            .add_scalar(T::from_f64(Self::INPUT_BIAS))?
+            .add_scalar(T::from_f64(RelationalMemory::INPUT_BIAS))?
             .sigmoid()?;
         let forget = gates
             .slice(1, f, 2 * f)?
-            .add_scalar(T::from_f64(Self::FORGET_BIAS))?
+            .add_scalar(T::from_f64(RelationalMemory::FORGET_BIAS))?
             .sigmoid()?;
         let kept = forget.mul(&m.reshape([b * s, f])?)?;
         input.mul(&next.tanh()?)?.add(&kept)?.reshape([b, s * f])

@@ -10,7 +10,9 @@
 //! `None`, and hand their state between tapes as plain tensors ([`StateValues`]: REINFORCE's
 //! rollouts carry it from the prefix pass into each completion, a subset of rows at a time).
 
-use gumbel_autograd::layers::{Lstm, LstmState, RelationalMemory, RmcSizes};
+use gumbel_autograd::layers::{
+    Lstm, LstmState, PreparedRelationalMemory, RelationalMemory, RmcSizes,
+};
 use gumbel_autograd::{ParamStore, Tape, Var};
 use gumbel_tensor::Tensor;
 use serde::{Deserialize, Serialize};
@@ -157,7 +159,8 @@ impl Core {
         })
     }
 
-    /// One step from `state` (`None`: the initial state) reading `x: [B, in]`.
+    /// One step from `state` (`None`: the initial state) reading `x: [B, in]`. A loop over
+    /// time steps should [`prepare`](Core::prepare) once and step the prepared core.
     pub fn step<'t>(
         &self,
         tape: &'t Tape<f32>,
@@ -165,17 +168,20 @@ impl Core {
         x: &Var<'t, f32>,
         state: Option<CoreState<'t>>,
     ) -> Result<CoreState<'t>> {
-        Ok(match (self, state) {
-            (Core::Lstm(l), None) => CoreState::Lstm(l.step(tape, params, x, None)?),
-            (Core::Lstm(l), Some(CoreState::Lstm(s))) => {
-                CoreState::Lstm(l.step(tape, params, x, Some(s))?)
-            }
-            (Core::Rmc(r), None) => {
-                let m0 = tape.constant(r.initial_state(x.shape()?[0]));
-                CoreState::Rmc(r.step(tape, params, x, &m0)?)
-            }
-            (Core::Rmc(r), Some(CoreState::Rmc(m))) => CoreState::Rmc(r.step(tape, params, x, &m)?),
-            _ => unreachable!("a core is only given states it made"),
+        self.prepare(tape, params)?.step(tape, params, x, state)
+    }
+
+    /// The core prepared for the steps of one pass on `tape`: the RMC's linear layers with
+    /// their transposed weights made once ([`PreparedRelationalMemory`]); the LSTM as it is
+    /// (its step is one fused product already). Same values as [`Core::step`].
+    pub fn prepare<'a, 't>(
+        &'a self,
+        tape: &'t Tape<f32>,
+        params: &ParamStore<f32>,
+    ) -> Result<PreparedCore<'a, 't>> {
+        Ok(match self {
+            Core::Lstm(l) => PreparedCore::Lstm(l),
+            Core::Rmc(r) => PreparedCore::Rmc(r, Box::new(r.prepare(tape, params)?)),
         })
     }
 
@@ -212,21 +218,49 @@ impl Core {
                          the batch size {batch}"
                     )));
                 }
+                let core = self.prepare(tape, params)?;
                 let mut state = None;
                 let mut hs = Vec::with_capacity(rows / batch);
                 for t in 0..rows / batch {
-                    let s = self.step(
-                        tape,
-                        params,
-                        &xs.slice(0, t * batch, (t + 1) * batch)?,
-                        state,
-                    )?;
+                    let x = xs.slice(0, t * batch, (t + 1) * batch)?;
+                    let s = core.step(tape, params, &x, state)?;
                     hs.push(s.output());
                     state = Some(s);
                 }
                 Ok(Var::concat(&hs, 0)?)
             }
         }
+    }
+}
+
+/// A [`Core`] prepared for the steps of one pass on one tape ([`Core::prepare`]).
+pub enum PreparedCore<'a, 't> {
+    Lstm(&'a Lstm),
+    Rmc(&'a RelationalMemory, Box<PreparedRelationalMemory<'t, f32>>),
+}
+
+impl<'t> PreparedCore<'_, 't> {
+    /// One step from `state` (`None`: the initial state) reading `x: [B, in]`, as
+    /// [`Core::step`].
+    pub fn step(
+        &self,
+        tape: &'t Tape<f32>,
+        params: &ParamStore<f32>,
+        x: &Var<'t, f32>,
+        state: Option<CoreState<'t>>,
+    ) -> Result<CoreState<'t>> {
+        Ok(match (self, state) {
+            (PreparedCore::Lstm(l), None) => CoreState::Lstm(l.step(tape, params, x, None)?),
+            (PreparedCore::Lstm(l), Some(CoreState::Lstm(s))) => {
+                CoreState::Lstm(l.step(tape, params, x, Some(s))?)
+            }
+            (PreparedCore::Rmc(r, p), None) => {
+                let m0 = tape.constant(r.initial_state(x.shape()?[0]));
+                CoreState::Rmc(p.step(x, &m0)?)
+            }
+            (PreparedCore::Rmc(_, p), Some(CoreState::Rmc(m))) => CoreState::Rmc(p.step(x, &m)?),
+            _ => unreachable!("a core is only given states it made"),
+        })
     }
 }
 

@@ -304,8 +304,9 @@ impl Generator {
         // (transposed copies of their weights, in the layouts gemm reads fastest).
         let out = self.linear.prepare(tape, &self.params)?;
         let soft_feedback = self.embedding.prepare_soft(tape, &self.params)?;
+        let core = self.core.prepare(tape, &self.params)?;
         for t in 0..l {
-            let s = self.core.step(tape, &self.params, &x, state)?;
+            let s = core.step(tape, &self.params, &x, state)?;
             let logits = out.apply(&s.output())?;
             state = Some(s);
             let (y, soft, index) = match &library {
@@ -424,8 +425,9 @@ impl Generator {
                     .forward(&tape, &self.params, &vec![self.cfg.start as usize; b])?;
             let mut state = None;
             let mut alive = vec![true; b];
+            let core = self.core.prepare(&tape, &self.params)?;
             for t in 0..l {
-                let s = self.core.step(&tape, &self.params, &x, state)?;
+                let s = core.step(&tape, &self.params, &x, state)?;
                 let logits = tempered(
                     self.linear
                         .forward(&tape, &self.params, &s.output())?

@@ -129,9 +129,10 @@ impl Generator {
         let tape = Tape::inference();
         let mut state: Option<CoreState<'_>> = None;
         let mut out = Vec::with_capacity(self.cfg.seq_len);
+        let core = self.core.prepare(&tape, &self.params)?;
         for step in inputs.chunks(batch).take(self.cfg.seq_len - 1) {
             let x = self.embedding.forward(&tape, &self.params, step)?;
-            let s = self.core.step(&tape, &self.params, &x, state)?;
+            let s = core.step(&tape, &self.params, &x, state)?;
             out.push(s.values()?);
             state = Some(s);
         }
@@ -199,8 +200,9 @@ impl Generator {
             None => Tensor::zeros([self.cfg.vocab]),
         };
         let mut sums = Vec::new();
+        let core = self.core.prepare(&tape, &self.params)?;
         for j in t..l {
-            let s = self.core.step(&tape, &self.params, &x, state)?;
+            let s = core.step(&tape, &self.params, &x, state)?;
             let mut logits = plus_product(&bias, true, (&*s.output().value()?, false), (w, true))?;
             // `keep[i]`: live row i draws on after this step
             let mut keep = Vec::with_capacity(live.len());
