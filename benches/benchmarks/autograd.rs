@@ -9,6 +9,12 @@
 //!   `[64, 20, 5000]` (a leaf that requires grad, as a Gumbel-Softmax sample does): soft
 //!   embedding (64), conv widths 2, 3, 4, 5 x 64 filters, ReLU, max over time, concat,
 //!   linear, BCE with logits.
+//! - `relgan_disc_layers/f32`: the two layers that hold most of a RelGAN discriminator
+//!   pass outside gemm, forward + backward on RelGAN's shapes (batch 64, length 20, 64
+//!   representations; `docs/relgan.md`): `conv` is `column_conv_max` with 300 filters of
+//!   each width 2, 3, 4, 5 on an input `[64, 20, 64]` that requires grad; `highway` is the
+//!   highway layer (two `1200 x 1200` products and `highway_combine`) on `[4096, 1200]`.
+//!   Throughput: elements of the layer's input.
 //! - `adam_step/f32`: one Adam update (with its finiteness check, folded into the update
 //!   pass) of the `lstm_lm` model's parameters at hidden 256 (1.75 M elements), with the
 //!   gradients of one real step (the step does not clear them, so every iteration updates
@@ -24,7 +30,8 @@
 use std::hint::black_box;
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
-use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Linear, Lstm};
+use gumbel_autograd::layers::{Bias, Conv1dBank, Embedding, Highway, Linear, Lstm};
+use gumbel_autograd::ops::column_conv_max::column_conv_max;
 use gumbel_autograd::ops::embedding::soft_embedding;
 use gumbel_autograd::optim::{Adam, Optimizer};
 use gumbel_autograd::{ParamStore, Tape, init};
@@ -184,6 +191,58 @@ fn bench_cnn(c: &mut Criterion) {
     g.finish();
 }
 
+fn bench_relgan_disc_layers(c: &mut Criterion) {
+    const REPS: usize = 64;
+    const FILTERS: usize = 300;
+    let mut g = c.benchmark_group("relgan_disc_layers/f32");
+    g.sample_size(10);
+    let mut rng = init::seeded(3);
+    let x = Tensor::from_fn([BATCH, LEN, REPS], |i| ((i * 37) % 101) as f32 / 50.0 - 1.0);
+    let convs: Vec<(Tensor<f32>, Tensor<f32>)> = [2, 3, 4, 5]
+        .iter()
+        .map(|&w| {
+            let wt = Tensor::from_fn([FILTERS, w], |i| ((i * 13) % 29) as f32 / 14.0 - 1.0);
+            (wt, Tensor::full([FILTERS], 0.1))
+        })
+        .collect();
+    let conv_step = || {
+        let tape = Tape::<f32>::new();
+        let xv = tape.leaf(x.clone());
+        let mut loss = None;
+        for (w, b) in &convs {
+            let (w, b) = (tape.leaf(w.clone()), tape.leaf(b.clone()));
+            let s = column_conv_max(&xv, &w, Some(&b)).unwrap().sum().unwrap();
+            loss = Some(match loss {
+                None => s,
+                Some(l) => s.add(&l).unwrap(),
+            });
+        }
+        tape.backward(loss.unwrap()).unwrap().take(xv)
+    };
+    let d = 4 * FILTERS;
+    let mut params = ParamStore::new();
+    let hw = Highway::new(&mut params, "hw", d, &mut rng).unwrap();
+    let hx = Tensor::from_fn([BATCH * REPS, d], |i| ((i * 7) % 23) as f32 / 23.0);
+    let highway_step = || {
+        let tape = Tape::<f32>::new();
+        let xv = tape.leaf(hx.clone());
+        let y = hw.forward(&tape, &params, &xv).unwrap().sum().unwrap();
+        tape.backward(y).unwrap().take(xv)
+    };
+    for threads in THREADS {
+        let pool = pool(threads);
+        g.throughput(Throughput::Elements(x.numel() as u64));
+        g.bench_function(BenchmarkId::new("conv", format!("{threads}t")), |b| {
+            pool.install(|| b.iter(conv_step))
+        });
+        g.throughput(Throughput::Elements(hx.numel() as u64));
+        g.bench_function(BenchmarkId::new("highway", format!("{threads}t")), |b| {
+            pool.install(|| b.iter(highway_step))
+        });
+    }
+    g.finish();
+}
+
 fn bench_adam(c: &mut Criterion) {
     let mut model = LanguageModel::new(256);
     model.backward(&tokens(1), &tokens(2));
@@ -231,6 +290,7 @@ criterion_group!(
     report_node_counts,
     bench_lstm,
     bench_cnn,
+    bench_relgan_disc_layers,
     bench_adam,
     bench_tape_overhead
 );

@@ -13,7 +13,12 @@
 //!   the split-k path);
 //! - `1280x5000 @ 5000x64` and `(1280x5000)^T @ 1280x64`: the discriminator's embedding of
 //!   soft one-hots and its weight gradient;
-//! - `64x32 @ 32x128`: one LSTM step's gate projection (tiny; stays on one thread).
+//! - `64x32 @ 32x128`: one LSTM step's gate projection (tiny; stays on one thread);
+//! - RelGAN's discriminator highway over `B x 64 = 4096` representations of 1200 features
+//!   (`docs/relgan.md`): the forward `x W^T` (`W` stored `[out, in]`, read transposed), the
+//!   input gradient `dY W` and the weight gradient `dY^T x`, the bulk of a RelGAN round's
+//!   arithmetic: their rate is the "gemm's rate on these shapes" that docs/performance.md
+//!   measures the RelGAN steps against.
 
 use std::hint::black_box;
 
@@ -23,17 +28,51 @@ use gumbel_tensor::{Tensor, ops};
 
 const THREADS: [usize; 2] = [1, 2];
 
-/// (label, stored shape of a, trans_a, stored shape of b)
-const CASES: [(&str, [usize; 2], bool, [usize; 2]); 9] = [
-    ("1280x32@32x5000", [1280, 32], false, [32, 5000]),
-    ("1280x5000@5000x32", [1280, 5000], false, [5000, 32]),
-    ("(1280x5000)^T@1280x32", [1280, 5000], true, [1280, 32]),
-    ("64x32@32x5000", [64, 32], false, [32, 5000]),
-    ("64x5000@5000x32", [64, 5000], false, [5000, 32]),
-    ("(64x5000)^T@64x32", [64, 5000], true, [64, 32]),
-    ("1280x5000@5000x64", [1280, 5000], false, [5000, 64]),
-    ("(1280x5000)^T@1280x64", [1280, 5000], true, [1280, 64]),
-    ("64x32@32x128", [64, 32], false, [32, 128]),
+/// One operand: its stored shape and whether the product reads it transposed.
+type Operand = ([usize; 2], bool);
+
+/// (label, a, b)
+const CASES: [(&str, Operand, Operand); 12] = [
+    ("1280x32@32x5000", ([1280, 32], false), ([32, 5000], false)),
+    (
+        "1280x5000@5000x32",
+        ([1280, 5000], false),
+        ([5000, 32], false),
+    ),
+    (
+        "(1280x5000)^T@1280x32",
+        ([1280, 5000], true),
+        ([1280, 32], false),
+    ),
+    ("64x32@32x5000", ([64, 32], false), ([32, 5000], false)),
+    ("64x5000@5000x32", ([64, 5000], false), ([5000, 32], false)),
+    ("(64x5000)^T@64x32", ([64, 5000], true), ([64, 32], false)),
+    (
+        "1280x5000@5000x64",
+        ([1280, 5000], false),
+        ([5000, 64], false),
+    ),
+    (
+        "(1280x5000)^T@1280x64",
+        ([1280, 5000], true),
+        ([1280, 64], false),
+    ),
+    ("64x32@32x128", ([64, 32], false), ([32, 128], false)),
+    (
+        "4096x1200@(1200x1200)^T",
+        ([4096, 1200], false),
+        ([1200, 1200], true),
+    ),
+    (
+        "4096x1200@1200x1200",
+        ([4096, 1200], false),
+        ([1200, 1200], false),
+    ),
+    (
+        "(4096x1200)^T@4096x1200",
+        ([4096, 1200], true),
+        ([4096, 1200], false),
+    ),
 ];
 
 fn data(shape: [usize; 2], seed: u64) -> Tensor<f32> {
@@ -45,9 +84,9 @@ fn data(shape: [usize; 2], seed: u64) -> Tensor<f32> {
 
 fn bench_matmul(c: &mut Criterion) {
     let mut g = c.benchmark_group("matmul/f32");
-    for (label, sa, trans_a, sb) in CASES {
+    for (label, (sa, trans_a), (sb, trans_b)) in CASES {
         let (a, b) = (data(sa, 1), data(sb, 2));
-        let d = Dims::of("bench", &a, trans_a, &b, false).unwrap();
+        let d = Dims::of("bench", &a, trans_a, &b, trans_b).unwrap();
         let mut out = Tensor::zeros([d.m, d.n]);
         g.throughput(Throughput::Elements((2 * d.m * d.n * d.k) as u64));
         for threads in THREADS {
@@ -60,7 +99,7 @@ fn bench_matmul(c: &mut Criterion) {
                 |bch| {
                     pool.install(|| {
                         bch.iter(|| {
-                            ops::matmul_acc(&mut out, black_box(&a), trans_a, &b, false, 1.0, 0.0)
+                            ops::matmul_acc(&mut out, black_box(&a), trans_a, &b, trans_b, 1.0, 0.0)
                                 .unwrap()
                         })
                     })
