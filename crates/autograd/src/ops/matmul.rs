@@ -422,17 +422,28 @@ impl<'t, T: Element> PreparedRight<'t, T> {
     }
 }
 
-/// `w^T` of a 2-D `w: [r, c]`, as a `[c, r]` tensor.
+/// `w^T` of a 2-D `w: [r, c]`, as a `[c, r]` tensor. Copied in square tiles of
+/// [`TRANSPOSE_TILE`], so that the reads and the writes of a tile each stay within a few
+/// cache lines per row (an element-by-element transpose writes one line per element, and
+/// on the RMC's and the output layer's weights, transposed once per pass, cost several
+/// times more).
 fn transposed<T: Element>(w: &Tensor<T>) -> Tensor<T> {
     let (r, c) = (w.shape()[0], w.shape()[1]);
-    let mut d = vec![T::ZERO; r * c];
-    for (i, row) in w.as_slice().chunks_exact(c.max(1)).take(r).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            d[j * r + i] = v;
+    let (ws, mut d) = (w.as_slice(), vec![T::ZERO; r * c]);
+    for i0 in (0..r).step_by(TRANSPOSE_TILE) {
+        for j0 in (0..c).step_by(TRANSPOSE_TILE) {
+            for i in i0..(i0 + TRANSPOSE_TILE).min(r) {
+                for j in j0..(j0 + TRANSPOSE_TILE).min(c) {
+                    d[j * r + i] = ws[i * c + j];
+                }
+            }
         }
     }
     Tensor::new([c, r], d).expect("r * c elements for [c, r]")
 }
+
+/// The side of [`transposed`]'s tiles: 16 `f32` are one cache line.
+const TRANSPOSE_TILE: usize = 16;
 
 impl<'t, T: Element> Var<'t, T> {
     /// `a b` for 2-D `a: [m, k]`, `b: [k, n]`.
@@ -472,6 +483,21 @@ mod tests {
     use super::*;
     use crate::Tape;
     use crate::ops::testutil::{check, check2, rand, weighted_square_sum, weighted_sum};
+
+    #[test]
+    fn transposed_moves_every_element_once() {
+        // sides below, at and across the tile, and empty ones
+        for (r, c) in [(37, 50), (16, 16), (1, 5), (5, 1), (0, 3), (3, 0)] {
+            let w = Tensor::from_fn([r, c], |i| i as f64);
+            let t = transposed(&w);
+            assert_eq!(t.shape(), [c, r]);
+            for i in 0..r {
+                for j in 0..c {
+                    assert_eq!(t.as_slice()[j * r + i], w.as_slice()[i * c + j]);
+                }
+            }
+        }
+    }
 
     #[test]
     fn matmul_all_four_transposes_gradcheck() {
