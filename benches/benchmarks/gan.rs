@@ -17,7 +17,7 @@
 
 use std::hint::black_box;
 
-use criterion::{BenchmarkId, Criterion, Throughput, criterion_group};
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group};
 use gumbel_gan::autograd::optim::Adam;
 use gumbel_gan::model::Estimator;
 use gumbel_gan::model::reinforce::RolloutPolicy;
@@ -179,7 +179,9 @@ fn relgan_steps(c: &mut Criterion) {
     let real = random_tokens(7);
     let tokens = random_tokens(9);
     let mut g = c.benchmark_group("relgan_step/f32");
-    g.sample_size(10);
+    // Ten samples of one call each (a round takes seconds; criterion's default linear
+    // sampling would make 55 calls).
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
     for threads in [1, 2] {
         let (mut gen_model, mut disc) = relgan_models();
         let (mut g_opt, mut d_opt, mut mle_opt) =
