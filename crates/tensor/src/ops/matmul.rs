@@ -32,6 +32,12 @@
 //! one fork, and again the same operations for any thread count (also on one thread, where
 //! the chunks run one after the other).
 //!
+//! A weight gradient `a^T b` with a long inner dimension and a large output (RelGAN's
+//! highway `dW = dY^T x`, `[4096, 1200]^T [4096, 1200]`) is the other exception
+//! ([`simd::splits_n`]): gemm's own threads gain little on it, so its output's columns are cut
+//! into a fixed number of blocks, each one single-threaded gemm call, the blocks in parallel.
+//! Each element again comes from a call whose shape does not depend on the thread count.
+//!
 //! Results are written without zero-filling first: [`matmul`] allocates its output
 //! uninitialised and gemm, with `beta = 0`, writes every element without reading any.
 //!
@@ -320,9 +326,54 @@ pub mod simd {
         if warms_a(d) {
             warm(a);
         }
+        if splits_n(d) {
+            // SAFETY: forwarded from the caller.
+            return unsafe { split_n(d, a, b, (alpha, beta), out) };
+        }
         // SAFETY: forwarded from the caller, with the whole inner dimension.
-        unsafe { gemm_rows(d, a, b, 0..d.k, (alpha, beta), out, par) }
+        unsafe { gemm_rows(d, a, b, 0..d.k, 0..d.n, (alpha, beta), out, par) }
     }
+
+    /// Whether the product takes the split-n path ([`split_n`]): a weight gradient
+    /// `a^T b` with a long inner dimension (at least [`SPLIT_N_MIN_K`]) and an output of at
+    /// least [`SPLIT_N_MIN_OUT`] elements, RelGAN's highway `dW = dY^T x` (`[4096, 1200]^T
+    /// [4096, 1200]`), on which gemm's own threads gain little (1.3x on two threads,
+    /// docs/performance.md). Decided by the shape alone.
+    pub fn splits_n(d: Dims) -> bool {
+        d.trans_a && d.k >= SPLIT_N_MIN_K && d.m.saturating_mul(d.n) >= SPLIT_N_MIN_OUT
+    }
+
+    /// The smallest inner dimension of the split-n path.
+    const SPLIT_N_MIN_K: usize = 1024;
+    /// The smallest output of the split-n path (`512 x 512`).
+    const SPLIT_N_MIN_OUT: usize = 1 << 18;
+    /// The column blocks of the split-n path: always this many, whatever the thread count.
+    const SPLIT_N_PARTS: usize = 2;
+
+    /// The split-n path: the output's columns in [`SPLIT_N_PARTS`] fixed blocks, each one
+    /// single-threaded gemm call, the blocks run in parallel (rayon, the caller's pool). Each
+    /// output element is computed by one call whose shape does not depend on the thread
+    /// count: the same bits for 1, 2 or 7 threads.
+    ///
+    /// # Safety
+    /// As [`product`].
+    unsafe fn split_n<T: Element>(d: Dims, a: &[T], b: &[T], ab: (T, T), out: *mut T) {
+        let width = d.n.div_ceil(SPLIT_N_PARTS);
+        let out = SendPtr(out);
+        (0..d.n.div_ceil(width)).into_par_iter().for_each(|p| {
+            let cols = p * width..((p + 1) * width).min(d.n);
+            let out = &out;
+            // SAFETY: the blocks' columns are disjoint, so the calls write disjoint elements
+            // of `out`; everything else is forwarded from the caller.
+            unsafe { gemm_rows(d, a, b, 0..d.k, cols, ab, out.0, Parallelism::None) };
+        });
+    }
+
+    /// A raw output pointer shared by the split-n blocks, which write disjoint columns.
+    struct SendPtr<T>(*mut T);
+    // SAFETY: only used by `split_n`, whose tasks write disjoint elements.
+    unsafe impl<T> Sync for SendPtr<T> {}
+    unsafe impl<T> Send for SendPtr<T> {}
 
     /// Whether `a` is read once before the product ([`warm`]): `a^T b` with a short, wide
     /// stored `a` (`[k, m]`, at most 128 rows of at least 4096 elements), the weight
@@ -395,6 +446,7 @@ pub mod simd {
                     a,
                     b,
                     k0..k0 + kc,
+                    0..d.n,
                     (T::ONE, T::ZERO),
                     p.as_mut_ptr().cast::<T>(),
                     Parallelism::None,
@@ -425,28 +477,33 @@ pub mod simd {
         }
     }
 
-    /// `out = alpha op(a)[:, inner] op(b)[inner, :] + beta out`: one gemm call on a slab of
-    /// the inner dimension, reading the operands in place through their strides.
+    /// `out[:, cols] = alpha op(a)[:, inner] op(b)[inner, cols] + beta out[:, cols]`: one
+    /// gemm call on a slab of the inner dimension and a block of the output's columns,
+    /// reading the operands in place through their strides.
     ///
     /// # Safety
-    /// `a` and `b` have the lengths `d` implies and `inner.end <= d.k`; `out` points to
-    /// `m * n` writable elements aliasing neither operand, initialised unless `beta == 0`.
+    /// `a` and `b` have the lengths `d` implies, `inner.end <= d.k` and `cols.end <= d.n`;
+    /// `out` points to `m * n` writable elements aliasing neither operand, initialised (in
+    /// `cols`) unless `beta == 0`.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn gemm_rows<T: Element>(
         d: Dims,
         a: &[T],
         b: &[T],
         inner: std::ops::Range<usize>,
+        cols: std::ops::Range<usize>,
         (alpha, beta): (T, T),
         out: *mut T,
         par: Parallelism,
     ) {
         let (k0, kc) = (inner.start, inner.len());
-        debug_assert!(inner.end <= d.k && a.len() == d.m * d.k && b.len() == d.k * d.n);
+        debug_assert!(inner.end <= d.k && cols.end <= d.n);
+        debug_assert!(a.len() == d.m * d.k && b.len() == d.k * d.n);
         // Element (i, p) of op(a) sits at i * rs + p * cs: row-major [m, k] has (rs, cs) =
         // (k, 1); a stored as [k, m] and transposed has (1, m). Likewise for b and out.
         let (a_rs, a_cs) = if d.trans_a { (1, d.m) } else { (d.k, 1) };
         let (b_rs, b_cs) = if d.trans_b { (1, d.k) } else { (d.n, 1) };
-        // SAFETY: for i < m, p < kc, j < n the offsets (k0 + p) * a_cs + i * a_rs and
+        // SAFETY: for i < m, p < kc, j in cols the offsets (k0 + p) * a_cs + i * a_rs and
         // (k0 + p) * b_rs + j * b_cs are in bounds of `a` and `b` (caller), and i * n + j of
         // `out`. `T` is f32 or f64 (the `Element` trait is sealed), both of which gemm
         // supports. gemm computes dst = alpha' dst + beta' lhs rhs and never reads dst when
@@ -454,16 +511,16 @@ pub mod simd {
         unsafe {
             gemm::gemm(
                 d.m,
-                d.n,
+                cols.len(),
                 kc,
-                out,
+                out.add(cols.start),
                 1,
                 d.n as isize,
                 beta != T::ZERO,
                 a.as_ptr().add(k0 * a_cs),
                 a_cs as isize,
                 a_rs as isize,
-                b.as_ptr().add(k0 * b_rs),
+                b.as_ptr().add(k0 * b_rs + cols.start * b_cs),
                 b_cs as isize,
                 b_rs as isize,
                 beta,
@@ -557,7 +614,7 @@ mod tests {
     /// gemm's register tiles, small m * n (its "horizontal" kernel), k <= 2 (its gevv path).
     /// The last three take the split-k path (tested below) and the path that reads `a`
     /// first (for `a^T`).
-    const SHAPES: [(usize, usize, usize); 17] = [
+    const SHAPES: [(usize, usize, usize); 18] = [
         (1, 1, 1),
         (1, 7, 1),
         (7, 1, 33),
@@ -575,6 +632,8 @@ mod tests {
         (24, 1100, 24),
         (7, 5000, 33),
         (4100, 20, 3),
+        // transposed `a`: the split-n path, two column blocks of 257 and 256
+        (520, 1030, 513),
     ];
 
     /// Operands of the stored shapes for `op(a)` `m x k` and `op(b)` `k x n`.
@@ -707,8 +766,9 @@ mod tests {
     fn bitwise_identical_for_1_2_and_7_threads<T: Element>() {
         // All above PAR_MIN_FLOPS, so gemm splits them over the pool's threads; the GAN's
         // three shapes in miniature, plus a square one; then two that split the inner
-        // dimension (the GAN's `[64, 5000] @ [5000, 32]` and a short last chunk), and one
-        // whose `a` is read first when transposed (in parallel pieces).
+        // dimension (the GAN's `[64, 5000] @ [5000, 32]` and a short last chunk), one
+        // whose `a` is read first when transposed (in parallel pieces), and one that splits
+        // its output's columns when `a` is transposed.
         let shapes = [
             (256, 32, 1000),
             (256, 1000, 32),
@@ -717,6 +777,7 @@ mod tests {
             (64, 5000, 32),
             (40, 1100, 64),
             (4096, 64, 8),
+            (600, 1100, 501),
         ];
         for (s, &mkn) in shapes.iter().enumerate() {
             assert!(mkn.0 * mkn.1 * mkn.2 >= PAR_MIN_FLOPS);
@@ -731,6 +792,11 @@ mod tests {
             assert_eq!(
                 simd::warms_a(Dims { trans_a: true, ..d }),
                 s == 6,
+                "{mkn:?}"
+            );
+            assert_eq!(
+                simd::splits_n(Dims { trans_a: true, ..d }),
+                s == 7,
                 "{mkn:?}"
             );
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
