@@ -60,6 +60,13 @@ pub const K_CHUNK: usize = 512;
 /// Outputs with at most this many elements split their inner dimension (see [`splits_k`]).
 pub const SPLIT_K_MAX_OUT: usize = 1 << 14;
 
+/// The smallest inner dimension of the split-n path (see [`simd::splits_n`]).
+pub const SPLIT_N_MIN_K: usize = 1024;
+/// The smallest output of the split-n path (`512 x 512`).
+pub const SPLIT_N_MIN_OUT: usize = 1 << 18;
+/// The column blocks of the split-n path: always this many, whatever the thread count.
+pub const SPLIT_N_PARTS: usize = 2;
+
 /// Whether the product `d` takes the split-k path: a small output (at most
 /// [`SPLIT_K_MAX_OUT`] elements, e.g. `[64, 5000] @ [5000, 64]`), an inner dimension of at
 /// least two [`K_CHUNK`]s, and at least [`PAR_MIN_FLOPS`] multiply-adds. Such a product has
@@ -254,7 +261,10 @@ pub mod simd {
 
     use rayon::prelude::*;
 
-    use super::{Dims, Element, K_CHUNK, PAR_MIN_FLOPS, Parallelism, scale_out, splits_k};
+    use super::{
+        Dims, Element, K_CHUNK, PAR_MIN_FLOPS, Parallelism, SPLIT_N_MIN_K, SPLIT_N_MIN_OUT,
+        SPLIT_N_PARTS, scale_out, splits_k,
+    };
 
     /// Panics unless the operand and output lengths are the ones `d` implies (`m k`, `k n`,
     /// `m n`): the raw-pointer calls of both entry points rely on them.
@@ -334,7 +344,7 @@ pub mod simd {
         unsafe { gemm_rows(d, a, b, 0..d.k, 0..d.n, (alpha, beta), out, par) }
     }
 
-    /// Whether the product takes the split-n path ([`split_n`]): a weight gradient
+    /// Whether the product takes the split-n path (`split_n`): a weight gradient
     /// `a^T b` with a long inner dimension (at least [`SPLIT_N_MIN_K`]) and an output of at
     /// least [`SPLIT_N_MIN_OUT`] elements, RelGAN's highway `dW = dY^T x` (`[4096, 1200]^T
     /// [4096, 1200]`), on which gemm's own threads gain little (1.3x on two threads,
@@ -342,13 +352,6 @@ pub mod simd {
     pub fn splits_n(d: Dims) -> bool {
         d.trans_a && d.k >= SPLIT_N_MIN_K && d.m.saturating_mul(d.n) >= SPLIT_N_MIN_OUT
     }
-
-    /// The smallest inner dimension of the split-n path.
-    const SPLIT_N_MIN_K: usize = 1024;
-    /// The smallest output of the split-n path (`512 x 512`).
-    const SPLIT_N_MIN_OUT: usize = 1 << 18;
-    /// The column blocks of the split-n path: always this many, whatever the thread count.
-    const SPLIT_N_PARTS: usize = 2;
 
     /// The split-n path: the output's columns in [`SPLIT_N_PARTS`] fixed blocks, each one
     /// single-threaded gemm call, the blocks run in parallel (rayon, the caller's pool). Each
