@@ -162,16 +162,10 @@ pub mod simd {
     }
 }
 
-/// `g` where `y > 0`, else zero: the relu's mask on an incoming gradient, as a select
-/// (the branch it replaces mispredicts on rows where the signs mix).
-#[inline(always)]
-fn masked<T: Element>(y: T, g: T) -> T {
-    if y > T::ZERO { g } else { T::ZERO }
-}
-
 /// Backward into the sample's input: `dx[arg + j, r] += dy[r, c] W[c, j]` where `y[r, c] >
 /// 0` (a filter whose maximum was cut by the relu passes nothing back: its terms are
-/// exact zeros, selected after the product so that not even a NaN weight leaks through).
+/// exact zeros, selected after the product so that not even a NaN weight leaks through; a
+/// select, where a branch would mispredict on rows whose signs mix).
 /// Column by column: the column `dx[:, r]` is copied out, receives the filters'
 /// contributions in order (contiguous adds instead of strided ones), and is written back.
 pub fn backward_input<T: Element>(d: Dims, w: &[T], y: &[T], arg: &[u32], dy: &[T], dx: &mut [T]) {
@@ -228,7 +222,7 @@ pub fn backward_filters<T: Element>(
                 for (o, &xv) in ow.iter_mut().zip(&col[t..t + w]) {
                     *o += if pos { g * xv } else { T::ZERO };
                 }
-                ob[0] += masked(ys[c], g);
+                ob[0] += if pos { g } else { T::ZERO };
             }
         }
     }

@@ -128,20 +128,18 @@ pub fn column_conv_max<'t, T: Element>(
         let want_w = g.wants(iw);
         let want_b = ib.is_some_and(|ib| g.wants(ib));
         if want_w || want_b {
+            // one row [dW[c, ..] | db[c]] per filter; `chunk` only keeps zero filters legal
             let per = filters * (width + 1);
+            let chunk = per.max(1);
             let mut partial = vec![T::ZERO; batch.div_ceil(SAMPLES_PER_TASK) * per];
             let xs = xv.as_slice();
-            parallel::for_each_chunk_mut(
-                &mut partial,
-                per.max(1),
-                SAMPLES_PER_TASK * cols,
-                |start, o| {
-                    let b0 = start / per.max(1) * SAMPLES_PER_TASK;
-                    let samples = b0..(b0 + SAMPLES_PER_TASK).min(batch);
-                    kernel::backward_filters(d, samples, xs, ys, &arg, dys, o);
-                },
-            );
-            let mut groups = partial.chunks_exact(per.max(1));
+            let work = SAMPLES_PER_TASK * cols;
+            parallel::for_each_chunk_mut(&mut partial, chunk, work, |start, o| {
+                let b0 = start / chunk * SAMPLES_PER_TASK;
+                let samples = b0..(b0 + SAMPLES_PER_TASK).min(batch);
+                kernel::backward_filters(d, samples, xs, ys, &arg, dys, o);
+            });
+            let mut groups = partial.chunks_exact(chunk);
             let mut out = groups
                 .next()
                 .map_or_else(|| vec![T::ZERO; per], <[T]>::to_vec);
