@@ -69,6 +69,16 @@ impl RmcSizes {
     }
 
     /// One head's `[q | k | v]` row, `2 key_size + head_size`.
+    /// The initial memory of a batch of `b`: `[B, S F]`, slot `s` holding `e_s` (a one in
+    /// feature `s`; RelGAN's `initial_state`, an identity padded with zeros).
+    pub fn initial_state<T: Element>(&self, b: usize) -> Tensor<T> {
+        let (s, f) = (self.slots, self.features());
+        Tensor::from_fn(&[b, s * f], |i| {
+            let (slot, feat) = ((i / f) % s, i % f);
+            if slot == feat { T::ONE } else { T::ZERO }
+        })
+    }
+
     fn qkv_per_head(&self) -> usize {
         2 * self.key_size + self.head_size
     }
@@ -177,14 +187,9 @@ impl RelationalMemory {
         })
     }
 
-    /// The initial memory of a batch of `b`: `[B, S F]`, slot `s` holding `e_s` (a one in
-    /// feature `s`; RelGAN's `initial_state`, an identity padded with zeros).
+    /// The initial memory of a batch of `b` ([`RmcSizes::initial_state`]).
     pub fn initial_state<T: Element>(&self, b: usize) -> Tensor<T> {
-        let (s, f) = (self.sizes.slots, self.sizes.features());
-        Tensor::from_fn(&[b, s * f], |i| {
-            let (slot, feat) = ((i / f) % s, i % f);
-            if slot == feat { T::ONE } else { T::ZERO }
-        })
+        self.sizes.initial_state(b)
     }
 
     /// One step: input `x: [B, in]`, memory `m: [B, S F]` -> the next memory `[B, S F]` (the
@@ -238,6 +243,11 @@ pub struct PreparedRelationalMemory<'t, T: Element> {
 }
 
 impl<'t, T: Element> PreparedRelationalMemory<'t, T> {
+    /// The initial memory of a batch of `b` ([`RmcSizes::initial_state`]).
+    pub fn initial_state(&self, b: usize) -> Tensor<T> {
+        self.sizes.initial_state(b)
+    }
+
     /// One step, as [`RelationalMemory::step`] (the module docs have the math).
     pub fn step(&self, x: &Var<'t, T>, m: &Var<'t, T>) -> Result<Var<'t, T>> {
         let sz = self.sizes;

@@ -181,7 +181,7 @@ impl Core {
     ) -> Result<PreparedCore<'a, 't>> {
         Ok(match self {
             Core::Lstm(l) => PreparedCore::Lstm(l),
-            Core::Rmc(r) => PreparedCore::Rmc(r, Box::new(r.prepare(tape, params)?)),
+            Core::Rmc(r) => PreparedCore::Rmc(Box::new(r.prepare(tape, params)?)),
         })
     }
 
@@ -236,7 +236,7 @@ impl Core {
 /// A [`Core`] prepared for the steps of one pass on one tape ([`Core::prepare`]).
 pub enum PreparedCore<'a, 't> {
     Lstm(&'a Lstm),
-    Rmc(&'a RelationalMemory, Box<PreparedRelationalMemory<'t, f32>>),
+    Rmc(Box<PreparedRelationalMemory<'t, f32>>),
 }
 
 impl<'t> PreparedCore<'_, 't> {
@@ -254,11 +254,11 @@ impl<'t> PreparedCore<'_, 't> {
             (PreparedCore::Lstm(l), Some(CoreState::Lstm(s))) => {
                 CoreState::Lstm(l.step(tape, params, x, Some(s))?)
             }
-            (PreparedCore::Rmc(r, p), None) => {
-                let m0 = tape.constant(r.initial_state(x.shape()?[0]));
+            (PreparedCore::Rmc(p), None) => {
+                let m0 = tape.constant(p.initial_state(x.shape()?[0]));
                 CoreState::Rmc(p.step(x, &m0)?)
             }
-            (PreparedCore::Rmc(_, p), Some(CoreState::Rmc(m))) => CoreState::Rmc(p.step(x, &m)?),
+            (PreparedCore::Rmc(p), Some(CoreState::Rmc(m))) => CoreState::Rmc(p.step(x, &m)?),
             _ => unreachable!("a core is only given states it made"),
         })
     }

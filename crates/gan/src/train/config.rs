@@ -750,8 +750,9 @@ impl TrainConfig {
     /// `4 * gen_hidden * (gen_emb + gen_hidden)` (LSTM) or `F * (gen_emb + 9 F)` with
     /// `F = gen_heads * gen_head_size` (RMC), and its output width times `vocab` (output);
     /// discriminator `vocab * disc_emb` and `disc_filters * sum(disc_widths) * disc_emb`
-    /// (convolutions; without the `disc_emb` for RelGAN's one-channel ones) and `2 * (disc_filters * widths)^2` (highway; a product of two sizes
-    /// is charged to the larger one's flag); data
+    /// (convolutions; without the `disc_emb` for RelGAN's one-channel ones) and
+    /// `2 * (disc_filters * widths)^2` (highway; a product of two sizes is charged to the
+    /// larger one's flag); data
     /// `(n_train + n_test) * seq_len * `[`SEQ_TOKEN_BYTES`]; samples of one evaluation
     /// `eval_samples * seq_len * `[`SAMPLE_TOKEN_BYTES`]; activations of one step
     /// `batch * seq_len * vocab * `[`ACTIVATION_BYTES`].
