@@ -57,7 +57,8 @@ enum Cmd {
     Train(Box<TrainArgs>),
     /// Print samples from a checkpoint's generator.
     Sample(SampleArgs),
-    /// Evaluate a checkpoint's generator (NLL, BLEU, validity, uniqueness).
+    /// Evaluate a checkpoint's generator (NLL_gen on held-out and training data, BLEU,
+    /// validity, uniqueness).
     Eval(EvalArgs),
     /// The quality-diversity frontier: every checkpoint and its run's MLE model sampled at a
     /// sweep of temperatures; writes frontier.csv and frontier.svg.

@@ -360,6 +360,12 @@ impl Generator {
     /// [`Generator::nll`] under the tempered model `softmax(logits / temperature)`, the
     /// distribution [`Generator::sample_with_entropy_at`] draws from at that temperature.
     pub fn nll_at(&self, tokens: &[Token], temperature: f32) -> Result<f64> {
+        self.nll_sum_at(tokens, temperature).map(|s| s.per_token())
+    }
+
+    /// The sum behind [`Generator::nll_at`]: `-ln p(x_t | x_<t)` over every non-pad target
+    /// token of the padded sequences `tokens`, with the counts a caller normalises by.
+    pub fn nll_sum_at(&self, tokens: &[Token], temperature: f32) -> Result<NllSum> {
         let inv = check_temperature(temperature)?;
         let l = self.cfg.seq_len;
         let n = tokens.len() / l;
@@ -382,7 +388,11 @@ impl Generator {
                 count += 1;
             }
         }
-        Ok(sum / count.max(1) as f64)
+        Ok(NllSum {
+            nats: sum,
+            tokens: count,
+            sequences: n,
+        })
     }
 
     /// `n` sequences sampled at temperature 1, `[n, seq_len]` row-major.
@@ -480,6 +490,34 @@ fn check_temperature(temperature: f32) -> Result<f32> {
         Err(Error::Config(format!(
             "sampling temperature must be finite and > 0, got {temperature}"
         )))
+    }
+}
+
+/// The negative log-likelihood of a set of padded sequences under the generator, summed
+/// ([`Generator::nll_sum_at`]), with what it can be normalised by.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NllSum {
+    /// `sum -ln p(x_t | x_<t)` over the non-pad targets (words and end tokens), in nats.
+    pub nats: f64,
+    /// The non-pad targets summed over.
+    pub tokens: usize,
+    /// The sequences they belong to.
+    pub sequences: usize,
+}
+
+impl NllSum {
+    /// Nats per target token: NLL_gen as this crate reports it (0 for an empty set).
+    pub fn per_token(&self) -> f64 {
+        self.nats / self.tokens.max(1) as f64
+    }
+
+    /// Nats per position of sequences padded to `positions` tokens, the pad positions
+    /// counted at zero cost: `nats / (sequences * positions)`. RelGAN and Texygen report
+    /// NLL_gen of text this way (their pretraining loss, a mean over every position of
+    /// every padded sequence, pads included); on short captions in a long padded length it
+    /// is several times smaller than [`NllSum::per_token`]. (0 for an empty set.)
+    pub fn per_position(&self, positions: usize) -> f64 {
+        self.nats / (self.sequences * positions).max(1) as f64
     }
 }
 

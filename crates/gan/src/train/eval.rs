@@ -72,6 +72,30 @@ pub fn evaluate_at(
     Ok(EvalOutput { eval: ev, samples })
 }
 
+/// Adds NLL_gen on the training sequences to `ev`, under the tempered model
+/// `softmax(logits / temperature)`: per token ([`Evaluation::nll_gen_train`]), and for
+/// text per position of the padded length RelGAN and Texygen use, the longest training
+/// sentence, `seq_len - 1` ([`Evaluation::nll_gen_train_per_position`]; their padding
+/// costs nothing here, since this generator is not trained to predict pads, and their
+/// 37-word sentences have no end token, which ours have: both differences are small on
+/// COCO's 11-word captions in 37 positions).
+///
+/// Texygen reports this number as "NLL_gen" for COCO; with `--valid-size` the training
+/// sequences are the ones the model was trained on, without the validation slice.
+pub fn add_nll_gen_train(
+    generator: &Generator,
+    data: &TrainData,
+    temperature: f32,
+    ev: &mut Evaluation,
+) -> Result<()> {
+    let sum = generator.nll_sum_at(&data.train, temperature)?;
+    ev.nll_gen_train = Some(sum.per_token());
+    if matches!(data.kind, DataKind::Text) {
+        ev.nll_gen_train_per_position = Some(sum.per_position(data.dataset.seq_len - 1));
+    }
+    Ok(())
+}
+
 /// The same measurements on `n` held-out real sequences (fewer if the set is smaller), as
 /// a reference for the generator's `n` samples (uniqueness depends on `n`); for BLEU,
 /// sentences after the ones used as references, so that no sentence is scored against

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{Checkpoint, resolve_checkpoint};
 use super::config::{DataSource, TrainConfig, check_sample_memory};
 use super::data::{DataKind, TrainData, render_tokens};
-use super::eval::evaluate_at;
+use super::eval::{add_nll_gen_train, evaluate_at};
 use super::report::{self, Evaluation};
 use super::state::TrainState;
 use crate::data::Specials;
@@ -112,7 +112,9 @@ pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
 
 /// Evaluates the checkpoint at `path` and returns a printable table. For a run folder with
 /// a `pretrained/` checkpoint (the model after MLE), both are evaluated side by side.
-/// Samples are drawn (and NLL_gen measured) at `temperature` (1 = the model itself).
+/// Samples are drawn (and NLL_gen measured) at `temperature` (1 = the model itself). Besides
+/// the run's evaluation it measures NLL_gen on the training data
+/// ([`add_nll_gen_train`]).
 ///
 /// `samples` (default: the run's `eval_samples`) must be at least 1, at least 2 for text
 /// (self-BLEU compares each sample with the others), and fit in memory
@@ -140,7 +142,8 @@ pub fn eval(
     let data = TrainData::load(&cfg)?;
     data.check_vocab(&l.state, &l.dir)?;
     let key = random::run_key(seed, Purpose::Eval, u64::MAX);
-    let final_eval = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
+    let mut final_eval = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
+    add_nll_gen_train(&l.generator, &data, temperature, &mut final_eval)?;
     let pretrained = [path.join("pretrained"), path.to_path_buf()]
         .into_iter()
         .find(|p| {
@@ -157,8 +160,9 @@ pub fn eval(
     match pretrained {
         Some(p) if p != l.dir => {
             let m = load_checkpoint(&Checkpoint::read(&p)?)?;
-            let mle_eval: Evaluation =
+            let mut mle_eval: Evaluation =
                 evaluate_at(&m.generator, &data, &cfg, key, n, temperature)?.eval;
+            add_nll_gen_train(&m.generator, &data, temperature, &mut mle_eval)?;
             out.push_str(&format!(
                 "compared with the MLE model in {}\n\n",
                 p.display()

@@ -30,6 +30,15 @@ pub struct Evaluation {
     pub entropy: Option<f64>,
     /// Mean sample length in tokens (up to end of sequence).
     pub mean_length: Option<f64>,
+    /// Mean per-token NLL of the training sequences under the generator (`gumbel-lab
+    /// eval` only: the distance from `nll_gen` is how far the model overfits).
+    #[serde(default)]
+    pub nll_gen_train: Option<f64>,
+    /// The same NLL per position of the training sequences padded to the longest one
+    /// (text data; `gumbel-lab eval` only): NLL_gen as RelGAN and Texygen report it
+    /// ([`NllSum::per_position`](crate::model::generator::NllSum::per_position)).
+    #[serde(default)]
+    pub nll_gen_train_per_position: Option<f64>,
 }
 
 impl Evaluation {
@@ -64,6 +73,8 @@ impl Evaluation {
             uniqueness: m.uniqueness,
             entropy: m.entropy,
             mean_length: m.mean_length,
+            nll_gen_train: None,
+            nll_gen_train_per_position: None,
         }
     }
 
@@ -77,6 +88,12 @@ impl Evaluation {
         };
         push("NLL_oracle", self.nll_oracle, false);
         push("NLL_gen", self.nll_gen, false);
+        push("NLL_gen train", self.nll_gen_train, false);
+        push(
+            "NLL_gen train/position",
+            self.nll_gen_train_per_position,
+            false,
+        );
         push("validity", self.validity, true);
         push("uniqueness", self.uniqueness, true);
         if let Some(b) = self.bleu {

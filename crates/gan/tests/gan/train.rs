@@ -4,7 +4,7 @@
 
 use crate::common;
 
-use approx::abs_diff_eq;
+use approx::{abs_diff_eq, assert_relative_eq};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -352,6 +352,78 @@ fn a_text_validation_set_is_the_end_of_the_training_file() {
     assert!(
         e.contains("--pretrained") && e.contains("holds out for validation"),
         "{e}"
+    );
+    fs::remove_dir_all(&dir).unwrap();
+}
+
+/// NLL_gen on the training sentences, as `gumbel-lab eval` reports it: per target token
+/// (words and end tokens, pads left out) and per position of the sentences padded to the
+/// longest one (RelGAN's and Texygen's convention).
+#[test]
+fn nll_gen_on_training_text_is_per_token_and_per_padded_position() {
+    let dir = common::scratch_path("nll-train");
+    fs::create_dir_all(&dir).unwrap();
+    let train = dir.join("train.txt");
+    let sentences = ["a cat sat", "a dog sat on the mat", "the cat", "a mat"];
+    let lines: Vec<&str> = (0..24).map(|i| sentences[i % 4]).collect();
+    fs::write(&train, lines.join("\n")).unwrap();
+    let mut cfg = gumbel_gan::train::config::TrainConfig::defaults_for(DataSource::Text {
+        train: train.clone(),
+        test: None,
+    });
+    (
+        cfg.batch,
+        cfg.pretrain_epochs,
+        cfg.adv_steps,
+        cfg.eval_samples,
+    ) = (8, 1, 0, 8);
+    (cfg.model.gen_emb, cfg.model.gen_hidden, cfg.model.disc_emb) = (4, 4, 4);
+    (cfg.model.disc_widths, cfg.model.disc_filters) = (vec![2], 2);
+    let run_dir = dir.join("mle");
+    finish(run::train(cfg.clone(), &run_dir, &RunOptions::default(), &mut Silent).unwrap());
+    let data = TrainData::load(&cfg).unwrap();
+    let g = inspect::load(&run_dir).unwrap().generator;
+    let l = data.dataset.seq_len;
+    let longest = 6;
+    assert_eq!(l, longest + 1, "room for the end token");
+
+    let sum = g.nll_sum_at(&data.train, 1.0).unwrap();
+    // every word and one end token per sentence; no pad
+    let targets: usize = lines.iter().map(|s| s.split(' ').count() + 1).sum();
+    assert_eq!((sum.tokens, sum.sequences), (targets, 24));
+    assert_relative_eq!(
+        sum.per_token(),
+        g.nll(&data.train).unwrap(),
+        max_relative = 1e-12
+    );
+    assert_relative_eq!(
+        sum.per_position(longest),
+        sum.nats / (24 * longest) as f64,
+        max_relative = 1e-12
+    );
+    // the sum does not depend on how the sequences are batched
+    let one_by_one: f64 = data
+        .train
+        .chunks(l)
+        .map(|s| g.nll_sum_at(s, 1.0).unwrap().nats)
+        .sum();
+    assert_relative_eq!(sum.nats, one_by_one, max_relative = 1e-6);
+
+    let text = inspect::eval(&run_dir, None, Some(8), 0, 1.0).unwrap();
+    let row = |name: &str| -> f64 {
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} row in\n{text}"));
+        line.split_whitespace()
+            .find_map(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("no value in {line}"))
+    };
+    assert_relative_eq!(row("NLL_gen train"), sum.per_token(), max_relative = 1e-3);
+    assert_relative_eq!(
+        row("NLL_gen train/position"),
+        sum.per_position(longest),
+        max_relative = 1e-3
     );
     fs::remove_dir_all(&dir).unwrap();
 }
