@@ -383,13 +383,20 @@ struct Pool {
 impl Pool {
     /// Checks `--threads` (1 to 4 x the cores:
     /// [`check_threads`](gumbel_gan::train::config::check_threads)) and runs `job` on a pool
-    /// of that many rayon threads ([`with_threads`](gumbel_tensor::parallel::with_threads)).
-    /// The job itself runs on a pool thread, so the kernels' parallel loops start there
-    /// instead of handing every call over from the main thread and waiting for it (which
-    /// costs even with one thread).
+    /// of that many rayon threads
+    /// ([`with_threads_started`](gumbel_tensor::parallel::with_threads_started)), each of
+    /// which treats subnormal floats as zero
+    /// ([`flush_subnormals`](gumbel_tensor::parallel::flush_subnormals): a confident model
+    /// makes them, and they slowed RelGAN's MLE steps twelvefold). The job itself runs on a
+    /// pool thread, so the kernels' parallel loops start there instead of handing every call
+    /// over from the main thread and waiting for it (which costs even with one thread).
     fn run<R: Send>(&self, job: impl FnOnce() -> Result<R> + Send) -> Result<R> {
+        use gumbel_tensor::parallel::{flush_subnormals, with_threads_started};
         gumbel_gan::train::config::check_threads("--threads", self.threads)?;
-        gumbel_tensor::parallel::with_threads(self.threads, job)?
+        let start = || {
+            flush_subnormals();
+        };
+        with_threads_started(self.threads, start, job)?
     }
 }
 

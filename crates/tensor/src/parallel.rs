@@ -188,6 +188,27 @@ pub fn first_error<E>(results: impl IntoIterator<Item = Result<(), E>>) -> Resul
 /// assert!(with_threads(0, || ()).is_err());
 /// ```
 pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Result<R> {
+    with_threads_started(threads, || (), f)
+}
+
+/// [`with_threads`], with `start` run first on every thread of the pool: a setting that
+/// belongs to each thread, such as [`flush_subnormals`], which the CLI applies to all the
+/// threads that compute so that results stay the same for any thread count.
+///
+/// ```
+/// use gumbel_tensor::parallel::{flush_subnormals, with_threads_started};
+/// let tiny = with_threads_started(2, || { flush_subnormals(); }, || {
+///     std::hint::black_box(1e-40f32) * std::hint::black_box(1.0f32)
+/// })
+/// .unwrap();
+/// # #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
+/// assert_eq!(tiny, 0.0);
+/// ```
+pub fn with_threads_started<R: Send>(
+    threads: usize,
+    start: impl Fn() + Send + Sync + 'static,
+    f: impl FnOnce() -> R + Send,
+) -> Result<R> {
     if threads == 0 {
         return Err(Error::InvalidArgument {
             op: "with_threads",
@@ -196,6 +217,7 @@ pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Re
     }
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .start_handler(move |_| start())
         .build()
         .map_err(|e| Error::InvalidArgument {
             op: "with_threads",
@@ -204,9 +226,102 @@ pub fn with_threads<R: Send>(threads: usize, f: impl FnOnce() -> R + Send) -> Re
     Ok(pool.install(f))
 }
 
+/// Makes the calling thread treat subnormal floats as zero: subnormal operands are read as
+/// 0 and subnormal results are written as 0 (x86-64: the DAZ and FTZ bits of MXCSR;
+/// aarch64: FZ of FPCR). Returns `false` (and changes nothing) on other architectures.
+///
+/// Why: a subnormal (`|x| < 1.18e-38` in f32, `2.2e-308` in f64) costs a microcode assist
+/// of a hundred cycles or more in every vector instruction that reads or makes one. Training
+/// makes them: the softmax gradient `(p - onehot) / N` of a probability near the smallest
+/// normal number, a sigmoid of a very negative gate. Once a model is confident, the products
+/// that carry them run many times slower (RelGAN's MLE phase went from 0.5 to 6 s a step
+/// after 1,300 steps; docs/performance.md). What is lost is below `1.2e-38` in absolute
+/// value, 31 orders of magnitude under the gradients' scale.
+///
+/// The setting belongs to the thread: a program that wants it sets it on every thread that
+/// computes ([`with_threads_started`]), so that all threads round alike. The libraries never
+/// set it; the CLI does.
+pub fn flush_subnormals() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // MXCSR bit 15 (FTZ: flush subnormal results to zero) and bit 6 (DAZ: read
+        // subnormal operands as zero).
+        const FTZ_DAZ: u32 = (1 << 15) | (1 << 6);
+        let mut csr = 0u32;
+        // SAFETY: stmxcsr and ldmxcsr read and write the 32-bit control register through a
+        // valid pointer to a local; only the two flush bits change. Code compiled for IEEE
+        // subnormals sees zeros instead of subnormals from here on, the point of the call.
+        unsafe {
+            std::arch::asm!("stmxcsr [{}]", in(reg) &mut csr, options(nostack, preserves_flags));
+            csr |= FTZ_DAZ;
+            std::arch::asm!("ldmxcsr [{}]", in(reg) &csr, options(nostack, preserves_flags));
+        }
+        true
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        // FPCR bit 24 (FZ): subnormal operands and results become zero.
+        let mut fpcr: u64;
+        // SAFETY: reads and writes the floating-point control register; only FZ changes.
+        unsafe {
+            std::arch::asm!("mrs {}, fpcr", out(reg) fpcr, options(nomem, nostack, preserves_flags));
+            fpcr |= 1 << 24;
+            std::arch::asm!("msr fpcr, {}", in(reg) fpcr, options(nomem, nostack, preserves_flags));
+        }
+        true
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_started_pool_flushes_subnormals_on_every_thread_and_a_plain_one_does_not() {
+        use std::hint::black_box;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let started = std::sync::Arc::new(AtomicUsize::new(0));
+        let counter = started.clone();
+        // a subnormal operand (DAZ) and a subnormal result of normal operands (FTZ), on
+        // each of the pool's threads
+        let per_thread = |n: usize| {
+            rayon::broadcast(|_| {
+                (
+                    black_box(1e-40f32) * black_box(1.0f32),
+                    black_box(f32::MIN_POSITIVE) * black_box(0.5f32),
+                    black_box(1e-310f64) + black_box(0.0f64),
+                )
+            })
+            .into_iter()
+            .take(n)
+            .collect::<Vec<_>>()
+        };
+        let flushed = with_threads_started(
+            3,
+            move || {
+                counter.fetch_add(1, Ordering::SeqCst);
+                flush_subnormals();
+            },
+            || per_thread(3),
+        )
+        .unwrap();
+        assert_eq!(started.load(Ordering::SeqCst), 3);
+        let plain = with_threads(3, || per_thread(3)).unwrap();
+        for (f, p) in flushed.iter().zip(&plain) {
+            assert_eq!(
+                *p,
+                (1e-40, f32::MIN_POSITIVE * 0.5, 1e-310),
+                "IEEE subnormals"
+            );
+            if cfg!(any(target_arch = "x86_64", target_arch = "aarch64")) {
+                assert_eq!(*f, (0.0, 0.0, 0.0), "flushed");
+            }
+        }
+    }
 
     #[test]
     fn with_threads_runs_in_a_pool_of_that_size_and_refuses_zero() {
