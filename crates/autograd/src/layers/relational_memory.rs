@@ -68,7 +68,6 @@ impl RmcSizes {
         self.heads * self.head_size
     }
 
-    /// One head's `[q | k | v]` row, `2 key_size + head_size`.
     /// The initial memory of a batch of `b`: `[B, S F]`, slot `s` holding `e_s` (a one in
     /// feature `s`; RelGAN's `initial_state`, an identity padded with zeros).
     pub fn initial_state<T: Element>(&self, b: usize) -> Tensor<T> {
@@ -79,6 +78,7 @@ impl RmcSizes {
         })
     }
 
+    /// One head's `[q | k | v]` row, `2 key_size + head_size`.
     fn qkv_per_head(&self) -> usize {
         2 * self.key_size + self.head_size
     }
