@@ -288,7 +288,7 @@ mod tests {
         let counter = started.clone();
         // a subnormal operand (DAZ) and a subnormal result of normal operands (FTZ), on
         // each of the pool's threads
-        let per_thread = |n: usize| {
+        let per_thread = || {
             rayon::broadcast(|_| {
                 (
                     black_box(1e-40f32) * black_box(1.0f32),
@@ -296,9 +296,6 @@ mod tests {
                     black_box(1e-310f64) + black_box(0.0f64),
                 )
             })
-            .into_iter()
-            .take(n)
-            .collect::<Vec<_>>()
         };
         let flushed = with_threads_started(
             3,
@@ -306,11 +303,12 @@ mod tests {
                 counter.fetch_add(1, Ordering::SeqCst);
                 flush_subnormals();
             },
-            || per_thread(3),
+            per_thread,
         )
         .unwrap();
         assert_eq!(started.load(Ordering::SeqCst), 3);
-        let plain = with_threads(3, || per_thread(3)).unwrap();
+        let plain = with_threads(3, per_thread).unwrap();
+        assert_eq!((flushed.len(), plain.len()), (3, 3));
         for (f, p) in flushed.iter().zip(&plain) {
             assert_eq!(
                 *p,
