@@ -110,22 +110,41 @@ pub fn sample(path: &Path, n: usize, seed: u64) -> Result<Vec<String>> {
         .collect())
 }
 
-/// Evaluates the checkpoint at `path` and returns a printable table. For a run folder with
-/// a `pretrained/` checkpoint (the model after MLE), both are evaluated side by side.
-/// Samples are drawn (and NLL_gen measured) at `temperature` (1 = the model itself). Besides
-/// the run's evaluation it measures NLL_gen on the training data
-/// ([`add_nll_gen_train`]).
+/// What [`evaluate`] measured: the checkpoint's evaluation and, for a run folder with a
+/// `pretrained/` checkpoint (the model after MLE), the MLE model's and real data's beside it.
+#[derive(Debug, Clone)]
+pub struct Evaluated {
+    /// The checkpoint folder read.
+    pub dir: PathBuf,
+    /// The sampling temperature of every evaluation (1 = the models themselves).
+    pub temperature: f32,
+    /// What loading the data set warned about.
+    pub warnings: Vec<String>,
+    /// The checkpoint's generator, with NLL_gen on the training data ([`add_nll_gen_train`]).
+    pub model: Evaluation,
+    /// The MLE model's folder and evaluation, when `dir` is a run folder with `pretrained/`.
+    pub mle: Option<(PathBuf, Evaluation)>,
+    /// The same metrics of real data (held-out sequences in place of samples), beside the MLE
+    /// model's.
+    pub real: Option<Evaluation>,
+}
+
+/// Evaluates the checkpoint at `path`: samples drawn (and NLL_gen measured) at `temperature`
+/// (1 = the model itself) with the key of `seed`, the key `gumbel-lab frontier` draws with
+/// for the same seed, so the two agree at every temperature. Besides the run's evaluation it
+/// measures NLL_gen on the training data ([`add_nll_gen_train`]). For a run folder with a
+/// `pretrained/` checkpoint (the model after MLE), that model is evaluated too.
 ///
 /// `samples` (default: the run's `eval_samples`) must be at least 1, at least 2 for text
 /// (self-BLEU compares each sample with the others), and fit in memory
 /// ([`check_sample_memory`]); the errors name `--samples`.
-pub fn eval(
+pub fn evaluate(
     path: &Path,
     test: Option<&Path>,
     samples: Option<usize>,
     seed: u64,
     temperature: f32,
-) -> Result<String> {
+) -> Result<Evaluated> {
     let l = load(path)?;
     let mut cfg = l.config.clone();
     if let Some(t) = test {
@@ -142,40 +161,65 @@ pub fn eval(
     let data = TrainData::load(&cfg)?;
     data.check_vocab(&l.state, &l.dir)?;
     let key = random::run_key(seed, Purpose::Eval, u64::MAX);
-    let mut final_eval = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
-    add_nll_gen_train(&l.generator, &data, temperature, &mut final_eval)?;
+    let mut model = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
+    add_nll_gen_train(&l.generator, &data, temperature, &mut model)?;
     let pretrained = [path.join("pretrained"), path.to_path_buf()]
         .into_iter()
         .find(|p| {
             p.join("generator.safetensors").is_file()
                 && p.file_name().is_some_and(|f| f == "pretrained")
         });
-    let mut out = format!("checkpoint: {}\n", l.dir.display());
-    for w in &data.warnings {
-        out.push_str(&format!("warning: {w}\n"));
-    }
-    if temperature != 1.0 {
-        out.push_str(&format!("sampling temperature: {temperature}\n"));
-    }
-    match pretrained {
+    let (mle, real) = match pretrained {
         Some(p) if p != l.dir => {
             let m = load_checkpoint(&Checkpoint::read(&p)?)?;
-            let mut mle_eval: Evaluation =
-                evaluate_at(&m.generator, &data, &cfg, key, n, temperature)?.eval;
+            let mut mle_eval = evaluate_at(&m.generator, &data, &cfg, key, n, temperature)?.eval;
             add_nll_gen_train(&m.generator, &data, temperature, &mut mle_eval)?;
+            let real = super::eval::evaluate_real(&data, &cfg, n)?;
+            (Some((p, mle_eval)), real)
+        }
+        _ => (None, None),
+    };
+    Ok(Evaluated {
+        dir: l.dir,
+        temperature,
+        warnings: data.warnings.clone(),
+        model,
+        mle,
+        real,
+    })
+}
+
+/// [`evaluate`] as a printable table: the MLE model, the checkpoint and real data side by
+/// side where the run folder has all three, else the checkpoint's metrics alone.
+pub fn eval(
+    path: &Path,
+    test: Option<&Path>,
+    samples: Option<usize>,
+    seed: u64,
+    temperature: f32,
+) -> Result<String> {
+    let e = evaluate(path, test, samples, seed, temperature)?;
+    let mut out = format!("checkpoint: {}\n", e.dir.display());
+    for w in &e.warnings {
+        out.push_str(&format!("warning: {w}\n"));
+    }
+    if e.temperature != 1.0 {
+        out.push_str(&format!("sampling temperature: {}\n", e.temperature));
+    }
+    match &e.mle {
+        Some((p, mle_eval)) => {
             out.push_str(&format!(
                 "compared with the MLE model in {}\n\n",
                 p.display()
             ));
-            let real = super::eval::evaluate_real(&data, &cfg, n)?;
             out.push_str(&report::side_by_side(
-                &mle_eval,
-                Some(&final_eval),
-                real.as_ref(),
+                mle_eval,
+                Some(&e.model),
+                e.real.as_ref(),
             ));
         }
-        _ => {
-            for (name, v, _) in final_eval.entries() {
+        None => {
+            for (name, v, _) in e.model.entries() {
                 out.push_str(&format!("{name:<22} {v:>12.4}\n"));
             }
         }

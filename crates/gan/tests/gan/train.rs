@@ -238,6 +238,84 @@ fn the_frontier_sweeps_every_run_and_its_mle_model_once() {
     }
 }
 
+/// `frontier` and `eval` draw with the same key for the same seed: on a finished run, the
+/// frontier's points of the run and of its MLE model at every temperature are the
+/// evaluations `eval --temperature T` makes (all but NLL_gen on the training data, which only
+/// `eval` measures). On the grammar, and on a text corpus (BLEU, self-BLEU and NLL_gen on
+/// the test file).
+#[test]
+fn the_frontier_reproduces_eval_at_every_temperature() {
+    use gumbel_gan::train::frontier;
+    use gumbel_gan::train::report::Evaluation;
+    let dir = tmp("front-eval");
+    fs::create_dir_all(&dir).unwrap();
+    let words = [
+        "a", "dog", "runs", "on", "the", "wet", "grass", "near", "two", "cats",
+    ];
+    let line = |i: usize| -> String {
+        (0..3 + i % 4)
+            .map(|k| words[(i * 3 + k * 7) % words.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let corpus = |range: std::ops::Range<usize>| range.map(|i| line(i) + "\n").collect::<String>();
+    fs::write(dir.join("train.txt"), corpus(0..64)).unwrap();
+    fs::write(dir.join("test.txt"), corpus(64..80)).unwrap();
+    let mut text = gumbel_gan::train::config::TrainConfig::defaults_for(DataSource::Text {
+        train: dir.join("train.txt"),
+        test: Some(dir.join("test.txt")),
+    });
+    (
+        text.batch,
+        text.pretrain_epochs,
+        text.adv_steps,
+        text.eval_samples,
+    ) = (16, 2, 3, 16);
+    text.model = tiny().model;
+    text.bleu_refs = 0;
+
+    let temps = [0.5f32, 0.8, 1.0, 1.5];
+    let only_both_measure = |mut e: Evaluation| {
+        (e.nll_gen_train, e.nll_gen_train_per_position) = (None, None);
+        e
+    };
+    for (name, cfg) in [("grammar", tiny()), ("text", text)] {
+        let run = dir.join(name);
+        finish(run::train(cfg, &run, &RunOptions::default(), &mut Silent).unwrap());
+        let sweep = frontier::Sweep {
+            temperatures: &temps,
+            sweep_runs: true,
+            samples: Some(16),
+            seed: 7,
+        };
+        let f = frontier::frontier(std::slice::from_ref(&run), &sweep, &mut |_, _, _| {}).unwrap();
+        let (mle, gan) = (&f.curves[0], &f.curves[1]);
+        assert!(mle.mle && !gan.mle);
+        for (i, &t) in temps.iter().enumerate() {
+            let e = inspect::evaluate(&run, None, Some(16), 7, t).unwrap();
+            assert_eq!(e.temperature, t);
+            assert_eq!(
+                gan.points[i],
+                (t, only_both_measure(e.model.clone())),
+                "{name} at {t}"
+            );
+            let (mle_dir, mle_eval) = e.mle.expect("the run folder has pretrained/");
+            assert_eq!(mle_dir, mle.checkpoint);
+            assert_eq!(
+                mle.points[i],
+                (t, only_both_measure(mle_eval)),
+                "{name} at {t}"
+            );
+            if name == "text" {
+                assert!(e.model.bleu.is_some() && e.model.nll_gen_train.is_some());
+            }
+        }
+        // other temperatures draw other samples: the comparison above could fail
+        assert_ne!(gan.points[0].1, gan.points[2].1);
+    }
+    fs::remove_dir_all(&dir).unwrap();
+}
+
 /// `--select-by nll-gen` with a validation set: the validation sequences leave the
 /// training and test sets as they were; `best/` holds a generator whose validation NLL is
 /// the recorded value and no worse than the MLE model's or the final model's (both were
