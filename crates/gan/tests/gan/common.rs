@@ -89,6 +89,38 @@ pub fn tiny() -> gumbel_gan::train::config::TrainConfig {
     c
 }
 
+/// A small text corpus written into `dir` (`train.txt` with `train` sentences, `test.txt` with
+/// the next `test`; 4 to 8 words each from a vocabulary of 10) and a run on it with [`tiny`]'s
+/// model sizes: batch 16, one MLE epoch, 2 adversarial steps, 8 evaluation samples.
+pub fn tiny_text(
+    dir: &std::path::Path,
+    train: usize,
+    test: usize,
+) -> gumbel_gan::train::config::TrainConfig {
+    let words = [
+        "a", "man", "rides", "a", "red", "bike", "on", "the", "street", "today",
+    ];
+    let line = |i: usize| -> String {
+        (0..4 + i % 5)
+            .map(|k| words[(i * 7 + k * 3) % words.len()])
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let corpus = |r: std::ops::Range<usize>| r.map(|i| line(i) + "\n").collect::<String>();
+    std::fs::create_dir_all(dir).unwrap();
+    std::fs::write(dir.join("train.txt"), corpus(0..train)).unwrap();
+    std::fs::write(dir.join("test.txt"), corpus(train..train + test)).unwrap();
+    let mut c = gumbel_gan::train::config::TrainConfig::defaults_for(
+        gumbel_gan::train::config::DataSource::Text {
+            train: dir.join("train.txt"),
+            test: Some(dir.join("test.txt")),
+        },
+    );
+    (c.batch, c.pretrain_epochs, c.adv_steps, c.eval_samples) = (16, 1, 2, 8);
+    c.model = tiny().model;
+    c
+}
+
 /// A fresh path in the system temp directory for a scratch file (never in the repository).
 pub fn scratch_path(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("gumbel-gan-tests-{}", std::process::id()));

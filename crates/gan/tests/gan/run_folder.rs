@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use gumbel_gan::Error;
 use gumbel_gan::io::safetensors::TensorFile;
 use gumbel_gan::train::checkpoint::Checkpoint;
-use gumbel_gan::train::config::{DataSource, TrainConfig};
+use gumbel_gan::train::config::TrainConfig;
 
 use crate::common::tiny;
 use gumbel_gan::train::run::{self, Outcome, RunOptions, Silent};
@@ -301,27 +301,7 @@ fn a_text_test_set_one_sentence_past_the_bleu_references_finishes() {
     // left, self-BLEU has nothing to compare it with: the run must still finish (it used to
     // fail after all the training).
     let dir = tmp("text-refs");
-    fs::create_dir_all(&dir).unwrap();
-    let words = [
-        "a", "man", "rides", "a", "red", "bike", "on", "the", "street", "today",
-    ];
-    let line = |i: usize| -> String {
-        (0..4 + i % 5)
-            .map(|k| words[(i * 7 + k * 3) % words.len()])
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let train: String = (0..64).map(|i| line(i) + "\n").collect();
-    let test: String = (100..105).map(|i| line(i) + "\n").collect();
-    fs::write(dir.join("train.txt"), train).unwrap();
-    fs::write(dir.join("test.txt"), test).unwrap();
-    let mut c = TrainConfig::defaults_for(DataSource::Text {
-        train: dir.join("train.txt"),
-        test: Some(dir.join("test.txt")),
-    });
-    let t = tiny();
-    (c.batch, c.pretrain_epochs, c.adv_steps, c.eval_samples) = (16, 1, 2, 8);
-    c.model = t.model;
+    let mut c = crate::common::tiny_text(&dir, 64, 5);
     c.bleu_refs = 4;
     let out = dir.join("run");
     finished(run::train(c, &out, &RunOptions::default(), &mut Silent).unwrap());

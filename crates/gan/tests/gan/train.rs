@@ -248,30 +248,8 @@ fn the_frontier_reproduces_eval_at_every_temperature() {
     use gumbel_gan::train::frontier;
     use gumbel_gan::train::report::Evaluation;
     let dir = tmp("front-eval");
-    fs::create_dir_all(&dir).unwrap();
-    let words = [
-        "a", "dog", "runs", "on", "the", "wet", "grass", "near", "two", "cats",
-    ];
-    let line = |i: usize| -> String {
-        (0..3 + i % 4)
-            .map(|k| words[(i * 3 + k * 7) % words.len()])
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
-    let corpus = |range: std::ops::Range<usize>| range.map(|i| line(i) + "\n").collect::<String>();
-    fs::write(dir.join("train.txt"), corpus(0..64)).unwrap();
-    fs::write(dir.join("test.txt"), corpus(64..80)).unwrap();
-    let mut text = gumbel_gan::train::config::TrainConfig::defaults_for(DataSource::Text {
-        train: dir.join("train.txt"),
-        test: Some(dir.join("test.txt")),
-    });
-    (
-        text.batch,
-        text.pretrain_epochs,
-        text.adv_steps,
-        text.eval_samples,
-    ) = (16, 2, 3, 16);
-    text.model = tiny().model;
+    let mut text = common::tiny_text(&dir, 64, 16);
+    (text.pretrain_epochs, text.adv_steps, text.eval_samples) = (2, 3, 16);
     text.bleu_refs = 0;
 
     let temps = [0.5f32, 0.8, 1.0, 1.5];
