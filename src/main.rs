@@ -610,13 +610,14 @@ fn sample(a: &SampleArgs) -> Result<()> {
 
 fn eval(a: &EvalArgs) -> Result<()> {
     let text = a.pool.run(|| {
-        Ok(inspect::eval(
+        Ok(inspect::evaluate(
             &a.checkpoint,
             a.test.as_deref(),
             a.samples,
             a.seed,
             a.temperature,
-        )?)
+        )?
+        .table())
     })?;
     print!("{text}");
     Ok(())

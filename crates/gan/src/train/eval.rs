@@ -19,12 +19,21 @@ use crate::data::Token;
 use crate::error::Result;
 use crate::metrics::bleu::{References, bleu_2_to_5, self_bleu_2_to_5};
 use crate::model::generator::Generator;
+use crate::random::{self, Purpose};
 
 /// Generated sentences that self-BLEU scores, each against the others (Texygen's fast mode
 /// keeps 500). Self-BLEU grows with the number of sentences (more references per
 /// hypothesis), so it is measured on a fixed count. BLEU against the test set uses every
 /// sample: its mean over more hypotheses only has less noise.
 pub const SELF_BLEU_SAMPLES: usize = 500;
+
+/// The sample key of an evaluation outside training (`gumbel-lab eval`, `frontier`,
+/// `collect`) for `seed`: one key for every model and temperature, so that `eval
+/// --temperature T` and the frontier's point at `T` draw the same samples (the index
+/// `u64::MAX` is no training step's, whose evaluations use their step).
+pub fn inspection_key(seed: u64) -> u64 {
+    random::run_key(seed, Purpose::Eval, u64::MAX)
+}
 
 /// An evaluation and the samples it measured (row-major `[n, seq_len]`).
 pub struct EvalOutput {

@@ -26,14 +26,13 @@ use plotters::prelude::*;
 
 use super::config::{DataSource, TrainConfig};
 use super::data::{DataKind, TrainData};
-use super::eval::evaluate_at;
+use super::eval::{evaluate_at, inspection_key};
 use super::inspect::{self, Loaded};
 use super::log::{Phase, Row};
 use super::report::Evaluation;
 use crate::error::{Error, Result};
 use crate::io::write_atomic;
 use crate::model::generator::Generator;
-use crate::random::{self, Purpose};
 
 /// The temperatures of the sweep when none are given: 0.5 to 1.5 (Caccia et al. sweep
 /// about this range).
@@ -396,7 +395,7 @@ pub fn sweep_models(
     } = *sweep;
     check_temperatures(temperatures)?;
     let n = samples.unwrap_or(cfg.eval_samples);
-    let key = random::run_key(seed, Purpose::Eval, u64::MAX);
+    let key = inspection_key(seed);
     let temps = |mle: bool| {
         if mle || sweep_runs {
             temperatures

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use super::checkpoint::{Checkpoint, resolve_checkpoint};
 use super::config::{DataSource, TrainConfig, check_sample_memory};
 use super::data::{DataKind, TrainData, render_tokens};
-use super::eval::{add_nll_gen_train, evaluate_at};
+use super::eval::{add_nll_gen_train, evaluate_at, inspection_key};
 use super::report::{self, Evaluation};
 use super::state::TrainState;
 use crate::data::Specials;
@@ -160,7 +160,7 @@ pub fn evaluate(
     let n = l.eval_samples(samples)?;
     let data = TrainData::load(&cfg)?;
     data.check_vocab(&l.state, &l.dir)?;
-    let key = random::run_key(seed, Purpose::Eval, u64::MAX);
+    let key = inspection_key(seed);
     let mut model = evaluate_at(&l.generator, &data, &cfg, key, n, temperature)?.eval;
     add_nll_gen_train(&l.generator, &data, temperature, &mut model)?;
     let pretrained = [path.join("pretrained"), path.to_path_buf()]
@@ -182,47 +182,42 @@ pub fn evaluate(
     Ok(Evaluated {
         dir: l.dir,
         temperature,
-        warnings: data.warnings.clone(),
+        warnings: data.warnings,
         model,
         mle,
         real,
     })
 }
 
-/// [`evaluate`] as a printable table: the MLE model, the checkpoint and real data side by
-/// side where the run folder has all three, else the checkpoint's metrics alone.
-pub fn eval(
-    path: &Path,
-    test: Option<&Path>,
-    samples: Option<usize>,
-    seed: u64,
-    temperature: f32,
-) -> Result<String> {
-    let e = evaluate(path, test, samples, seed, temperature)?;
-    let mut out = format!("checkpoint: {}\n", e.dir.display());
-    for w in &e.warnings {
-        out.push_str(&format!("warning: {w}\n"));
-    }
-    if e.temperature != 1.0 {
-        out.push_str(&format!("sampling temperature: {}\n", e.temperature));
-    }
-    match &e.mle {
-        Some((p, mle_eval)) => {
-            out.push_str(&format!(
-                "compared with the MLE model in {}\n\n",
-                p.display()
-            ));
-            out.push_str(&report::side_by_side(
-                mle_eval,
-                Some(&e.model),
-                e.real.as_ref(),
-            ));
+impl Evaluated {
+    /// The printable table of `gumbel-lab eval`: the MLE model, the checkpoint and real data
+    /// side by side where the run folder has all three, else the checkpoint's metrics alone.
+    pub fn table(&self) -> String {
+        let mut out = format!("checkpoint: {}\n", self.dir.display());
+        for w in &self.warnings {
+            out.push_str(&format!("warning: {w}\n"));
         }
-        None => {
-            for (name, v, _) in e.model.entries() {
-                out.push_str(&format!("{name:<22} {v:>12.4}\n"));
+        if self.temperature != 1.0 {
+            out.push_str(&format!("sampling temperature: {}\n", self.temperature));
+        }
+        match &self.mle {
+            Some((p, mle_eval)) => {
+                out.push_str(&format!(
+                    "compared with the MLE model in {}\n\n",
+                    p.display()
+                ));
+                out.push_str(&report::side_by_side(
+                    mle_eval,
+                    Some(&self.model),
+                    self.real.as_ref(),
+                ));
+            }
+            None => {
+                for (name, v, _) in self.model.entries() {
+                    out.push_str(&format!("{name:<22} {v:>12.4}\n"));
+                }
             }
         }
+        out
     }
-    Ok(out)
 }

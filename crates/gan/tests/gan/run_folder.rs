@@ -124,7 +124,9 @@ fn resume_restores_pretrained_lost_between_the_end_of_mle_and_its_write() {
     fs::remove_dir_all(dir.join("pretrained")).unwrap();
     finished(run::resume(&dir, &RunOptions::default(), &mut Silent).unwrap());
     same_results(&want, &dir);
-    let text = inspect::eval(&dir, None, Some(64), 0, 1.0).unwrap();
+    let text = inspect::evaluate(&dir, None, Some(64), 0, 1.0)
+        .unwrap()
+        .table();
     assert!(text.contains("after MLE"), "{text}");
     fs::remove_dir_all(&want).unwrap();
     fs::remove_dir_all(&dir).unwrap();

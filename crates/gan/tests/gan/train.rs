@@ -465,7 +465,9 @@ fn nll_gen_on_training_text_is_per_token_and_per_padded_position() {
         .sum();
     assert_relative_eq!(sum.nats, one_by_one, max_relative = 1e-6);
 
-    let text = inspect::eval(&run_dir, None, Some(8), 0, 1.0).unwrap();
+    let text = inspect::evaluate(&run_dir, None, Some(8), 0, 1.0)
+        .unwrap()
+        .table();
     let row = |name: &str| -> f64 {
         let line = text
             .lines()
@@ -527,13 +529,15 @@ fn sample_and_eval_read_a_run_folder() {
         lines,
         inspect::sample(&dir.join("checkpoint"), 7, 3).unwrap()
     );
-    let text = inspect::eval(&dir, None, Some(64), 0, 1.0).unwrap();
+    let text = inspect::evaluate(&dir, None, Some(64), 0, 1.0)
+        .unwrap()
+        .table();
     // The run folder has pretrained/: both models side by side, with real data.
     assert!(
         text.contains("after MLE") && text.contains("real data") && text.contains("validity"),
         "{text}"
     );
-    let e = inspect::eval(&dir, Some(Path::new("x.txt")), None, 0, 1.0).unwrap_err();
+    let e = inspect::evaluate(&dir, Some(Path::new("x.txt")), None, 0, 1.0).unwrap_err();
     assert!(e.to_string().contains("--test"), "{e}");
 
     // Sampling temperature: 1 is the model itself; below 1 the tempered distributions are
@@ -555,7 +559,9 @@ fn sample_and_eval_read_a_run_folder() {
         let e = g.sample_with_entropy_at(4, 0, bad).unwrap_err().to_string();
         assert!(e.contains("temperature"), "{e}");
     }
-    let text = inspect::eval(&dir, None, Some(64), 0, 0.7).unwrap();
+    let text = inspect::evaluate(&dir, None, Some(64), 0, 0.7)
+        .unwrap()
+        .table();
     assert!(text.contains("sampling temperature: 0.7"), "{text}");
     fs::remove_dir_all(&dir).unwrap();
 }
